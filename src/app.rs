@@ -1,0 +1,369 @@
+//! Builds the application: opens the store, prepares the engine (queues, accounts, contacts restored
+//! after a restart), starts the router task, serves HTTP and WebSockets, and shuts down in order.
+//!
+//! Shutdown order: stop accepting → tell every WebSocket peer → let connection tasks finish (bounded
+//! by `server.shutdown_grace_ms`) → stop the router after it has made every queued command durable.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{self, AddressLimiter};
+use crate::config::Settings;
+use crate::domain::{QueueId, Timestamp};
+use crate::gateway::{self, Hub, RouterHandle, RouterTask, StoreHealth};
+use crate::metrics::{Metrics, state_label};
+use crate::queues::QueueDefinition;
+use crate::routing::lexicon::RiskLexicon;
+use crate::routing::{Command, ContactState, Engine, NewContact, RestoredContact};
+use crate::store::{self, DynStore, NewAccount};
+use crate::{admin, domain::Role};
+
+/// Cheap handles shared by every handler and connection task.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: DynStore,
+    pub router: RouterHandle,
+    pub hub: Arc<Hub>,
+    pub metrics: Metrics,
+    pub health: Arc<StoreHealth>,
+    pub lexicon: Arc<RiskLexicon>,
+    pub login_limiter: AddressLimiter,
+    pub join_limiter: AddressLimiter,
+    queues: Arc<RwLock<BTreeMap<QueueId, QueueDefinition>>>,
+    /// A valid hash checked against when a login names no account, so timing reveals nothing.
+    pub dummy_hash: Arc<str>,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+impl AppState {
+    pub fn queues_snapshot(&self) -> Vec<QueueDefinition> {
+        self.queues
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn queue(&self, id: &QueueId) -> Option<QueueDefinition> {
+        self.queues
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub fn set_queue(&self, queue: QueueDefinition) {
+        self.queues
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(queue.id.clone(), queue);
+    }
+
+    pub fn remove_queue(&self, id: &QueueId) {
+        self.queues
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+}
+
+/// Creates the first administrator when the database has no account. Returns the one-time password.
+pub async fn bootstrap_admin(store: &DynStore) -> anyhow::Result<Option<String>> {
+    if store.count_accounts().await? > 0 {
+        return Ok(None);
+    }
+    let password = auth::random_token(15);
+    let password_hash = auth::hash_password(password.clone()).await?;
+    store
+        .create_account(
+            NewAccount {
+                name: "admin".into(),
+                display_name: "Administrator".into(),
+                role: Role::Admin,
+                password_hash,
+                languages: Vec::new(),
+                chat_capacity: 0,
+                voice_capacity: 0,
+                must_change_password: true,
+            },
+            Timestamp::now(),
+        )
+        .await?;
+    Ok(Some(password))
+}
+
+/// Loads the risk lexicon named in the settings, or the built-in one.
+fn load_lexicon(settings: &Settings) -> anyhow::Result<RiskLexicon> {
+    match &settings.caller.lexicon_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading lexicon {}", path.display()))?;
+            RiskLexicon::from_toml(&text).context("parsing the risk lexicon")
+        }
+        None => Ok(RiskLexicon::default_terms()),
+    }
+}
+
+/// Puts queues, accounts and open contacts into a fresh engine.
+async fn prepare_engine(
+    settings: &Settings,
+    store: &DynStore,
+    hub: &Hub,
+) -> anyhow::Result<(Engine, Vec<QueueDefinition>)> {
+    let mut engine = Engine::new(settings.routing.clone());
+    let now = Timestamp::now();
+    let mut queues = store.queues().await?;
+    if queues.is_empty() {
+        let general = QueueDefinition::open(QueueId::parse("general")?, "General support");
+        store.put_queue(&general).await?;
+        queues.push(general);
+    }
+    // Overflow targets must exist in the engine before the queues that name them.
+    for queue in &queues {
+        let mut config = queue.routing();
+        config.overflow_to = None;
+        engine.handle(now, Command::UpsertQueue(config))?;
+    }
+    for queue in &queues {
+        engine.handle(now, Command::UpsertQueue(queue.routing()))?;
+    }
+    for account in store.accounts().await? {
+        let skills = store.account_skills(account.id).await?;
+        engine.handle(
+            now,
+            Command::UpsertOperator(admin::profile_of(&account, &skills)),
+        )?;
+        hub.set_name(account.id, account.display_name.clone());
+    }
+    let restored: Vec<RestoredContact> = store
+        .open_contacts()
+        .await?
+        .into_iter()
+        .map(|c| RestoredContact {
+            contact: NewContact {
+                id: c.id,
+                extra_skills: gateway::caller::contact_requirements(
+                    &settings.caller,
+                    c.topic.as_ref(),
+                    c.risk,
+                ),
+                queue: c.queue,
+                channel: c.channel,
+                language: c.language,
+                topic: c.topic,
+                risk: c.risk,
+            },
+            entered_at: c.entered_at,
+            state: c.state,
+            operator: c.operator.filter(|_| {
+                matches!(c.state, ContactState::Assigned | ContactState::Wrapping)
+            }),
+        })
+        .collect();
+    if !restored.is_empty() {
+        tracing::info!(contacts = restored.len(), "restoring open contacts");
+        let events = engine.restore(now, restored);
+        store.record_events(now, &events).await?;
+    }
+    Ok((engine, queues))
+}
+
+/// Runs the server on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    let store = store::connect(&settings.database.url)
+        .await
+        .context("opening the database")?;
+    tracing::info!(dialect = store.dialect(), "database ready");
+    if let Some(password) = bootstrap_admin(&store).await? {
+        // Printed once to the console on purpose (not logged): the operator of the server needs it.
+        println!(
+            "First start: created the account 'admin' with the one-time password: {password}\n\
+             Sign in and change it now."
+        );
+    }
+    let lexicon = Arc::new(load_lexicon(&settings)?);
+    let hub = Arc::new(Hub::default());
+    let metrics = Metrics::new();
+    let health = StoreHealth::healthy();
+    let (engine, queues) = prepare_engine(&settings, &store, &hub).await?;
+    let (router_task, router) = RouterTask::new(
+        engine,
+        store.clone(),
+        hub.clone(),
+        metrics.clone(),
+        health.clone(),
+    );
+    let router_stop = CancellationToken::new();
+    let router_join = tokio::spawn(router_task.run(router_stop.clone()));
+
+    let state = AppState {
+        login_limiter: AddressLimiter::per_minute(settings.auth.logins_per_minute),
+        join_limiter: AddressLimiter::per_minute(settings.caller.joins_per_minute),
+        queues: Arc::new(RwLock::new(
+            queues.into_iter().map(|q| (q.id.clone(), q)).collect(),
+        )),
+        dummy_hash: auth::hash_password(auth::random_token(16)).await?.into(),
+        settings: settings.clone(),
+        store: store.clone(),
+        router,
+        hub: hub.clone(),
+        metrics,
+        health,
+        lexicon,
+        shutdown: shutdown.clone(),
+        tasks: TaskTracker::new(),
+    };
+    let app = routes(state.clone());
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await?;
+
+    tracing::info!("shutting down: closing connections");
+    hub.announce_shutdown();
+    state.tasks.close();
+    let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
+    if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {
+        tracing::warn!("some connections did not close in time");
+    }
+    router_stop.cancel();
+    let _ = router_join.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub fn routes(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/login", post(auth::http::login))
+        .route("/logout", post(auth::http::logout))
+        .route("/me", get(auth::http::me))
+        .route("/me/password", post(auth::http::change_password))
+        .route("/public/info", get(gateway::public::info))
+        .route("/wallboard", get(gateway::public::wallboard))
+        .route("/contacts/{id}/transcript", get(gateway::public::transcript))
+        .route("/queues", get(admin::list_queues))
+        .route("/skills", get(admin::list_skills))
+        .route(
+            "/admin/accounts",
+            get(admin::list_accounts).post(admin::create_account),
+        )
+        .route(
+            "/admin/accounts/{id}",
+            axum::routing::patch(admin::update_account),
+        )
+        .route("/admin/accounts/{id}/skills", put(admin::set_account_skills))
+        .route("/admin/accounts/{id}/password", post(admin::reset_password))
+        .route("/admin/skills/{skill}", put(admin::put_skill))
+        .route(
+            "/admin/queues/{id}",
+            put(admin::put_queue).delete(admin::delete_queue),
+        )
+        .layer(DefaultBodyLimit::max(64 * 1024));
+
+    let console_dir = std::path::Path::new("web-console/dist");
+    let router = Router::new()
+        .nest("/api", api)
+        .route("/ws/caller", get(gateway::caller::upgrade))
+        .route("/ws/staff", get(gateway::staff::upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    let router = if console_dir.join("index.html").exists() {
+        router.fallback_service(tower_http::services::ServeDir::new(console_dir))
+    } else {
+        router
+    };
+    router
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let store_ok = state.health.is_ok() && state.store.ping().await.is_ok();
+    if store_ok {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
+}
+
+/// Refreshes the floor gauges from the engine and hub, then encodes every metric.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = state.metrics.clone();
+    let counts = state.hub.connection_counts();
+    for (role, n) in [
+        ("caller", counts.callers),
+        ("operator", counts.operators),
+        ("crisis_lead", counts.crisis_leads),
+        ("supervisor", counts.supervisors),
+        ("admin", counts.admins),
+    ] {
+        m.connections.with_label_values(&[role]).set(n as i64);
+    }
+    let snapshot = state
+        .router
+        .read(|engine, now| {
+            let states: Vec<&'static str> = engine
+                .operators()
+                .iter()
+                .map(|o| state_label(&o.state))
+                .collect();
+            (states, engine.waiting_summary(), now)
+        })
+        .await;
+    if let Ok((states, waiting, now)) = snapshot {
+        m.operators.reset();
+        for s in ["available", "busy", "wrap_up", "break", "away", "offline"] {
+            m.operators.with_label_values(&[s]).set(0);
+        }
+        for s in states {
+            m.operators.with_label_values(&[s]).inc();
+        }
+        m.contacts_waiting.reset();
+        m.oldest_wait_seconds.reset();
+        let mut oldest: BTreeMap<String, i64> = BTreeMap::new();
+        for w in waiting {
+            m.contacts_waiting
+                .with_label_values(&[w.queue.as_str(), w.risk.as_str()])
+                .set(w.waiting as i64);
+            if let Some(at) = w.oldest_entered_at {
+                let secs = now.since(at) / 1000;
+                let e = oldest.entry(w.queue.to_string()).or_default();
+                *e = (*e).max(secs);
+            }
+        }
+        for (queue, secs) in oldest {
+            m.oldest_wait_seconds.with_label_values(&[&queue]).set(secs);
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        m.encode(),
+    )
+}

@@ -1,0 +1,198 @@
+//! Layered settings: built-in defaults → `hotline.toml` (or `--config FILE`) → `HOTLINE__SECTION__KEY`
+//! environment variables → command-line flags. With nothing configured the server runs on one node
+//! with SQLite under `./data/`.
+//!
+//! Secrets (the database URL may carry a password) are redacted in `Debug`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Skill, Topic};
+use crate::routing::{EngineConfig, SkillRequirement};
+
+#[derive(Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub caller: CallerSettings,
+    pub routing: EngineConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Origins allowed to open WebSockets, e.g. `https://hotline.example.org`. Empty: the request's own
+    /// host only (same-origin), which is right when the console is served by this server.
+    pub allowed_origins: Vec<String>,
+    /// Set `Secure` on cookies (behind TLS).
+    pub secure_cookies: bool,
+    /// How long, at shutdown, connections get to close before the process exits.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allowed_origins: Vec::new(),
+            secure_cookies: false,
+            shutdown_grace_ms: 8_000,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `sqlite://data/hotline.db` (default) or `postgres://user:password@host/db`.
+    pub url: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: "sqlite://data/hotline.db".into(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host` URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    pub session_ttl_hours: i64,
+    /// Failed and successful login attempts allowed per client address per minute.
+    pub logins_per_minute: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            session_ttl_hours: 12,
+            logins_per_minute: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallerSettings {
+    /// New chats a single address may open per minute.
+    pub joins_per_minute: u32,
+    /// Longest chat message, in bytes.
+    pub max_message_bytes: usize,
+    /// Frames a caller may send per 10 s before the connection is closed as abusive.
+    pub frames_per_10s: u32,
+    /// A risk lexicon file (TOML, `[[term]] text = … level = …`); the built-in zh/en set when unset.
+    pub lexicon_file: Option<PathBuf>,
+    /// Extra skills a pre-chat topic requires (e.g. `suicide` → `crisis` at proficiency 3).
+    pub topic_skills: BTreeMap<Topic, Vec<SkillRequirement>>,
+    /// Skill every high- or imminent-risk contact requires, when set.
+    pub crisis_skill: Option<Skill>,
+}
+
+impl Default for CallerSettings {
+    fn default() -> Self {
+        CallerSettings {
+            joins_per_minute: 6,
+            max_message_bytes: 4_000,
+            frames_per_10s: 60,
+            lexicon_file: None,
+            topic_skills: BTreeMap::new(),
+            crisis_skill: None,
+        }
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("server", &self.server)
+            .field("database", &self.database)
+            .field("auth", &self.auth)
+            .field("caller", &self.caller)
+            .field("routing", &self.routing)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (if it exists; an explicitly named file must exist), then env.
+    pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(figment::Error::from(format!(
+                        "config file {} not found",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("hotline.toml")),
+        }
+        figment.merge(Env::prefixed("HOTLINE__").split("__")).extract()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_password_is_redacted() {
+        let s = DatabaseSettings {
+            url: "postgres://hotline:s3cret@db:5432/hotline".into(),
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("hotline:***@db"));
+    }
+
+    #[test]
+    fn layers_file_then_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "hotline.toml",
+                "[server]\nlisten = \"127.0.0.1:9000\"\n[routing]\noffer_timeout_ms = 5000\n",
+            )?;
+            jail.set_env("HOTLINE__ROUTING__OFFER_TIMEOUT_MS", "7000");
+            let s = Settings::load(None)?;
+            assert_eq!(s.server.listen.port(), 9000);
+            assert_eq!(s.routing.offer_timeout_ms, 7000);
+            assert_eq!(s.routing.max_no_answer, EngineConfig::default().max_no_answer);
+            Ok(())
+        });
+    }
+}

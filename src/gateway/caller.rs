@@ -1,0 +1,442 @@
+//! A caller's WebSocket (`/ws/caller`): anonymous, no account. The pre-chat step ends in `join`;
+//! a `resume_token` brings the caller back to the same contact after a reload or network loss.
+//!
+//! Every line the caller writes is durable before it is acknowledged (`said`) or shown to anyone,
+//! and is scanned against the risk lexicon; a match raises the contact's risk (never lowers it).
+//! A dropped connection is not an abandon: the engine gives the caller a grace period to return.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::hub::{CallerNotice, INBOX};
+use super::protocol::{
+    CallerEvent, CallerRequest, ErrorFrame, PROTOCOL_VERSION, ScreeningAnswer, TranscriptLine,
+};
+use super::{
+    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, RouterError, check_origin, decode,
+    recv_inbox, router_error_frame, send_frame, store_error_frame,
+};
+use crate::app::AppState;
+use crate::auth::{random_token, token_hash};
+use crate::config::CallerSettings;
+use crate::domain::{ContactId, Language, QueueId, RiskLevel, Timestamp, Topic};
+use crate::error::ApiError;
+use crate::routing::{Command, EngineError, NewContact, SkillRequirement};
+use crate::store::{NewContactRecord, NewMessage, Sender, StoreError, Visibility};
+
+/// Skills a contact needs beyond its queue's: from its topic, and the crisis skill at high risk.
+pub fn contact_requirements(
+    settings: &CallerSettings,
+    topic: Option<&Topic>,
+    risk: RiskLevel,
+) -> Vec<SkillRequirement> {
+    let mut required: Vec<SkillRequirement> = topic
+        .and_then(|t| settings.topic_skills.get(t))
+        .cloned()
+        .unwrap_or_default();
+    if risk >= RiskLevel::High
+        && let Some(skill) = &settings.crisis_skill
+        && !required.iter().any(|r| &r.skill == skill)
+    {
+        required.push(SkillRequirement {
+            skill: skill.clone(),
+            min_proficiency: crate::domain::Proficiency::MIN,
+        });
+    }
+    required
+}
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_origin(&headers, &state.settings.server)?;
+    let tasks = state.tasks.clone();
+    Ok(ws
+        .max_message_size(MAX_FRAME_BYTES * 4)
+        .on_upgrade(move |socket| tasks.track_future(CallerSession::new(state, peer.ip()).run(socket))))
+}
+
+struct CallerSession {
+    state: AppState,
+    address: IpAddr,
+    /// The contact, and this connection's registration number in the hub.
+    joined: Option<(ContactId, u64)>,
+    inbox: Option<mpsc::Receiver<CallerNotice>>,
+    left: bool,
+}
+
+impl CallerSession {
+    fn new(state: AppState, address: IpAddr) -> Self {
+        CallerSession {
+            state,
+            address,
+            joined: None,
+            inbox: None,
+            left: false,
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let shutdown = self.state.shutdown.clone();
+        let caller = &self.state.settings.caller;
+        let mut flood = FloodGuard::new(caller.frames_per_10s, Duration::from_secs(10));
+        let mut out = vec![CallerEvent::Hello {
+            protocol: PROTOCOL_VERSION,
+        }];
+        let close = loop {
+            for frame in out.drain(..) {
+                if send_frame(&mut sink, &frame).await.is_err() {
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "restarting")),
+                notice = recv_inbox(&mut self.inbox) => match notice {
+                    Some(CallerNotice::Frame(frame)) => out.push(frame),
+                    None => break Some((CLOSE_POLICY, "too slow")),
+                },
+                frame = stream.next() => match frame {
+                    Some(Ok(WsMessage::Text(text))) => {
+                        if !flood.admit() {
+                            self.state.metrics.frames_rejected.with_label_values(&["flood"]).inc();
+                            break Some((CLOSE_POLICY, "too many frames"));
+                        }
+                        self.handle(&text, &mut out).await;
+                    }
+                    Some(Ok(WsMessage::Binary(_))) => {
+                        out.push(CallerEvent::Error(ErrorFrame::new("bad_frame", "frames must be text")));
+                    }
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => {}
+                },
+            }
+        };
+        for frame in out.drain(..) {
+            let _ = send_frame(&mut sink, &frame).await;
+        }
+        if let Some((code, reason)) = close {
+            let _ = sink
+                .send(WsMessage::Close(Some(CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static(reason),
+                })))
+                .await;
+        }
+        self.disconnected().await;
+    }
+
+    async fn handle(&mut self, text: &str, out: &mut Vec<CallerEvent>) {
+        let request = match decode::<CallerRequest>(text, MAX_FRAME_BYTES) {
+            Ok(r) => r,
+            Err(e) => {
+                self.state
+                    .metrics
+                    .frames_rejected
+                    .with_label_values(&[e.code.as_str()])
+                    .inc();
+                out.push(CallerEvent::Error(e));
+                return;
+            }
+        };
+        let result = match request {
+            CallerRequest::Join {
+                queue,
+                language,
+                topic,
+                age_group,
+                screening,
+                accepted_confidentiality,
+                caller_key,
+            } => {
+                self.join(
+                    JoinForm {
+                        queue,
+                        language,
+                        topic,
+                        age_group,
+                        screening,
+                        accepted_confidentiality,
+                        caller_key,
+                    },
+                    out,
+                )
+                .await
+            }
+            CallerRequest::Resume { resume_token } => self.resume(&resume_token, out).await,
+            CallerRequest::Say { text, client_id } => self.say(text, client_id, out).await,
+            CallerRequest::Typing => self.contact().map(|contact| {
+                self.state.hub.relay_typing(contact, true, None);
+            }),
+            CallerRequest::Leave => self.leave().await,
+            CallerRequest::Ping => {
+                out.push(CallerEvent::Pong);
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.state
+                .metrics
+                .frames_rejected
+                .with_label_values(&[e.code.as_str()])
+                .inc();
+            out.push(CallerEvent::Error(e));
+        }
+    }
+
+    fn contact(&self) -> Result<ContactId, ErrorFrame> {
+        self.joined
+            .map(|(c, _)| c)
+            .ok_or_else(|| ErrorFrame::new("not_joined", "join a queue or resume first"))
+    }
+
+    /// Registers this connection for a contact's notices (replacing an older connection of it).
+    fn attach(&mut self, contact: ContactId) {
+        let (tx, rx) = mpsc::channel(INBOX);
+        let conn = self.state.hub.register_caller(contact, tx);
+        self.joined = Some((contact, conn));
+        self.inbox = Some(rx);
+    }
+
+    async fn join(&mut self, form: JoinForm, out: &mut Vec<CallerEvent>) -> Result<(), ErrorFrame> {
+        if self.joined.is_some() {
+            return Err(ErrorFrame::new("already_joined", "this connection already has a contact"));
+        }
+        if !form.accepted_confidentiality {
+            return Err(ErrorFrame::new(
+                "invalid",
+                "accepted_confidentiality: please read and accept the confidentiality statement",
+            ));
+        }
+        let queue = self
+            .state
+            .queue(&form.queue)
+            .ok_or_else(|| ErrorFrame::new("not_found", "no such queue"))?;
+        if !queue.languages.is_empty() && !queue.languages.contains(&form.language) {
+            return Err(ErrorFrame::new("invalid", "language: this queue does not serve that language"));
+        }
+        if form.age_group.as_ref().is_some_and(|a| a.chars().count() > 40) {
+            return Err(ErrorFrame::new("invalid", "age_group: at most 40 characters"));
+        }
+        if form.caller_key.as_ref().is_some_and(|k| !(16..=128).contains(&k.len())) {
+            return Err(ErrorFrame::new("invalid", "caller_key: 16 to 128 characters"));
+        }
+        let now = Timestamp::now();
+        if !queue.opening_hours.is_open(now) {
+            out.push(CallerEvent::Closed {
+                message: queue.closed_message.clone(),
+                alternatives: queue.alternatives.clone(),
+            });
+            return Ok(());
+        }
+        self.state
+            .join_limiter
+            .check(self.address)
+            .map_err(|_| ErrorFrame::new("rate_limited", "too many new chats from here; please wait a minute"))?;
+
+        let risk = form.screening.risk();
+        let resume_token = random_token(24);
+        let id = self
+            .state
+            .store
+            .create_contact(NewContactRecord {
+                queue: form.queue.clone(),
+                channel: crate::domain::Channel::Chat,
+                language: form.language.clone(),
+                topic: form.topic.clone(),
+                age_group: form.age_group,
+                risk,
+                caller_key_hash: form.caller_key.as_deref().map(token_hash),
+                resume_token_hash: token_hash(&resume_token),
+                entered_at: now,
+            })
+            .await
+            .map_err(store_error_frame)?;
+        self.attach(id);
+        let extra_skills = contact_requirements(&self.state.settings.caller, form.topic.as_ref(), risk);
+        self.state
+            .router
+            .send(Command::Enqueue(NewContact {
+                id,
+                queue: form.queue.clone(),
+                channel: crate::domain::Channel::Chat,
+                language: form.language,
+                topic: form.topic,
+                extra_skills,
+                risk,
+            }))
+            .await
+            .map_err(router_error_frame)?;
+        tracing::info!(contact = %id, queue = %form.queue, risk = risk.as_str(), "caller joined");
+        let (position, estimated_wait_ms) = self.place(id).await.unwrap_or((1, 0));
+        out.push(CallerEvent::Joined {
+            contact: id,
+            resume_token,
+            position,
+            estimated_wait_ms,
+        });
+        Ok(())
+    }
+
+    /// Current position and wait estimate of a waiting contact.
+    async fn place(&self, id: ContactId) -> Option<(u32, i64)> {
+        self.state
+            .router
+            .read(move |engine, now| {
+                let queue = engine.contact(id)?.queue;
+                engine
+                    .queue_places(now, &queue)
+                    .into_iter()
+                    .find(|p| p.contact == id)
+                    .map(|p| (p.position, p.estimated_wait_ms))
+            })
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn resume(&mut self, token: &str, out: &mut Vec<CallerEvent>) -> Result<(), ErrorFrame> {
+        if self.joined.is_some() {
+            return Err(ErrorFrame::new("already_joined", "this connection already has a contact"));
+        }
+        let ended = || ErrorFrame::new("ended", "this conversation has ended; you can start a new one");
+        let record = match self.state.store.contact_by_resume_token(&token_hash(token)).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound) => return Err(ended()),
+            Err(e) => return Err(store_error_frame(e)),
+        };
+        let id = record.id;
+        self.attach(id);
+        match self.state.router.send(Command::CallerReturned { contact: id }).await {
+            Ok(_) => {}
+            // Already marked present: the old connection had not been noticed as gone yet.
+            Err(RouterError::Engine(EngineError::WrongState(_))) => {}
+            Err(RouterError::Engine(EngineError::UnknownContact)) => {
+                self.detach();
+                return Err(ended());
+            }
+            Err(e) => return Err(router_error_frame(e)),
+        }
+        let view = self.state.router.read(move |engine, _| engine.contact(id)).await.ok().flatten();
+        let Some(view) = view.filter(|v| !v.state.is_terminal()) else {
+            self.detach();
+            return Err(ended());
+        };
+        let transcript = self
+            .state
+            .store
+            .messages(id)
+            .await
+            .map_err(store_error_frame)?
+            .iter()
+            .filter(|m| m.visibility == Visibility::All)
+            .map(TranscriptLine::from)
+            .collect();
+        let place = self.place(id).await;
+        out.push(CallerEvent::Resumed {
+            contact: id,
+            state: view.state,
+            transcript,
+            position: place.map(|p| p.0),
+            estimated_wait_ms: place.map(|p| p.1),
+        });
+        if let Some(operator) = view.operator.filter(|_| view.state == crate::routing::ContactState::Assigned) {
+            let operator_name = self.state.hub.staff_name(operator).unwrap_or_default();
+            out.push(CallerEvent::Connected { operator_name });
+        }
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        if let Some((contact, conn)) = self.joined.take() {
+            self.state.hub.unregister_caller(contact, conn);
+        }
+        self.inbox = None;
+    }
+
+    async fn say(&mut self, text: String, client_id: String, out: &mut Vec<CallerEvent>) -> Result<(), ErrorFrame> {
+        let contact = self.contact()?;
+        let max = self.state.settings.caller.max_message_bytes;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ErrorFrame::new("invalid", "text: must not be empty"));
+        }
+        if text.len() > max {
+            return Err(ErrorFrame::new("too_large", format!("text: at most {max} bytes")));
+        }
+        if client_id.len() > 64 {
+            return Err(ErrorFrame::new("invalid", "client_id: at most 64 characters"));
+        }
+        let message = self
+            .state
+            .store
+            .append_message(NewMessage {
+                contact,
+                sender: Sender::Caller,
+                author: None,
+                visibility: Visibility::All,
+                body: text.to_owned(),
+                at: Timestamp::now(),
+            })
+            .await
+            .map_err(store_error_frame)?;
+        out.push(CallerEvent::Said {
+            client_id,
+            seq: message.seq,
+        });
+        self.state.hub.deliver_message(&message);
+        if let Some(risk) = self.state.lexicon.scan(text) {
+            // The line is already durable; a failure to raise risk is logged, not shown to the caller.
+            if let Err(e) = self.state.router.send(Command::RaiseRisk { contact, risk }).await {
+                tracing::warn!(contact = %contact, error = %e, "could not raise risk");
+            }
+        }
+        Ok(())
+    }
+
+    async fn leave(&mut self) -> Result<(), ErrorFrame> {
+        let contact = self.contact()?;
+        self.state
+            .router
+            .send(Command::CallerLeft { contact })
+            .await
+            .map_err(router_error_frame)?;
+        self.left = true;
+        Ok(())
+    }
+
+    /// The socket is gone: unless the caller left on purpose (or a newer connection took over),
+    /// the engine starts the caller's grace period.
+    async fn disconnected(mut self) {
+        let Some((contact, conn)) = self.joined.take() else {
+            return;
+        };
+        if self.state.hub.unregister_caller(contact, conn) && !self.left {
+            let _ = self
+                .state
+                .router
+                .send(Command::CallerDisconnected { contact })
+                .await;
+        }
+    }
+}
+
+struct JoinForm {
+    queue: QueueId,
+    language: Language,
+    topic: Option<Topic>,
+    age_group: Option<String>,
+    screening: ScreeningAnswer,
+    accepted_confidentiality: bool,
+    caller_key: Option<String>,
+}

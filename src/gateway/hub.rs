@@ -1,0 +1,281 @@
+//! The registry of live connections and who is in which contact, and the fan-out to them.
+//!
+//! Each connection task owns its socket and a bounded inbox; the hub holds the sending ends.
+//! A peer too slow to drain its inbox is dropped (its sender removed, so its task closes the
+//! socket): a slow browser never blocks the router or other people's chats.
+//! The lock is a `std::sync::Mutex` held for a few lines, never across `.await`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::mpsc;
+
+use crate::domain::{ContactId, JoinMode, OperatorId, Role};
+use crate::store::{Message, Sender, Visibility};
+
+use super::protocol::{CallerEvent, ContactSummary, StaffEvent, StaffLine, TranscriptLine};
+
+/// Inbox depth of one connection. A peer this far behind is dropped.
+pub const INBOX: usize = 256;
+
+/// What a staff connection task is told to do. Some notices need a store read (transcripts), which
+/// the connection task does itself so the router never waits on it.
+#[derive(Debug, Clone)]
+pub enum StaffNotice {
+    Frame(StaffEvent),
+    Offer {
+        contact: ContactSummary,
+        expires_at: crate::domain::Timestamp,
+    },
+    Assigned {
+        contact: ContactSummary,
+    },
+    Joined {
+        contact: ContactSummary,
+        mode: JoinMode,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum CallerNotice {
+    Frame(CallerEvent),
+}
+
+struct StaffConn {
+    conn: u64,
+    role: Role,
+    tx: mpsc::Sender<StaffNotice>,
+}
+
+struct CallerConn {
+    conn: u64,
+    tx: mpsc::Sender<CallerNotice>,
+}
+
+/// Who takes part in a live contact, besides the caller.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Members {
+    /// The operator holding the contact (assigned or wrapping).
+    pub operator: Option<OperatorId>,
+    pub participants: Vec<(OperatorId, JoinMode)>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_conn: u64,
+    staff: HashMap<OperatorId, StaffConn>,
+    callers: HashMap<ContactId, CallerConn>,
+    members: HashMap<ContactId, Members>,
+    /// Display names of every account, for callers ("you are talking with …") and wallboards.
+    names: HashMap<OperatorId, String>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+}
+
+/// Counts of live connections, for metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConnectionCounts {
+    pub callers: usize,
+    pub operators: usize,
+    pub crisis_leads: usize,
+    pub supervisors: usize,
+    pub admins: usize,
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the maps half-updated in a way that matters
+        // more than losing the whole hub would, so a poisoned lock is recovered.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a staff console, replacing (and so closing) any earlier one of the same person.
+    /// Returns the connection number to pass to [`Hub::unregister_staff`].
+    pub fn register_staff(
+        &self,
+        id: OperatorId,
+        role: Role,
+        tx: mpsc::Sender<StaffNotice>,
+    ) -> u64 {
+        let mut inner = self.lock();
+        inner.next_conn += 1;
+        let conn = inner.next_conn;
+        inner.staff.insert(
+            id,
+            StaffConn { conn, role, tx },
+        );
+        conn
+    }
+
+    /// Removes the registration if it is still this connection's; true if it was.
+    pub fn unregister_staff(&self, id: OperatorId, conn: u64) -> bool {
+        let mut inner = self.lock();
+        if inner.staff.get(&id).is_some_and(|c| c.conn == conn) {
+            inner.staff.remove(&id);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn register_caller(&self, contact: ContactId, tx: mpsc::Sender<CallerNotice>) -> u64 {
+        let mut inner = self.lock();
+        inner.next_conn += 1;
+        let conn = inner.next_conn;
+        inner.callers.insert(contact, CallerConn { conn, tx });
+        conn
+    }
+
+    pub fn unregister_caller(&self, contact: ContactId, conn: u64) -> bool {
+        let mut inner = self.lock();
+        if inner.callers.get(&contact).is_some_and(|c| c.conn == conn) {
+            inner.callers.remove(&contact);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn set_name(&self, id: OperatorId, name: String) {
+        self.lock().names.insert(id, name);
+    }
+
+    pub fn staff_name(&self, id: OperatorId) -> Option<String> {
+        self.lock().names.get(&id).cloned()
+    }
+
+    pub fn is_caller_connected(&self, contact: ContactId) -> bool {
+        self.lock().callers.contains_key(&contact)
+    }
+
+    /// Sets (or with `None`, forgets) who is in a contact. Called by the router after each batch.
+    pub fn set_members(&self, contact: ContactId, members: Option<Members>) {
+        let mut inner = self.lock();
+        match members {
+            Some(m) => inner.members.insert(contact, m),
+            None => inner.members.remove(&contact),
+        };
+    }
+
+    pub fn members(&self, contact: ContactId) -> Option<Members> {
+        self.lock().members.get(&contact).cloned()
+    }
+
+    pub fn to_staff(&self, id: OperatorId, notice: StaffNotice) {
+        let mut inner = self.lock();
+        if let Some(c) = inner.staff.get(&id)
+            && c.tx.try_send(notice).is_err()
+        {
+            tracing::warn!(operator = %id, "staff connection too slow or gone; dropping it");
+            inner.staff.remove(&id);
+        }
+    }
+
+    pub fn to_caller(&self, contact: ContactId, notice: CallerNotice) {
+        let mut inner = self.lock();
+        if let Some(c) = inner.callers.get(&contact)
+            && c.tx.try_send(notice).is_err()
+        {
+            tracing::warn!(contact = %contact, "caller connection too slow or gone; dropping it");
+            inner.callers.remove(&contact);
+        }
+    }
+
+    /// Sends a frame to every connected supervisor, crisis lead and admin (wallboards).
+    pub fn to_floor_watchers(&self, frame: &StaffEvent) {
+        let mut inner = self.lock();
+        let mut slow = Vec::new();
+        for (id, c) in &inner.staff {
+            if c.role.may_join_contacts()
+                && c.tx.try_send(StaffNotice::Frame(frame.clone())).is_err()
+            {
+                slow.push(*id);
+            }
+        }
+        for id in slow {
+            inner.staff.remove(&id);
+        }
+    }
+
+    /// Delivers a durable transcript line to everyone in the contact who should see it,
+    /// except its author. Whispers (visibility `Operators`) never reach the caller.
+    pub fn deliver_message(&self, message: &Message) {
+        let Some(members) = self.members(message.contact) else {
+            return;
+        };
+        if message.sender != Sender::Caller && message.visibility == Visibility::All {
+            self.to_caller(
+                message.contact,
+                CallerNotice::Frame(CallerEvent::Message {
+                    line: TranscriptLine::from(message),
+                }),
+            );
+        }
+        let line = StaffLine::from(message);
+        let staff = members
+            .operator
+            .into_iter()
+            .chain(members.participants.iter().map(|(id, _)| *id));
+        for id in staff {
+            if Some(id) != message.author {
+                self.to_staff(
+                    id,
+                    StaffNotice::Frame(StaffEvent::Message { line: line.clone() }),
+                );
+            }
+        }
+    }
+
+    /// Relays a typing indicator from one side of a contact to the other.
+    pub fn relay_typing(&self, contact: ContactId, from_caller: bool, author: Option<OperatorId>) {
+        if from_caller {
+            if let Some(members) = self.members(contact) {
+                let staff = members
+                    .operator
+                    .into_iter()
+                    .chain(members.participants.iter().map(|(id, _)| *id));
+                for id in staff {
+                    self.to_staff(id, StaffNotice::Frame(StaffEvent::Typing { contact }));
+                }
+            }
+        } else if author.is_some() {
+            self.to_caller(contact, CallerNotice::Frame(CallerEvent::Typing));
+        }
+    }
+
+    /// Tells every connection the server is going down.
+    pub fn announce_shutdown(&self) {
+        let inner = self.lock();
+        for c in inner.staff.values() {
+            let _ = c.tx.try_send(StaffNotice::Frame(StaffEvent::Shutdown));
+        }
+        for c in inner.callers.values() {
+            let _ = c.tx.try_send(CallerNotice::Frame(CallerEvent::Error(
+                super::protocol::ErrorFrame::new(
+                    "shutting_down",
+                    "the service is restarting; you will be reconnected",
+                ),
+            )));
+        }
+    }
+
+    pub fn connection_counts(&self) -> ConnectionCounts {
+        let inner = self.lock();
+        let mut counts = ConnectionCounts {
+            callers: inner.callers.len(),
+            ..Default::default()
+        };
+        for c in inner.staff.values() {
+            match c.role {
+                Role::Operator => counts.operators += 1,
+                Role::CrisisLead => counts.crisis_leads += 1,
+                Role::Supervisor => counts.supervisors += 1,
+                Role::Admin => counts.admins += 1,
+            }
+        }
+        counts
+    }
+}

@@ -1,0 +1,169 @@
+//! The gateway: HTTP and WebSocket endpoints, one task per connection, protocol decode/encode,
+//! and the mapping to engine commands through the router task (the engine's only owner).
+//!
+//! Never: block a connection task on another peer, deliver a message before it is durable,
+//! panic on anything a client sends.
+
+pub mod caller;
+pub mod hub;
+pub mod protocol;
+pub mod public;
+pub mod router;
+pub mod staff;
+
+pub use hub::Hub;
+pub use router::{RouterError, RouterHandle, RouterTask, StoreHealth};
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Message as WsMessage;
+use axum::http::HeaderMap;
+use futures_util::SinkExt;
+use tokio::sync::mpsc;
+use serde::de::DeserializeOwned;
+
+use crate::config::ServerSettings;
+use crate::auth::random_token;
+use crate::error::ApiError;
+use crate::store::StoreError;
+use protocol::ErrorFrame;
+
+/// Largest frame accepted from any peer; larger ones get `too_large`.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+
+/// WebSocket upgrades from browsers must come from an allowed origin (or the same host).
+/// Requests without an `Origin` header are not from a browser page and cannot be forged by one.
+pub fn check_origin(headers: &HeaderMap, settings: &ServerSettings) -> Result<(), ApiError> {
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    if settings.allowed_origins.iter().any(|o| o == origin) {
+        return Ok(());
+    }
+    let host = headers.get("host").and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    match (host, origin_host) {
+        (Some(h), Some(o)) if h.eq_ignore_ascii_case(o) => Ok(()),
+        _ => Err(ApiError::Forbidden),
+    }
+}
+
+/// Decodes one text frame into a request, with a code for every way it can be wrong.
+pub fn decode<T: DeserializeOwned>(text: &str, max_bytes: usize) -> Result<T, ErrorFrame> {
+    if text.len() > max_bytes {
+        return Err(ErrorFrame::new("too_large", format!("frames are limited to {max_bytes} bytes")));
+    }
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|_| ErrorFrame::new("bad_frame", "frames must be JSON objects"))?;
+    if !value.get("type").is_some_and(|t| t.is_string()) {
+        return Err(ErrorFrame::new("bad_frame", "frames need a string \"type\""));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("unknown variant") {
+            ErrorFrame::new("unknown_type", "unknown frame type")
+        } else {
+            ErrorFrame::new("invalid", msg)
+        }
+    })
+}
+
+/// Counts frames in a sliding window; a peer over the limit is closed as abusive (policy violation).
+pub struct FloodGuard {
+    limit: u32,
+    window: Duration,
+    started: Instant,
+    count: u32,
+}
+
+impl FloodGuard {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        FloodGuard { limit, window, started: Instant::now(), count: 0 }
+    }
+
+    /// False when this frame is over the limit.
+    pub fn admit(&mut self) -> bool {
+        if self.started.elapsed() >= self.window {
+            self.started = Instant::now();
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= self.limit
+    }
+}
+
+/// WebSocket close code for abusive peers (RFC 6455 "policy violation").
+pub const CLOSE_POLICY: u16 = 1008;
+/// WebSocket close code when the server goes down ("going away").
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Waits for the next notice; pends forever while there is no inbox yet.
+pub async fn recv_inbox<T>(inbox: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match inbox {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends one frame as JSON text.
+pub async fn send_frame<S, T>(sink: &mut S, frame: &T) -> Result<(), axum::Error>
+where
+    S: futures_util::Sink<WsMessage, Error = axum::Error> + Unpin,
+    T: serde::Serialize,
+{
+    let text = serde_json::to_string(frame).unwrap_or_default();
+    sink.send(WsMessage::Text(text.into())).await
+}
+
+/// Logs a store failure with an id and gives the peer only the id.
+pub fn store_error_frame(e: StoreError) -> ErrorFrame {
+    let id = random_token(9);
+    tracing::error!(error_id = %id, error = %e, "store error on a WebSocket connection");
+    ErrorFrame::new("internal", format!("something went wrong (ref {id}); please try again"))
+}
+
+pub fn router_error_frame(e: RouterError) -> ErrorFrame {
+    match e {
+        RouterError::Engine(e) => ErrorFrame::new(e.code(), e.to_string()),
+        RouterError::Stopped => ErrorFrame::new("unavailable", "the service is restarting; please retry"),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::CallerRequest;
+
+    #[test]
+    fn decode_gives_a_code_for_each_mistake() {
+        let code = |t: &str| decode::<CallerRequest>(t, 100).unwrap_err().code;
+        assert_eq!(code("not json"), "bad_frame");
+        assert_eq!(code("{\"no\":1}"), "bad_frame");
+        assert_eq!(code("{\"type\":\"dance\"}"), "unknown_type");
+        assert_eq!(code("{\"type\":\"say\"}"), "invalid");
+        assert_eq!(code(&format!("{{\"type\":\"say\",\"text\":\"{}\"}}", "x".repeat(200))), "too_large");
+        assert!(decode::<CallerRequest>("{\"type\":\"ping\"}", 100).is_ok());
+    }
+
+    #[test]
+    fn flood_guard_limits_a_window() {
+        let mut g = FloodGuard::new(3, Duration::from_secs(60));
+        assert!(g.admit() && g.admit() && g.admit());
+        assert!(!g.admit());
+    }
+
+    #[test]
+    fn origin_must_match_host_or_list() {
+        let mut h = HeaderMap::new();
+        h.insert("host", "hotline.example:8080".parse().unwrap());
+        let s = ServerSettings::default();
+        assert!(check_origin(&h, &s).is_ok());
+        h.insert("origin", "http://hotline.example:8080".parse().unwrap());
+        assert!(check_origin(&h, &s).is_ok());
+        h.insert("origin", "http://evil.example".parse().unwrap());
+        assert!(check_origin(&h, &s).is_err());
+        let s = ServerSettings { allowed_origins: vec!["http://evil.example".into()], ..s };
+        assert!(check_origin(&h, &s).is_ok());
+    }
+}

@@ -1,0 +1,367 @@
+//! Every WebSocket frame, as Rust types. `proto/` is generated from these (JSON Schema) and is the
+//! contract with the web console; change a type here, then run `hotline proto` to regenerate it.
+//!
+//! Frames are JSON text with a `type` tag. Version: [`PROTOCOL_VERSION`], sent in every `hello`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Channel, ContactId, JoinMode, Language, OperatorId, Presence, QueueId, RiskColour, RiskLevel,
+    Role, Timestamp, Topic,
+};
+use crate::queues::Alternative;
+use crate::routing::{ContactState, EndedBy, OperatorState, TransferTarget};
+use crate::store::{Message, Sender, Visibility};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The caller's answer to the one risk-screening question of the pre-chat step:
+/// "Are you thinking about ending your life, or are you in danger right now?"
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScreeningAnswer {
+    No,
+    PreferNotToSay,
+    /// Thoughts of suicide or self-harm.
+    Thoughts,
+    /// In danger right now.
+    DangerNow,
+}
+
+impl ScreeningAnswer {
+    pub fn risk(self) -> RiskLevel {
+        match self {
+            ScreeningAnswer::No => RiskLevel::None,
+            ScreeningAnswer::PreferNotToSay => RiskLevel::Low,
+            ScreeningAnswer::Thoughts => RiskLevel::High,
+            ScreeningAnswer::DangerNow => RiskLevel::Imminent,
+        }
+    }
+}
+
+/// Frames a caller's browser sends on `/ws/caller`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CallerRequest {
+    /// The pre-chat step, completed: enter a queue.
+    Join {
+        queue: QueueId,
+        language: Language,
+        #[serde(default)]
+        topic: Option<Topic>,
+        #[serde(default)]
+        age_group: Option<String>,
+        screening: ScreeningAnswer,
+        /// Must be true: the caller has read the confidentiality statement and its exceptions.
+        accepted_confidentiality: bool,
+        /// A pseudonymous key the browser keeps (with consent) to link repeat contacts.
+        #[serde(default)]
+        caller_key: Option<String>,
+    },
+    /// Come back to a contact after a reload or network loss.
+    Resume { resume_token: String },
+    Say {
+        text: String,
+        /// Echoed in `said`, so the browser can match its pending line.
+        client_id: String,
+    },
+    Typing,
+    /// Leave the queue or end the chat.
+    Leave,
+    Ping,
+}
+
+/// Frames the server sends to a caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CallerEvent {
+    Hello {
+        protocol: u32,
+    },
+    /// The contact is durable and queued. Keep `resume_token` to come back.
+    Joined {
+        contact: ContactId,
+        resume_token: String,
+        position: u32,
+        estimated_wait_ms: i64,
+    },
+    /// Back on an existing contact; the transcript so far.
+    Resumed {
+        contact: ContactId,
+        state: ContactState,
+        transcript: Vec<TranscriptLine>,
+        position: Option<u32>,
+        estimated_wait_ms: Option<i64>,
+    },
+    /// The queue is closed now.
+    Closed {
+        message: String,
+        alternatives: Vec<Alternative>,
+    },
+    QueueUpdate {
+        position: u32,
+        estimated_wait_ms: i64,
+    },
+    /// An operator took the contact.
+    Connected {
+        operator_name: String,
+    },
+    /// A line written by the caller is durable.
+    Said {
+        client_id: String,
+        seq: i64,
+    },
+    Message {
+        line: TranscriptLine,
+    },
+    Typing,
+    /// The caller is being transferred; they stay connected.
+    Transferring,
+    Ended {
+        by: EndedBy,
+    },
+    Pong,
+    Error(ErrorFrame),
+}
+
+/// A transcript line as a caller sees it (no internal ids).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TranscriptLine {
+    pub seq: i64,
+    pub sender: Sender,
+    pub body: String,
+    pub at: Timestamp,
+}
+
+impl From<&Message> for TranscriptLine {
+    fn from(m: &Message) -> Self {
+        TranscriptLine {
+            seq: m.seq,
+            sender: m.sender,
+            body: m.body.clone(),
+            at: m.at,
+        }
+    }
+}
+
+/// An error answer. The connection stays usable unless the server closes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorFrame {
+    /// Stable, machine-readable: bad_frame, too_large, unknown_type, not_joined, closed, forbidden,
+    /// not_found, rate_limited, invalid, unknown_contact, not_offered, wrong_state, unavailable, internal…
+    pub code: String,
+    pub message: String,
+}
+
+impl ErrorFrame {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        ErrorFrame {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Frames a staff member's console sends on `/ws/staff` (operators, crisis leads, supervisors, admins).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StaffRequest {
+    SetPresence {
+        presence: Presence,
+    },
+    Accept {
+        contact: ContactId,
+    },
+    Reject {
+        contact: ContactId,
+    },
+    Say {
+        contact: ContactId,
+        text: String,
+        client_id: String,
+    },
+    Typing {
+        contact: ContactId,
+    },
+    /// End the conversation; wrap-up starts.
+    End {
+        contact: ContactId,
+    },
+    FinishWrapUp {
+        contact: ContactId,
+    },
+    Transfer {
+        contact: ContactId,
+        target: TransferTarget,
+    },
+    RaiseRisk {
+        contact: ContactId,
+        risk: RiskLevel,
+    },
+    /// Join a live contact as monitor, whisper or barge (supervisors, crisis leads, admins).
+    Join {
+        contact: ContactId,
+        mode: JoinMode,
+    },
+    Leave {
+        contact: ContactId,
+    },
+    Ping,
+}
+
+/// A contact as staff see it in offers, desks and wallboards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContactSummary {
+    pub id: ContactId,
+    pub queue: QueueId,
+    pub channel: Channel,
+    pub language: Language,
+    pub topic: Option<Topic>,
+    pub risk: RiskLevel,
+    pub colour: RiskColour,
+    pub state: ContactState,
+    pub entered_at: Timestamp,
+    pub operator: Option<OperatorId>,
+    pub caller_away: bool,
+}
+
+/// A transcript line as staff see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StaffLine {
+    pub contact: ContactId,
+    pub seq: i64,
+    pub sender: Sender,
+    pub author: Option<OperatorId>,
+    pub visibility: Visibility,
+    pub body: String,
+    pub at: Timestamp,
+}
+
+impl From<&Message> for StaffLine {
+    fn from(m: &Message) -> Self {
+        StaffLine {
+            contact: m.contact,
+            seq: m.seq,
+            sender: m.sender,
+            author: m.author,
+            visibility: m.visibility,
+            body: m.body.clone(),
+            at: m.at,
+        }
+    }
+}
+
+/// Frames the server sends to a staff console.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StaffEvent {
+    Hello {
+        protocol: u32,
+        operator: OperatorId,
+        name: String,
+        role: Role,
+        state: Option<OperatorState>,
+        /// Contacts this person holds or has joined, with transcripts (after a reconnect too).
+        contacts: Vec<ContactDetail>,
+    },
+    /// A contact rings: accept or reject before `expires_at`.
+    Offer {
+        contact: ContactSummary,
+        expires_at: Timestamp,
+        /// What the caller wrote while waiting.
+        transcript: Vec<StaffLine>,
+    },
+    OfferWithdrawn {
+        contact: ContactId,
+        reason: String,
+    },
+    /// The contact is yours (accepted, or restored after a reconnect).
+    Assigned {
+        contact: ContactDetail,
+    },
+    Message {
+        line: StaffLine,
+    },
+    Said {
+        client_id: String,
+        contact: ContactId,
+        seq: i64,
+    },
+    Typing {
+        contact: ContactId,
+    },
+    RiskChanged {
+        contact: ContactId,
+        risk: RiskLevel,
+        colour: RiskColour,
+    },
+    CallerAway {
+        contact: ContactId,
+    },
+    CallerBack {
+        contact: ContactId,
+    },
+    /// The conversation ended; fill the note and finish wrap-up before `deadline`.
+    WrapUp {
+        contact: ContactId,
+        by: EndedBy,
+        deadline: Timestamp,
+    },
+    Completed {
+        contact: ContactId,
+    },
+    /// The contact left you (transferred, requeued or abandoned).
+    Released {
+        contact: ContactId,
+        reason: String,
+    },
+    /// You joined a live contact as a participant; the transcript so far.
+    Joined {
+        contact: ContactDetail,
+        mode: JoinMode,
+    },
+    /// Someone joined (mode set) or left (mode null) a contact you are in.
+    Participant {
+        contact: ContactId,
+        participant: OperatorId,
+        mode: Option<JoinMode>,
+    },
+    State {
+        state: OperatorState,
+    },
+    /// For supervisors, crisis leads and admins: a change on the floor (operator state or contact).
+    Floor {
+        contacts: Vec<ContactSummary>,
+        operators: Vec<FloorOperator>,
+    },
+    /// The server is going down; reconnect shortly.
+    Shutdown,
+    Pong,
+    Error(ErrorFrame),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContactDetail {
+    pub summary: ContactSummary,
+    pub transcript: Vec<StaffLine>,
+    /// The caller's earlier contacts (same pseudonymous key), newest first.
+    pub history: Vec<HistoryItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HistoryItem {
+    pub contact: ContactId,
+    pub entered_at: Timestamp,
+    pub topic: Option<Topic>,
+    pub risk: RiskLevel,
+    pub state: ContactState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FloorOperator {
+    pub id: OperatorId,
+    pub name: String,
+    pub state: OperatorState,
+    pub contacts: Vec<ContactId>,
+}

@@ -1,0 +1,527 @@
+//! The one task that owns the routing engine.
+//!
+//! Connection tasks send it commands over a bounded channel and get the decided events back on a
+//! oneshot. It drains what is queued into a batch, lets the engine decide, **makes the batch's
+//! events durable in one transaction, and only then** replies, tells the people concerned and
+//! updates membership. If the store fails it retries (the engine has already moved on, so telling
+//! anyone before the log has it would break "durable before acknowledged"); meanwhile requests
+//! queue up and `/readyz` reports the store as unreachable.
+//!
+//! It also sleeps until the engine's next deadline (offer timeouts, grace periods…), and once a
+//! second pushes queue positions to waiting callers and the floor to supervisors when it changed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{ContactId, OperatorId, Timestamp};
+use crate::metrics::Metrics;
+use crate::routing::{
+    Command, ContactState, ContactView, Engine, EngineError, Event, OperatorView, QueuePlace,
+};
+use crate::store::DynStore;
+
+use super::hub::{CallerNotice, Hub, Members, StaffNotice};
+use super::protocol::{CallerEvent, ContactSummary, FloorOperator, StaffEvent};
+
+/// Requests the router task serves.
+enum Request {
+    Command {
+        command: Command,
+        reply: oneshot::Sender<Result<Vec<Event>, RouterError>>,
+    },
+    Read(Box<dyn FnOnce(&Engine, Timestamp) + Send>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the router is stopped")]
+    Stopped,
+}
+
+/// A cheap, cloneable handle to the router task.
+#[derive(Clone)]
+pub struct RouterHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+impl RouterHandle {
+    /// Applies a command; returns once its events are durable.
+    pub async fn send(&self, command: Command) -> Result<Vec<Event>, RouterError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Command { command, reply })
+            .await
+            .map_err(|_| RouterError::Stopped)?;
+        rx.await.map_err(|_| RouterError::Stopped)?
+    }
+
+    /// Reads the engine's state (after every earlier command is durable).
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine, Timestamp) -> R + Send + 'static,
+    ) -> Result<R, RouterError> {
+        let (reply, rx) = oneshot::channel();
+        let read = Box::new(move |engine: &Engine, now: Timestamp| {
+            let _ = reply.send(f(engine, now));
+        });
+        self.tx
+            .send(Request::Read(read))
+            .await
+            .map_err(|_| RouterError::Stopped)?;
+        rx.await.map_err(|_| RouterError::Stopped)
+    }
+}
+
+/// Shared flag: false while the router cannot write to the store.
+#[derive(Default)]
+pub struct StoreHealth(AtomicBool);
+
+impl StoreHealth {
+    pub fn healthy() -> Arc<Self> {
+        Arc::new(StoreHealth(AtomicBool::new(true)))
+    }
+    pub fn is_ok(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn set(&self, ok: bool) {
+        self.0.store(ok, Ordering::Relaxed)
+    }
+}
+
+const BATCH: usize = 64;
+
+pub struct RouterTask {
+    engine: Engine,
+    store: DynStore,
+    hub: Arc<Hub>,
+    metrics: Metrics,
+    health: Arc<StoreHealth>,
+    rx: mpsc::Receiver<Request>,
+    /// Last place sent to each waiting caller, so only changes are pushed.
+    places_sent: HashMap<ContactId, (u32, i64)>,
+    floor_dirty: bool,
+}
+
+impl RouterTask {
+    pub fn new(
+        engine: Engine,
+        store: DynStore,
+        hub: Arc<Hub>,
+        metrics: Metrics,
+        health: Arc<StoreHealth>,
+    ) -> (RouterTask, RouterHandle) {
+        let (tx, rx) = mpsc::channel(1024);
+        let task = RouterTask {
+            engine,
+            store,
+            hub,
+            metrics,
+            health,
+            rx,
+            places_sent: HashMap::new(),
+            floor_dirty: true,
+        };
+        (task, RouterHandle { tx })
+    }
+
+    /// Runs until `shutdown`; pending requests are answered before it returns.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut pulse = tokio::time::interval(Duration::from_secs(1));
+        pulse.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let deadline = self.engine.next_deadline().map(instant_of);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                request = self.rx.recv() => match request {
+                    Some(first) => self.serve_batch(first).await,
+                    None => break,
+                },
+                _ = sleep_until(deadline) => {
+                    let now = Timestamp::now();
+                    let started = Instant::now();
+                    let events = self.engine.tick(now);
+                    self.metrics.routing_seconds.with_label_values(&["tick"]).observe(started.elapsed().as_secs_f64());
+                    self.commit(now, &events).await;
+                }
+                _ = pulse.tick() => self.pulse(),
+            }
+        }
+        // Answer whatever is still queued so no caller waits on a dropped reply.
+        self.rx.close();
+        while let Ok(request) = self.rx.try_recv() {
+            self.serve_batch(request).await;
+        }
+    }
+
+    async fn serve_batch(&mut self, first: Request) {
+        let mut requests = vec![first];
+        while requests.len() < BATCH {
+            match self.rx.try_recv() {
+                Ok(r) => requests.push(r),
+                Err(_) => break,
+            }
+        }
+        let now = Timestamp::now();
+        let started = Instant::now();
+        let mut all_events = Vec::new();
+        let mut replies = Vec::new();
+        let mut reads = Vec::new();
+        for request in requests {
+            match request {
+                Request::Command { command, reply } => {
+                    let outcome = self.engine.handle(now, command);
+                    if let Ok(events) = &outcome {
+                        all_events.extend_from_slice(events);
+                    }
+                    replies.push((reply, outcome));
+                }
+                Request::Read(read) => reads.push(read),
+            }
+        }
+        self.metrics
+            .routing_seconds
+            .with_label_values(&["command"])
+            .observe(started.elapsed().as_secs_f64());
+        self.commit(now, &all_events).await;
+        for (reply, outcome) in replies {
+            let _ = reply.send(outcome.map_err(RouterError::from));
+        }
+        for read in reads {
+            read(&self.engine, now);
+        }
+    }
+
+    /// Makes events durable (retrying until it succeeds), then tells the people concerned.
+    async fn commit(&mut self, now: Timestamp, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let started = Instant::now();
+            match self.store.record_events(now, events).await {
+                Ok(()) => {
+                    self.metrics
+                        .store_write_seconds
+                        .with_label_values(&["events"])
+                        .observe(started.elapsed().as_secs_f64());
+                    self.health.set(true);
+                    break;
+                }
+                Err(e) => {
+                    self.health.set(false);
+                    self.metrics
+                        .store_failures
+                        .with_label_values(&["events"])
+                        .inc();
+                    tracing::error!(error = %e, "event log write failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        self.floor_dirty = true;
+        for event in events {
+            self.metrics.observe(event);
+            self.notify(now, event);
+        }
+        for contact in touched_contacts(events) {
+            let members = self.engine.contact(contact).and_then(|v| members_of(&v));
+            self.hub.set_members(contact, members);
+        }
+    }
+
+    /// Tells the people concerned about one durable event.
+    fn notify(&self, now: Timestamp, event: &Event) {
+        let hub = &self.hub;
+        let summary = |id: ContactId| self.engine.contact(id).map(|v| summarize(&v));
+        let staff = |id: OperatorId, frame: StaffEvent| hub.to_staff(id, StaffNotice::Frame(frame));
+        let caller = |id: ContactId, frame: CallerEvent| hub.to_caller(id, CallerNotice::Frame(frame));
+        match event {
+            Event::Offer {
+                contact,
+                operator,
+                expires_at,
+            } => {
+                if let Some(contact) = summary(*contact) {
+                    hub.to_staff(
+                        *operator,
+                        StaffNotice::Offer {
+                            contact,
+                            expires_at: *expires_at,
+                        },
+                    );
+                }
+            }
+            Event::Connect {
+                contact, operator, ..
+            } => {
+                if let Some(summary) = summary(*contact) {
+                    hub.to_staff(*operator, StaffNotice::Assigned { contact: summary });
+                }
+                let operator_name = hub
+                    .staff_name(*operator)
+                    .unwrap_or_else(|| "Counsellor".into());
+                caller(*contact, CallerEvent::Connected { operator_name });
+            }
+            Event::Reject { contact, operator } => staff(*operator, withdrawn(*contact, "rejected")),
+            Event::OfferTimeout { contact, operator } => {
+                staff(*operator, withdrawn(*contact, "timed_out"))
+            }
+            Event::OfferRescinded { contact, operator } => {
+                staff(*operator, withdrawn(*contact, "rescinded"))
+            }
+            Event::RiskChange { contact, to, .. } => {
+                if let Some(members) = hub.members(*contact) {
+                    for id in staff_of(&members) {
+                        staff(
+                            id,
+                            StaffEvent::RiskChanged {
+                                contact: *contact,
+                                risk: *to,
+                                colour: to.colour(),
+                            },
+                        );
+                    }
+                }
+            }
+            Event::Transfer { contact, from, .. } => {
+                staff(*from, released(*contact, "transferred"));
+                caller(*contact, CallerEvent::Transferring);
+            }
+            Event::Requeue { contact, .. } => {
+                if let Some(members) = hub.members(*contact) {
+                    for id in staff_of(&members) {
+                        staff(id, released(*contact, "requeued"));
+                    }
+                }
+                caller(*contact, CallerEvent::Transferring);
+            }
+            Event::CallerAway { contact } | Event::CallerBack { contact } => {
+                let away = matches!(event, Event::CallerAway { .. });
+                if let Some(members) = hub.members(*contact) {
+                    for id in staff_of(&members) {
+                        let frame = if away {
+                            StaffEvent::CallerAway { contact: *contact }
+                        } else {
+                            StaffEvent::CallerBack { contact: *contact }
+                        };
+                        staff(id, frame);
+                    }
+                }
+            }
+            Event::Abandon { contact, .. } => {
+                if let Some(members) = hub.members(*contact) {
+                    for id in staff_of(&members) {
+                        staff(id, released(*contact, "abandoned"));
+                    }
+                }
+                caller(
+                    *contact,
+                    CallerEvent::Ended {
+                        by: crate::routing::EndedBy::Caller,
+                    },
+                );
+            }
+            Event::WrapUp {
+                contact,
+                operator,
+                by,
+            } => {
+                let deadline = now.plus_ms(self.engine.config().wrap_up_max_ms);
+                staff(
+                    *operator,
+                    StaffEvent::WrapUp {
+                        contact: *contact,
+                        by: *by,
+                        deadline,
+                    },
+                );
+                if let Some(members) = hub.members(*contact) {
+                    for (id, _) in &members.participants {
+                        staff(*id, released(*contact, "ended"));
+                    }
+                }
+                caller(*contact, CallerEvent::Ended { by: *by });
+            }
+            Event::Complete {
+                contact, operator, ..
+            } => staff(*operator, StaffEvent::Completed { contact: *contact }),
+            Event::Join {
+                contact,
+                participant,
+                mode,
+            } => {
+                if let Some(summary) = summary(*contact) {
+                    hub.to_staff(
+                        *participant,
+                        StaffNotice::Joined {
+                            contact: summary,
+                            mode: *mode,
+                        },
+                    );
+                }
+                if let Some(holder) = self.engine.contact(*contact).and_then(|v| v.operator) {
+                    staff(
+                        holder,
+                        StaffEvent::Participant {
+                            contact: *contact,
+                            participant: *participant,
+                            mode: Some(*mode),
+                        },
+                    );
+                }
+            }
+            Event::Leave {
+                contact,
+                participant,
+            } => {
+                if let Some(holder) = self.engine.contact(*contact).and_then(|v| v.operator) {
+                    staff(
+                        holder,
+                        StaffEvent::Participant {
+                            contact: *contact,
+                            participant: *participant,
+                            mode: None,
+                        },
+                    );
+                }
+                staff(*participant, released(*contact, "left"));
+            }
+            Event::OperatorState { operator, state } => {
+                staff(*operator, StaffEvent::State { state: *state })
+            }
+            Event::EnterQueue { .. }
+            | Event::Accept { .. }
+            | Event::Relax { .. }
+            | Event::Overflow { .. }
+            | Event::Resume { .. } => {}
+        }
+    }
+
+    /// Once a second: queue positions to waiting callers, and the floor to watchers if it changed.
+    fn pulse(&mut self) {
+        let now = Timestamp::now();
+        let mut seen = HashMap::with_capacity(self.places_sent.len());
+        for queue in self.engine.queue_ids() {
+            for place in self.engine.queue_places(now, &queue) {
+                let QueuePlace {
+                    contact,
+                    position,
+                    estimated_wait_ms,
+                } = place;
+                // Round estimates to 10 s so callers are not sent a new number every second.
+                let estimate = (estimated_wait_ms / 10_000) * 10_000;
+                if self.places_sent.get(&contact) != Some(&(position, estimate)) {
+                    self.hub.to_caller(
+                        contact,
+                        CallerNotice::Frame(CallerEvent::QueueUpdate {
+                            position,
+                            estimated_wait_ms: estimate,
+                        }),
+                    );
+                }
+                seen.insert(contact, (position, estimate));
+            }
+        }
+        self.places_sent = seen;
+        if std::mem::take(&mut self.floor_dirty) {
+            let frame = floor(&self.engine, |id| self.hub.staff_name(id));
+            self.hub.to_floor_watchers(&frame);
+        }
+    }
+}
+
+fn withdrawn(contact: ContactId, reason: &str) -> StaffEvent {
+    StaffEvent::OfferWithdrawn {
+        contact,
+        reason: reason.into(),
+    }
+}
+
+fn released(contact: ContactId, reason: &str) -> StaffEvent {
+    StaffEvent::Released {
+        contact,
+        reason: reason.into(),
+    }
+}
+
+fn staff_of(members: &Members) -> impl Iterator<Item = OperatorId> + '_ {
+    members
+        .operator
+        .into_iter()
+        .chain(members.participants.iter().map(|(id, _)| *id))
+}
+
+fn touched_contacts(events: &[Event]) -> Vec<ContactId> {
+    let mut ids: Vec<ContactId> = events.iter().filter_map(Event::contact).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Who receives a contact's chat lines: its operator once assigned, and any participants.
+pub fn members_of(view: &ContactView) -> Option<Members> {
+    match view.state {
+        ContactState::Assigned | ContactState::Wrapping => Some(Members {
+            operator: view.operator,
+            participants: view.participants.clone(),
+        }),
+        _ => None,
+    }
+}
+
+pub fn summarize(view: &ContactView) -> ContactSummary {
+    ContactSummary {
+        id: view.id,
+        queue: view.queue.clone(),
+        channel: view.channel,
+        language: view.language.clone(),
+        topic: view.topic.clone(),
+        risk: view.risk,
+        colour: view.risk.colour(),
+        state: view.state,
+        entered_at: view.entered_at,
+        operator: view.operator,
+        caller_away: view.caller_away,
+    }
+}
+
+/// The wallboard's picture of the floor.
+pub fn floor(engine: &Engine, name_of: impl Fn(OperatorId) -> Option<String>) -> StaffEvent {
+    let contacts = engine.contacts().iter().map(summarize).collect();
+    let operators = engine
+        .operators()
+        .into_iter()
+        .map(|OperatorView { id, state, contacts, .. }| FloorOperator {
+            id,
+            name: name_of(id).unwrap_or_default(),
+            state,
+            contacts,
+        })
+        .collect();
+    StaffEvent::Floor {
+        contacts,
+        operators,
+    }
+}
+
+fn instant_of(at: Timestamp) -> tokio::time::Instant {
+    let wait = at.since(Timestamp::now());
+    tokio::time::Instant::now() + Duration::from_millis(wait as u64)
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

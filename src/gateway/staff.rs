@@ -1,0 +1,393 @@
+//! A staff console's WebSocket (`/ws/staff`), authenticated by the session cookie: presence, offers,
+//! chats, wrap-up, transfer, and joining live contacts (monitor, whisper, barge).
+//!
+//! One console per person: a new connection replaces the old one. A dropped console starts the
+//! engine's grace period; reconnecting within it keeps the person's contacts (sent again in `hello`).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::hub::{INBOX, StaffNotice};
+use super::protocol::{
+    ContactDetail, ContactSummary, ErrorFrame, HistoryItem, PROTOCOL_VERSION, StaffEvent, StaffLine,
+    StaffRequest,
+};
+use super::router::summarize;
+use super::{
+    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, check_origin, decode,
+    recv_inbox, router_error_frame, send_frame, store_error_frame,
+};
+use crate::app::AppState;
+use crate::auth::CurrentUser;
+use crate::domain::{ContactId, JoinMode, OperatorId, Timestamp};
+use crate::error::ApiError;
+use crate::routing::{Command, ContactState, EndedBy};
+use crate::store::{NewMessage, Sender, Visibility};
+
+/// Frames a console may send per 10 s before it is closed as abusive.
+const STAFF_FRAMES_PER_10S: u32 = 200;
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_origin(&headers, &state.settings.server)?;
+    let tasks = state.tasks.clone();
+    Ok(ws
+        .max_message_size(MAX_FRAME_BYTES * 4)
+        .on_upgrade(move |socket| tasks.track_future(run(state, user, socket))))
+}
+
+async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
+    let me = user.id();
+    let (mut sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::channel(INBOX);
+    let conn = state.hub.register_staff(me, user.role(), tx);
+    let mut inbox = Some(rx);
+    let mut out = Vec::new();
+    if let Err(e) = state
+        .router
+        .send(Command::OperatorConnected { operator: me })
+        .await
+    {
+        out.push(StaffEvent::Error(router_error_frame(e)));
+    }
+    out.push(hello(&state, &user).await);
+    let mut flood = FloodGuard::new(STAFF_FRAMES_PER_10S, Duration::from_secs(10));
+    let close = loop {
+        for frame in out.drain(..) {
+            if send_frame(&mut sink, &frame).await.is_err() {
+                break;
+            }
+        }
+        tokio::select! {
+            _ = state.shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "restarting")),
+            notice = recv_inbox(&mut inbox) => match notice {
+                Some(notice) => out.push(expand(&state, notice).await),
+                None => break Some((CLOSE_POLICY, "replaced or too slow")),
+            },
+            frame = stream.next() => match frame {
+                Some(Ok(WsMessage::Text(text))) => {
+                    if !flood.admit() {
+                        state.metrics.frames_rejected.with_label_values(&["flood"]).inc();
+                        break Some((CLOSE_POLICY, "too many frames"));
+                    }
+                    if let Some(frame) = handle(&state, &user, &text).await {
+                        out.push(frame);
+                    }
+                }
+                Some(Ok(WsMessage::Binary(_))) => {
+                    out.push(StaffEvent::Error(ErrorFrame::new("bad_frame", "frames must be text")));
+                }
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break None,
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    for frame in out.drain(..) {
+        let _ = send_frame(&mut sink, &frame).await;
+    }
+    if let Some((code, reason)) = close {
+        let _ = sink
+            .send(WsMessage::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })))
+            .await;
+    }
+    if state.hub.unregister_staff(me, conn) {
+        let _ = state
+            .router
+            .send(Command::OperatorDisconnected { operator: me })
+            .await;
+    }
+}
+
+/// The first frame: who you are, your state, and the contacts you hold or have joined.
+async fn hello(state: &AppState, user: &CurrentUser) -> StaffEvent {
+    let me = user.id();
+    let snapshot = state
+        .router
+        .read(move |engine, _| {
+            let state = engine.operator(me).map(|o| o.state);
+            let mine: Vec<ContactSummary> = engine
+                .contacts()
+                .iter()
+                .filter(|c| {
+                    let holds = c.operator == Some(me)
+                        && matches!(c.state, ContactState::Assigned | ContactState::Wrapping);
+                    holds || c.participants.iter().any(|(p, _)| *p == me)
+                })
+                .map(summarize)
+                .collect();
+            (state, mine)
+        })
+        .await;
+    let (operator_state, mine) = snapshot.unwrap_or((None, Vec::new()));
+    let mut contacts = Vec::new();
+    for summary in mine {
+        match detail(state, summary).await {
+            Ok(d) => contacts.push(d),
+            Err(e) => return StaffEvent::Error(e),
+        }
+    }
+    StaffEvent::Hello {
+        protocol: PROTOCOL_VERSION,
+        operator: me,
+        name: user.account.display_name.clone(),
+        role: user.role(),
+        state: operator_state,
+        contacts,
+    }
+}
+
+/// A contact with its transcript and the caller's earlier contacts.
+async fn detail(state: &AppState, summary: ContactSummary) -> Result<ContactDetail, ErrorFrame> {
+    let transcript = transcript(state, summary.id).await?;
+    let record = state
+        .store
+        .contact(summary.id)
+        .await
+        .map_err(store_error_frame)?;
+    let history = match &record.caller_key_hash {
+        Some(key) => state
+            .store
+            .contacts_of_caller(key, 11)
+            .await
+            .map_err(store_error_frame)?
+            .into_iter()
+            .filter(|c| c.id != summary.id)
+            .take(10)
+            .map(|c| HistoryItem {
+                contact: c.id,
+                entered_at: c.entered_at,
+                topic: c.topic,
+                risk: c.risk,
+                state: c.state,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(ContactDetail {
+        summary,
+        transcript,
+        history,
+    })
+}
+
+async fn transcript(state: &AppState, contact: ContactId) -> Result<Vec<StaffLine>, ErrorFrame> {
+    Ok(state
+        .store
+        .messages(contact)
+        .await
+        .map_err(store_error_frame)?
+        .iter()
+        .map(StaffLine::from)
+        .collect())
+}
+
+/// Turns a notice into the frame to send, reading transcripts where the notice needs them.
+async fn expand(state: &AppState, notice: StaffNotice) -> StaffEvent {
+    let result = match notice {
+        StaffNotice::Frame(frame) => return frame,
+        StaffNotice::Offer {
+            contact,
+            expires_at,
+        } => transcript(state, contact.id)
+            .await
+            .map(|transcript| StaffEvent::Offer {
+                contact,
+                expires_at,
+                transcript,
+            }),
+        StaffNotice::Assigned { contact } => detail(state, contact)
+            .await
+            .map(|contact| StaffEvent::Assigned { contact }),
+        StaffNotice::Joined { contact, mode } => detail(state, contact)
+            .await
+            .map(|contact| StaffEvent::Joined { contact, mode }),
+    };
+    result.unwrap_or_else(StaffEvent::Error)
+}
+
+/// Handles one frame; returns the direct answer, if any (errors included).
+async fn handle(state: &AppState, user: &CurrentUser, text: &str) -> Option<StaffEvent> {
+    let request = match decode::<StaffRequest>(text, MAX_FRAME_BYTES) {
+        Ok(r) => r,
+        Err(e) => return Some(refused(state, e)),
+    };
+    let me = user.id();
+    let command = match request {
+        StaffRequest::Ping => return Some(StaffEvent::Pong),
+        StaffRequest::Say {
+            contact,
+            text,
+            client_id,
+        } => {
+            return Some(
+                say(state, me, contact, text, client_id)
+                    .await
+                    .unwrap_or_else(|e| refused(state, e)),
+            );
+        }
+        StaffRequest::Typing { contact } => {
+            if let Ok((_, Visibility::All)) = speaking_as(state, me, contact) {
+                state.hub.relay_typing(contact, false, Some(me));
+            }
+            return None;
+        }
+        StaffRequest::SetPresence { presence } => Command::SetPresence {
+            operator: me,
+            presence,
+        },
+        StaffRequest::Accept { contact } => Command::Accept {
+            operator: me,
+            contact,
+        },
+        StaffRequest::Reject { contact } => Command::Reject {
+            operator: me,
+            contact,
+        },
+        StaffRequest::End { contact } => {
+            if !holds(state, me, contact) {
+                return Some(refused(state, not_yours()));
+            }
+            Command::End {
+                contact,
+                by: EndedBy::Operator,
+            }
+        }
+        StaffRequest::FinishWrapUp { contact } => Command::FinishWrapUp {
+            operator: me,
+            contact,
+        },
+        StaffRequest::Transfer { contact, target } => Command::Transfer {
+            contact,
+            by: me,
+            target,
+        },
+        StaffRequest::RaiseRisk { contact, risk } => {
+            if speaking_as(state, me, contact).is_err() {
+                return Some(refused(state, not_yours()));
+            }
+            Command::RaiseRisk { contact, risk }
+        }
+        StaffRequest::Join { contact, mode } => {
+            if !user.role().may_join_contacts() {
+                return Some(refused(
+                    state,
+                    ErrorFrame::new("forbidden", "your role may not join contacts"),
+                ));
+            }
+            Command::Join {
+                contact,
+                participant: me,
+                mode,
+            }
+        }
+        StaffRequest::Leave { contact } => Command::Leave {
+            contact,
+            participant: me,
+        },
+    };
+    match state.router.send(command).await {
+        Ok(_) => None,
+        Err(e) => Some(refused(state, router_error_frame(e))),
+    }
+}
+
+fn refused(state: &AppState, e: ErrorFrame) -> StaffEvent {
+    state
+        .metrics
+        .frames_rejected
+        .with_label_values(&[e.code.as_str()])
+        .inc();
+    StaffEvent::Error(e)
+}
+
+fn not_yours() -> ErrorFrame {
+    ErrorFrame::new("forbidden", "you are not in this contact")
+}
+
+fn holds(state: &AppState, me: OperatorId, contact: ContactId) -> bool {
+    state
+        .hub
+        .members(contact)
+        .is_some_and(|m| m.operator == Some(me))
+}
+
+/// How `me` writes into a contact: as its operator (to all), or as a participant by join mode.
+/// Monitors do not write.
+fn speaking_as(
+    state: &AppState,
+    me: OperatorId,
+    contact: ContactId,
+) -> Result<(Sender, Visibility), ErrorFrame> {
+    let members = state.hub.members(contact).ok_or_else(not_yours)?;
+    if members.operator == Some(me) {
+        return Ok((Sender::Operator, Visibility::All));
+    }
+    match members.participants.iter().find(|(p, _)| *p == me) {
+        Some((_, JoinMode::Barge)) => Ok((Sender::Participant, Visibility::All)),
+        Some((_, JoinMode::Whisper)) => Ok((Sender::Participant, Visibility::Operators)),
+        Some((_, JoinMode::Monitor)) => Err(ErrorFrame::new(
+            "forbidden",
+            "monitors do not write; join as whisper or barge",
+        )),
+        None => Err(not_yours()),
+    }
+}
+
+async fn say(
+    state: &AppState,
+    me: OperatorId,
+    contact: ContactId,
+    text: String,
+    client_id: String,
+) -> Result<StaffEvent, ErrorFrame> {
+    let (sender, visibility) = speaking_as(state, me, contact)?;
+    let text = text.trim();
+    let max = state.settings.caller.max_message_bytes;
+    if text.is_empty() {
+        return Err(ErrorFrame::new("invalid", "text: must not be empty"));
+    }
+    if text.len() > max || client_id.len() > 64 {
+        return Err(ErrorFrame::new(
+            "too_large",
+            format!("text: at most {max} bytes; client_id: at most 64"),
+        ));
+    }
+    let message = state
+        .store
+        .append_message(NewMessage {
+            contact,
+            sender,
+            author: Some(me),
+            visibility,
+            body: text.to_owned(),
+            at: Timestamp::now(),
+        })
+        .await
+        .map_err(store_error_frame)?;
+    state.hub.deliver_message(&message);
+    Ok(StaffEvent::Said {
+        client_id,
+        contact,
+        seq: message.seq,
+    })
+}
+
+/// Used by the HTTP transcript endpoint: whether `me` may read this contact now.
+pub fn is_member(state: &AppState, me: OperatorId, contact: ContactId) -> bool {
+    state.hub.members(contact).is_some_and(|m| {
+        m.operator == Some(me) || m.participants.iter().any(|(p, _)| *p == me)
+    })
+}

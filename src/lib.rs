@@ -1,0 +1,27 @@
+//! `hotline`: a 7×24 psychological-assistance hotline routing and logging server.
+//!
+//! A tour, from the edge inwards:
+//! - [`gateway`]: HTTP and WebSocket endpoints for callers and staff; one task per connection;
+//!   the router task that owns the engine and makes its decisions durable before anyone hears of them.
+//! - [`routing`]: the pure routing engine (no IO, time is an input).
+//! - [`store`]: the storage trait with SQLite (embedded default) and PostgreSQL implementations.
+//! - [`auth`] and [`admin`]: accounts, roles, sessions, and the administrators' API.
+//! - [`config`], [`metrics`], [`proto`]: settings, Prometheus, and the generated protocol contract.
+//!
+//! `main.rs` only parses the command line and calls [`app::run`]; tests call the same function.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod gateway;
+pub mod metrics;
+pub mod proto;
+pub mod queues;
+pub mod routing;
+pub mod store;
+
+pub use app::run;

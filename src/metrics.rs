@@ -1,0 +1,114 @@
+//! The Prometheus registry. Labels are bounded (roles, states, queue ids, risk levels, outcomes) and
+//! never carry personal data. Gauges that describe the floor are refreshed at scrape time from the
+//! engine and the hub, so they cannot drift from the truth.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::routing::{Event, OperatorState};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub connections: IntGaugeVec,
+    pub operators: IntGaugeVec,
+    pub contacts_waiting: IntGaugeVec,
+    pub oldest_wait_seconds: IntGaugeVec,
+    pub offers: IntCounterVec,
+    pub events: IntCounterVec,
+    pub wait_seconds: HistogramVec,
+    pub routing_seconds: HistogramVec,
+    pub store_write_seconds: HistogramVec,
+    pub store_failures: IntCounterVec,
+    pub frames_rejected: IntCounterVec,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric");
+    registry.register(Box::new(h.clone())).expect("unique metric");
+    h
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let fast = vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
+        Metrics {
+            connections: gauge(&r, "hotline_connections", "Open WebSocket connections by role.", &["role"]),
+            operators: gauge(&r, "hotline_operators", "Operators by state.", &["state"]),
+            contacts_waiting: gauge(&r, "hotline_contacts_waiting", "Contacts waiting, by queue and risk.", &["queue", "risk"]),
+            oldest_wait_seconds: gauge(&r, "hotline_oldest_wait_seconds", "Longest current wait, by queue.", &["queue"]),
+            offers: counter(&r, "hotline_offers_total", "Offers by outcome.", &["outcome"]),
+            events: counter(&r, "hotline_events_total", "Event-log entries by kind.", &["kind"]),
+            wait_seconds: histogram(&r, "hotline_wait_seconds", "Queue wait of connected contacts.", &["queue"],
+                vec![5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0]),
+            routing_seconds: histogram(&r, "hotline_routing_seconds", "Engine decision time per command batch.", &["op"], fast.clone()),
+            store_write_seconds: histogram(&r, "hotline_store_write_seconds", "Durable write time.", &["what"], fast),
+            store_failures: counter(&r, "hotline_store_failures_total", "Failed durable writes (retried).", &["what"]),
+            frames_rejected: counter(&r, "hotline_frames_rejected_total", "WebSocket frames refused, by code.", &["code"]),
+            registry: r,
+        }
+    }
+
+    /// Counts what an event says about offers and waits.
+    pub fn observe(&self, event: &Event) {
+        self.events.with_label_values(&[event.kind()]).inc();
+        match event {
+            Event::Accept { .. } => self.offers.with_label_values(&["accepted"]).inc(),
+            Event::Reject { .. } => self.offers.with_label_values(&["rejected"]).inc(),
+            Event::OfferTimeout { .. } => self.offers.with_label_values(&["timed_out"]).inc(),
+            Event::OfferRescinded { .. } => self.offers.with_label_values(&["rescinded"]).inc(),
+            Event::Connect {
+                queue, waited_ms, ..
+            } => self
+                .wait_seconds
+                .with_label_values(&[queue.as_str()])
+                .observe(*waited_ms as f64 / 1000.0),
+            _ => {}
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// The label an operator state is counted under.
+pub fn state_label(state: &OperatorState) -> &'static str {
+    match state {
+        OperatorState::Available => "available",
+        OperatorState::Busy => "busy",
+        OperatorState::WrapUp => "wrap_up",
+        OperatorState::Break { .. } => "break",
+        OperatorState::Away => "away",
+        OperatorState::Offline => "offline",
+    }
+}

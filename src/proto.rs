@@ -1,0 +1,151 @@
+//! The protocol contract, generated from the Rust types: JSON Schema for every WebSocket frame and
+//! an OpenAPI 3.1 document for the HTTP API. `hotline proto` writes it to `proto/`; a test fails
+//! when the committed files differ from what the code generates.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::generate::SchemaSettings;
+use schemars::{SchemaGenerator, schema_for};
+use serde_json::{Value, json};
+
+use crate::admin::{AccountPatch, AccountView, NewAccountRequest, PasswordReset, SkillDescription, SkillLevel};
+use crate::auth::http::{LoginRequest, Me, PasswordChange};
+use crate::error::ErrorBody;
+use crate::gateway::protocol::{CallerEvent, CallerRequest, PROTOCOL_VERSION, StaffEvent, StaffLine, StaffRequest};
+use crate::gateway::public::PublicInfo;
+use crate::queues::QueueDefinition;
+use crate::store::SkillInfo;
+
+fn pretty(value: &impl serde::Serialize) -> String {
+    let mut s = serde_json::to_string_pretty(value).expect("schemas serialize");
+    s.push('\n');
+    s
+}
+
+/// Every generated file, by name under `proto/`.
+pub fn render() -> BTreeMap<&'static str, String> {
+    let mut files = BTreeMap::new();
+    files.insert("ws/caller-request.schema.json", pretty(&schema_for!(CallerRequest)));
+    files.insert("ws/caller-event.schema.json", pretty(&schema_for!(CallerEvent)));
+    files.insert("ws/staff-request.schema.json", pretty(&schema_for!(StaffRequest)));
+    files.insert("ws/staff-event.schema.json", pretty(&schema_for!(StaffEvent)));
+    files.insert("openapi.json", pretty(&openapi()));
+    files
+}
+
+/// Writes every generated file under `dir`.
+pub fn write(dir: &Path) -> std::io::Result<()> {
+    for (name, text) in render() {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    /// Who may call it: "public", "signed in", or the roles.
+    access: &'static str,
+    request: Option<Value>,
+    response: Option<Value>,
+}
+
+fn openapi() -> Value {
+    let mut generator = SchemaGenerator::new(SchemaSettings::openapi3().for_serialize());
+    let body = |schema: schemars::Schema| Some(schema.to_value());
+    macro_rules! s {
+        ($t:ty) => {
+            body(generator.subschema_for::<$t>())
+        };
+    }
+    let routes = vec![
+        Route { method: "post", path: "/api/login", summary: "Sign in; sets the session cookie", access: "public (rate-limited per address)", request: s!(LoginRequest), response: s!(Me) },
+        Route { method: "post", path: "/api/logout", summary: "Sign out", access: "signed in", request: None, response: None },
+        Route { method: "get", path: "/api/me", summary: "The signed-in account", access: "signed in", request: None, response: s!(Me) },
+        Route { method: "post", path: "/api/me/password", summary: "Change your password (other sessions end)", access: "signed in", request: s!(PasswordChange), response: None },
+        Route { method: "get", path: "/api/public/info", summary: "Queues, opening state and the confidentiality statement for the caller page", access: "public", request: None, response: s!(PublicInfo) },
+        Route { method: "get", path: "/api/wallboard", summary: "The floor now: contacts and operators", access: "supervisor, crisis_lead, admin", request: None, response: s!(StaffEvent) },
+        Route { method: "get", path: "/api/contacts/{id}/transcript", summary: "A contact's transcript", access: "people in the contact, supervisor, admin", request: None, response: s!(Vec<StaffLine>) },
+        Route { method: "get", path: "/api/queues", summary: "Queue definitions", access: "signed in", request: None, response: s!(Vec<QueueDefinition>) },
+        Route { method: "get", path: "/api/skills", summary: "The skill catalogue", access: "signed in", request: None, response: s!(Vec<SkillInfo>) },
+        Route { method: "get", path: "/api/admin/accounts", summary: "All accounts", access: "admin, supervisor", request: None, response: s!(Vec<AccountView>) },
+        Route { method: "post", path: "/api/admin/accounts", summary: "Create an account (must change password at first sign-in)", access: "admin", request: s!(NewAccountRequest), response: s!(AccountView) },
+        Route { method: "patch", path: "/api/admin/accounts/{id}", summary: "Change an account; disabling ends its sessions", access: "admin", request: s!(AccountPatch), response: s!(AccountView) },
+        Route { method: "put", path: "/api/admin/accounts/{id}/skills", summary: "Replace an account's skills (routing changes at once)", access: "admin", request: s!(Vec<SkillLevel>), response: s!(AccountView) },
+        Route { method: "post", path: "/api/admin/accounts/{id}/password", summary: "Reset a password (must change at next sign-in)", access: "admin", request: s!(PasswordReset), response: None },
+        Route { method: "put", path: "/api/admin/skills/{skill}", summary: "Add or describe a skill", access: "admin", request: s!(SkillDescription), response: None },
+        Route { method: "put", path: "/api/admin/queues/{id}", summary: "Create or change a queue", access: "admin", request: s!(QueueDefinition), response: s!(QueueDefinition) },
+        Route { method: "delete", path: "/api/admin/queues/{id}", summary: "Delete an empty queue no other queue overflows to", access: "admin", request: None, response: None },
+    ];
+    let error = s!(ErrorBody);
+    let mut paths = serde_json::Map::new();
+    for r in routes {
+        let mut op = json!({
+            "summary": r.summary,
+            "description": format!("Access: {}.", r.access),
+            "responses": {
+                "default": { "description": "An error with a stable code", "content": { "application/json": { "schema": error } } }
+            }
+        });
+        let ok = match &r.response {
+            Some(schema) => json!({ "description": "OK", "content": { "application/json": { "schema": schema } } }),
+            None => json!({ "description": "Done (no content)" }),
+        };
+        let status = if r.response.is_none() { "204" } else { "200" };
+        op["responses"][status] = ok;
+        if let Some(schema) = &r.request {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+        }
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        let entry = paths.entry(r.path).or_insert_with(|| json!({}));
+        entry[r.method] = op;
+    }
+    let schemas: serde_json::Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "hotline",
+            "version": format!("{PROTOCOL_VERSION}"),
+            "description": "HTTP API of the hotline server. WebSocket frames (/ws/caller, /ws/staff) are described by the JSON Schemas under ws/. Errors answer with ErrorBody and a stable code."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": { "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE } }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    /// proto/ is the contract: it must be exactly what the code generates.
+    #[test]
+    fn committed_proto_matches_the_code() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+        let mut stale = Vec::new();
+        for (name, text) in super::render() {
+            let committed = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+            if committed != text {
+                stale.push(name);
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "proto/ is out of date for {stale:?}; run `cargo run -- proto` and commit the result"
+        );
+    }
+}

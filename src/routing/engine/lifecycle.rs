@@ -1,0 +1,855 @@
+//! Commands: contact lifecycle, presence, transfers, participants, restore.
+//!
+//! Every command checks everything it needs *before* changing anything, so that a refusal
+//! changes nothing.
+
+use super::index::normalise_extra;
+use super::route::Returned;
+use super::*;
+use crate::domain::RiskLevel;
+use crate::routing::{EndedBy, NewContact, RequeueReason, TransferTarget};
+
+/// Weight of the newest sample in the handle-time average.
+const HANDLE_EWMA_ALPHA: f64 = 0.2;
+
+impl Engine {
+    fn contact_ref(&self, id: ContactId) -> Result<&Contact, EngineError> {
+        self.contacts.get(&id).ok_or(EngineError::UnknownContact)
+    }
+
+    /// The priority key of a contact with this risk, history and arrival.
+    pub(crate) fn key_for(&self, c: &Contact, risk: RiskLevel) -> Key {
+        let tier = if risk == RiskLevel::Imminent {
+            0
+        } else if c.lost {
+            1
+        } else {
+            2
+        };
+        let bonus = self.config.risk_bonus_ms[risk.index()];
+        Key {
+            tier,
+            since: c.entered_at.0.saturating_sub(bonus),
+            id: c.id,
+        }
+    }
+
+    // ----- operators ----------------------------------------------------------------------
+
+    pub(crate) fn operator_connected(
+        &mut self,
+        _now: Timestamp,
+        operator: OperatorId,
+    ) -> Result<(), EngineError> {
+        let op = self.op_index(operator)?;
+        if self.ops[op].connected {
+            return Ok(());
+        }
+        self.ops[op].connected = true;
+        self.set_grace_timer(op, None);
+        self.mark_dirty(op);
+        Ok(())
+    }
+
+    pub(crate) fn operator_disconnected(
+        &mut self,
+        now: Timestamp,
+        operator: OperatorId,
+    ) -> Result<(), EngineError> {
+        let op = self.op_index(operator)?;
+        if !self.ops[op].connected {
+            return Ok(());
+        }
+        self.ops[op].connected = false;
+        if self.ops[op].presence != Presence::Offline {
+            self.set_grace_timer(op, Some(now.plus_ms(self.config.operator_grace_ms)));
+        }
+        self.refresh_op(op);
+        if let Some(id) = self.ops[op].pending {
+            self.return_offer(now, id, Returned::Rescind);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_presence(
+        &mut self,
+        now: Timestamp,
+        operator: OperatorId,
+        presence: Presence,
+    ) -> Result<(), EngineError> {
+        let op = self.op_index(operator)?;
+        if presence == Presence::Available {
+            self.ops[op].no_answer = 0;
+        }
+        if self.ops[op].presence == presence {
+            return Ok(());
+        }
+        match presence {
+            Presence::Available => {
+                let o = &mut self.ops[op];
+                o.presence = presence;
+                o.idle_since = now;
+                self.mark_dirty(op);
+            }
+            Presence::Break { .. } => {
+                self.ops[op].presence = presence;
+                self.refresh_op(op);
+                if let Some(id) = self.ops[op].pending {
+                    self.return_offer(now, id, Returned::Rescind);
+                }
+            }
+            Presence::Offline => self.go_offline(now, op),
+        }
+        Ok(())
+    }
+
+    /// Offline at once: ringing offer rescinded, live contacts requeued first in line,
+    /// wrap-ups completed.
+    pub(crate) fn go_offline(&mut self, now: Timestamp, op: usize) {
+        self.ops[op].presence = Presence::Offline;
+        self.ops[op].no_answer = 0;
+        self.set_grace_timer(op, None);
+        self.refresh_op(op);
+        if let Some(id) = self.ops[op].pending {
+            self.return_offer(now, id, Returned::Rescind);
+        }
+        let held: Vec<ContactId> = self.ops[op].contacts.iter().copied().collect();
+        for id in held {
+            match self.contacts.get(&id).map(|c| c.state) {
+                Some(ContactState::Assigned) => self.requeue_lost(now, id),
+                Some(ContactState::Wrapping) => self.complete(now, id),
+                _ => {}
+            }
+        }
+        self.sweep_needed = true;
+    }
+
+    /// Frees the slot a contact held with an operator.
+    fn release(&mut self, now: Timestamp, operator: OperatorId, id: ContactId, wrapping: bool) {
+        let Some(&op) = self.op_ix.get(&operator) else {
+            return;
+        };
+        let Some(channel) = self.contacts.get(&id).map(|c| ch_ix(c.channel)) else {
+            return;
+        };
+        let o = &mut self.ops[op];
+        if !o.contacts.remove(&id) {
+            return;
+        }
+        o.used[channel] = o.used[channel].saturating_sub(1);
+        if wrapping {
+            o.wrapping = o.wrapping.saturating_sub(1);
+        }
+        if o.pending == Some(id) {
+            o.pending = None;
+        }
+        if o.contacts.is_empty() {
+            o.idle_since = now;
+        }
+        self.mark_dirty(op);
+    }
+
+    // ----- contacts -----------------------------------------------------------------------
+
+    pub(crate) fn enqueue(&mut self, now: Timestamp, new: NewContact) -> Result<(), EngineError> {
+        if self.contacts.contains_key(&new.id) {
+            return Err(EngineError::DuplicateContact);
+        }
+        let qi = self
+            .queue_index(&new.queue)
+            .ok_or(EngineError::UnknownQueue)?;
+        let id = new.id;
+        self.insert_contact(now, new, qi, now);
+        self.out.push(Event::EnterQueue {
+            contact: id,
+            queue: self.queues[qi].cfg.id.clone(),
+            channel: self.contacts[&id].channel,
+            risk: self.contacts[&id].risk,
+        });
+        self.join_members(id);
+        self.enter_waiting(now, id);
+        Ok(())
+    }
+
+    /// Creates a contact in state Waiting, in no queue structure yet.
+    fn insert_contact(&mut self, now: Timestamp, new: NewContact, qi: usize, entered_at: Timestamp) {
+        let extra = normalise_extra(&new.extra_skills);
+        let base = self.base_for(qi, ch_ix(new.channel), &new.language, &extra);
+        let mut c = Contact {
+            id: new.id,
+            queue: qi,
+            channel: new.channel,
+            language: new.language,
+            topic: new.topic,
+            extra,
+            risk: new.risk,
+            state: ContactState::Waiting,
+            entered_at,
+            queued_at: entered_at,
+            lost: false,
+            key: Key {
+                tier: 2,
+                since: 0,
+                id: new.id,
+            },
+            base,
+            class: None,
+            relax_step: None,
+            in_members: false,
+            operator: None,
+            targeted: false,
+            connected_at: now,
+            participants: Vec::new(),
+            caller_away: false,
+            visited: Vec::new(),
+            declined: Vec::new(),
+            deadlines: [None; CTIMERS],
+        };
+        c.key = self.key_for(&c, c.risk);
+        self.contacts.insert(new.id, c);
+    }
+
+    /// Puts a contact (in no queue structure) into its queue's members.
+    fn join_members(&mut self, id: ContactId) {
+        if let Some(c) = self.contacts.get_mut(&id)
+            && !c.in_members
+        {
+            c.in_members = true;
+            self.queues[c.queue].members.insert(c.key);
+        }
+    }
+
+    pub(crate) fn raise_risk(&mut self, id: ContactId, risk: RiskLevel) -> Result<(), EngineError> {
+        let c = self.contact_ref(id)?;
+        if c.state == ContactState::Abandoned {
+            return Err(EngineError::WrongState("abandoned"));
+        }
+        if risk <= c.risk {
+            return Ok(());
+        }
+        let from = c.risk;
+        let old = c.key;
+        let new = self.key_for(c, risk);
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return Ok(());
+        };
+        c.risk = risk;
+        c.key = new;
+        if let Some(cl) = c.class {
+            self.classes[cl].set.remove(&old);
+            self.classes[cl].set.insert(new);
+        }
+        if c.in_members {
+            let members = &mut self.queues[c.queue].members;
+            members.remove(&old);
+            members.insert(new);
+        }
+        if c.state == ContactState::Waiting {
+            self.dirty_contacts.push(id);
+        }
+        self.out.push(Event::RiskChange {
+            contact: id,
+            from,
+            to: risk,
+        });
+        Ok(())
+    }
+
+    fn offered_to(&self, operator: OperatorId, id: ContactId) -> Result<(), EngineError> {
+        self.op_index(operator)?;
+        let c = self.contact_ref(id)?;
+        if c.state != ContactState::Offered || c.operator != Some(operator) {
+            return Err(EngineError::NotOffered);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn accept(
+        &mut self,
+        now: Timestamp,
+        operator: OperatorId,
+        id: ContactId,
+    ) -> Result<(), EngineError> {
+        self.offered_to(operator, id)?;
+        let op = self.op_index(operator)?;
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return Err(EngineError::UnknownContact);
+        };
+        c.state = ContactState::Assigned;
+        c.connected_at = now;
+        c.targeted = false;
+        if c.in_members {
+            c.in_members = false;
+            self.queues[c.queue].members.remove(&c.key);
+        }
+        let queue = self.queues[c.queue].cfg.id.clone();
+        let waited_ms = now.since(c.entered_at);
+        self.set_ctimer(id, CTimer::Offer, None);
+        self.clear_declines(id);
+        let o = &mut self.ops[op];
+        o.pending = None;
+        o.no_answer = 0;
+        self.mark_dirty(op);
+        self.out.push(Event::Accept {
+            contact: id,
+            operator,
+        });
+        self.out.push(Event::Connect {
+            contact: id,
+            operator,
+            queue,
+            waited_ms,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn reject(
+        &mut self,
+        now: Timestamp,
+        operator: OperatorId,
+        id: ContactId,
+    ) -> Result<(), EngineError> {
+        self.offered_to(operator, id)?;
+        self.return_offer(now, id, Returned::Reject);
+        Ok(())
+    }
+
+    /// An offer ended without acceptance: the contact goes back to its place (a targeted
+    /// transfer goes back into its queue: `Requeue{TransferNotTaken}`).
+    pub(crate) fn return_offer(&mut self, now: Timestamp, id: ContactId, how: Returned) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        if c.state != ContactState::Offered {
+            return;
+        }
+        let Some(operator) = c.operator.take() else {
+            return;
+        };
+        let targeted = std::mem::take(&mut c.targeted);
+        c.state = ContactState::Waiting;
+        self.set_ctimer(id, CTimer::Offer, None);
+        self.release(now, operator, id, false);
+        self.out.push(match how {
+            Returned::Reject => Event::Reject {
+                contact: id,
+                operator,
+            },
+            Returned::Timeout => Event::OfferTimeout {
+                contact: id,
+                operator,
+            },
+            Returned::Rescind => Event::OfferRescinded {
+                contact: id,
+                operator,
+            },
+        });
+        if how != Returned::Rescind {
+            self.add_decline(now, id, operator);
+        }
+        if how == Returned::Timeout
+            && let Some(&op) = self.op_ix.get(&operator)
+        {
+            let o = &mut self.ops[op];
+            o.no_answer += 1;
+            if self.config.max_no_answer > 0
+                && o.no_answer >= self.config.max_no_answer
+                && o.presence == Presence::Available
+            {
+                o.presence = Presence::Break {
+                    reason: crate::domain::BreakReason::NoAnswer,
+                };
+                self.refresh_op(op);
+            }
+        }
+        if targeted {
+            let queue = self.contacts.get(&id).map(|c| c.queue).unwrap_or_default();
+            self.out.push(Event::Requeue {
+                contact: id,
+                queue: self.queues[queue].cfg.id.clone(),
+                reason: RequeueReason::TransferNotTaken,
+            });
+            if let Some(c) = self.contacts.get_mut(&id) {
+                c.queued_at = now;
+                c.relax_step = None;
+            }
+            self.join_members(id);
+        }
+        self.enter_waiting(now, id);
+    }
+
+    fn add_decline(&mut self, now: Timestamp, id: ContactId, operator: OperatorId) {
+        let until = now.plus_ms(self.config.offer_timeout_ms);
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        c.declined.retain(|d| d.0 != operator);
+        c.declined.push((operator, until));
+        let next = c.declined.iter().map(|d| d.1).min();
+        if let Some(&op) = self.op_ix.get(&operator)
+            && !self.ops[op].declined.contains(&id)
+        {
+            self.ops[op].declined.push(id);
+        }
+        self.set_ctimer(id, CTimer::DeclineEnd, next);
+    }
+
+    /// Withdraws a ringing offer for good (the contact is leaving).
+    fn withdraw_offer(&mut self, now: Timestamp, id: ContactId) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        let Some(operator) = c.operator.take() else {
+            return;
+        };
+        c.targeted = false;
+        self.set_ctimer(id, CTimer::Offer, None);
+        self.release(now, operator, id, false);
+        self.out.push(Event::OfferRescinded {
+            contact: id,
+            operator,
+        });
+    }
+
+    /// A waiting or offered contact is abandoned; it is kept for the resume window.
+    pub(crate) fn abandon(&mut self, now: Timestamp, id: ContactId) {
+        let Some(state) = self.contacts.get(&id).map(|c| c.state) else {
+            return;
+        };
+        if state == ContactState::Offered {
+            self.withdraw_offer(now, id);
+        }
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        if let Some(cl) = c.class.take() {
+            self.classes[cl].set.remove(&c.key);
+        }
+        if c.in_members {
+            c.in_members = false;
+            self.queues[c.queue].members.remove(&c.key);
+        }
+        c.state = ContactState::Abandoned;
+        c.caller_away = false;
+        c.participants.clear();
+        let queue = self.queues[c.queue].cfg.id.clone();
+        let waited_ms = now.since(c.entered_at);
+        self.clear_ctimers(id);
+        self.clear_declines(id);
+        self.out.push(Event::Abandon {
+            contact: id,
+            queue,
+            waited_ms,
+        });
+        if self.config.resume_window_ms > 0 {
+            let until = now.plus_ms(self.config.resume_window_ms);
+            self.set_ctimer(id, CTimer::ResumeEnd, Some(until));
+        } else {
+            self.drop_contact(id);
+        }
+    }
+
+    /// Forgets a terminal contact.
+    pub(crate) fn drop_contact(&mut self, id: ContactId) {
+        self.clear_ctimers(id);
+        self.clear_declines(id);
+        if let Some(c) = self.contacts.remove(&id) {
+            if let Some(cl) = c.class {
+                self.classes[cl].set.remove(&c.key);
+            }
+            if c.in_members {
+                self.queues[c.queue].members.remove(&c.key);
+            }
+        }
+    }
+
+    fn emit_leaves(&mut self, id: ContactId) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        for (participant, _) in std::mem::take(&mut c.participants) {
+            self.out.push(Event::Leave {
+                contact: id,
+                participant,
+            });
+        }
+    }
+
+    /// A live contact ends: participants leave, the operator wraps up.
+    pub(crate) fn end_assigned(&mut self, now: Timestamp, id: ContactId, by: EndedBy) {
+        self.emit_leaves(id);
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        let Some(operator) = c.operator else {
+            return;
+        };
+        c.state = ContactState::Wrapping;
+        c.caller_away = false;
+        self.set_ctimer(id, CTimer::CallerGrace, None);
+        let until = now.plus_ms(self.config.wrap_up_max_ms);
+        self.set_ctimer(id, CTimer::WrapUp, Some(until));
+        if let Some(&op) = self.op_ix.get(&operator) {
+            self.ops[op].wrapping += 1;
+            self.refresh_op(op);
+        }
+        self.out.push(Event::WrapUp {
+            contact: id,
+            operator,
+            by,
+        });
+    }
+
+    /// Wrap-up done (or its maximum reached): the contact is complete and forgotten.
+    pub(crate) fn complete(&mut self, now: Timestamp, id: ContactId) {
+        let Some(c) = self.contacts.get(&id) else {
+            return;
+        };
+        let Some(operator) = c.operator else {
+            return;
+        };
+        let handled_ms = now.since(c.connected_at);
+        let qi = c.queue;
+        self.release(now, operator, id, true);
+        self.out.push(Event::Complete {
+            contact: id,
+            operator,
+            handled_ms,
+        });
+        let q = &mut self.queues[qi];
+        q.handle_ewma += HANDLE_EWMA_ALPHA * (handled_ms as f64 - q.handle_ewma);
+        self.drop_contact(id);
+    }
+
+    /// A live contact whose operator was lost goes back to its queue, first in line (tier 1).
+    fn requeue_lost(&mut self, now: Timestamp, id: ContactId) {
+        self.emit_leaves(id);
+        let Some(c) = self.contacts.get(&id) else {
+            return;
+        };
+        let Some(operator) = c.operator else {
+            return;
+        };
+        self.release(now, operator, id, false);
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        c.operator = None;
+        c.lost = true;
+        c.state = ContactState::Waiting;
+        let queue = self.queues[c.queue].cfg.id.clone();
+        let key = {
+            let c = &self.contacts[&id];
+            self.key_for(c, c.risk)
+        };
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.key = key;
+        }
+        self.out.push(Event::Requeue {
+            contact: id,
+            queue,
+            reason: RequeueReason::OperatorLost,
+        });
+        self.join_members(id);
+        self.start_stay(now, id);
+        self.enter_waiting(now, id);
+    }
+
+    pub(crate) fn end(&mut self, now: Timestamp, id: ContactId, by: EndedBy) -> Result<(), EngineError> {
+        match self.contact_ref(id)?.state {
+            ContactState::Waiting | ContactState::Offered => self.abandon(now, id),
+            ContactState::Assigned => self.end_assigned(now, id, by),
+            other => return Err(EngineError::WrongState(other.as_str())),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish_wrap_up(
+        &mut self,
+        now: Timestamp,
+        operator: OperatorId,
+        id: ContactId,
+    ) -> Result<(), EngineError> {
+        self.op_index(operator)?;
+        let c = self.contact_ref(id)?;
+        if c.state != ContactState::Wrapping || c.operator != Some(operator) {
+            return Err(EngineError::NotWrapping);
+        }
+        self.complete(now, id);
+        Ok(())
+    }
+
+    pub(crate) fn caller_left(&mut self, now: Timestamp, id: ContactId) -> Result<(), EngineError> {
+        match self.contact_ref(id)?.state {
+            ContactState::Waiting | ContactState::Offered => self.abandon(now, id),
+            ContactState::Assigned => self.end_assigned(now, id, EndedBy::Caller),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub(crate) fn caller_disconnected(
+        &mut self,
+        now: Timestamp,
+        id: ContactId,
+    ) -> Result<(), EngineError> {
+        let c = self.contact_ref(id)?;
+        let live = matches!(
+            c.state,
+            ContactState::Waiting | ContactState::Offered | ContactState::Assigned
+        );
+        if !live || c.caller_away {
+            return Ok(());
+        }
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.caller_away = true;
+        }
+        let until = now.plus_ms(self.config.caller_grace_ms);
+        self.set_ctimer(id, CTimer::CallerGrace, Some(until));
+        self.out.push(Event::CallerAway { contact: id });
+        Ok(())
+    }
+
+    pub(crate) fn caller_returned(
+        &mut self,
+        now: Timestamp,
+        id: ContactId,
+    ) -> Result<(), EngineError> {
+        let c = self.contact_ref(id)?;
+        if c.state == ContactState::Abandoned {
+            let within = c.deadlines[CTimer::ResumeEnd as usize].is_some_and(|end| now < end);
+            if !within {
+                return Err(EngineError::WrongState("abandoned"));
+            }
+            self.set_ctimer(id, CTimer::ResumeEnd, None);
+            self.out.push(Event::Resume { contact: id });
+            self.join_members(id);
+            self.enter_waiting(now, id);
+            return Ok(());
+        }
+        if !c.caller_away {
+            return Err(EngineError::WrongState(c.state.as_str()));
+        }
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.caller_away = false;
+        }
+        self.set_ctimer(id, CTimer::CallerGrace, None);
+        self.out.push(Event::CallerBack { contact: id });
+        Ok(())
+    }
+
+    pub(crate) fn transfer(
+        &mut self,
+        now: Timestamp,
+        id: ContactId,
+        by: OperatorId,
+        target: TransferTarget,
+    ) -> Result<(), EngineError> {
+        let from = self.op_index(by)?;
+        let c = self.contact_ref(id)?;
+        if c.state != ContactState::Assigned || c.operator != Some(by) {
+            return Err(EngineError::NotAssigned);
+        }
+        let channel = ch_ix(c.channel);
+        enum To {
+            Queue(usize),
+            Operator(usize),
+        }
+        let to = match &target {
+            TransferTarget::Queue { queue } => {
+                To::Queue(self.queue_index(queue).ok_or(EngineError::UnknownQueue)?)
+            }
+            TransferTarget::Operator { operator } => {
+                let t = self.op_index(*operator)?;
+                if t == from || !self.has_room(t, channel) {
+                    return Err(EngineError::TargetUnavailable);
+                }
+                To::Operator(t)
+            }
+        };
+        self.emit_leaves(id);
+        self.release(now, by, id, false);
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.operator = None;
+            c.state = ContactState::Waiting;
+        }
+        self.out.push(Event::Transfer {
+            contact: id,
+            from: by,
+            target,
+        });
+        match to {
+            To::Queue(qi) => {
+                self.move_to_queue(now, id, qi);
+                self.enter_waiting(now, id);
+            }
+            To::Operator(t) => self.offer(now, id, t, true),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn join(
+        &mut self,
+        id: ContactId,
+        participant: OperatorId,
+        mode: JoinMode,
+    ) -> Result<(), EngineError> {
+        let c = self.contact_ref(id)?;
+        self.op_index(participant)?;
+        if c.state != ContactState::Assigned {
+            return Err(EngineError::WrongState(c.state.as_str()));
+        }
+        if c.operator == Some(participant) {
+            return Err(EngineError::TargetUnavailable);
+        }
+        if c.participants.contains(&(participant, mode)) {
+            return Ok(());
+        }
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return Err(EngineError::UnknownContact);
+        };
+        match c.participants.iter_mut().find(|p| p.0 == participant) {
+            Some(p) => p.1 = mode,
+            None => c.participants.push((participant, mode)),
+        }
+        self.out.push(Event::Join {
+            contact: id,
+            participant,
+            mode,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn leave(&mut self, id: ContactId, participant: OperatorId) -> Result<(), EngineError> {
+        self.contact_ref(id)?;
+        self.op_index(participant)?;
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return Err(EngineError::UnknownContact);
+        };
+        let Some(pos) = c.participants.iter().position(|p| p.0 == participant) else {
+            return Ok(());
+        };
+        c.participants.remove(pos);
+        self.out.push(Event::Leave {
+            contact: id,
+            participant,
+        });
+        Ok(())
+    }
+
+    // ----- restore --------------------------------------------------------------------------
+
+    pub(crate) fn restore_contacts(&mut self, now: Timestamp, contacts: Vec<RestoredContact>) {
+        let until = now.plus_ms(self.config.operator_grace_ms);
+        if let Some(old) = self.overflow_suspended_until.take() {
+            self.timers.remove(&(old, TimerRef::OverflowResume));
+        }
+        self.overflow_suspended_until = Some(until);
+        self.timers.insert((until, TimerRef::OverflowResume));
+
+        let (held, waiting): (Vec<_>, Vec<_>) = contacts
+            .into_iter()
+            .filter(|rc| !rc.state.is_terminal())
+            .partition(|rc| matches!(rc.state, ContactState::Assigned | ContactState::Wrapping));
+        for rc in held.into_iter().chain(waiting) {
+            let id = rc.contact.id;
+            if self.contacts.contains_key(&id) {
+                continue;
+            }
+            let qi = match self.queue_index(&rc.contact.queue) {
+                Some(qi) => qi,
+                None => {
+                    self.upsert_queue(
+                        now,
+                        QueueConfig {
+                            id: rc.contact.queue.clone(),
+                            required_skills: Vec::new(),
+                            languages: Vec::new(),
+                            relaxation: Vec::new(),
+                            never_relax: false,
+                            overflow_to: None,
+                            max_wait_ms: None,
+                        },
+                    );
+                    match self.queue_index(&rc.contact.queue) {
+                        Some(qi) => qi,
+                        None => continue,
+                    }
+                }
+            };
+            let holder = rc.operator.and_then(|o| self.op_ix.get(&o).copied());
+            self.insert_contact(now, rc.contact, qi, rc.entered_at);
+            match (rc.state, holder) {
+                (ContactState::Assigned | ContactState::Wrapping, Some(op)) => {
+                    self.restore_held(now, id, op, rc.state == ContactState::Wrapping);
+                }
+                (ContactState::Assigned, None) => {
+                    let key = {
+                        let Some(c) = self.contacts.get_mut(&id) else {
+                            continue;
+                        };
+                        c.lost = true;
+                        let c = &self.contacts[&id];
+                        self.key_for(c, c.risk)
+                    };
+                    if let Some(c) = self.contacts.get_mut(&id) {
+                        c.key = key;
+                    }
+                    self.out.push(Event::Requeue {
+                        contact: id,
+                        queue: self.queues[qi].cfg.id.clone(),
+                        reason: RequeueReason::OperatorLost,
+                    });
+                    self.join_members(id);
+                    self.start_stay(now, id);
+                    self.enter_waiting(now, id);
+                }
+                (ContactState::Wrapping, None) => {
+                    self.contacts.remove(&id);
+                    if let Some(operator) = rc.operator {
+                        self.out.push(Event::Complete {
+                            contact: id,
+                            operator,
+                            handled_ms: 0,
+                        });
+                    }
+                }
+                _ => {
+                    self.join_members(id);
+                    self.enter_waiting(now, id);
+                }
+            }
+        }
+    }
+
+    fn restore_held(&mut self, now: Timestamp, id: ContactId, op: usize, wrapping: bool) {
+        let operator = self.ops[op].profile.id;
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        c.state = if wrapping {
+            ContactState::Wrapping
+        } else {
+            ContactState::Assigned
+        };
+        c.operator = Some(operator);
+        c.connected_at = now;
+        let channel = ch_ix(c.channel);
+        let o = &mut self.ops[op];
+        o.contacts.insert(id);
+        o.used[channel] = o.used[channel].saturating_add(1);
+        if wrapping {
+            o.wrapping += 1;
+        }
+        if o.presence == Presence::Offline {
+            o.presence = Presence::Available;
+        }
+        if !o.connected && o.grace_at.is_none() {
+            self.set_grace_timer(op, Some(now.plus_ms(self.config.operator_grace_ms)));
+        }
+        if wrapping {
+            self.set_ctimer(id, CTimer::WrapUp, Some(now.plus_ms(self.config.wrap_up_max_ms)));
+        }
+        self.refresh_op(op);
+    }
+}

@@ -1,0 +1,368 @@
+//! Routing decisions, waiting in a queue (relaxation, overflow), and deadlines.
+
+use super::index::{next_relax_after, relax_step_at};
+use super::*;
+use crate::routing::{EndedBy, OverflowReason};
+
+impl Engine {
+    /// Routes until no waiting contact has an eligible operator with room (see the module note).
+    pub(crate) fn route(&mut self, now: Timestamp) {
+        if self.sweep_needed && self.overflow_suspended_until.is_none_or(|t| now >= t) {
+            self.sweep_needed = false;
+            self.sweep_no_eligible(now);
+        }
+        loop {
+            if !self.dirty_ops.is_empty() {
+                let mut ops = std::mem::take(&mut self.dirty_ops);
+                ops.sort_by_key(|&op| (self.ops[op].idle_since, self.ops[op].profile.id));
+                ops.dedup();
+                for op in ops {
+                    self.route_operator(now, op);
+                }
+                continue;
+            }
+            if !self.dirty_contacts.is_empty() {
+                let ids = std::mem::take(&mut self.dirty_contacts);
+                let mut keys: Vec<Key> = ids
+                    .iter()
+                    .filter_map(|id| self.contacts.get(id))
+                    .filter(|c| c.state == ContactState::Waiting)
+                    .map(|c| c.key)
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                for key in keys {
+                    self.route_contact(now, key.id);
+                }
+                continue;
+            }
+            break;
+        }
+    }
+
+    /// A freed (or newly eligible) operator takes the best waiting contact it is eligible for.
+    fn route_operator(&mut self, now: Timestamp, op: usize) {
+        let room = [self.has_room(op, CHAT), self.has_room(op, VOICE)];
+        if !room[CHAT] && !room[VOICE] {
+            return;
+        }
+        let o = &self.ops[op];
+        let mut best: Option<Key> = None;
+        for ch in [CHAT, VOICE] {
+            if !room[ch] {
+                continue;
+            }
+            for &cl in &o.classes[ch] {
+                let head = self.classes[cl]
+                    .set
+                    .iter()
+                    .find(|k| !o.declined.contains(&k.id));
+                if let Some(&k) = head
+                    && best.is_none_or(|b| k < b)
+                {
+                    best = Some(k);
+                }
+            }
+        }
+        if let Some(key) = best {
+            self.offer(now, key.id, op, false);
+        }
+    }
+
+    /// A contact that (re)started waiting goes to the best eligible operator with room.
+    fn route_contact(&mut self, now: Timestamp, id: ContactId) {
+        let Some(c) = self.contacts.get(&id) else {
+            return;
+        };
+        let Some(cl) = c.class else {
+            return;
+        };
+        let class = &self.classes[cl];
+        let found = self.free[class.channel]
+            .iter()
+            .map(|&(_, _, _, op)| op as usize)
+            .find(|&op| {
+                class.bits.get(op) && !c.declined.iter().any(|d| d.0 == self.ops[op].profile.id)
+            });
+        if let Some(op) = found {
+            self.offer(now, id, op, false);
+        }
+    }
+
+    /// Offers a waiting contact (or, `targeted`, a contact being transferred) to an operator.
+    pub(crate) fn offer(&mut self, now: Timestamp, id: ContactId, op: usize, targeted: bool) {
+        let operator = self.ops[op].profile.id;
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        if let Some(cl) = c.class.take() {
+            self.classes[cl].set.remove(&c.key);
+        }
+        c.state = ContactState::Offered;
+        c.operator = Some(operator);
+        c.targeted = targeted;
+        let ch = ch_ix(c.channel);
+        let o = &mut self.ops[op];
+        o.pending = Some(id);
+        o.used[ch] += 1;
+        o.contacts.insert(id);
+        self.refresh_op(op);
+        let expires_at = now.plus_ms(self.config.offer_timeout_ms);
+        self.set_ctimer(id, CTimer::Relax, None);
+        self.set_ctimer(id, CTimer::MaxWait, None);
+        self.set_ctimer(id, CTimer::Offer, Some(expires_at));
+        self.out.push(Event::Offer {
+            contact: id,
+            operator,
+            expires_at,
+        });
+    }
+
+    /// A contact in state Waiting, in its queue's `members`, but in no class: place it.
+    /// Overflows first when due, then finds its relaxation step and class, arms its deadlines
+    /// and marks it for routing.
+    pub(crate) fn enter_waiting(&mut self, now: Timestamp, id: ContactId) {
+        while let Some((to, reason)) = self.overflow_due(now, id) {
+            self.overflow(now, id, to, reason);
+        }
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        c.state = ContactState::Waiting;
+        let cfg = &self.queues[c.queue].cfg;
+        let waited = now.since(c.queued_at);
+        let step = relax_step_at(cfg, waited);
+        if step > c.relax_step
+            && let Some(s) = step
+        {
+            self.out.push(Event::Relax {
+                contact: id,
+                step: s,
+            });
+        }
+        c.relax_step = step;
+        let relax_at = next_relax_after(cfg, step).map(|after| c.queued_at.plus_ms(after));
+        let max_wait_at = match (cfg.overflow_to.as_ref(), cfg.max_wait_ms) {
+            (Some(_), Some(max)) => Some(c.queued_at.plus_ms(max)),
+            _ => None,
+        };
+        let base = c.base;
+        let key = c.key;
+        let cl = self.class_for(base, step);
+        self.classes[cl].set.insert(key);
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.class = Some(cl);
+        }
+        self.set_ctimer(id, CTimer::Relax, relax_at);
+        self.set_ctimer(id, CTimer::MaxWait, max_wait_at);
+        self.dirty_contacts.push(id);
+    }
+
+    /// Takes a waiting contact out of its class and places it again (after a deadline or a
+    /// configuration change).
+    pub(crate) fn reenter(&mut self, now: Timestamp, id: ContactId) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        if c.state != ContactState::Waiting {
+            return;
+        }
+        if let Some(cl) = c.class.take() {
+            self.classes[cl].set.remove(&c.key);
+        }
+        self.enter_waiting(now, id);
+    }
+
+    /// The queue this contact should overflow to now, and why.
+    fn overflow_due(&self, now: Timestamp, id: ContactId) -> Option<(usize, OverflowReason)> {
+        let c = self.contacts.get(&id)?;
+        let cfg = &self.queues[c.queue].cfg;
+        let to = self.queue_index(cfg.overflow_to.as_ref()?)?;
+        if to == c.queue || c.visited.contains(&to) {
+            return None;
+        }
+        if cfg
+            .max_wait_ms
+            .is_some_and(|max| now.since(c.queued_at) >= max)
+        {
+            return Some((to, OverflowReason::MaxWait));
+        }
+        let checking = self.overflow_suspended_until.is_none_or(|t| now >= t);
+        if checking && !self.ever_possible(c.base) {
+            return Some((to, OverflowReason::NoEligibleOperator));
+        }
+        None
+    }
+
+    /// Moves a waiting contact (in no class) to another queue, keeping its key.
+    fn overflow(&mut self, now: Timestamp, id: ContactId, to: usize, reason: OverflowReason) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        let from = c.queue;
+        self.out.push(Event::Overflow {
+            contact: id,
+            from: self.queues[from].cfg.id.clone(),
+            to: self.queues[to].cfg.id.clone(),
+            reason,
+        });
+        c.visited.push(from);
+        self.move_to_queue(now, id, to);
+    }
+
+    /// Puts a contact (not in any class) in another queue's members, starting a new stay there.
+    pub(crate) fn move_to_queue(&mut self, now: Timestamp, id: ContactId, to: usize) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        if c.in_members {
+            self.queues[c.queue].members.remove(&c.key);
+        }
+        c.queue = to;
+        c.in_members = true;
+        self.queues[to].members.insert(c.key);
+        let (channel, language, extra) = (ch_ix(c.channel), c.language.clone(), c.extra.clone());
+        let base = self.base_for(to, channel, &language, &extra);
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.base = base;
+        }
+        self.start_stay(now, id);
+    }
+
+    /// A new stay in the current queue: relaxation and max wait count from `now`, declines
+    /// are forgotten.
+    pub(crate) fn start_stay(&mut self, now: Timestamp, id: ContactId) {
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.queued_at = now;
+            c.relax_step = None;
+        }
+        self.clear_declines(id);
+    }
+
+    pub(crate) fn clear_declines(&mut self, id: ContactId) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        for (operator, _) in std::mem::take(&mut c.declined) {
+            if let Some(&op) = self.op_ix.get(&operator) {
+                self.ops[op].declined.retain(|&d| d != id);
+            }
+        }
+        self.set_ctimer(id, CTimer::DeclineEnd, None);
+    }
+
+    /// Contacts nobody logged in could ever take go to their backup queue.
+    fn sweep_no_eligible(&mut self, now: Timestamp) {
+        let mut b = 0;
+        while b < self.bases.len() {
+            let has_backup = self.queues[self.bases[b].queue].cfg.overflow_to.is_some();
+            if has_backup && !self.ever_possible(b) {
+                let mut keys: Vec<Key> = Vec::new();
+                for &cl in self.bases[b].classes.iter().flatten() {
+                    keys.extend(self.classes[cl].set.iter().copied());
+                }
+                for key in keys {
+                    self.reenter(now, key.id);
+                }
+            }
+            b += 1;
+        }
+    }
+
+    // ----- deadlines ------------------------------------------------------------------------
+
+    pub(crate) fn fire(&mut self, now: Timestamp, at: Timestamp, timer: TimerRef) {
+        match timer {
+            TimerRef::OverflowResume => {
+                if self.overflow_suspended_until == Some(at) {
+                    self.overflow_suspended_until = None;
+                    self.sweep_needed = true;
+                }
+            }
+            TimerRef::OperatorGrace(operator) => {
+                let Some(&op) = self.op_ix.get(&operator) else {
+                    return;
+                };
+                if self.ops[op].grace_at != Some(at) {
+                    return;
+                }
+                self.ops[op].grace_at = None;
+                if !self.ops[op].connected {
+                    self.go_offline(now, op);
+                }
+            }
+            TimerRef::Contact(kind, id) => {
+                let Some(c) = self.contacts.get_mut(&id) else {
+                    return;
+                };
+                if c.deadlines[kind as usize] != Some(at) {
+                    return;
+                }
+                c.deadlines[kind as usize] = None;
+                let state = c.state;
+                match kind {
+                    CTimer::Offer => {
+                        if state == ContactState::Offered {
+                            self.return_offer(now, id, Returned::Timeout);
+                        }
+                    }
+                    CTimer::WrapUp => {
+                        if state == ContactState::Wrapping {
+                            self.complete(now, id);
+                        }
+                    }
+                    CTimer::CallerGrace => {
+                        if !c.caller_away {
+                            return;
+                        }
+                        c.caller_away = false;
+                        match state {
+                            ContactState::Waiting | ContactState::Offered => {
+                                self.abandon(now, id);
+                            }
+                            ContactState::Assigned => {
+                                self.end_assigned(now, id, EndedBy::CallerLost);
+                            }
+                            _ => {}
+                        }
+                    }
+                    CTimer::ResumeEnd => {
+                        if state == ContactState::Abandoned {
+                            self.drop_contact(id);
+                        }
+                    }
+                    CTimer::Relax | CTimer::MaxWait => self.reenter(now, id),
+                    CTimer::DeclineEnd => self.expire_declines(now, id),
+                }
+            }
+        }
+    }
+
+    fn expire_declines(&mut self, now: Timestamp, id: ContactId) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        let (expired, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut c.declined).into_iter().partition(|d| d.1 <= now);
+        let next = kept.iter().map(|d| d.1).min();
+        c.declined = kept;
+        let waiting = c.state == ContactState::Waiting;
+        for (operator, _) in expired {
+            if let Some(&op) = self.op_ix.get(&operator) {
+                self.ops[op].declined.retain(|&d| d != id);
+            }
+        }
+        self.set_ctimer(id, CTimer::DeclineEnd, next);
+        if waiting {
+            self.dirty_contacts.push(id);
+        }
+    }
+}
+
+/// How an offer ended without being accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Returned {
+    Reject,
+    Timeout,
+    Rescind,
+}

@@ -1,0 +1,271 @@
+//! Durable storage: one [`Store`] trait, a SQLite implementation (the embedded default, WAL) and a
+//! PostgreSQL implementation (production), chosen by the database URL.
+//!
+//! What it owns: accounts, sessions, skills, queues, contacts, transcripts and the append-only
+//! event log. Every write that the server acknowledges to anyone has returned `Ok` here first.
+//! The `contacts` table is a projection of the event log, updated in the same transaction as the
+//! events that change it ([`projection`]), so the two never disagree after a crash.
+//!
+//! What it must never do: decide routing, log personal data (message bodies, names, keys).
+
+mod postgres;
+pub mod projection;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Channel, ContactId, Language, OperatorId, Proficiency, QueueId, RiskLevel, Role, Skill,
+    Timestamp, Topic,
+};
+use crate::queues::QueueDefinition;
+use crate::routing::{ContactState, Event};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique key already exists (e.g. an account name).
+    #[error("already exists")]
+    Conflict,
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An account: operators, crisis leads, supervisors and administrators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub id: OperatorId,
+    /// Login name, unique.
+    pub name: String,
+    pub display_name: String,
+    pub role: Role,
+    /// argon2id PHC string. Never serialized to clients.
+    pub password_hash: String,
+    pub languages: Vec<Language>,
+    pub chat_capacity: u8,
+    pub voice_capacity: u8,
+    pub disabled: bool,
+    /// Set for generated passwords (the first admin's); cleared by a password change.
+    pub must_change_password: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAccount {
+    pub name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub languages: Vec<Language>,
+    pub chat_capacity: u8,
+    pub voice_capacity: u8,
+    pub must_change_password: bool,
+}
+
+/// Fields an administrator may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountUpdate {
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+    pub languages: Option<Vec<Language>>,
+    pub chat_capacity: Option<u8>,
+    pub voice_capacity: Option<u8>,
+    pub disabled: Option<bool>,
+}
+
+/// A login session. Only the SHA-256 of the cookie token is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub token_hash: String,
+    pub account: OperatorId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SkillInfo {
+    pub skill: Skill,
+    pub description: String,
+}
+
+/// Who wrote a transcript line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sender {
+    Caller,
+    Operator,
+    /// A supervisor or crisis lead who joined the contact.
+    Participant,
+    System,
+}
+
+/// Who may see a transcript line: everyone, or the operator side only (whispers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    All,
+    Operators,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub contact: ContactId,
+    pub sender: Sender,
+    /// The account that wrote it (None for the caller and the system).
+    pub author: Option<OperatorId>,
+    pub visibility: Visibility,
+    pub body: String,
+    pub at: Timestamp,
+}
+
+/// A durable transcript line. `seq` counts from 1 within its contact, with no gaps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Message {
+    pub id: i64,
+    pub contact: ContactId,
+    pub seq: i64,
+    pub sender: Sender,
+    pub author: Option<OperatorId>,
+    pub visibility: Visibility,
+    pub body: String,
+    pub at: Timestamp,
+}
+
+/// What the caller told us before the chat (pre-chat step).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewContactRecord {
+    pub queue: QueueId,
+    pub channel: Channel,
+    pub language: Language,
+    pub topic: Option<Topic>,
+    pub age_group: Option<String>,
+    pub risk: RiskLevel,
+    /// SHA-256 of the pseudonymous caller key, when the caller consented to one.
+    pub caller_key_hash: Option<String>,
+    /// SHA-256 of the resume token handed to the caller.
+    pub resume_token_hash: String,
+    pub entered_at: Timestamp,
+}
+
+/// A contact row: what the caller told us plus the projection of its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRecord {
+    pub id: ContactId,
+    pub queue: QueueId,
+    pub channel: Channel,
+    pub language: Language,
+    pub topic: Option<Topic>,
+    pub age_group: Option<String>,
+    pub risk: RiskLevel,
+    pub state: ContactState,
+    pub operator: Option<OperatorId>,
+    pub caller_key_hash: Option<String>,
+    pub resume_token_hash: String,
+    pub entered_at: Timestamp,
+    pub connected_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+/// One row of the append-only event log. `seq` is global and strictly increasing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub kind: String,
+    pub contact: Option<ContactId>,
+    pub operator: Option<OperatorId>,
+    /// The whole event, as serialized from [`Event`].
+    pub data: serde_json::Value,
+}
+
+/// The storage interface. Both implementations pass the same test-suite (`tests/store.rs`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which dialect this is ("sqlite" or "postgres"), for logs and metrics.
+    fn dialect(&self) -> &'static str;
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // accounts
+    async fn count_accounts(&self) -> StoreResult<i64>;
+    async fn create_account(&self, account: NewAccount, at: Timestamp) -> StoreResult<Account>;
+    async fn account(&self, id: OperatorId) -> StoreResult<Account>;
+    async fn account_by_name(&self, name: &str) -> StoreResult<Account>;
+    async fn accounts(&self) -> StoreResult<Vec<Account>>;
+    async fn update_account(&self, id: OperatorId, update: AccountUpdate) -> StoreResult<Account>;
+    /// Sets a new hash and clears `must_change_password` unless `must_change` is true.
+    async fn set_password(&self, id: OperatorId, hash: &str, must_change: bool)
+    -> StoreResult<()>;
+
+    // sessions
+    async fn create_session(&self, session: Session) -> StoreResult<()>;
+    /// The session if it exists and has not expired at `now`.
+    async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Session>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    async fn delete_sessions_of(&self, account: OperatorId) -> StoreResult<()>;
+
+    // skills
+    async fn put_skill(&self, skill: SkillInfo) -> StoreResult<()>;
+    async fn skills(&self) -> StoreResult<Vec<SkillInfo>>;
+    /// Replaces an account's skills. Every skill must exist in the catalogue (else `NotFound`).
+    async fn set_account_skills(
+        &self,
+        account: OperatorId,
+        skills: &[(Skill, Proficiency)],
+    ) -> StoreResult<()>;
+    async fn account_skills(&self, account: OperatorId) -> StoreResult<Vec<(Skill, Proficiency)>>;
+
+    // queues
+    async fn put_queue(&self, queue: &QueueDefinition) -> StoreResult<()>;
+    async fn queues(&self) -> StoreResult<Vec<QueueDefinition>>;
+    async fn delete_queue(&self, id: &QueueId) -> StoreResult<()>;
+
+    // contacts, transcripts, events
+    /// Makes a new contact durable (state `waiting`) and returns its id.
+    async fn create_contact(&self, contact: NewContactRecord) -> StoreResult<ContactId>;
+    async fn contact(&self, id: ContactId) -> StoreResult<ContactRecord>;
+    async fn contact_by_resume_token(&self, token_hash: &str) -> StoreResult<ContactRecord>;
+    /// Contacts whose state is waiting, offered, assigned or wrapping — what a restart restores.
+    async fn open_contacts(&self) -> StoreResult<Vec<ContactRecord>>;
+    /// A caller's earlier contacts, newest first.
+    async fn contacts_of_caller(
+        &self,
+        caller_key_hash: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<ContactRecord>>;
+    /// Appends a transcript line, assigning the next `seq` of its contact. Durable when it returns.
+    async fn append_message(&self, message: NewMessage) -> StoreResult<Message>;
+    async fn messages(&self, contact: ContactId) -> StoreResult<Vec<Message>>;
+    /// Appends events in order and applies their projection to `contacts`, in one transaction.
+    async fn record_events(&self, at: Timestamp, events: &[Event]) -> StoreResult<()>;
+    async fn events_of_contact(&self, contact: ContactId) -> StoreResult<Vec<StoredEvent>>;
+    /// Events with `seq > after`, oldest first, at most `limit`.
+    async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens (creating if needed) the database named by `url` and runs its migrations.
+/// `sqlite://path` (or `sqlite::memory:`) selects SQLite, `postgres://…` PostgreSQL.
+pub async fn connect(url: &str) -> StoreResult<DynStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    }
+}

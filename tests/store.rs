@@ -1,0 +1,1089 @@
+//! The storage test-suite. Every test runs twice, on SQLite (a fresh file) and on PostgreSQL
+//! (a fresh database; set `HOTLINE_TEST_DATABASE_URL`, see `tests/common/mod.rs`):
+//!
+//! ```sh
+//! HOTLINE_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --test store
+//! ```
+//!
+//! Each test is one `async fn name(store, db)` and one `store_test!(name)` line that generates
+//! `name::sqlite` and `name::postgres`.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Backend, FreshDb};
+use hotline::domain::{
+    Channel, ContactId, Language, OperatorId, Proficiency, QueueId, RiskLevel, Role, Skill,
+    Timestamp, Topic,
+};
+use hotline::queues::{Alternative, OpeningHours, QueueDefinition};
+use hotline::routing::{
+    ContactState, EndedBy, Event, OperatorState, OverflowReason, RelaxStep, RequeueReason,
+    SkillRequirement, TransferTarget,
+};
+use hotline::store::projection::project;
+use hotline::store::{
+    AccountUpdate, ContactRecord, DynStore, NewAccount, NewContactRecord, NewMessage, Sender,
+    Session, SkillInfo, StoreError, Visibility,
+};
+use sqlx::Connection;
+
+/// `store_test!(name)`: runs `async fn name(store: DynStore, db: FreshDb)` on both databases.
+/// Multi-threaded, so that concurrent store calls really run in parallel.
+macro_rules! store_test {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                common::run(Backend::Sqlite, super::$name).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                common::run(Backend::Postgres, super::$name).await
+            }
+        }
+    };
+}
+
+// ---------- helpers ----------
+
+fn lang(code: &str) -> Language {
+    Language::parse(code).unwrap()
+}
+
+fn queue_id(id: &str) -> QueueId {
+    QueueId::parse(id).unwrap()
+}
+
+fn skill(name: &str) -> Skill {
+    Skill::parse(name).unwrap()
+}
+
+fn level(n: u8) -> Proficiency {
+    Proficiency::new(n).unwrap()
+}
+
+fn new_account(name: &str) -> NewAccount {
+    NewAccount {
+        name: name.into(),
+        display_name: format!("{name} (display)"),
+        role: Role::Operator,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        languages: vec![lang("zh"), lang("en")],
+        chat_capacity: 3,
+        voice_capacity: 1,
+        must_change_password: false,
+    }
+}
+
+fn new_contact(resume_token: &str, caller: Option<&str>, entered_at: i64) -> NewContactRecord {
+    NewContactRecord {
+        queue: queue_id("general"),
+        channel: Channel::Chat,
+        language: lang("zh"),
+        topic: Some(Topic::parse("family").unwrap()),
+        age_group: Some("18-24".into()),
+        risk: RiskLevel::Low,
+        caller_key_hash: caller.map(str::to_owned),
+        resume_token_hash: resume_token.into(),
+        entered_at: Timestamp(entered_at),
+    }
+}
+
+fn line(contact: ContactId, body: &str, at: i64) -> NewMessage {
+    NewMessage {
+        contact,
+        sender: Sender::Caller,
+        author: None,
+        visibility: Visibility::All,
+        body: body.into(),
+        at: Timestamp(at),
+    }
+}
+
+/// Runs one statement on the database behind the store's back (to plant corrupt rows).
+async fn raw_sql(db: &FreshDb, statement: &'static str) {
+    match db.backend() {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+            sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+            sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+// ---------- accounts ----------
+
+store_test!(accounts_crud);
+async fn accounts_crud(store: DynStore, _db: FreshDb) {
+    assert_eq!(store.count_accounts().await.unwrap(), 0);
+    let mut admin = new_account("admin");
+    admin.role = Role::Admin;
+    admin.must_change_password = true;
+    let admin = store.create_account(admin, Timestamp(1_000)).await.unwrap();
+    assert_eq!(admin.name, "admin");
+    assert_eq!(admin.display_name, "admin (display)");
+    assert_eq!(admin.role, Role::Admin);
+    assert_eq!(admin.languages, vec![lang("zh"), lang("en")]);
+    assert_eq!((admin.chat_capacity, admin.voice_capacity), (3, 1));
+    assert!(!admin.disabled);
+    assert!(admin.must_change_password);
+    assert_eq!(admin.created_at, Timestamp(1_000));
+
+    let lin = store
+        .create_account(new_account("lin"), Timestamp(2_000))
+        .await
+        .unwrap();
+    assert_ne!(lin.id, admin.id);
+    assert_eq!(store.count_accounts().await.unwrap(), 2);
+    assert_eq!(store.account(admin.id).await.unwrap(), admin);
+    assert_eq!(store.account_by_name("lin").await.unwrap(), lin);
+    assert_eq!(
+        store.accounts().await.unwrap(),
+        vec![admin.clone(), lin.clone()]
+    );
+
+    let duplicate = store
+        .create_account(new_account("lin"), Timestamp(3_000))
+        .await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict)), "{duplicate:?}");
+    assert_eq!(store.count_accounts().await.unwrap(), 2);
+
+    assert!(matches!(
+        store.account(OperatorId(9_999)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.account_by_name("nobody").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A partial update changes only what it names.
+    let updated = store
+        .update_account(
+            lin.id,
+            AccountUpdate {
+                role: Some(Role::CrisisLead),
+                languages: Some(vec![lang("en")]),
+                voice_capacity: Some(0),
+                disabled: Some(true),
+                ..AccountUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let expected = lin_after_update(&lin);
+    assert_eq!(updated, expected);
+    assert_eq!(store.account(lin.id).await.unwrap(), expected);
+
+    let renamed = store
+        .update_account(
+            lin.id,
+            AccountUpdate {
+                display_name: Some("林老师".into()),
+                chat_capacity: Some(5),
+                disabled: Some(false),
+                ..AccountUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.display_name, "林老师");
+    assert_eq!(renamed.chat_capacity, 5);
+    assert!(!renamed.disabled);
+    assert_eq!(renamed.role, Role::CrisisLead, "untouched by the second update");
+
+    // Nothing to update still returns the row; an unknown account is NotFound.
+    assert_eq!(
+        store
+            .update_account(lin.id, AccountUpdate::default())
+            .await
+            .unwrap(),
+        renamed
+    );
+    assert!(matches!(
+        store
+            .update_account(OperatorId(9_999), AccountUpdate::default())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn lin_after_update(lin: &hotline::store::Account) -> hotline::store::Account {
+    let mut expected = lin.clone();
+    expected.role = Role::CrisisLead;
+    expected.languages = vec![lang("en")];
+    expected.voice_capacity = 0;
+    expected.disabled = true;
+    expected
+}
+
+store_test!(password_change_clears_must_change);
+async fn password_change_clears_must_change(store: DynStore, _db: FreshDb) {
+    let mut first = new_account("admin");
+    first.must_change_password = true;
+    let admin = store.create_account(first, Timestamp(1)).await.unwrap();
+
+    store
+        .set_password(admin.id, "$argon2id$new", false)
+        .await
+        .unwrap();
+    let after = store.account(admin.id).await.unwrap();
+    assert_eq!(after.password_hash, "$argon2id$new");
+    assert!(!after.must_change_password);
+
+    // An administrator's reset sets a generated password that must be changed again.
+    store
+        .set_password(admin.id, "$argon2id$reset", true)
+        .await
+        .unwrap();
+    let after = store.account(admin.id).await.unwrap();
+    assert_eq!(after.password_hash, "$argon2id$reset");
+    assert!(after.must_change_password);
+
+    assert!(matches!(
+        store.set_password(OperatorId(9_999), "x", false).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+// ---------- sessions ----------
+
+store_test!(sessions);
+async fn sessions(store: DynStore, _db: FreshDb) {
+    let a = store
+        .create_account(new_account("a"), Timestamp(0))
+        .await
+        .unwrap();
+    let b = store
+        .create_account(new_account("b"), Timestamp(0))
+        .await
+        .unwrap();
+    let session = |token: &str, account: OperatorId| Session {
+        token_hash: token.into(),
+        account,
+        created_at: Timestamp(1_000),
+        expires_at: Timestamp(2_000),
+    };
+    for (token, account) in [("a1", a.id), ("a2", a.id), ("b1", b.id)] {
+        store.create_session(session(token, account)).await.unwrap();
+    }
+
+    // Valid strictly before expiry.
+    assert_eq!(
+        store.session("a1", Timestamp(1_999)).await.unwrap(),
+        session("a1", a.id)
+    );
+    for now in [2_000, 5_000] {
+        assert!(matches!(
+            store.session("a1", Timestamp(now)).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+    assert!(matches!(
+        store.session("nope", Timestamp(1_500)).await,
+        Err(StoreError::NotFound)
+    ));
+
+    assert!(matches!(
+        store.create_session(session("a1", a.id)).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store.create_session(session("x", OperatorId(9_999))).await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.delete_session("a1").await.unwrap();
+    store
+        .delete_session("a1")
+        .await
+        .expect("logging out twice is fine");
+    assert!(store.session("a1", Timestamp(1_500)).await.is_err());
+    assert!(store.session("a2", Timestamp(1_500)).await.is_ok());
+
+    store.delete_sessions_of(a.id).await.unwrap();
+    assert!(store.session("a2", Timestamp(1_500)).await.is_err());
+    assert!(
+        store.session("b1", Timestamp(1_500)).await.is_ok(),
+        "other accounts keep theirs"
+    );
+}
+
+// ---------- skills ----------
+
+store_test!(skills_and_account_skills);
+async fn skills_and_account_skills(store: DynStore, _db: FreshDb) {
+    let info = |name: &str, description: &str| SkillInfo {
+        skill: skill(name),
+        description: description.into(),
+    };
+    store
+        .put_skill(info("youth", "young callers"))
+        .await
+        .unwrap();
+    store.put_skill(info("crisis", "imminent risk")).await.unwrap();
+    store
+        .put_skill(info("youth", "callers under 25"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.skills().await.unwrap(),
+        vec![
+            info("crisis", "imminent risk"),
+            info("youth", "callers under 25")
+        ]
+    );
+
+    let op = store
+        .create_account(new_account("op"), Timestamp(0))
+        .await
+        .unwrap();
+    assert!(store.account_skills(op.id).await.unwrap().is_empty());
+
+    let set = vec![(skill("youth"), level(2)), (skill("crisis"), level(5))];
+    store.set_account_skills(op.id, &set).await.unwrap();
+    assert_eq!(
+        store.account_skills(op.id).await.unwrap(),
+        vec![(skill("crisis"), level(5)), (skill("youth"), level(2))]
+    );
+
+    // Replaces, does not merge.
+    store
+        .set_account_skills(op.id, &[(skill("youth"), level(4))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.account_skills(op.id).await.unwrap(),
+        vec![(skill("youth"), level(4))]
+    );
+
+    // An unknown skill is NotFound, and the whole replacement is rolled back.
+    let unknown = store
+        .set_account_skills(
+            op.id,
+            &[(skill("crisis"), level(1)), (skill("juggling"), level(3))],
+        )
+        .await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    assert_eq!(
+        store.account_skills(op.id).await.unwrap(),
+        vec![(skill("youth"), level(4))]
+    );
+
+    assert!(matches!(
+        store.set_account_skills(OperatorId(9_999), &[]).await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.set_account_skills(op.id, &[]).await.unwrap();
+    assert!(store.account_skills(op.id).await.unwrap().is_empty());
+}
+
+// ---------- queues ----------
+
+fn crisis_queue() -> QueueDefinition {
+    QueueDefinition {
+        id: queue_id("crisis"),
+        name: "危机干预 Crisis".into(),
+        required_skills: vec![SkillRequirement {
+            skill: skill("crisis"),
+            min_proficiency: level(4),
+        }],
+        languages: vec![lang("zh"), lang("en")],
+        relaxation: vec![
+            RelaxStep {
+                after_ms: 60_000,
+                max_proficiency: Some(level(2)),
+                drop_skills: false,
+            },
+            RelaxStep {
+                after_ms: 300_000,
+                max_proficiency: None,
+                drop_skills: true,
+            },
+        ],
+        never_relax: false,
+        overflow_to: Some(queue_id("general")),
+        max_wait_ms: Some(600_000),
+        opening_hours: OpeningHours::Daily {
+            open_minute: 20 * 60,
+            close_minute: 8 * 60,
+            utc_offset_minutes: 480,
+        },
+        closed_message: "现在不在服务时间。".into(),
+        alternatives: vec![Alternative {
+            name: "Hotline".into(),
+            number: "12356".into(),
+        }],
+    }
+}
+
+store_test!(queues_round_trip);
+async fn queues_round_trip(store: DynStore, _db: FreshDb) {
+    assert!(store.queues().await.unwrap().is_empty());
+    let general = QueueDefinition::open(queue_id("general"), "General");
+    let mut crisis = crisis_queue();
+    store.put_queue(&general).await.unwrap();
+    store.put_queue(&crisis).await.unwrap();
+    assert_eq!(
+        store.queues().await.unwrap(),
+        vec![crisis.clone(), general.clone()]
+    );
+
+    crisis.never_relax = true;
+    crisis.relaxation.clear();
+    crisis.opening_hours = OpeningHours::Always;
+    store.put_queue(&crisis).await.unwrap();
+    assert_eq!(
+        store.queues().await.unwrap(),
+        vec![crisis.clone(), general.clone()]
+    );
+
+    store.delete_queue(&crisis.id).await.unwrap();
+    assert_eq!(store.queues().await.unwrap(), vec![general]);
+    assert!(matches!(
+        store.delete_queue(&crisis.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+// ---------- contacts ----------
+
+store_test!(contacts);
+async fn contacts(store: DynStore, _db: FreshDb) {
+    let first = store
+        .create_contact(new_contact("r1", Some("caller-a"), 1_000))
+        .await
+        .unwrap();
+    let expected = ContactRecord {
+        id: first,
+        queue: queue_id("general"),
+        channel: Channel::Chat,
+        language: lang("zh"),
+        topic: Some(Topic::parse("family").unwrap()),
+        age_group: Some("18-24".into()),
+        risk: RiskLevel::Low,
+        state: ContactState::Waiting,
+        operator: None,
+        caller_key_hash: Some("caller-a".into()),
+        resume_token_hash: "r1".into(),
+        entered_at: Timestamp(1_000),
+        connected_at: None,
+        ended_at: None,
+    };
+    assert_eq!(store.contact(first).await.unwrap(), expected);
+    assert_eq!(store.contact_by_resume_token("r1").await.unwrap(), expected);
+
+    let mut anonymous = new_contact("r2", None, 500);
+    anonymous.channel = Channel::Voice;
+    anonymous.topic = None;
+    anonymous.age_group = None;
+    anonymous.risk = RiskLevel::Imminent;
+    let second = store.create_contact(anonymous).await.unwrap();
+    let third = store
+        .create_contact(new_contact("r3", Some("caller-a"), 3_000))
+        .await
+        .unwrap();
+    let fourth = store
+        .create_contact(new_contact("r4", Some("caller-b"), 2_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        BTreeSet::from([first, second, third, fourth]).len(),
+        4,
+        "ids are unique"
+    );
+    let record = store.contact(second).await.unwrap();
+    assert_eq!(
+        (record.channel, record.topic, record.age_group, record.risk),
+        (Channel::Voice, None, None, RiskLevel::Imminent)
+    );
+    assert_eq!(record.caller_key_hash, None);
+
+    assert!(matches!(
+        store
+            .create_contact(new_contact("r1", None, 4_000))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store.contact(ContactId(9_999)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.contact_by_resume_token("nope").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Open contacts, oldest first; a completed one drops out.
+    let ids = |records: Vec<ContactRecord>| records.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.open_contacts().await.unwrap()),
+        vec![second, first, fourth, third]
+    );
+    store
+        .record_events(
+            Timestamp(5_000),
+            &[Event::Complete {
+                contact: fourth,
+                operator: OperatorId(1),
+                handled_ms: 1,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.open_contacts().await.unwrap()),
+        vec![second, first, third]
+    );
+
+    // A caller's contacts, newest first, limited.
+    assert_eq!(
+        ids(store.contacts_of_caller("caller-a", 10).await.unwrap()),
+        vec![third, first]
+    );
+    assert_eq!(
+        ids(store.contacts_of_caller("caller-a", 1).await.unwrap()),
+        vec![third]
+    );
+    assert_eq!(
+        ids(store.contacts_of_caller("caller-b", 10).await.unwrap()),
+        vec![fourth]
+    );
+    assert!(
+        store
+            .contacts_of_caller("nobody", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+store_test!(corrupt_rows_are_reported);
+async fn corrupt_rows_are_reported(store: DynStore, db: FreshDb) {
+    let id = store
+        .create_contact(new_contact("r1", Some("c"), 1))
+        .await
+        .unwrap();
+    store
+        .create_account(new_account("op"), Timestamp(0))
+        .await
+        .unwrap();
+    raw_sql(&db, "UPDATE contacts SET risk = 'apocalyptic'").await;
+    raw_sql(&db, "UPDATE accounts SET role = 'janitor'").await;
+    assert!(matches!(store.contact(id).await, Err(StoreError::Corrupt(_))));
+    assert!(matches!(
+        store.contacts_of_caller("c", 5).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.account_by_name("op").await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    raw_sql(&db, "UPDATE contacts SET risk = 'low', state = 'lost'").await;
+    assert!(matches!(store.contact(id).await, Err(StoreError::Corrupt(_))));
+}
+
+// ---------- transcripts ----------
+
+store_test!(messages_are_numbered_per_contact);
+async fn messages_are_numbered_per_contact(store: DynStore, _db: FreshDb) {
+    let op = store
+        .create_account(new_account("op"), Timestamp(0))
+        .await
+        .unwrap();
+    let a = store
+        .create_contact(new_contact("ra", None, 1))
+        .await
+        .unwrap();
+    let b = store
+        .create_contact(new_contact("rb", None, 1))
+        .await
+        .unwrap();
+
+    let m1 = store.append_message(line(a, "你好", 10)).await.unwrap();
+    let whisper = NewMessage {
+        contact: a,
+        sender: Sender::Participant,
+        author: Some(op.id),
+        visibility: Visibility::Operators,
+        body: "ask about safety".into(),
+        at: Timestamp(11),
+    };
+    let m2 = store.append_message(whisper.clone()).await.unwrap();
+    let b1 = store.append_message(line(b, "hello", 12)).await.unwrap();
+    assert_eq!((m1.seq, m2.seq, b1.seq), (1, 2, 1));
+    assert_eq!(
+        (m2.sender, m2.author, m2.visibility),
+        (Sender::Participant, Some(op.id), Visibility::Operators)
+    );
+    assert_eq!(store.messages(a).await.unwrap(), vec![m1, m2]);
+    assert_eq!(store.messages(b).await.unwrap(), vec![b1]);
+    assert!(store.messages(ContactId(9_999)).await.unwrap().is_empty());
+
+    assert!(matches!(
+        store.append_message(line(ContactId(9_999), "x", 1)).await,
+        Err(StoreError::NotFound)
+    ));
+    let ghost_author = NewMessage {
+        author: Some(OperatorId(9_999)),
+        ..whisper
+    };
+    assert!(matches!(
+        store.append_message(ghost_author).await,
+        Err(StoreError::NotFound)
+    ));
+    // Failed appends leave no gap.
+    assert_eq!(store.append_message(line(a, "x", 13)).await.unwrap().seq, 3);
+}
+
+store_test!(concurrent_appends_have_no_gaps);
+async fn concurrent_appends_have_no_gaps(store: DynStore, _db: FreshDb) {
+    let contact = store
+        .create_contact(new_contact("r", None, 1))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .append_message(line(contact, &format!("line {i}"), i))
+                    .await
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.push(task.await.unwrap().unwrap().seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=20).collect::<Vec<i64>>());
+
+    let stored = store.messages(contact).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<i64>>()
+    );
+    let bodies: BTreeSet<_> = stored.iter().map(|m| m.body.clone()).collect();
+    assert_eq!(bodies.len(), 20, "every line stored once");
+}
+
+// ---------- event log ----------
+
+/// Records a batch and checks the contact row against the in-memory projection.
+async fn record_and_check(
+    store: &DynStore,
+    expected: &mut ContactRecord,
+    at: i64,
+    batch: &[Event],
+) -> ContactRecord {
+    store.record_events(Timestamp(at), batch).await.unwrap();
+    for event in batch {
+        if let Some((id, change)) = project(event, Timestamp(at)) {
+            assert_eq!(id, expected.id);
+            change.apply(expected);
+        }
+    }
+    let row = store.contact(expected.id).await.unwrap();
+    assert_eq!(&row, expected, "after {:?}", batch.iter().map(Event::kind).collect::<Vec<_>>());
+    row
+}
+
+store_test!(record_events_through_a_lifecycle);
+async fn record_events_through_a_lifecycle(store: DynStore, _db: FreshDb) {
+    let op = store
+        .create_account(new_account("op"), Timestamp(0))
+        .await
+        .unwrap()
+        .id;
+    let other_op = OperatorId(op.0 + 1_000); // the log needs no account for it
+    let id = store
+        .create_contact(new_contact("r", None, 1_000))
+        .await
+        .unwrap();
+    let mut expected = store.contact(id).await.unwrap();
+    let general = queue_id("general");
+    let offer = |operator| Event::Offer {
+        contact: id,
+        operator,
+        expires_at: Timestamp(99_999),
+    };
+
+    let batches: Vec<(i64, Vec<Event>)> = vec![
+        (
+            1_000,
+            vec![Event::EnterQueue {
+                contact: id,
+                queue: general.clone(),
+                channel: Channel::Chat,
+                risk: RiskLevel::Low,
+            }],
+        ),
+        (2_000, vec![offer(other_op)]),
+        (
+            3_000,
+            vec![
+                Event::Reject {
+                    contact: id,
+                    operator: other_op,
+                },
+                Event::RiskChange {
+                    contact: id,
+                    from: RiskLevel::Low,
+                    to: RiskLevel::High,
+                },
+                offer(op),
+            ],
+        ),
+        (
+            4_000,
+            vec![
+                Event::Accept {
+                    contact: id,
+                    operator: op,
+                },
+                Event::Connect {
+                    contact: id,
+                    operator: op,
+                    queue: general.clone(),
+                    waited_ms: 3_000,
+                },
+                Event::OperatorState {
+                    operator: op,
+                    state: OperatorState::Busy,
+                },
+            ],
+        ),
+        (
+            5_000,
+            vec![Event::WrapUp {
+                contact: id,
+                operator: op,
+                by: EndedBy::Caller,
+            }],
+        ),
+        (
+            6_000,
+            vec![Event::Complete {
+                contact: id,
+                operator: op,
+                handled_ms: 2_000,
+            }],
+        ),
+    ];
+
+    let mut states = Vec::new();
+    for (at, batch) in &batches {
+        let row = record_and_check(&store, &mut expected, *at, batch).await;
+        states.push((row.state, row.operator));
+    }
+    assert_eq!(
+        states,
+        vec![
+            (ContactState::Waiting, None),
+            (ContactState::Offered, Some(other_op)),
+            (ContactState::Offered, Some(op)),
+            (ContactState::Assigned, Some(op)),
+            (ContactState::Wrapping, Some(op)),
+            (ContactState::Completed, Some(op)),
+        ]
+    );
+    let done = store.contact(id).await.unwrap();
+    assert_eq!(done.risk, RiskLevel::High);
+    assert_eq!(done.connected_at, Some(Timestamp(4_000)));
+    assert_eq!(done.ended_at, Some(Timestamp(6_000)));
+    assert!(store.open_contacts().await.unwrap().is_empty());
+
+    // The log holds every event of the contact, in order, whole.
+    let logged = store.events_of_contact(id).await.unwrap();
+    let recorded: Vec<(i64, &Event)> = batches
+        .iter()
+        .flat_map(|(at, batch)| batch.iter().map(move |e| (*at, e)))
+        .filter(|(_, e)| e.contact() == Some(id))
+        .collect();
+    assert_eq!(logged.len(), recorded.len());
+    for (stored, (at, event)) in logged.iter().zip(&recorded) {
+        assert_eq!(stored.at, Timestamp(*at));
+        assert_eq!(stored.kind, event.kind());
+        assert_eq!(stored.contact, Some(id));
+        assert_eq!(stored.operator, event.operator());
+        let data: Event = serde_json::from_value(stored.data.clone()).unwrap();
+        assert_eq!(&data, *event);
+    }
+    assert!(logged.windows(2).all(|w| w[0].seq < w[1].seq));
+
+    // The global log also holds the operator-state event; page through it.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.events_after(after, 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        paged.extend(page);
+    }
+    let all_recorded = batches.iter().map(|(_, b)| b.len()).sum::<usize>();
+    assert_eq!(paged.len(), all_recorded);
+    assert!(paged.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(
+        paged
+            .iter()
+            .filter(|e| e.kind == "operator_state")
+            .map(|e| (e.contact, e.operator))
+            .collect::<Vec<_>>(),
+        vec![(None, Some(op))]
+    );
+    assert_eq!(
+        paged.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        batches
+            .iter()
+            .flat_map(|(_, b)| b.iter().map(Event::kind))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store.events_after(paged[1].seq, 2).await.unwrap(),
+        paged[2..4].to_vec()
+    );
+    assert!(store.events_after(after, 10).await.unwrap().is_empty());
+}
+
+store_test!(abandon_and_resume);
+async fn abandon_and_resume(store: DynStore, _db: FreshDb) {
+    let id = store
+        .create_contact(new_contact("r", None, 1_000))
+        .await
+        .unwrap();
+    let mut expected = store.contact(id).await.unwrap();
+    let abandon = Event::Abandon {
+        contact: id,
+        queue: queue_id("general"),
+        waited_ms: 1_000,
+    };
+    let row = record_and_check(&store, &mut expected, 2_000, &[abandon]).await;
+    assert_eq!(
+        (row.state, row.ended_at),
+        (ContactState::Abandoned, Some(Timestamp(2_000)))
+    );
+    assert!(store.open_contacts().await.unwrap().is_empty());
+
+    let row = record_and_check(&store, &mut expected, 2_500, &[Event::Resume { contact: id }]).await;
+    assert_eq!((row.state, row.ended_at), (ContactState::Waiting, None));
+    assert_eq!(store.open_contacts().await.unwrap(), vec![row]);
+}
+
+store_test!(transfers_overflow_and_requeue);
+async fn transfers_overflow_and_requeue(store: DynStore, _db: FreshDb) {
+    let id = store
+        .create_contact(new_contact("r", None, 1_000))
+        .await
+        .unwrap();
+    let mut expected = store.contact(id).await.unwrap();
+    let (a, b) = (OperatorId(1), OperatorId(2));
+    let steps: Vec<Vec<Event>> = vec![
+        vec![Event::Overflow {
+            contact: id,
+            from: queue_id("general"),
+            to: queue_id("backup"),
+            reason: OverflowReason::NoEligibleOperator,
+        }],
+        vec![
+            Event::Offer {
+                contact: id,
+                operator: a,
+                expires_at: Timestamp(0),
+            },
+            Event::OfferTimeout {
+                contact: id,
+                operator: a,
+            },
+        ],
+        vec![
+            Event::Offer {
+                contact: id,
+                operator: a,
+                expires_at: Timestamp(0),
+            },
+            Event::Accept {
+                contact: id,
+                operator: a,
+            },
+        ],
+        vec![Event::Transfer {
+            contact: id,
+            from: a,
+            target: TransferTarget::Operator { operator: b },
+        }],
+        vec![Event::Requeue {
+            contact: id,
+            queue: queue_id("backup"),
+            reason: RequeueReason::TransferNotTaken,
+        }],
+        vec![Event::Transfer {
+            contact: id,
+            from: b,
+            target: TransferTarget::Queue {
+                queue: queue_id("crisis"),
+            },
+        }],
+        vec![
+            Event::Offer {
+                contact: id,
+                operator: b,
+                expires_at: Timestamp(0),
+            },
+            Event::OfferRescinded {
+                contact: id,
+                operator: b,
+            },
+        ],
+    ];
+    let mut seen = Vec::new();
+    for (i, batch) in steps.iter().enumerate() {
+        let row = record_and_check(&store, &mut expected, 2_000 + i as i64, batch).await;
+        seen.push((row.state, row.operator, row.queue.to_string()));
+    }
+    let s = |state, operator, queue: &str| (state, operator, queue.to_string());
+    assert_eq!(
+        seen,
+        vec![
+            s(ContactState::Waiting, None, "backup"),
+            s(ContactState::Waiting, None, "backup"),
+            s(ContactState::Assigned, Some(a), "backup"),
+            s(ContactState::Offered, Some(b), "backup"),
+            s(ContactState::Waiting, None, "backup"),
+            s(ContactState::Waiting, None, "crisis"),
+            s(ContactState::Waiting, None, "crisis"),
+        ]
+    );
+}
+
+store_test!(events_without_a_contact_row_are_still_logged);
+async fn events_without_a_contact_row_are_still_logged(store: DynStore, _db: FreshDb) {
+    store.record_events(Timestamp(1), &[]).await.unwrap();
+    assert!(store.events_after(0, 10).await.unwrap().is_empty());
+
+    let ghost = ContactId(9_999);
+    store
+        .record_events(Timestamp(2), &[Event::CallerAway { contact: ghost }, Event::Resume { contact: ghost }])
+        .await
+        .unwrap();
+    let logged = store.events_of_contact(ghost).await.unwrap();
+    assert_eq!(
+        logged.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["caller_away", "resume"]
+    );
+}
+
+// ---------- durability and migrations ----------
+
+store_test!(data_survives_reopening);
+async fn data_survives_reopening(store: DynStore, db: FreshDb) {
+    let op = store
+        .create_account(new_account("op"), Timestamp(0))
+        .await
+        .unwrap();
+    let id = store
+        .create_contact(new_contact("r", Some("c"), 1))
+        .await
+        .unwrap();
+    let message = store.append_message(line(id, "hi", 2)).await.unwrap();
+    store
+        .record_events(
+            Timestamp(3),
+            &[Event::Offer {
+                contact: id,
+                operator: op.id,
+                expires_at: Timestamp(4),
+            }],
+        )
+        .await
+        .unwrap();
+    store
+        .put_queue(&QueueDefinition::open(queue_id("general"), "General"))
+        .await
+        .unwrap();
+
+    // Committed, not cached: a second store on the same database sees it at once.
+    let second = db.connect().await;
+    assert_eq!(second.account(op.id).await.unwrap(), op);
+    assert_eq!(second.messages(id).await.unwrap(), vec![message.clone()]);
+
+    drop(second);
+    drop(store);
+    let reopened = db.connect().await;
+    assert_eq!(reopened.account(op.id).await.unwrap(), op);
+    let contact = reopened.contact(id).await.unwrap();
+    assert_eq!(
+        (contact.state, contact.operator),
+        (ContactState::Offered, Some(op.id))
+    );
+    assert_eq!(reopened.messages(id).await.unwrap(), vec![message]);
+    assert_eq!(reopened.events_of_contact(id).await.unwrap().len(), 1);
+    assert_eq!(reopened.queues().await.unwrap().len(), 1);
+    // Numbering carries on after the reopen.
+    assert_eq!(
+        reopened
+            .append_message(line(id, "again", 5))
+            .await
+            .unwrap()
+            .seq,
+        2
+    );
+}
+
+store_test!(migrations_are_idempotent);
+async fn migrations_are_idempotent(store: DynStore, db: FreshDb) {
+    store
+        .create_account(new_account("op"), Timestamp(0))
+        .await
+        .unwrap();
+    // Connecting runs the migrations again: a no-op on a migrated database.
+    let again = db.connect().await;
+    let and_again = db.connect().await;
+    assert_eq!(again.count_accounts().await.unwrap(), 1);
+    assert_eq!(and_again.count_accounts().await.unwrap(), 1);
+    and_again.ping().await.unwrap();
+    assert_eq!(
+        store.dialect(),
+        match db.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    );
+}
+
+// ---------- SQLite only ----------
+
+/// The embedded default runs in WAL mode, creates its directory, and works in memory too.
+#[tokio::test]
+async fn sqlite_file_is_wal_and_memory_works() {
+    let db = common::fresh_database(Backend::Sqlite).await.unwrap();
+    let store = hotline::store::SqliteStore::connect(db.url()).await.unwrap();
+    store.close().await;
+    let mut conn = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.close().await.unwrap();
+
+    let memory = hotline::store::connect("sqlite::memory:").await.unwrap();
+    let id = memory
+        .create_contact(new_contact("r", None, 1))
+        .await
+        .unwrap();
+    assert_eq!(memory.contact(id).await.unwrap().id, id);
+}
