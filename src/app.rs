@@ -177,7 +177,15 @@ async fn prepare_engine(
         .collect();
     if !restored.is_empty() {
         tracing::info!(contacts = restored.len(), "restoring open contacts");
-        let events = engine.restore(now, restored);
+        let callers: Vec<_> = restored.iter().map(|c| c.contact.id).collect();
+        let mut events = engine.restore(now, restored);
+        // No caller is connected after a restart: each one's grace period starts now, so a caller
+        // who never comes back is counted as an abandon instead of waiting forever.
+        for contact in callers {
+            if let Ok(more) = engine.handle(now, Command::CallerDisconnected { contact }) {
+                events.extend(more);
+            }
+        }
         store.record_events(now, &events).await?;
     }
     Ok((engine, queues))
@@ -243,7 +251,6 @@ pub async fn run(
     .await?;
 
     tracing::info!("shutting down: closing connections");
-    hub.announce_shutdown();
     state.tasks.close();
     let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
     if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {

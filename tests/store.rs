@@ -155,7 +155,10 @@ async fn accounts_crud(store: DynStore, _db: FreshDb) {
     let duplicate = store
         .create_account(new_account("lin"), Timestamp(3_000))
         .await;
-    assert!(matches!(duplicate, Err(StoreError::Conflict)), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict)),
+        "{duplicate:?}"
+    );
     assert_eq!(store.count_accounts().await.unwrap(), 2);
 
     assert!(matches!(
@@ -200,7 +203,11 @@ async fn accounts_crud(store: DynStore, _db: FreshDb) {
     assert_eq!(renamed.display_name, "林老师");
     assert_eq!(renamed.chat_capacity, 5);
     assert!(!renamed.disabled);
-    assert_eq!(renamed.role, Role::CrisisLead, "untouched by the second update");
+    assert_eq!(
+        renamed.role,
+        Role::CrisisLead,
+        "untouched by the second update"
+    );
 
     // Nothing to update still returns the row; an unknown account is NotFound.
     assert_eq!(
@@ -331,7 +338,10 @@ async fn skills_and_account_skills(store: DynStore, _db: FreshDb) {
         .put_skill(info("youth", "young callers"))
         .await
         .unwrap();
-    store.put_skill(info("crisis", "imminent risk")).await.unwrap();
+    store
+        .put_skill(info("crisis", "imminent risk"))
+        .await
+        .unwrap();
     store
         .put_skill(info("youth", "callers under 25"))
         .await
@@ -511,9 +521,7 @@ async fn contacts(store: DynStore, _db: FreshDb) {
     assert_eq!(record.caller_key_hash, None);
 
     assert!(matches!(
-        store
-            .create_contact(new_contact("r1", None, 4_000))
-            .await,
+        store.create_contact(new_contact("r1", None, 4_000)).await,
         Err(StoreError::Conflict)
     ));
     assert!(matches!(
@@ -581,7 +589,10 @@ async fn corrupt_rows_are_reported(store: DynStore, db: FreshDb) {
         .unwrap();
     raw_sql(&db, "UPDATE contacts SET risk = 'apocalyptic'").await;
     raw_sql(&db, "UPDATE accounts SET role = 'janitor'").await;
-    assert!(matches!(store.contact(id).await, Err(StoreError::Corrupt(_))));
+    assert!(matches!(
+        store.contact(id).await,
+        Err(StoreError::Corrupt(_))
+    ));
     assert!(matches!(
         store.contacts_of_caller("c", 5).await,
         Err(StoreError::Corrupt(_))
@@ -592,7 +603,10 @@ async fn corrupt_rows_are_reported(store: DynStore, db: FreshDb) {
     ));
 
     raw_sql(&db, "UPDATE contacts SET risk = 'low', state = 'lost'").await;
-    assert!(matches!(store.contact(id).await, Err(StoreError::Corrupt(_))));
+    assert!(matches!(
+        store.contact(id).await,
+        Err(StoreError::Corrupt(_))
+    ));
 }
 
 // ---------- transcripts ----------
@@ -697,7 +711,12 @@ async fn record_and_check(
         }
     }
     let row = store.contact(expected.id).await.unwrap();
-    assert_eq!(&row, expected, "after {:?}", batch.iter().map(Event::kind).collect::<Vec<_>>());
+    assert_eq!(
+        &row,
+        expected,
+        "after {:?}",
+        batch.iter().map(Event::kind).collect::<Vec<_>>()
+    );
     row
 }
 
@@ -878,7 +897,13 @@ async fn abandon_and_resume(store: DynStore, _db: FreshDb) {
     );
     assert!(store.open_contacts().await.unwrap().is_empty());
 
-    let row = record_and_check(&store, &mut expected, 2_500, &[Event::Resume { contact: id }]).await;
+    let row = record_and_check(
+        &store,
+        &mut expected,
+        2_500,
+        &[Event::Resume { contact: id }],
+    )
+    .await;
     assert_eq!((row.state, row.ended_at), (ContactState::Waiting, None));
     assert_eq!(store.open_contacts().await.unwrap(), vec![row]);
 }
@@ -976,7 +1001,13 @@ async fn events_without_a_contact_row_are_still_logged(store: DynStore, _db: Fre
 
     let ghost = ContactId(9_999);
     store
-        .record_events(Timestamp(2), &[Event::CallerAway { contact: ghost }, Event::Resume { contact: ghost }])
+        .record_events(
+            Timestamp(2),
+            &[
+                Event::CallerAway { contact: ghost },
+                Event::Resume { contact: ghost },
+            ],
+        )
         .await
         .unwrap();
     let logged = store.events_of_contact(ghost).await.unwrap();
@@ -1070,7 +1101,9 @@ async fn migrations_are_idempotent(store: DynStore, db: FreshDb) {
 #[tokio::test]
 async fn sqlite_file_is_wal_and_memory_works() {
     let db = common::fresh_database(Backend::Sqlite).await.unwrap();
-    let store = hotline::store::SqliteStore::connect(db.url()).await.unwrap();
+    let store = hotline::store::SqliteStore::connect(db.url())
+        .await
+        .unwrap();
     store.close().await;
     let mut conn = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")

@@ -101,7 +101,13 @@ impl CallerSession {
                 }
             }
             tokio::select! {
-                _ = shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "restarting")),
+                _ = shutdown.cancelled() => {
+                    out.push(CallerEvent::Error(ErrorFrame::new(
+                        "shutting_down",
+                        "the service is restarting; reconnect in a moment to keep your place",
+                    )));
+                    break Some((CLOSE_GOING_AWAY, "restarting"));
+                }
                 notice = recv_inbox(&mut self.inbox) => match notice {
                     Some(CallerNotice::Frame(frame)) => out.push(frame),
                     None => break Some((CLOSE_POLICY, "too slow")),

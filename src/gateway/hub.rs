@@ -246,22 +246,6 @@ impl Hub {
         }
     }
 
-    /// Tells every connection the server is going down.
-    pub fn announce_shutdown(&self) {
-        let inner = self.lock();
-        for c in inner.staff.values() {
-            let _ = c.tx.try_send(StaffNotice::Frame(StaffEvent::Shutdown));
-        }
-        for c in inner.callers.values() {
-            let _ = c.tx.try_send(CallerNotice::Frame(CallerEvent::Error(
-                super::protocol::ErrorFrame::new(
-                    "shutting_down",
-                    "the service is restarting; you will be reconnected",
-                ),
-            )));
-        }
-    }
-
     pub fn connection_counts(&self) -> ConnectionCounts {
         let inner = self.lock();
         let mut counts = ConnectionCounts {

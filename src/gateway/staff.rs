@@ -69,7 +69,10 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
             }
         }
         tokio::select! {
-            _ = state.shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "restarting")),
+            _ = state.shutdown.cancelled() => {
+                out.push(StaffEvent::Shutdown);
+                break Some((CLOSE_GOING_AWAY, "restarting"));
+            }
             notice = recv_inbox(&mut inbox) => match notice {
                 Some(notice) => out.push(expand(&state, notice).await),
                 None => break Some((CLOSE_POLICY, "replaced or too slow")),

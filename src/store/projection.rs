@@ -231,7 +231,11 @@ mod tests {
         ));
         let r = replay(&life);
         assert_eq!(r.state, ContactState::Completed);
-        assert_eq!(r.operator, Some(OP), "the handling operator stays on record");
+        assert_eq!(
+            r.operator,
+            Some(OP),
+            "the handling operator stays on record"
+        );
         assert_eq!(r.ended_at, Some(Timestamp(7)));
         assert_eq!(r.connected_at, Some(Timestamp(5)));
     }
@@ -359,7 +363,7 @@ mod tests {
                 waited_ms: 4,
             },
         );
-        let r = replay(&[abandon.clone()]);
+        let r = replay(std::slice::from_ref(&abandon));
         assert_eq!(
             (r.state, r.ended_at),
             (ContactState::Abandoned, Some(Timestamp(4)))

@@ -1,0 +1,898 @@
+//! The real server on 127.0.0.1:0, driven over real HTTP and WebSockets, on SQLite and PostgreSQL.
+//! Each test body runs once per database (`server_test!`), each on a fresh database.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Backend, FreshDb, fresh_database};
+use futures_util::{SinkExt, StreamExt};
+use hotline::config::Settings;
+use hotline::domain::{Language, Proficiency, Role, Skill, Timestamp};
+use hotline::store::{DynStore, NewAccount, SkillInfo};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+const PASSWORD: &str = "a long test password";
+
+/// Generates one `#[tokio::test]` per database for an `async fn(FreshDb)` body.
+macro_rules! server_test {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = fresh_database(Backend::Sqlite).await.expect("sqlite");
+                super::$name(db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = fresh_database(Backend::Postgres).await else {
+                    eprintln!("PostgreSQL not configured; skipped outside CI");
+                    return;
+                };
+                super::$name(db).await;
+            }
+        }
+    };
+}
+
+/// A running server.
+struct Server {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+    store: DynStore,
+}
+
+fn test_settings(db: &FreshDb) -> Settings {
+    let mut s = Settings::default();
+    s.database.url = db.url().to_owned();
+    s.server.shutdown_grace_ms = 2_000;
+    s.auth.logins_per_minute = 1_000;
+    s.caller.joins_per_minute = 1_000;
+    s.routing.offer_timeout_ms = 3_000;
+    s.routing.operator_grace_ms = 1_000;
+    s.routing.caller_grace_ms = 1_000;
+    s
+}
+
+async fn start(db: &FreshDb, settings: Settings) -> Server {
+    let store = db.connect().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(hotline::run(listener, settings, shutdown.clone()));
+    let server = Server {
+        addr,
+        shutdown,
+        handle,
+        store,
+    };
+    // Wait until it answers.
+    for _ in 0..100 {
+        if reqwest::get(server.url("/healthz")).await.is_ok() {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+
+    /// Creates an account directly in the store (with skills), as `hotline user add` would.
+    async fn account(&self, name: &str, role: Role, skills: &[(&str, u8)]) {
+        let account = self
+            .store
+            .create_account(
+                NewAccount {
+                    name: name.into(),
+                    display_name: format!("{name} display"),
+                    role,
+                    password_hash: hotline::auth::hash_password(PASSWORD.into())
+                        .await
+                        .unwrap(),
+                    languages: vec![Language::parse("zh").unwrap(), Language::parse("en").unwrap()],
+                    chat_capacity: 2,
+                    voice_capacity: 1,
+                    must_change_password: false,
+                },
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        let mut levels = Vec::new();
+        for (skill, level) in skills {
+            let skill = Skill::parse(skill).unwrap();
+            self.store
+                .put_skill(SkillInfo {
+                    skill: skill.clone(),
+                    description: String::new(),
+                })
+                .await
+                .unwrap();
+            levels.push((skill, Proficiency::new(*level).unwrap()));
+        }
+        self.store
+            .set_account_skills(account.id, &levels)
+            .await
+            .unwrap();
+    }
+
+    /// Signs in and returns the session cookie (`name=value`).
+    async fn login(&self, name: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(self.url("/api/login"))
+            .json(&json!({"name": name, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "login {name}");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .expect("a session cookie")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    async fn staff(&self, name: &str) -> Ws {
+        let cookie = self.login(name).await;
+        let mut request = format!("ws://{}/ws/staff", self.addr)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut ws = Ws(socket);
+        ws.expect("hello").await;
+        ws
+    }
+
+    async fn caller(&self) -> Ws {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws/caller", self.addr))
+            .await
+            .unwrap();
+        let mut ws = Ws(socket);
+        ws.expect("hello").await;
+        ws
+    }
+
+    async fn events_of(&self, contact: i64) -> Vec<String> {
+        self.store
+            .events_of_contact(hotline::domain::ContactId(contact))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+}
+
+/// A WebSocket client speaking JSON frames.
+struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Ws {
+    async fn send(&mut self, frame: Value) {
+        self.0
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    async fn send_raw(&mut self, text: &str) {
+        self.0.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The next JSON frame, within 5 s.
+    async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.0.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("the socket is open")
+                .expect("a frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Close(frame) => panic!("closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads frames until one of type `kind` arrives (others — position updates, floor pictures,
+    /// state changes — are passed over) and returns it.
+    async fn expect(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} frame in time"));
+            if frame["type"] == kind {
+                return frame;
+            }
+            assert_ne!(frame["type"], "error", "unexpected error while waiting for {kind}: {frame}");
+        }
+    }
+
+    /// Like [`Ws::expect`], for the first frame of type `kind` that also satisfies `test`.
+    async fn expect_where(&mut self, kind: &str, test: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let frame = self.expect(kind).await;
+            if test(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    /// Waits for the server to close the socket; returns the close code.
+    async fn closed(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.0.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| f.code.into()),
+                Ok(Some(Ok(_))) => continue,
+                Ok(_) => return None,
+                Err(_) => panic!("socket not closed in time"),
+            }
+        }
+    }
+}
+
+fn join(queue: &str, screening: &str) -> Value {
+    json!({"type": "join", "queue": queue, "language": "zh", "topic": "family",
+           "screening": screening, "accepted_confidentiality": true,
+           "caller_key": "browser-key-0123456789"})
+}
+
+async fn available(ws: &mut Ws) {
+    ws.send(json!({"type": "set_presence", "presence": {"status": "available"}}))
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Sign-in, roles, the admin API and its refusals.
+async fn accounts_and_roles(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    let http = reqwest::Client::new();
+    assert_eq!(reqwest::get(server.url("/readyz")).await.unwrap().status(), 200);
+
+    server.account("boss", Role::Admin, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+
+    let wrong = http
+        .post(server.url("/api/login"))
+        .json(&json!({"name": "boss", "password": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 422);
+    assert_eq!(wrong.json::<Value>().await.unwrap()["code"], "invalid");
+
+    let admin = server.login("boss").await;
+    let me: Value = http
+        .get(server.url("/api/me"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "admin");
+
+    // The admin adds a skill, an operator with it, and a queue that requires it.
+    let put_skill = http
+        .put(server.url("/api/admin/skills/crisis"))
+        .header("cookie", &admin)
+        .json(&json!({"description": "crisis work"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put_skill.status(), 204);
+    let created: Value = http
+        .post(server.url("/api/admin/accounts"))
+        .header("cookie", &admin)
+        .json(&json!({"name": "new.op", "display_name": "New", "role": "operator",
+                      "password": PASSWORD, "languages": ["zh"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_i64().unwrap();
+    let skills = http
+        .put(server.url(&format!("/api/admin/accounts/{id}/skills")))
+        .header("cookie", &admin)
+        .json(&json!([{"skill": "crisis", "proficiency": 4}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(skills.status(), 200);
+    assert_eq!(skills.json::<Value>().await.unwrap()["skills"][0]["proficiency"], 4);
+    let unknown = http
+        .put(server.url(&format!("/api/admin/accounts/{id}/skills")))
+        .header("cookie", &admin)
+        .json(&json!([{"skill": "juggling", "proficiency": 4}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 422);
+    let bad_level = http
+        .put(server.url(&format!("/api/admin/accounts/{id}/skills")))
+        .header("cookie", &admin)
+        .json(&json!([{"skill": "crisis", "proficiency": 9}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_level.status(), 422);
+    let queue = http
+        .put(server.url("/api/admin/queues/crisis"))
+        .header("cookie", &admin)
+        .json(&json!({"id": "crisis", "name": "Crisis", "never_relax": true,
+                      "required_skills": [{"skill": "crisis", "min_proficiency": 3}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queue.status(), 200);
+    let duplicate = http
+        .post(server.url("/api/admin/accounts"))
+        .header("cookie", &admin)
+        .json(&json!({"name": "new.op", "display_name": "Again", "role": "operator", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(duplicate.status(), 409);
+
+    // An operator may not administer.
+    let op = server.login("op").await;
+    let forbidden = http
+        .post(server.url("/api/admin/accounts"))
+        .header("cookie", &op)
+        .json(&json!({"name": "x.y", "display_name": "X", "role": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    assert_eq!(forbidden.json::<Value>().await.unwrap()["code"], "forbidden");
+    let info: Value = reqwest::get(server.url("/api/public/info"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = info["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"general") && names.contains(&"crisis"), "{names:?}");
+    assert!(!info["confidentiality"]["exceptions"].as_array().unwrap().is_empty());
+
+    // Password change ends other sessions; logout ends this one.
+    let change = http
+        .post(server.url("/api/me/password"))
+        .header("cookie", &op)
+        .json(&json!({"current_password": PASSWORD, "new_password": "another long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(change.status(), 204);
+    let old = http
+        .get(server.url("/api/me"))
+        .header("cookie", &op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 401);
+    let logout = http
+        .post(server.url("/api/logout"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let after = http
+        .get(server.url("/api/me"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+
+    // The staff socket needs a session.
+    let anonymous = tokio_tungstenite::connect_async(format!("ws://{}/ws/staff", server.addr)).await;
+    assert!(anonymous.is_err());
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    for name in ["hotline_connections", "hotline_operators", "hotline_events_total"] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
+    server.stop().await;
+}
+server_test!(accounts_and_roles);
+
+/// Too many sign-in attempts from one address are refused.
+async fn login_is_rate_limited(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.auth.logins_per_minute = 3;
+    let server = start(&db, settings).await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = http
+            .post(server.url("/api/login"))
+            .json(&json!({"name": "nobody", "password": "whatever"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [422, 422, 422, 429, 429]);
+    server.stop().await;
+}
+server_test!(login_is_rate_limited);
+
+/// The whole chat story: join, write while waiting, offer with that transcript, accept, talk,
+/// end, wrap-up, complete — and the event log has every step in order.
+async fn chat_from_join_to_complete(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let joined = caller.expect("joined").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    assert_eq!(joined["position"], 1);
+    assert!(joined["resume_token"].as_str().unwrap().len() >= 24);
+    caller
+        .send(json!({"type": "say", "text": "我最近压力很大", "client_id": "c1"}))
+        .await;
+    let said = caller.expect("said").await;
+    assert_eq!((said["client_id"].as_str(), said["seq"].as_i64()), (Some("c1"), Some(1)));
+
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let offer = op.expect("offer").await;
+    assert_eq!(offer["contact"]["id"], contact);
+    assert_eq!(offer["contact"]["colour"], "green");
+    assert_eq!(offer["transcript"][0]["body"], "我最近压力很大");
+    op.send(json!({"type": "accept", "contact": contact})).await;
+    let assigned = op.expect("assigned").await;
+    assert_eq!(assigned["contact"]["transcript"].as_array().unwrap().len(), 1);
+    let connected = caller.expect("connected").await;
+    assert_eq!(connected["operator_name"], "op display");
+
+    op.send(json!({"type": "say", "contact": contact, "text": "你好，我在这里", "client_id": "o1"}))
+        .await;
+    assert_eq!(op.expect("said").await["seq"], 2);
+    let line = caller.expect("message").await;
+    assert_eq!(line["line"]["body"], "你好，我在这里");
+    assert_eq!(line["line"]["sender"], "operator");
+    caller.send(json!({"type": "typing"})).await;
+    op.expect("typing").await;
+    caller
+        .send(json!({"type": "say", "text": "谢谢", "client_id": "c2"}))
+        .await;
+    assert_eq!(op.expect("message").await["line"]["body"], "谢谢");
+
+    op.send(json!({"type": "end", "contact": contact})).await;
+    let wrap = op.expect("wrap_up").await;
+    assert_eq!(wrap["by"], "operator");
+    assert_eq!(caller.expect("ended").await["by"], "operator");
+    op.send(json!({"type": "finish_wrap_up", "contact": contact})).await;
+    op.expect("completed").await;
+
+    let kinds = server.events_of(contact).await;
+    let expected = ["enter_queue", "offer", "accept", "connect", "wrap_up", "complete"];
+    let mut at = 0;
+    for kind in &kinds {
+        if at < expected.len() && kind == expected[at] {
+            at += 1;
+        }
+    }
+    assert_eq!(at, expected.len(), "event log {kinds:?}");
+    let transcript = server
+        .store
+        .messages(hotline::domain::ContactId(contact))
+        .await
+        .unwrap();
+    assert_eq!(transcript.len(), 3);
+    server.stop().await;
+}
+server_test!(chat_from_join_to_complete);
+
+/// A line naming imminent risk raises the contact above an earlier, calmer one.
+async fn risk_lexicon_puts_imminent_first(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    let mut calm = server.caller().await;
+    calm.send(join("general", "no")).await;
+    calm.expect("joined").await;
+    let mut urgent = server.caller().await;
+    urgent.send(join("general", "prefer_not_to_say")).await;
+    let urgent_id = urgent.expect("joined").await["contact"].as_i64().unwrap();
+    urgent
+        .send(json!({"type": "say", "text": "I want to kill myself tonight", "client_id": "u1"}))
+        .await;
+    urgent.expect("said").await;
+    // The urgent caller moves to the front.
+    urgent
+        .expect_where("queue_update", |f| f["position"] == 1)
+        .await;
+
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let offer = op.expect("offer").await;
+    assert_eq!(offer["contact"]["id"], urgent_id);
+    assert_eq!(offer["contact"]["risk"], "imminent");
+    assert_eq!(offer["contact"]["colour"], "red");
+    assert!(server.events_of(urgent_id).await.contains(&"risk_change".to_owned()));
+    server.stop().await;
+}
+server_test!(risk_lexicon_puts_imminent_first);
+
+/// A caller who loses the connection comes back with the resume token to the same contact;
+/// leaving is recorded as an abandon.
+async fn caller_resumes_then_leaves(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let joined = caller.expect("joined").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let token = joined["resume_token"].as_str().unwrap().to_owned();
+    caller
+        .send(json!({"type": "say", "text": "hello?", "client_id": "a"}))
+        .await;
+    caller.expect("said").await;
+    drop(caller);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut back = server.caller().await;
+    back.send(json!({"type": "resume", "resume_token": token})).await;
+    let resumed = back.expect("resumed").await;
+    assert_eq!(resumed["contact"], contact);
+    assert_eq!(resumed["state"], "waiting");
+    assert_eq!(resumed["position"], 1);
+    assert_eq!(resumed["transcript"][0]["body"], "hello?");
+
+    let mut stranger = server.caller().await;
+    stranger
+        .send(json!({"type": "resume", "resume_token": "not-a-token"}))
+        .await;
+    assert_eq!(stranger.expect("error").await["code"], "ended");
+
+    back.send(json!({"type": "leave"})).await;
+    back.expect("ended").await;
+    let kinds = server.events_of(contact).await;
+    assert!(kinds.contains(&"caller_away".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"caller_back".to_owned()), "{kinds:?}");
+    assert_eq!(kinds.last().map(String::as_str), Some("abandon"), "{kinds:?}");
+    server.stop().await;
+}
+server_test!(caller_resumes_then_leaves);
+
+/// An operator whose console drops past the grace period loses the contact to a colleague,
+/// who gets it first and with the transcript intact.
+async fn lost_operator_contacts_are_reoffered(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("first", Role::Operator, &[]).await;
+    server.account("second", Role::Operator, &[]).await;
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    caller
+        .send(json!({"type": "say", "text": "are you there", "client_id": "x"}))
+        .await;
+    caller.expect("said").await;
+
+    let mut first = server.staff("first").await;
+    available(&mut first).await;
+    first.expect("offer").await;
+    first.send(json!({"type": "accept", "contact": contact})).await;
+    first.expect("assigned").await;
+    caller.expect("connected").await;
+
+    let mut second = server.staff("second").await;
+    available(&mut second).await;
+    second.send(json!({"type": "ping"})).await;
+    second.expect("pong").await;
+    drop(first); // grace is 1 s in these tests
+
+    let offer = second.expect("offer").await;
+    assert_eq!(offer["contact"]["id"], contact);
+    assert_eq!(offer["transcript"][0]["body"], "are you there");
+    assert!(server.events_of(contact).await.contains(&"requeue".to_owned()));
+    server.stop().await;
+}
+server_test!(lost_operator_contacts_are_reoffered);
+
+/// An operator who reconnects within the grace period keeps the contact (sent again in hello).
+async fn operator_reconnects_within_grace(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.operator_grace_ms = 10_000;
+    let server = start(&db, settings).await;
+    server.account("op", Role::Operator, &[]).await;
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    op.expect("offer").await;
+    op.send(json!({"type": "accept", "contact": contact})).await;
+    op.expect("assigned").await;
+    drop(op);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let cookie = server.login("op").await;
+    let mut request = format!("ws://{}/ws/staff", server.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut op = Ws(socket);
+    let hello = op.expect("hello").await;
+    assert_eq!(hello["contacts"][0]["summary"]["id"], contact);
+    op.send(json!({"type": "say", "contact": contact, "text": "still here", "client_id": "r"}))
+        .await;
+    op.expect("said").await;
+    assert_eq!(caller.expect("message").await["line"]["body"], "still here");
+    server.stop().await;
+}
+server_test!(operator_reconnects_within_grace);
+
+/// After a restart, a waiting contact keeps its place and an assigned one its operator and transcript.
+async fn restart_restores_contacts(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.operator_grace_ms = 10_000;
+    settings.routing.caller_grace_ms = 10_000;
+    let server = start(&db, settings.clone()).await;
+    server.account("op", Role::Operator, &[]).await;
+    let mut talking = server.caller().await;
+    talking.send(join("general", "no")).await;
+    let talking_joined = talking.expect("joined").await;
+    let talking_id = talking_joined["contact"].as_i64().unwrap();
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    op.expect("offer").await;
+    op.send(json!({"type": "accept", "contact": talking_id})).await;
+    op.expect("assigned").await;
+    talking
+        .send(json!({"type": "say", "text": "before the restart", "client_id": "b"}))
+        .await;
+    talking.expect("said").await;
+    let mut waiting = server.caller().await;
+    waiting.send(join("general", "no")).await;
+    let waiting_joined = waiting.expect("joined").await;
+
+    // The server goes down: everyone is told.
+    let stop = tokio::spawn(server.stop());
+    op.expect("shutdown").await;
+    stop.await.unwrap();
+
+    let server = start(&db, settings).await;
+    let mut talking = server.caller().await;
+    talking
+        .send(json!({"type": "resume", "resume_token": talking_joined["resume_token"]}))
+        .await;
+    let resumed = talking.expect("resumed").await;
+    assert_eq!(resumed["state"], "assigned");
+    assert_eq!(resumed["transcript"][0]["body"], "before the restart");
+    let mut waiting = server.caller().await;
+    waiting
+        .send(json!({"type": "resume", "resume_token": waiting_joined["resume_token"]}))
+        .await;
+    let resumed = waiting.expect("resumed").await;
+    assert_eq!(resumed["state"], "waiting");
+    assert_eq!(resumed["position"], 1);
+
+    let cookie = server.login("op").await;
+    let mut request = format!("ws://{}/ws/staff", server.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut op = Ws(socket);
+    let hello = op.expect("hello").await;
+    assert_eq!(hello["contacts"][0]["summary"]["id"], talking_id);
+    assert_eq!(hello["contacts"][0]["transcript"][0]["body"], "before the restart");
+    server.stop().await;
+}
+server_test!(restart_restores_contacts);
+
+/// Bad frames get coded errors and the connection stays usable; floods are closed with 1008;
+/// forged origins and wrong roles are refused.
+async fn bad_input_is_refused_with_codes(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.caller.frames_per_10s = 30;
+    settings.caller.max_message_bytes = 100;
+    let server = start(&db, settings).await;
+    server.account("op", Role::Operator, &[]).await;
+
+    let mut caller = server.caller().await;
+    for (frame, code) in [
+        ("this is not json", "bad_frame"),
+        ("{\"type\": 5}", "bad_frame"),
+        ("{\"type\": \"dance\"}", "unknown_type"),
+        ("{\"type\": \"say\"}", "invalid"),
+    ] {
+        caller.send_raw(frame).await;
+        assert_eq!(caller.expect("error").await["code"], code, "{frame}");
+    }
+    caller
+        .send(json!({"type": "say", "text": "early", "client_id": "e"}))
+        .await;
+    assert_eq!(caller.expect("error").await["code"], "not_joined");
+    let mut refused = join("general", "no");
+    refused["accepted_confidentiality"] = json!(false);
+    caller.send(refused).await;
+    assert_eq!(caller.expect("error").await["code"], "invalid");
+    caller.send(join("nowhere", "no")).await;
+    assert_eq!(caller.expect("error").await["code"], "not_found");
+    caller.send(join("general", "no")).await;
+    caller.expect("joined").await;
+    caller
+        .send(json!({"type": "say", "text": "x".repeat(500), "client_id": "big"}))
+        .await;
+    assert_eq!(caller.expect("error").await["code"], "too_large");
+    caller.send_raw(&format!("{{\"type\":\"say\",\"text\":\"{}\",\"client_id\":\"huge\"}}", "y".repeat(20_000))).await;
+    assert_eq!(caller.expect("error").await["code"], "too_large");
+    caller.send(json!({"type": "ping"})).await;
+    caller.expect("pong").await;
+
+    // An operator may not join contacts, nor accept what was not offered.
+    let mut op = server.staff("op").await;
+    op.send(json!({"type": "join", "contact": 1, "mode": "barge"})).await;
+    assert_eq!(op.expect("error").await["code"], "forbidden");
+    op.send(json!({"type": "accept", "contact": 999})).await;
+    let code = op.expect("error").await["code"].as_str().unwrap().to_owned();
+    assert!(code == "unknown_contact" || code == "not_offered", "{code}");
+
+    // A forged origin cannot open a socket.
+    let mut request = format!("ws://{}/ws/caller", server.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+
+    // A flood is closed as a policy violation.
+    let mut flood = server.caller().await;
+    for _ in 0..40 {
+        flood.send(json!({"type": "ping"})).await;
+    }
+    assert_eq!(flood.closed().await, Some(1008));
+
+    // Accepted work survived all of it: the server still routes.
+    available(&mut op).await;
+    op.expect("offer").await;
+    server.stop().await;
+}
+server_test!(bad_input_is_refused_with_codes);
+
+/// A closed queue answers with its message and alternative numbers.
+async fn closed_queue_lists_alternatives(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.login("boss").await;
+    // Open for one minute a day, at a minute that is not now.
+    let now_min = ((Timestamp::now().0 / 60_000) % 1440) as u16;
+    let open = (now_min + 720) % 1440;
+    let response = reqwest::Client::new()
+        .put(server.url("/api/admin/queues/night"))
+        .header("cookie", &admin)
+        .json(&json!({"id": "night", "name": "Night line",
+            "opening_hours": {"kind": "daily", "open_minute": open, "close_minute": (open + 1) % 1440, "utc_offset_minutes": 0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut caller = server.caller().await;
+    caller.send(join("night", "no")).await;
+    let closed = caller.expect("closed").await;
+    let numbers: Vec<&str> = closed["alternatives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["number"].as_str().unwrap())
+        .collect();
+    assert!(numbers.contains(&"12356") && numbers.contains(&"110") && numbers.contains(&"120"));
+    server.stop().await;
+}
+server_test!(closed_queue_lists_alternatives);
+
+/// A supervisor whispers (the caller does not see it) and barges (the caller does); transfer to a
+/// queue hands the contact to the colleague there.
+async fn supervisor_joins_and_operator_transfers(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("lead", Role::Supervisor, &[("youth", 5)]).await;
+    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.login("boss").await;
+    let response = reqwest::Client::new()
+        .put(server.url("/api/admin/queues/youth"))
+        .header("cookie", &admin)
+        .json(&json!({"id": "youth", "name": "Youth",
+                      "required_skills": [{"skill": "youth", "min_proficiency": 3}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    op.expect("offer").await;
+    op.send(json!({"type": "accept", "contact": contact})).await;
+    op.expect("assigned").await;
+
+    let mut lead = server.staff("lead").await;
+    let floor: Value = reqwest::Client::new()
+        .get(server.url("/api/wallboard"))
+        .header("cookie", server.login("lead").await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(floor["contacts"][0]["id"], contact);
+    lead.send(json!({"type": "join", "contact": contact, "mode": "whisper"}))
+        .await;
+    let joined = lead.expect("joined").await;
+    assert_eq!(joined["contact"]["summary"]["id"], contact);
+    op.expect("participant").await;
+    lead.send(json!({"type": "say", "contact": contact, "text": "ask about sleep", "client_id": "w"}))
+        .await;
+    lead.expect("said").await;
+    let whisper = op.expect("message").await;
+    assert_eq!(whisper["line"]["visibility"], "operators");
+    lead.send(json!({"type": "join", "contact": contact, "mode": "barge"}))
+        .await;
+    op.expect("participant").await;
+    lead.send(json!({"type": "say", "contact": contact, "text": "I am a supervisor", "client_id": "b"}))
+        .await;
+    lead.expect("said").await;
+    // The caller sees the barge line and never the whisper.
+    let seen = caller.expect("message").await;
+    assert_eq!(seen["line"]["body"], "I am a supervisor");
+    lead.send(json!({"type": "leave", "contact": contact})).await;
+    lead.expect("released").await;
+
+    available(&mut lead).await;
+    op.send(json!({"type": "transfer", "contact": contact, "target": {"kind": "queue", "queue": "youth"}}))
+        .await;
+    op.expect("released").await;
+    caller.expect("transferring").await;
+    let offer = lead.expect("offer").await;
+    assert_eq!(offer["contact"]["queue"], "youth");
+    server.stop().await;
+}
+server_test!(supervisor_joins_and_operator_transfers);
