@@ -1120,3 +1120,20 @@ async fn sqlite_file_is_wal_and_memory_works() {
         .unwrap();
     assert_eq!(memory.contact(id).await.unwrap().id, id);
 }
+
+// ---------- PostgreSQL only ----------
+
+/// Like SQLite's file, a missing PostgreSQL database is created on first connect.
+#[tokio::test]
+async fn postgres_creates_a_missing_database() {
+    let Some(db) = common::uncreated_postgres_database() else {
+        eprintln!(
+            "skipped: set {} to run the PostgreSQL tests",
+            common::PG_URL_VAR
+        );
+        return;
+    };
+    let store = db.connect().await;
+    assert_eq!(store.dialect(), "postgres");
+    assert_eq!(store.count_accounts().await.unwrap(), 0);
+}

@@ -209,8 +209,7 @@ pub trait Store: Send + Sync + 'static {
     async fn accounts(&self) -> StoreResult<Vec<Account>>;
     async fn update_account(&self, id: OperatorId, update: AccountUpdate) -> StoreResult<Account>;
     /// Sets a new hash and clears `must_change_password` unless `must_change` is true.
-    async fn set_password(&self, id: OperatorId, hash: &str, must_change: bool)
-    -> StoreResult<()>;
+    async fn set_password(&self, id: OperatorId, hash: &str, must_change: bool) -> StoreResult<()>;
 
     // sessions
     async fn create_session(&self, session: Session) -> StoreResult<()>;

@@ -307,532 +307,579 @@ macro_rules! impl_store {
         // An anonymous const gives the `use`s a scope of their own: the invoking module's
         // namespace stays untouched, and the impl is global all the same.
         const _: () = {
-        use $crate::domain::{
-            ContactId, OperatorId, Proficiency, QueueId, RiskLevel, Role, Skill, Timestamp, Topic,
-        };
-        use $crate::queues::QueueDefinition;
-        use $crate::routing::{ContactState, Event};
-        use $crate::store::{
-            Account, AccountUpdate, ContactRecord, Message, NewAccount, NewContactRecord,
-            NewMessage, Session, SkillInfo, Store, StoreError, StoreResult, StoredEvent,
-            projection, sql,
-        };
+            use $crate::domain::{
+                ContactId, OperatorId, Proficiency, QueueId, RiskLevel, Role, Skill, Timestamp,
+                Topic,
+            };
+            use $crate::queues::QueueDefinition;
+            use $crate::routing::{ContactState, Event};
+            use $crate::store::{
+                Account, AccountUpdate, ContactRecord, Message, NewAccount, NewContactRecord,
+                NewMessage, Session, SkillInfo, Store, StoreError, StoreResult, StoredEvent,
+                projection, sql,
+            };
 
-        #[async_trait::async_trait]
-        impl Store for $store {
-            fn dialect(&self) -> &'static str {
-                $dialect
-            }
+            #[async_trait::async_trait]
+            impl Store for $store {
+                fn dialect(&self) -> &'static str {
+                    $dialect
+                }
 
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(sql::error)?;
-                Ok(())
-            }
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn ping(&self) -> StoreResult<()> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await.map_err(sql::error)?;
+                    Ok(())
+                }
 
-            // ---- accounts ----
+                // ---- accounts ----
 
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn count_accounts(&self) -> StoreResult<i64> {
-                sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn count_accounts(&self) -> StoreResult<i64> {
+                    sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(sql::error)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn create_account(
+                    &self,
+                    account: NewAccount,
+                    at: Timestamp,
+                ) -> StoreResult<Account> {
+                    let row: sql::AccountRow = sqlx::query_as(concat!(
+                        "INSERT INTO accounts (name, display_name, role, password_hash, languages, \
+                         chat_capacity, voice_capacity, disabled, must_change_password, \
+                         created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
+                        sql::account_columns!()
+                    ))
+                    .bind(account.name)
+                    .bind(account.display_name)
+                    .bind(account.role.as_str())
+                    .bind(account.password_hash)
+                    .bind(sql::to_json("accounts.languages", &account.languages)?)
+                    .bind(i64::from(account.chat_capacity))
+                    .bind(i64::from(account.voice_capacity))
+                    .bind(false)
+                    .bind(account.must_change_password)
+                    .bind(at.0)
                     .fetch_one(&self.pool)
                     .await
-                    .map_err(sql::error)
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn create_account(&self, account: NewAccount, at: Timestamp) -> StoreResult<Account> {
-                let row: sql::AccountRow = sqlx::query_as(concat!(
-                    "INSERT INTO accounts (name, display_name, role, password_hash, languages, \
-                     chat_capacity, voice_capacity, disabled, must_change_password, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
-                    sql::account_columns!()
-                ))
-                .bind(account.name)
-                .bind(account.display_name)
-                .bind(account.role.as_str())
-                .bind(account.password_hash)
-                .bind(sql::to_json("accounts.languages", &account.languages)?)
-                .bind(i64::from(account.chat_capacity))
-                .bind(i64::from(account.voice_capacity))
-                .bind(false)
-                .bind(account.must_change_password)
-                .bind(at.0)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                row.try_into()
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, account = %id))]
-            async fn account(&self, id: OperatorId) -> StoreResult<Account> {
-                let row: sql::AccountRow = sqlx::query_as(concat!(
-                    "SELECT ", sql::account_columns!(), " FROM accounts WHERE id = $1"
-                ))
-                .bind(id.0)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                row.try_into()
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn account_by_name(&self, name: &str) -> StoreResult<Account> {
-                let row: sql::AccountRow = sqlx::query_as(concat!(
-                    "SELECT ", sql::account_columns!(), " FROM accounts WHERE name = $1"
-                ))
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                row.try_into()
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn accounts(&self) -> StoreResult<Vec<Account>> {
-                let rows: Vec<sql::AccountRow> = sqlx::query_as(concat!(
-                    "SELECT ", sql::account_columns!(), " FROM accounts ORDER BY id"
-                ))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                sql::all(rows)
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, account = %id))]
-            async fn update_account(&self, id: OperatorId, update: AccountUpdate) -> StoreResult<Account> {
-                let languages = update
-                    .languages
-                    .map(|l| sql::to_json("accounts.languages", &l))
-                    .transpose()?;
-                let row: sql::AccountRow = sqlx::query_as(concat!(
-                    "UPDATE accounts SET \
-                     display_name = COALESCE($2, display_name), \
-                     role = COALESCE($3, role), \
-                     languages = COALESCE($4, languages), \
-                     chat_capacity = COALESCE($5, chat_capacity), \
-                     voice_capacity = COALESCE($6, voice_capacity), \
-                     disabled = COALESCE($7, disabled) \
-                     WHERE id = $1 RETURNING ",
-                    sql::account_columns!()
-                ))
-                .bind(id.0)
-                .bind(update.display_name)
-                .bind(update.role.map(Role::as_str))
-                .bind(languages)
-                .bind(update.chat_capacity.map(i64::from))
-                .bind(update.voice_capacity.map(i64::from))
-                .bind(update.disabled)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                row.try_into()
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, account = %id))]
-            async fn set_password(&self, id: OperatorId, hash: &str, must_change: bool) -> StoreResult<()> {
-                let done = sqlx::query(
-                    "UPDATE accounts SET password_hash = $2, must_change_password = $3 WHERE id = $1",
-                )
-                .bind(id.0)
-                .bind(hash)
-                .bind(must_change)
-                .execute(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                sql::touched(done.rows_affected())
-            }
-
-            // ---- sessions ----
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, account = %session.account))]
-            async fn create_session(&self, session: Session) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(session.token_hash)
-                .bind(session.account.0)
-                .bind(session.created_at.0)
-                .bind(session.expires_at.0)
-                .execute(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                Ok(())
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Session> {
-                let row: sql::SessionRow = sqlx::query_as(
-                    "SELECT token_hash, account_id, created_at, expires_at FROM sessions \
-                     WHERE token_hash = $1 AND expires_at > $2",
-                )
-                .bind(token_hash)
-                .bind(now.0)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                Ok(row.into())
-            }
-
-            /// Idempotent: deleting a session that is already gone is `Ok` (logging out twice).
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
-                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .execute(&self.pool)
-                    .await
                     .map_err(sql::error)?;
-                Ok(())
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, account = %account))]
-            async fn delete_sessions_of(&self, account: OperatorId) -> StoreResult<()> {
-                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-                    .bind(account.0)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(sql::error)?;
-                Ok(())
-            }
-
-            // ---- skills ----
-
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn put_skill(&self, skill: SkillInfo) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO skills (skill, description) VALUES ($1, $2) \
-                     ON CONFLICT (skill) DO UPDATE SET description = excluded.description",
-                )
-                .bind(skill.skill.as_str())
-                .bind(skill.description)
-                .execute(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                Ok(())
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn skills(&self) -> StoreResult<Vec<SkillInfo>> {
-                let rows: Vec<(String, String)> =
-                    sqlx::query_as("SELECT skill, description FROM skills ORDER BY skill")
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(sql::error)?;
-                rows.into_iter()
-                    .map(|(skill, description)| {
-                        let skill = Skill::parse(&skill)
-                            .map_err(|e| StoreError::Corrupt(format!("skills.skill: {e}")))?;
-                        Ok(SkillInfo { skill, description })
-                    })
-                    .collect()
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, account = %account))]
-            async fn set_account_skills(
-                &self,
-                account: OperatorId,
-                skills: &[(Skill, Proficiency)],
-            ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                sqlx::query("DELETE FROM account_skills WHERE account_id = $1")
-                    .bind(account.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(sql::error)?;
-                // After the first write, so that SQLite holds the write lock already.
-                let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
-                    .bind(account.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(sql::error)?;
-                if exists.is_none() {
-                    return Err(StoreError::NotFound);
+                    row.try_into()
                 }
-                for (skill, proficiency) in skills {
-                    // An unknown skill breaks the foreign key: NotFound.
-                    sqlx::query(
-                        "INSERT INTO account_skills (account_id, skill, proficiency) VALUES ($1, $2, $3)",
-                    )
-                    .bind(account.0)
-                    .bind(skill.as_str())
-                    .bind(i64::from(proficiency.get()))
-                    .execute(&mut *tx)
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, account = %id))]
+                async fn account(&self, id: OperatorId) -> StoreResult<Account> {
+                    let row: sql::AccountRow = sqlx::query_as(concat!(
+                        "SELECT ", sql::account_columns!(), " FROM accounts WHERE id = $1"
+                    ))
+                    .bind(id.0)
+                    .fetch_one(&self.pool)
                     .await
                     .map_err(sql::error)?;
+                    row.try_into()
                 }
-                tx.commit().await.map_err(sql::error)
-            }
 
-            #[tracing::instrument(skip_all, fields(db = $dialect, account = %account))]
-            async fn account_skills(&self, account: OperatorId) -> StoreResult<Vec<(Skill, Proficiency)>> {
-                let rows: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT skill, proficiency FROM account_skills WHERE account_id = $1 ORDER BY skill",
-                )
-                .bind(account.0)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                rows.into_iter()
-                    .map(|(skill, level)| sql::account_skill(skill, level))
-                    .collect()
-            }
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn account_by_name(&self, name: &str) -> StoreResult<Account> {
+                    let row: sql::AccountRow = sqlx::query_as(concat!(
+                        "SELECT ", sql::account_columns!(), " FROM accounts WHERE name = $1"
+                    ))
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    row.try_into()
+                }
 
-            // ---- queues ----
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, queue = %queue.id))]
-            async fn put_queue(&self, queue: &QueueDefinition) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO queues (id, definition) VALUES ($1, $2) \
-                     ON CONFLICT (id) DO UPDATE SET definition = excluded.definition",
-                )
-                .bind(queue.id.as_str())
-                .bind(sql::to_json("queues.definition", queue)?)
-                .execute(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                Ok(())
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn queues(&self) -> StoreResult<Vec<QueueDefinition>> {
-                let rows: Vec<String> = sqlx::query_scalar("SELECT definition FROM queues ORDER BY id")
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn accounts(&self) -> StoreResult<Vec<Account>> {
+                    let rows: Vec<sql::AccountRow> = sqlx::query_as(concat!(
+                        "SELECT ", sql::account_columns!(), " FROM accounts ORDER BY id"
+                    ))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(sql::error)?;
-                rows.iter().map(|json| sql::queue_definition(json)).collect()
-            }
+                    sql::all(rows)
+                }
 
-            #[tracing::instrument(skip_all, fields(db = $dialect, queue = %id))]
-            async fn delete_queue(&self, id: &QueueId) -> StoreResult<()> {
-                let done = sqlx::query("DELETE FROM queues WHERE id = $1")
-                    .bind(id.as_str())
+                #[tracing::instrument(skip_all, fields(db = $dialect, account = %id))]
+                async fn update_account(
+                    &self,
+                    id: OperatorId,
+                    update: AccountUpdate,
+                ) -> StoreResult<Account> {
+                    let languages = update
+                        .languages
+                        .map(|l| sql::to_json("accounts.languages", &l))
+                        .transpose()?;
+                    let row: sql::AccountRow = sqlx::query_as(concat!(
+                        "UPDATE accounts SET \
+                         display_name = COALESCE($2, display_name), \
+                         role = COALESCE($3, role), \
+                         languages = COALESCE($4, languages), \
+                         chat_capacity = COALESCE($5, chat_capacity), \
+                         voice_capacity = COALESCE($6, voice_capacity), \
+                         disabled = COALESCE($7, disabled) \
+                         WHERE id = $1 RETURNING ",
+                        sql::account_columns!()
+                    ))
+                    .bind(id.0)
+                    .bind(update.display_name)
+                    .bind(update.role.map(Role::as_str))
+                    .bind(languages)
+                    .bind(update.chat_capacity.map(i64::from))
+                    .bind(update.voice_capacity.map(i64::from))
+                    .bind(update.disabled)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    row.try_into()
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, account = %id))]
+                async fn set_password(
+                    &self,
+                    id: OperatorId,
+                    hash: &str,
+                    must_change: bool,
+                ) -> StoreResult<()> {
+                    let done = sqlx::query(
+                        "UPDATE accounts SET password_hash = $2, must_change_password = $3 \
+                         WHERE id = $1",
+                    )
+                    .bind(id.0)
+                    .bind(hash)
+                    .bind(must_change)
                     .execute(&self.pool)
                     .await
                     .map_err(sql::error)?;
-                sql::touched(done.rows_affected())
-            }
-
-            // ---- contacts ----
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, queue = %contact.queue))]
-            async fn create_contact(&self, contact: NewContactRecord) -> StoreResult<ContactId> {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO contacts (queue, channel, language, topic, age_group, risk, state, \
-                     caller_key_hash, resume_token_hash, entered_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                )
-                .bind(contact.queue.as_str())
-                .bind(contact.channel.as_str())
-                .bind(contact.language.as_str())
-                .bind(contact.topic.as_ref().map(Topic::as_str))
-                .bind(contact.age_group)
-                .bind(contact.risk.as_str())
-                .bind(ContactState::Waiting.as_str())
-                .bind(contact.caller_key_hash)
-                .bind(contact.resume_token_hash)
-                .bind(contact.entered_at.0)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                Ok(ContactId(id))
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, contact = %id))]
-            async fn contact(&self, id: ContactId) -> StoreResult<ContactRecord> {
-                let row: sql::ContactRow = sqlx::query_as(concat!(
-                    "SELECT ", sql::contact_columns!(), " FROM contacts WHERE id = $1"
-                ))
-                .bind(id.0)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                row.try_into()
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn contact_by_resume_token(&self, token_hash: &str) -> StoreResult<ContactRecord> {
-                let row: sql::ContactRow = sqlx::query_as(concat!(
-                    "SELECT ", sql::contact_columns!(), " FROM contacts WHERE resume_token_hash = $1"
-                ))
-                .bind(token_hash)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                row.try_into()
-            }
-
-            /// Oldest first. The `IN` list matches the partial index `contacts_open` word for word.
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn open_contacts(&self) -> StoreResult<Vec<ContactRecord>> {
-                let rows: Vec<sql::ContactRow> = sqlx::query_as(concat!(
-                    "SELECT ", sql::contact_columns!(), " FROM contacts \
-                     WHERE state IN ('waiting', 'offered', 'assigned', 'wrapping') \
-                     ORDER BY entered_at, id"
-                ))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                sql::all(rows)
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect))]
-            async fn contacts_of_caller(
-                &self,
-                caller_key_hash: &str,
-                limit: i64,
-            ) -> StoreResult<Vec<ContactRecord>> {
-                let rows: Vec<sql::ContactRow> = sqlx::query_as(concat!(
-                    "SELECT ", sql::contact_columns!(), " FROM contacts \
-                     WHERE caller_key_hash = $1 ORDER BY entered_at DESC, id DESC LIMIT $2"
-                ))
-                .bind(caller_key_hash)
-                .bind(limit.max(0))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                sql::all(rows)
-            }
-
-            // ---- transcripts ----
-
-            /// The contact row is bumped first (`last_message_seq`), which both assigns the seq
-            /// and serializes concurrent appends to one contact: seqs are 1..n with no gaps.
-            #[tracing::instrument(skip_all, fields(db = $dialect, contact = %message.contact))]
-            async fn append_message(&self, message: NewMessage) -> StoreResult<Message> {
-                let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                let seq: i64 = sqlx::query_scalar(
-                    "UPDATE contacts SET last_message_seq = last_message_seq + 1 \
-                     WHERE id = $1 RETURNING last_message_seq",
-                )
-                .bind(message.contact.0)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(sql::error)?;
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO messages (contact_id, seq, sender, author_id, visibility, body, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                )
-                .bind(message.contact.0)
-                .bind(seq)
-                .bind(sql::sender_str(message.sender))
-                .bind(message.author.map(|a| a.0))
-                .bind(sql::visibility_str(message.visibility))
-                .bind(&message.body)
-                .bind(message.at.0)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(sql::error)?;
-                tx.commit().await.map_err(sql::error)?;
-                Ok(Message {
-                    id,
-                    contact: message.contact,
-                    seq,
-                    sender: message.sender,
-                    author: message.author,
-                    visibility: message.visibility,
-                    body: message.body,
-                    at: message.at,
-                })
-            }
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
-            async fn messages(&self, contact: ContactId) -> StoreResult<Vec<Message>> {
-                let rows: Vec<sql::MessageRow> = sqlx::query_as(concat!(
-                    "SELECT ", sql::message_columns!(), " FROM messages WHERE contact_id = $1 ORDER BY seq"
-                ))
-                .bind(contact.0)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                sql::all(rows)
-            }
-
-            // ---- event log ----
-
-            #[tracing::instrument(skip_all, fields(db = $dialect, events = events.len()))]
-            async fn record_events(&self, at: Timestamp, events: &[Event]) -> StoreResult<()> {
-                if events.is_empty() {
-                    return Ok(());
+                    sql::touched(done.rows_affected())
                 }
-                let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                // Serializes writers of the log: seq order is commit order (see events_head).
-                sqlx::query("UPDATE events_head SET batches = batches + 1 WHERE id = 1")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(sql::error)?;
-                for event in events {
-                    sqlx::query(concat!(
-                        "INSERT INTO events (at, kind, contact_id, operator_id, data) \
-                         VALUES ($1, $2, $3, $4, $5", $json_cast, ")"
-                    ))
-                    .bind(at.0)
-                    .bind(event.kind())
-                    .bind(event.contact().map(|c| c.0))
-                    .bind(event.operator().map(|o| o.0))
-                    .bind(sql::to_json("events.data", event)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(sql::error)?;
 
-                    let Some((contact, change)) = projection::project(event, at) else {
-                        continue;
-                    };
-                    let done = sqlx::query(
-                        "UPDATE contacts SET \
-                         state = COALESCE($2, state), \
-                         operator_id = CASE WHEN $3 THEN $4 ELSE operator_id END, \
-                         queue = COALESCE($5, queue), \
-                         risk = COALESCE($6, risk), \
-                         connected_at = COALESCE(connected_at, $7), \
-                         ended_at = CASE WHEN $8 THEN $9 ELSE ended_at END \
-                         WHERE id = $1",
+                // ---- sessions ----
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, account = %session.account))]
+                async fn create_session(&self, session: Session) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4)",
                     )
-                    .bind(contact.0)
-                    .bind(change.state.map(ContactState::as_str))
-                    .bind(change.operator.is_some())
-                    .bind(change.operator.flatten().map(|o| o.0))
-                    .bind(change.queue.as_ref().map(QueueId::as_str))
-                    .bind(change.risk.map(RiskLevel::as_str))
-                    .bind(change.connected_at.map(|t| t.0))
-                    .bind(change.ended_at.is_some())
-                    .bind(change.ended_at.flatten().map(|t| t.0))
-                    .execute(&mut *tx)
+                    .bind(session.token_hash)
+                    .bind(session.account.0)
+                    .bind(session.created_at.0)
+                    .bind(session.expires_at.0)
+                    .execute(&self.pool)
                     .await
                     .map_err(sql::error)?;
-                    if done.rows_affected() == 0 {
-                        // The event is in the log all the same: the log never refuses the engine.
-                        tracing::warn!(contact = %contact, kind = event.kind(), "event for an unknown contact");
-                    }
+                    Ok(())
                 }
-                tx.commit().await.map_err(sql::error)
-            }
 
-            #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
-            async fn events_of_contact(&self, contact: ContactId) -> StoreResult<Vec<StoredEvent>> {
-                let rows: Vec<sql::EventRow> = sqlx::query_as(concat!(
-                    "SELECT ", sql::event_columns!(), " FROM events WHERE contact_id = $1 ORDER BY seq"
-                ))
-                .bind(contact.0)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                sql::all(rows)
-            }
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Session> {
+                    let row: sql::SessionRow = sqlx::query_as(
+                        "SELECT token_hash, account_id, created_at, expires_at FROM sessions \
+                         WHERE token_hash = $1 AND expires_at > $2",
+                    )
+                    .bind(token_hash)
+                    .bind(now.0)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    Ok(row.into())
+                }
 
-            #[tracing::instrument(skip_all, fields(db = $dialect, after = after, limit = limit))]
-            async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
-                let rows: Vec<sql::EventRow> = sqlx::query_as(concat!(
-                    "SELECT ", sql::event_columns!(), " FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
-                ))
-                .bind(after)
-                .bind(limit.max(0))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql::error)?;
-                sql::all(rows)
+                /// Idempotent: deleting a session that is already gone is `Ok` (logging out twice).
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                        .bind(token_hash)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, account = %account))]
+                async fn delete_sessions_of(&self, account: OperatorId) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                        .bind(account.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    Ok(())
+                }
+
+                // ---- skills ----
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn put_skill(&self, skill: SkillInfo) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO skills (skill, description) VALUES ($1, $2) \
+                         ON CONFLICT (skill) DO UPDATE SET description = excluded.description",
+                    )
+                    .bind(skill.skill.as_str())
+                    .bind(skill.description)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn skills(&self) -> StoreResult<Vec<SkillInfo>> {
+                    let rows: Vec<(String, String)> =
+                        sqlx::query_as("SELECT skill, description FROM skills ORDER BY skill")
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(sql::error)?;
+                    rows.into_iter()
+                        .map(|(skill, description)| {
+                            let skill = Skill::parse(&skill)
+                                .map_err(|e| StoreError::Corrupt(format!("skills.skill: {e}")))?;
+                            Ok(SkillInfo { skill, description })
+                        })
+                        .collect()
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, account = %account))]
+                async fn set_account_skills(
+                    &self,
+                    account: OperatorId,
+                    skills: &[(Skill, Proficiency)],
+                ) -> StoreResult<()> {
+                    let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                    sqlx::query("DELETE FROM account_skills WHERE account_id = $1")
+                        .bind(account.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+                    // After the first write, so that SQLite holds the write lock already.
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
+                            .bind(account.0)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(sql::error)?;
+                    if exists.is_none() {
+                        return Err(StoreError::NotFound);
+                    }
+                    for (skill, proficiency) in skills {
+                        // An unknown skill breaks the foreign key: NotFound.
+                        sqlx::query(
+                            "INSERT INTO account_skills (account_id, skill, proficiency) \
+                             VALUES ($1, $2, $3)",
+                        )
+                        .bind(account.0)
+                        .bind(skill.as_str())
+                        .bind(i64::from(proficiency.get()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+                    }
+                    tx.commit().await.map_err(sql::error)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, account = %account))]
+                async fn account_skills(
+                    &self,
+                    account: OperatorId,
+                ) -> StoreResult<Vec<(Skill, Proficiency)>> {
+                    let rows: Vec<(String, i64)> = sqlx::query_as(
+                        "SELECT skill, proficiency FROM account_skills WHERE account_id = $1 \
+                         ORDER BY skill",
+                    )
+                    .bind(account.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    rows.into_iter()
+                        .map(|(skill, level)| sql::account_skill(skill, level))
+                        .collect()
+                }
+
+                // ---- queues ----
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, queue = %queue.id))]
+                async fn put_queue(&self, queue: &QueueDefinition) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO queues (id, definition) VALUES ($1, $2) \
+                         ON CONFLICT (id) DO UPDATE SET definition = excluded.definition",
+                    )
+                    .bind(queue.id.as_str())
+                    .bind(sql::to_json("queues.definition", queue)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn queues(&self) -> StoreResult<Vec<QueueDefinition>> {
+                    let rows: Vec<String> =
+                        sqlx::query_scalar("SELECT definition FROM queues ORDER BY id")
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(sql::error)?;
+                    rows.iter().map(|json| sql::queue_definition(json)).collect()
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, queue = %id))]
+                async fn delete_queue(&self, id: &QueueId) -> StoreResult<()> {
+                    let done = sqlx::query("DELETE FROM queues WHERE id = $1")
+                        .bind(id.as_str())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    sql::touched(done.rows_affected())
+                }
+
+                // ---- contacts ----
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, queue = %contact.queue))]
+                async fn create_contact(
+                    &self,
+                    contact: NewContactRecord,
+                ) -> StoreResult<ContactId> {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO contacts (queue, channel, language, topic, age_group, risk, \
+                         state, caller_key_hash, resume_token_hash, entered_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                    )
+                    .bind(contact.queue.as_str())
+                    .bind(contact.channel.as_str())
+                    .bind(contact.language.as_str())
+                    .bind(contact.topic.as_ref().map(Topic::as_str))
+                    .bind(contact.age_group)
+                    .bind(contact.risk.as_str())
+                    .bind(ContactState::Waiting.as_str())
+                    .bind(contact.caller_key_hash)
+                    .bind(contact.resume_token_hash)
+                    .bind(contact.entered_at.0)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    Ok(ContactId(id))
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, contact = %id))]
+                async fn contact(&self, id: ContactId) -> StoreResult<ContactRecord> {
+                    let row: sql::ContactRow = sqlx::query_as(concat!(
+                        "SELECT ", sql::contact_columns!(), " FROM contacts WHERE id = $1"
+                    ))
+                    .bind(id.0)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    row.try_into()
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn contact_by_resume_token(
+                    &self,
+                    token_hash: &str,
+                ) -> StoreResult<ContactRecord> {
+                    let row: sql::ContactRow = sqlx::query_as(concat!(
+                        "SELECT ", sql::contact_columns!(), " FROM contacts \
+                         WHERE resume_token_hash = $1"
+                    ))
+                    .bind(token_hash)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    row.try_into()
+                }
+
+                /// Oldest first. The `IN` list is the partial index `contacts_open`'s, word for
+                /// word (SQLite only uses a partial index whose condition the query repeats).
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn open_contacts(&self) -> StoreResult<Vec<ContactRecord>> {
+                    let rows: Vec<sql::ContactRow> = sqlx::query_as(concat!(
+                        "SELECT ", sql::contact_columns!(), " FROM contacts \
+                         WHERE state IN ('waiting', 'offered', 'assigned', 'wrapping') \
+                         ORDER BY entered_at, id"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    sql::all(rows)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn contacts_of_caller(
+                    &self,
+                    caller_key_hash: &str,
+                    limit: i64,
+                ) -> StoreResult<Vec<ContactRecord>> {
+                    let rows: Vec<sql::ContactRow> = sqlx::query_as(concat!(
+                        "SELECT ", sql::contact_columns!(), " FROM contacts \
+                         WHERE caller_key_hash = $1 ORDER BY entered_at DESC, id DESC LIMIT $2"
+                    ))
+                    .bind(caller_key_hash)
+                    .bind(limit.max(0))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    sql::all(rows)
+                }
+
+                // ---- transcripts ----
+
+                /// The contact row is bumped first (`last_message_seq`), which both assigns the seq
+                /// and serializes concurrent appends to one contact: seqs are 1..n with no gaps.
+                #[tracing::instrument(skip_all, fields(db = $dialect, contact = %message.contact))]
+                async fn append_message(&self, message: NewMessage) -> StoreResult<Message> {
+                    let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                    let seq: i64 = sqlx::query_scalar(
+                        "UPDATE contacts SET last_message_seq = last_message_seq + 1 \
+                         WHERE id = $1 RETURNING last_message_seq",
+                    )
+                    .bind(message.contact.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(sql::error)?;
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO messages \
+                         (contact_id, seq, sender, author_id, visibility, body, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(message.contact.0)
+                    .bind(seq)
+                    .bind(sql::sender_str(message.sender))
+                    .bind(message.author.map(|a| a.0))
+                    .bind(sql::visibility_str(message.visibility))
+                    .bind(&message.body)
+                    .bind(message.at.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(sql::error)?;
+                    tx.commit().await.map_err(sql::error)?;
+                    Ok(Message {
+                        id,
+                        contact: message.contact,
+                        seq,
+                        sender: message.sender,
+                        author: message.author,
+                        visibility: message.visibility,
+                        body: message.body,
+                        at: message.at,
+                    })
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
+                async fn messages(&self, contact: ContactId) -> StoreResult<Vec<Message>> {
+                    let rows: Vec<sql::MessageRow> = sqlx::query_as(concat!(
+                        "SELECT ", sql::message_columns!(), " FROM messages \
+                         WHERE contact_id = $1 ORDER BY seq"
+                    ))
+                    .bind(contact.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    sql::all(rows)
+                }
+
+                // ---- event log ----
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, events = events.len()))]
+                async fn record_events(&self, at: Timestamp, events: &[Event]) -> StoreResult<()> {
+                    if events.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                    // Serializes writers of the log: seq order is commit order (see events_head).
+                    sqlx::query("UPDATE events_head SET batches = batches + 1 WHERE id = 1")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+                    for event in events {
+                        sqlx::query(concat!(
+                            "INSERT INTO events (at, kind, contact_id, operator_id, data) \
+                             VALUES ($1, $2, $3, $4, $5", $json_cast, ")"
+                        ))
+                        .bind(at.0)
+                        .bind(event.kind())
+                        .bind(event.contact().map(|c| c.0))
+                        .bind(event.operator().map(|o| o.0))
+                        .bind(sql::to_json("events.data", event)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+
+                        let Some((contact, change)) = projection::project(event, at) else {
+                            continue;
+                        };
+                        let done = sqlx::query(
+                            "UPDATE contacts SET \
+                             state = COALESCE($2, state), \
+                             operator_id = CASE WHEN $3 THEN $4 ELSE operator_id END, \
+                             queue = COALESCE($5, queue), \
+                             risk = COALESCE($6, risk), \
+                             connected_at = COALESCE(connected_at, $7), \
+                             ended_at = CASE WHEN $8 THEN $9 ELSE ended_at END \
+                             WHERE id = $1",
+                        )
+                        .bind(contact.0)
+                        .bind(change.state.map(ContactState::as_str))
+                        .bind(change.operator.is_some())
+                        .bind(change.operator.flatten().map(|o| o.0))
+                        .bind(change.queue.as_ref().map(QueueId::as_str))
+                        .bind(change.risk.map(RiskLevel::as_str))
+                        .bind(change.connected_at.map(|t| t.0))
+                        .bind(change.ended_at.is_some())
+                        .bind(change.ended_at.flatten().map(|t| t.0))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+                        if done.rows_affected() == 0 {
+                            // The event is in the log all the same: the log never refuses
+                            // what the engine decided.
+                            tracing::warn!(
+                                contact = %contact,
+                                kind = event.kind(),
+                                "event for an unknown contact"
+                            );
+                        }
+                    }
+                    tx.commit().await.map_err(sql::error)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
+                async fn events_of_contact(
+                    &self,
+                    contact: ContactId,
+                ) -> StoreResult<Vec<StoredEvent>> {
+                    let rows: Vec<sql::EventRow> = sqlx::query_as(concat!(
+                        "SELECT ", sql::event_columns!(), " FROM events \
+                         WHERE contact_id = $1 ORDER BY seq"
+                    ))
+                    .bind(contact.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    sql::all(rows)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, after = after, limit = limit))]
+                async fn events_after(
+                    &self,
+                    after: i64,
+                    limit: i64,
+                ) -> StoreResult<Vec<StoredEvent>> {
+                    let rows: Vec<sql::EventRow> = sqlx::query_as(concat!(
+                        "SELECT ", sql::event_columns!(), " FROM events \
+                         WHERE seq > $1 ORDER BY seq LIMIT $2"
+                    ))
+                    .bind(after)
+                    .bind(limit.max(0))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    sql::all(rows)
+                }
             }
-        }
         };
     };
 }

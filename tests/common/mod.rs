@@ -159,6 +159,21 @@ pub async fn fresh_database(backend: Backend) -> Option<FreshDb> {
     }
 }
 
+/// A PostgreSQL database name that does not exist yet (for testing that `connect` creates it),
+/// guarded like [`fresh_database`]'s: dropped at the end if something created it.
+pub fn uncreated_postgres_database() -> Option<FreshDb> {
+    let admin_url = pg_url()?;
+    let database = unique_name();
+    Some(FreshDb {
+        backend: Backend::Postgres,
+        url: with_database(&admin_url, &database),
+        cleanup: Cleanup::Postgres {
+            admin_url,
+            database,
+        },
+    })
+}
+
 /// A fresh, migrated store and the guard that removes its database. `None` as in
 /// [`fresh_database`].
 pub async fn fresh_store(backend: Backend) -> Option<(DynStore, FreshDb)> {

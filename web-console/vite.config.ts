@@ -1,0 +1,28 @@
+import { defineConfig } from 'vite';
+import preact from '@preact/preset-vite';
+
+// The server (`hotline serve`) serves web-console/dist at `/`: `/` is the caller chat and
+// `/console/` the staff console. Asset paths are relative so the build works from any root.
+// `npm run dev` proxies the API and WebSockets to a running server (HOTLINE_URL).
+const server = process.env.HOTLINE_URL ?? 'http://127.0.0.1:18080';
+
+export default defineConfig({
+  base: './',
+  plugins: [preact()],
+  build: {
+    target: 'es2020',
+    sourcemap: false,
+    rollupOptions: {
+      input: {
+        caller: 'index.html',
+        console: 'console/index.html',
+      },
+    },
+  },
+  server: {
+    proxy: {
+      '/api': { target: server, changeOrigin: false },
+      '/ws': { target: server.replace(/^http/, 'ws'), ws: true },
+    },
+  },
+});
