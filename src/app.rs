@@ -40,6 +40,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub health: Arc<StoreHealth>,
     pub lexicon: Arc<RiskLexicon>,
+    pub note_form: Arc<crate::notes::form::NoteForm>,
     pub login_limiter: AddressLimiter,
     pub join_limiter: AddressLimiter,
     queues: Arc<RwLock<BTreeMap<QueueId, QueueDefinition>>>,
@@ -72,6 +73,26 @@ impl AppState {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(queue.id.clone(), queue);
+    }
+
+    /// A submitted note says high or imminent risk (or carries the crisis flag): raise the live
+    /// contact's risk so routing and wallboards show it.
+    pub async fn raise_crisis_from_note(
+        &self,
+        contact: crate::domain::ContactId,
+        _author: crate::domain::OperatorId,
+    ) -> Result<(), crate::error::ApiError> {
+        let raised = self
+            .router
+            .send(Command::RaiseRisk {
+                contact,
+                risk: crate::domain::RiskLevel::Imminent,
+            })
+            .await;
+        match raised {
+            Ok(_) | Err(gateway::RouterError::Engine(_)) => Ok(()),
+            Err(e) => Err(crate::error::ApiError::Internal(e.into())),
+        }
     }
 
     pub fn remove_queue(&self, id: &QueueId) {
@@ -210,6 +231,7 @@ pub async fn run(
         );
     }
     let lexicon = Arc::new(load_lexicon(&settings)?);
+    let note_form = crate::notes::load_form(&settings.notes)?;
     let hub = Arc::new(Hub::default());
     let metrics = Metrics::new();
     let health = StoreHealth::healthy();
@@ -238,6 +260,7 @@ pub async fn run(
         metrics,
         health,
         lexicon,
+        note_form,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
     };
@@ -271,6 +294,11 @@ pub fn routes(state: AppState) -> Router {
         .route("/public/info", get(gateway::public::info))
         .route("/wallboard", get(gateway::public::wallboard))
         .route("/contacts/{id}/transcript", get(gateway::public::transcript))
+        .route("/notes/form", get(crate::notes::http::form))
+        .route("/contacts/{id}/notes", get(crate::notes::http::notes_of_contact))
+        .route("/contacts/{id}/note", put(crate::notes::http::save_draft))
+        .route("/contacts/{id}/note/submit", post(crate::notes::http::submit))
+        .route("/notes/{id}/amendments", post(crate::notes::http::amend))
         .route("/queues", get(admin::list_queues))
         .route("/skills", get(admin::list_skills))
         .route(

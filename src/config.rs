@@ -24,6 +24,25 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub caller: CallerSettings,
     pub routing: EngineConfig,
+    pub notes: NotesSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotesSettings {
+    /// How long an operator may amend their own submitted note; supervisors may at any time.
+    pub amend_window_hours: i64,
+    /// A note form (JSON, the shape of `GET /api/notes/form`); the built-in form when unset.
+    pub form_file: Option<PathBuf>,
+}
+
+impl Default for NotesSettings {
+    fn default() -> Self {
+        NotesSettings {
+            amend_window_hours: 24,
+            form_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +161,7 @@ impl fmt::Debug for Settings {
             .field("auth", &self.auth)
             .field("caller", &self.caller)
             .field("routing", &self.routing)
+            .field("notes", &self.notes)
             .finish()
     }
 }

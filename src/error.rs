@@ -14,6 +14,9 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("{0}")]
     Invalid(String),
+    /// A form refused field by field.
+    #[error("some fields need attention")]
+    InvalidFields(Vec<crate::notes::form::FieldError>),
     #[error("sign in first")]
     Unauthorized,
     #[error("your role may not do this")]
@@ -39,12 +42,16 @@ pub struct ErrorBody {
     /// For internal errors: quote it to an administrator; it is in the server log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_id: Option<String>,
+    /// For `invalid_fields`: each refused field with its message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<crate::notes::form::FieldError>,
 }
 
 impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Invalid(_) => "invalid",
+            ApiError::InvalidFields(_) => "invalid_fields",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound => "not_found",
@@ -57,7 +64,7 @@ impl ApiError {
 
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid(_) | ApiError::InvalidFields(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -87,6 +94,7 @@ impl From<InvalidValue> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let error_id = match &self {
             ApiError::Internal(e) => {
                 let id = crate::auth::random_token(9);
@@ -99,11 +107,17 @@ impl IntoResponse for ApiError {
             ApiError::Internal(_) => "internal error".to_owned(),
             other => other.to_string(),
         };
+        let code = self.code();
+        let fields = match self {
+            ApiError::InvalidFields(fields) => fields,
+            _ => Vec::new(),
+        };
         let body = ErrorBody {
-            code: self.code(),
+            code,
             message,
             error_id,
+            fields,
         };
-        (self.status(), Json(body)).into_response()
+        (status, Json(body)).into_response()
     }
 }

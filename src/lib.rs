@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod gateway;
 pub mod metrics;
+pub mod notes;
 pub mod proto;
 pub mod queues;
 pub mod routing;

@@ -59,7 +59,7 @@ impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
         let fast = vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
-        Metrics {
+        let m = Metrics {
             connections: gauge(&r, "hotline_connections", "Open WebSocket connections by role.", &["role"]),
             operators: gauge(&r, "hotline_operators", "Operators by state.", &["state"]),
             contacts_waiting: gauge(&r, "hotline_contacts_waiting", "Contacts waiting, by queue and risk.", &["queue", "risk"]),
@@ -73,7 +73,12 @@ impl Metrics {
             store_failures: counter(&r, "hotline_store_failures_total", "Failed durable writes (retried).", &["what"]),
             frames_rejected: counter(&r, "hotline_frames_rejected_total", "WebSocket frames refused, by code.", &["code"]),
             registry: r,
+        };
+        // Export every outcome from the start, so rates work before the first offer.
+        for outcome in ["accepted", "rejected", "timed_out", "rescinded"] {
+            m.offers.with_label_values(&[outcome]);
         }
+        m
     }
 
     /// Counts what an event says about offers and waits.

@@ -197,7 +197,9 @@ struct Model {
     /// Outstanding terminal events per contact (0 or 1).
     terminal: BTreeMap<ContactId, u32>,
     completed: BTreeSet<ContactId>,
-    /// (operator, until) per contact: operators who declined it recently.
+    /// (operator, until) per contact: operators who declined it recently; forgotten when it is
+    /// connected, abandoned, overflows, is transferred to a queue or requeued after its operator
+    /// was lost (the engine's documented policy).
     declines: BTreeMap<ContactId, Vec<(OperatorId, i64)>>,
 }
 
@@ -220,7 +222,11 @@ impl Model {
     }
 
     fn take(&mut self, c: ContactId, op: OperatorId) {
-        assert_eq!(self.holders.remove(&c), Some(op), "{c:?} was not held by {op:?}");
+        assert_eq!(
+            self.holders.remove(&c),
+            Some(op),
+            "{c:?} was not held by {op:?}"
+        );
         self.held.entry(op).or_default().remove(&c);
         if self.pending.get(&op) == Some(&c) {
             self.pending.remove(&op);
@@ -308,6 +314,7 @@ impl Model {
                     self.completed.insert(*contact);
                 }
                 Event::Abandon { contact, .. } => {
+                    self.declines.remove(contact);
                     assert!(
                         !self.holders.contains_key(contact),
                         "abandoned while held: {contact:?}"
@@ -326,6 +333,7 @@ impl Model {
                 } => {
                     match reason {
                         RequeueReason::OperatorLost => {
+                            self.declines.remove(contact);
                             let op = self.holders[contact];
                             self.take(*contact, op);
                             self.lost.insert(*contact);
@@ -343,10 +351,13 @@ impl Model {
                 } => {
                     self.take(*contact, *from);
                     if matches!(target, TransferTarget::Queue { .. }) {
+                        self.declines.remove(contact);
                         self.queued_at.insert(*contact, now);
                     }
                 }
                 Event::Overflow { contact, .. } => {
+                    // A new stay: declines are forgotten.
+                    self.declines.remove(contact);
                     self.queued_at.insert(*contact, now);
                 }
                 _ => {}
@@ -363,14 +374,11 @@ impl Model {
         }
         if !q.never_relax {
             let waited = now - self.queued_at[&c];
-            let reached: Vec<&RelaxStep> = match q
-                .relaxation
-                .iter()
-                .rposition(|s| s.after_ms <= waited)
-            {
-                Some(i) => q.relaxation[..=i].iter().collect(),
-                None => vec![],
-            };
+            let reached: Vec<&RelaxStep> =
+                match q.relaxation.iter().rposition(|s| s.after_ms <= waited) {
+                    Some(i) => q.relaxation[..=i].iter().collect(),
+                    None => vec![],
+                };
             if reached.iter().any(|s| s.drop_skills) {
                 return vec![];
             }
@@ -444,7 +452,12 @@ impl Model {
             assert_eq!(v.contacts, from_events, "operator view of {:?}", v.id);
         }
         for c in &contacts {
-            assert_eq!(c.operator, self.holders.get(&c.id).copied(), "holder of {:?}", c.id);
+            assert_eq!(
+                c.operator,
+                self.holders.get(&c.id).copied(),
+                "holder of {:?}",
+                c.id
+            );
             let held = matches!(
                 c.state,
                 ContactState::Offered | ContactState::Assigned | ContactState::Wrapping
@@ -458,7 +471,8 @@ impl Model {
                 assert!(v.is_none(), "completed contact still known: {id:?}");
             } else if t == 1 {
                 assert!(
-                    v.as_ref().is_none_or(|v| v.state == ContactState::Abandoned),
+                    v.as_ref()
+                        .is_none_or(|v| v.state == ContactState::Abandoned),
                     "abandoned contact is live: {v:?}"
                 );
             } else {
@@ -491,10 +505,18 @@ impl Model {
                 if offered.operator != Some(*operator) {
                     continue;
                 }
+                let transferred = events.iter().any(|t| {
+                    matches!(t, Event::Transfer { contact: c, target: TransferTarget::Operator { .. }, .. } if c == contact)
+                });
+                assert!(
+                    transferred || self.eligible(e, *operator, &offered, now),
+                    "{contact:?} offered to ineligible {operator:?}"
+                );
                 let mine = self.key(&offered);
-                for d in contacts.iter().filter(|d| {
-                    d.state == ContactState::Waiting && d.channel == offered.channel
-                }) {
+                for d in contacts
+                    .iter()
+                    .filter(|d| d.state == ContactState::Waiting && d.channel == offered.channel)
+                {
                     if self.key(d) < mine && self.eligible(e, *operator, d, now) {
                         panic!(
                             "{operator:?} was offered {contact:?} {mine:?} while {:?} {:?} waited",
@@ -519,13 +541,15 @@ const QUEUES: [&str; 3] = ["q0", "q1", "q2"];
 const OPS: i64 = 5;
 
 fn arb_reqs() -> impl Strategy<Value = Vec<SkillRequirement>> {
-    prop::collection::vec((0..2usize, 1..=5u8), 0..=2).prop_map(|v| {
-        let mut seen = BTreeSet::new();
-        v.into_iter()
-            .filter(|(s, _)| seen.insert(*s))
-            .map(|(s, n)| req(SKILLS[s], n))
-            .collect()
-    })
+    prop::collection::vec((0..2usize, prop_oneof![3 => 1..=3u8, 1 => 4..=5u8]), 0..=2).prop_map(
+        |v| {
+            let mut seen = BTreeSet::new();
+            v.into_iter()
+                .filter(|(s, _)| seen.insert(*s))
+                .map(|(s, n)| req(SKILLS[s], n))
+                .collect()
+        },
+    )
 }
 
 fn arb_langs() -> impl Strategy<Value = Vec<Language>> {
@@ -541,7 +565,14 @@ fn arb_queue(i: usize) -> impl Strategy<Value = QueueConfig> {
     (
         arb_reqs(),
         arb_langs(),
-        prop::collection::vec((0..60_000i64, prop::option::of(1..=5u8), prop::bool::weighted(0.3)), 0..=2),
+        prop::collection::vec(
+            (
+                0..60_000i64,
+                prop::option::of(1..=5u8),
+                prop::bool::weighted(0.3),
+            ),
+            0..=2,
+        ),
         prop::bool::weighted(0.2),
         prop::option::of(0..3usize),
         prop::option::of(20_000..120_000i64),
@@ -570,7 +601,7 @@ fn arb_queue(i: usize) -> impl Strategy<Value = QueueConfig> {
 
 fn arb_profile(id: i64) -> impl Strategy<Value = OperatorProfile> {
     (
-        prop::collection::vec(prop::option::of(1..=5u8), 2),
+        prop::collection::vec(prop::option::weighted(0.7, 2..=5u8), 2),
         prop_oneof![
             Just(vec!["zh"]),
             Just(vec!["en"]),
@@ -578,7 +609,7 @@ fn arb_profile(id: i64) -> impl Strategy<Value = OperatorProfile> {
             Just(vec![]),
         ],
         0..=3u8,
-        0..=1u8,
+        prop_oneof![1 => Just(0u8), 3 => Just(1u8)],
         any::<bool>(),
     )
         .prop_map(move |(skills, langs, chat, voice, excl)| OperatorProfile {
@@ -657,7 +688,7 @@ fn arb_action() -> impl Strategy<Value = Action> {
         1 => any::<Index>().prop_map(Action::EnqueueDuplicate),
         1 => Just(Action::EnqueueUnknownQueue),
         2 => (any::<Index>(), arb_risk()).prop_map(|(i, r)| Action::RaiseRisk(i, r)),
-        10 => (any::<Index>(), prop::bool::weighted(0.9)).prop_map(|(i, right)| Action::Accept(i, right)),
+        16 => (any::<Index>(), prop::bool::weighted(0.9)).prop_map(|(i, right)| Action::Accept(i, right)),
         3 => any::<Index>().prop_map(Action::Reject),
         5 => (any::<Index>(), any::<bool>()).prop_map(|(i, b)| Action::End(i, b)),
         5 => any::<Index>().prop_map(Action::Finish),
@@ -671,13 +702,17 @@ fn arb_action() -> impl Strategy<Value = Action> {
         1 => (0..3usize).prop_flat_map(arb_queue).prop_map(Action::UpsertQueue),
         2 => (any::<Index>(), 0..3usize).prop_map(|(i, q)| Action::TransferQueue(i, q)),
         2 => (any::<Index>(), arb_op()).prop_map(|(i, o)| Action::TransferOperator(i, o)),
-        1 => (any::<Index>(), arb_op(), any::<bool>()).prop_map(|(i, o, b)| Action::Join(i, o, b)),
-        1 => (any::<Index>(), arb_op()).prop_map(|(i, o)| Action::Leave(i, o)),
+        2 => (any::<Index>(), arb_op(), any::<bool>()).prop_map(|(i, o, b)| Action::Join(i, o, b)),
+        2 => (any::<Index>(), arb_op()).prop_map(|(i, o)| Action::Leave(i, o)),
         1 => Just(Action::UnknownOperator),
     ]
 }
 
-fn pick(views: &[ContactView], idx: &Index, pred: impl Fn(&ContactView) -> bool) -> Option<ContactView> {
+fn pick(
+    views: &[ContactView],
+    idx: &Index,
+    pred: impl Fn(&ContactView) -> bool,
+) -> Option<ContactView> {
     let matching: Vec<&ContactView> = views.iter().filter(|v| pred(v)).collect();
     (!matching.is_empty()).then(|| matching[idx.index(matching.len())].clone())
 }
@@ -693,13 +728,22 @@ struct Run {
 impl Run {
     /// Sends a command; a refusal must change nothing; events feed the model, then all checks.
     fn send(&mut self, cmd: Command) {
-        let before = (self.e.contacts(), self.e.operators(), self.e.next_deadline());
+        let before = (
+            self.e.contacts(),
+            self.e.operators(),
+            self.e.next_deadline(),
+        );
         if let Command::Enqueue(c) = &cmd
             && !self.m.info.contains_key(&c.id)
         {
             self.m.info.insert(
                 c.id,
-                (c.channel, c.language.clone(), c.extra_skills.clone(), self.now),
+                (
+                    c.channel,
+                    c.language.clone(),
+                    c.extra_skills.clone(),
+                    self.now,
+                ),
             );
         }
         match self.e.handle(Timestamp(self.now), cmd.clone()) {
@@ -718,7 +762,11 @@ impl Run {
                 self.m.check(&self.e, self.now, &events);
             }
             Err(_) => {
-                let after = (self.e.contacts(), self.e.operators(), self.e.next_deadline());
+                let after = (
+                    self.e.contacts(),
+                    self.e.operators(),
+                    self.e.next_deadline(),
+                );
                 assert_eq!(before, after, "refused {cmd:?} changed the engine");
             }
         }
@@ -756,9 +804,10 @@ impl Run {
             }
             Action::EnqueueDuplicate(i) => {
                 if let Some(v) = pick(&views, &i, |_| true) {
-                    let r = self
-                        .e
-                        .handle(Timestamp(self.now), Command::Enqueue(contact(v.id.0, "q0", Channel::Chat, RiskLevel::None)));
+                    let r = self.e.handle(
+                        Timestamp(self.now),
+                        Command::Enqueue(contact(v.id.0, "q0", Channel::Chat, RiskLevel::None)),
+                    );
                     assert_eq!(r, Err(EngineError::DuplicateContact));
                 }
             }
@@ -800,7 +849,8 @@ impl Run {
                 }
             }
             Action::End(i, by_caller) => {
-                if let Some(v) = pick(&views, &i, |_| true) {
+                let live = |v: &ContactView| v.state == ContactState::Assigned || v.id.0 % 5 == 0;
+                if let Some(v) = pick(&views, &i, live) {
                     self.send(Command::End {
                         contact: v.id,
                         by: if by_caller {
@@ -820,7 +870,8 @@ impl Run {
                 }
             }
             Action::CallerLeft(i) => {
-                if let Some(v) = pick(&views, &i, |_| true) {
+                let live = |v: &ContactView| v.state == ContactState::Assigned || v.id.0 % 4 == 0;
+                if let Some(v) = pick(&views, &i, live) {
                     self.send(Command::CallerLeft { contact: v.id });
                 }
             }
@@ -870,7 +921,8 @@ impl Run {
                 }
             }
             Action::Join(i, o, barge) => {
-                if let Some(v) = pick(&views, &i, |_| true) {
+                let live = |v: &ContactView| v.state == ContactState::Assigned || v.id.0 % 5 == 0;
+                if let Some(v) = pick(&views, &i, live) {
                     self.send(Command::Join {
                         contact: v.id,
                         participant: OperatorId(o),
@@ -883,7 +935,7 @@ impl Run {
                 }
             }
             Action::Leave(i, o) => {
-                if let Some(v) = pick(&views, &i, |_| true) {
+                if let Some(v) = pick(&views, &i, state_is(ContactState::Assigned)) {
                     self.send(Command::Leave {
                         contact: v.id,
                         participant: OperatorId(o),
@@ -907,16 +959,14 @@ impl Run {
 fn arb_setup() -> impl Strategy<Value = (Vec<QueueConfig>, Vec<OperatorProfile>, Vec<bool>)> {
     (
         (arb_queue(0), arb_queue(1), arb_queue(2)).prop_map(|(a, b, c)| vec![a, b, c]),
-        (1..=OPS)
-            .map(arb_profile)
-            .collect::<Vec<_>>(),
+        (1..=OPS).map(arb_profile).collect::<Vec<_>>(),
         prop::collection::vec(prop::bool::weighted(0.85), OPS as usize),
     )
 }
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 160,
+        cases: 256,
         max_shrink_iters: 2_000,
         ..ProptestConfig::default()
     })]
@@ -924,7 +974,7 @@ proptest! {
     #[test]
     fn invariants_hold_after_every_call(
         (queues, profiles, online) in arb_setup(),
-        actions in prop::collection::vec(arb_action(), 1..90),
+        actions in prop::collection::vec(arb_action(), 1..120),
     ) {
         let mut run = Run {
             e: Engine::new(config()),
@@ -981,12 +1031,11 @@ fn imminent_goes_first_then_ageing_order() {
     s.enqueue(contact(3, "general", Channel::Voice, RiskLevel::High));
     s.advance(10_000);
     s.enqueue(contact(4, "general", Channel::Voice, RiskLevel::Imminent));
-    let places: Vec<i64> = s
-        .e
-        .queue_places(s.ts(), &qid("general"))
-        .iter()
-        .map(|p| p.contact.0)
-        .collect();
+    let places: Vec<i64> =
+        s.e.queue_places(s.ts(), &qid("general"))
+            .iter()
+            .map(|p| p.contact.0)
+            .collect();
     assert_eq!(places, vec![4, 3, 2]);
     s.cmd(Command::End {
         contact: ContactId(1),
@@ -1019,12 +1068,11 @@ fn ageing_prevents_starvation() {
     s.enqueue(contact(3, "general", Channel::Voice, RiskLevel::High)); // credited 600 s: ahead
     s.advance(200_000);
     s.enqueue(contact(4, "general", Channel::Voice, RiskLevel::High)); // 700 s later: behind
-    let order: Vec<i64> = s
-        .e
-        .queue_places(s.ts(), &qid("general"))
-        .iter()
-        .map(|p| p.contact.0)
-        .collect();
+    let order: Vec<i64> =
+        s.e.queue_places(s.ts(), &qid("general"))
+            .iter()
+            .map(|p| p.contact.0)
+            .collect();
     assert_eq!(order, vec![3, 2, 4]);
 }
 
@@ -1119,13 +1167,20 @@ fn accept_resets_the_no_answer_counter() {
         contact: ContactId(2),
         by: EndedBy::Caller,
     });
+    s.advance(15_000); // the cooldown on contact 1 ends while wrapping up
     let ev = s.cmd(Command::FinishWrapUp {
         operator: OperatorId(1),
         contact: ContactId(2),
     });
     assert_eq!(offers(&ev), vec![(1, 1)]);
     let ev = s.advance(15_000); // a single miss after the accept: no break
-    assert!(!ev.iter().any(|e| matches!(e, Event::OperatorState { state: OperatorState::Break { .. }, .. })));
+    assert!(!ev.iter().any(|e| matches!(
+        e,
+        Event::OperatorState {
+            state: OperatorState::Break { .. },
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -1364,12 +1419,11 @@ fn abandon_and_resume_within_the_window_keeps_the_place() {
             contact: ContactId(2)
         }]
     );
-    let order: Vec<i64> = s
-        .e
-        .queue_places(s.ts(), &qid("general"))
-        .iter()
-        .map(|p| p.contact.0)
-        .collect();
+    let order: Vec<i64> =
+        s.e.queue_places(s.ts(), &qid("general"))
+            .iter()
+            .map(|p| p.contact.0)
+            .collect();
     assert_eq!(order, vec![2, 3]);
 }
 
@@ -1438,7 +1492,13 @@ fn caller_disconnect_grace() {
         operator: OperatorId(1),
         by: EndedBy::CallerLost
     }));
-    assert!(ev.iter().any(|e| matches!(e, Event::Abandon { contact: ContactId(2), .. })));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Abandon {
+            contact: ContactId(2),
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -1481,7 +1541,10 @@ fn operator_grace_then_requeue_first() {
         operator: holder1,
         state: OperatorState::Offline
     }));
-    assert_eq!(s.e.queue_places(s.ts(), &qid("general"))[0].contact, ContactId(1));
+    assert_eq!(
+        s.e.queue_places(s.ts(), &qid("general"))[0].contact,
+        ContactId(1)
+    );
     // The other operator frees up: contact 1 is re-offered first, ahead of the high-risk one.
     s.cmd(Command::End {
         contact: ContactId(2),
@@ -1493,7 +1556,10 @@ fn operator_grace_then_requeue_first() {
     });
     assert_eq!(offers(&ev), vec![(1, holder2.0)]);
     let ev = s.accept(holder2.0, 1);
-    assert!(ev.iter().any(|e| matches!(e, Event::Connect { waited_ms, .. } if *waited_ms == 22_000)));
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Connect { waited_ms, .. } if *waited_ms == 32_000))
+    );
 }
 
 #[test]
@@ -1516,7 +1582,13 @@ fn operator_going_offline_completes_wrap_ups_and_rescinds_offers() {
         contact: ContactId(2),
         operator: OperatorId(1)
     }));
-    assert!(ev.iter().any(|e| matches!(e, Event::Complete { contact: ContactId(1), .. })));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Complete {
+            contact: ContactId(1),
+            ..
+        }
+    )));
     assert_eq!(s.state(2), Some(ContactState::Waiting));
 }
 
@@ -1555,7 +1627,11 @@ fn chat_goes_to_the_least_occupied_and_voice_to_the_longest_idle() {
     assert_eq!(s.holder(2), Some(OperatorId(2)), "least occupied");
     s.accept(2, 2);
     s.enqueue(contact(3, "general", Channel::Chat, RiskLevel::None));
-    assert_eq!(s.holder(3), Some(OperatorId(1)), "tie on load: longest idle");
+    assert_eq!(
+        s.holder(3),
+        Some(OperatorId(1)),
+        "tie on load: longest idle"
+    );
 
     let mut s = one_queue_sim();
     s.op(profile(1, &[], &["zh"], 0, 1));
@@ -1564,6 +1640,7 @@ fn chat_goes_to_the_least_occupied_and_voice_to_the_longest_idle() {
     s.enqueue(contact(1, "general", Channel::Voice, RiskLevel::None));
     assert_eq!(s.holder(1), Some(OperatorId(1)));
     s.accept(1, 1);
+    s.advance(5_000);
     s.cmd(Command::End {
         contact: ContactId(1),
         by: EndedBy::Operator,
@@ -1584,7 +1661,10 @@ fn voice_excludes_chat() {
     s.accept(1, 1);
     let ev = s.enqueue(contact(2, "general", Channel::Chat, RiskLevel::Imminent));
     assert!(offers(&ev).is_empty());
-    assert_eq!(s.e.operator(OperatorId(1)).unwrap().state, OperatorState::Busy);
+    assert_eq!(
+        s.e.operator(OperatorId(1)).unwrap().state,
+        OperatorState::Busy
+    );
 }
 
 #[test]
@@ -1601,21 +1681,30 @@ fn transfer_to_a_queue() {
     let ev = s.cmd(Command::Transfer {
         contact: ContactId(1),
         by: OperatorId(1),
-        target: TransferTarget::Queue { queue: qid("youth") },
+        target: TransferTarget::Queue {
+            queue: qid("youth"),
+        },
     });
     assert!(ev.contains(&Event::Transfer {
         contact: ContactId(1),
         from: OperatorId(1),
-        target: TransferTarget::Queue { queue: qid("youth") }
+        target: TransferTarget::Queue {
+            queue: qid("youth")
+        }
     }));
     assert!(!ev.iter().any(|e| matches!(e, Event::WrapUp { .. })));
     let v = s.e.contact(ContactId(1)).unwrap();
-    assert_eq!((v.queue.as_str(), v.state, v.entered_at), ("youth", ContactState::Waiting, Timestamp(T0)));
+    assert_eq!(
+        (v.queue.as_str(), v.state, v.entered_at),
+        ("youth", ContactState::Waiting, Timestamp(T0))
+    );
     assert!(s.e.operator(OperatorId(1)).unwrap().contacts.is_empty());
     let ev = s.op(profile(2, &[("youth", 3)], &["zh"], 0, 1));
     assert_eq!(offers(&ev), vec![(1, 2)]);
     let ev = s.accept(2, 1);
-    assert!(ev.iter().any(|e| matches!(e, Event::Connect { queue, waited_ms: 3_000, .. } if queue.as_str() == "youth")));
+    assert!(ev.iter().any(
+        |e| matches!(e, Event::Connect { queue, waited_ms: 3_000, .. } if queue.as_str() == "youth")
+    ));
 }
 
 #[test]
@@ -1734,14 +1823,18 @@ fn raise_risk_rekeys_and_never_lowers() {
             to: RiskLevel::Imminent
         }]
     );
-    assert!(s
-        .cmd(Command::RaiseRisk {
+    assert!(
+        s.cmd(Command::RaiseRisk {
             contact: ContactId(1),
             risk: RiskLevel::Low
         })
-        .is_empty());
+        .is_empty()
+    );
     assert_eq!(s.e.contact(ContactId(1)).unwrap().risk, RiskLevel::Imminent);
-    assert_eq!(s.e.queue_places(s.ts(), &qid("general"))[0].contact, ContactId(1));
+    assert_eq!(
+        s.e.queue_places(s.ts(), &qid("general"))[0].contact,
+        ContactId(1)
+    );
     let ev = s.op(profile(1, &[], &["zh"], 1, 0));
     assert_eq!(offers(&ev), vec![(1, 1)]);
 }
@@ -1751,12 +1844,22 @@ fn refusals() {
     let mut s = one_queue_sim();
     s.op(profile(1, &[], &["zh"], 1, 0));
     assert_eq!(
-        s.try_cmd(Command::Enqueue(contact(1, "nope", Channel::Chat, RiskLevel::None))),
+        s.try_cmd(Command::Enqueue(contact(
+            1,
+            "nope",
+            Channel::Chat,
+            RiskLevel::None
+        ))),
         Err(EngineError::UnknownQueue)
     );
     s.enqueue(contact(1, "general", Channel::Chat, RiskLevel::None));
     assert_eq!(
-        s.try_cmd(Command::Enqueue(contact(1, "general", Channel::Chat, RiskLevel::None))),
+        s.try_cmd(Command::Enqueue(contact(
+            1,
+            "general",
+            Channel::Chat,
+            RiskLevel::None
+        ))),
         Err(EngineError::DuplicateContact)
     );
     assert_eq!(
@@ -1826,8 +1929,20 @@ fn restore_after_a_restart() {
         ..queue("general")
     }));
     s.cmd(Command::UpsertQueue(queue("backup")));
-    s.cmd(Command::UpsertOperator(profile(1, &[("crisis", 3)], &["zh"], 0, 1)));
-    s.cmd(Command::UpsertOperator(profile(2, &[("crisis", 3)], &["zh"], 0, 1)));
+    s.cmd(Command::UpsertOperator(profile(
+        1,
+        &[("crisis", 3)],
+        &["zh"],
+        0,
+        1,
+    )));
+    s.cmd(Command::UpsertOperator(profile(
+        2,
+        &[("crisis", 3)],
+        &["zh"],
+        0,
+        1,
+    )));
     s.now += 100_000;
     let restored = |id: i64, at: i64, state: ContactState, op: Option<i64>| RestoredContact {
         contact: contact(id, "general", Channel::Voice, RiskLevel::None),
@@ -1846,7 +1961,10 @@ fn restore_after_a_restart() {
         ],
     );
     // Nobody is connected yet; nothing overflows during the reconnection grace period.
-    assert!(!ev.iter().any(|e| matches!(e, Event::Overflow { .. })), "{ev:?}");
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::Overflow { .. })),
+        "{ev:?}"
+    );
     assert!(ev.contains(&Event::Requeue {
         contact: ContactId(14),
         queue: qid("general"),
@@ -1859,12 +1977,11 @@ fn restore_after_a_restart() {
     assert_eq!(s.state(12), Some(ContactState::Assigned));
     assert_eq!(s.state(11), Some(ContactState::Waiting));
     assert!(s.e.contact(ContactId(13)).is_none());
-    let order: Vec<i64> = s
-        .e
-        .queue_places(s.ts(), &qid("general"))
-        .iter()
-        .map(|p| p.contact.0)
-        .collect();
+    let order: Vec<i64> =
+        s.e.queue_places(s.ts(), &qid("general"))
+            .iter()
+            .map(|p| p.contact.0)
+            .collect();
     assert_eq!(order, vec![14, 11, 10]);
     // Operator 1 reconnects in time and keeps their contact.
     let ev = s.cmd(Command::OperatorConnected {
@@ -1897,7 +2014,13 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
         state: OperatorState::Away
     }));
     let ev = s.advance(20_000);
-    assert!(ev.iter().any(|e| matches!(e, Event::Complete { contact: ContactId(1), .. })));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Complete {
+            contact: ContactId(1),
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -1919,14 +2042,14 @@ fn queue_places_estimate_and_waiting_summary() {
         .iter()
         .map(|p| (p.contact.0, p.position, p.estimated_wait_ms))
         .collect();
-    assert_eq!(
-        est,
-        vec![(4, 1, 150_000), (3, 2, 300_000), (5, 3, 300_000)]
-    );
+    assert_eq!(est, vec![(4, 1, 150_000), (3, 2, 300_000), (5, 3, 300_000)]);
     let summary = s.e.waiting_summary();
     assert_eq!(summary.len(), 5);
     let none = summary.iter().find(|w| w.risk == RiskLevel::None).unwrap();
-    assert_eq!((none.waiting, none.oldest_entered_at), (2, Some(Timestamp(T0))));
+    assert_eq!(
+        (none.waiting, none.oldest_entered_at),
+        (2, Some(Timestamp(T0)))
+    );
     let imminent = summary
         .iter()
         .find(|w| w.risk == RiskLevel::Imminent)
@@ -1945,7 +2068,13 @@ fn upsert_operator_takes_effect_at_once() {
     s.op(profile(1, &[("crisis", 2)], &["zh"], 0, 1));
     s.enqueue(contact(1, "crisis", Channel::Voice, RiskLevel::None));
     assert_eq!(s.state(1), Some(ContactState::Waiting));
-    let ev = s.cmd(Command::UpsertOperator(profile(1, &[("crisis", 4)], &["zh"], 0, 1)));
+    let ev = s.cmd(Command::UpsertOperator(profile(
+        1,
+        &[("crisis", 4)],
+        &["zh"],
+        0,
+        1,
+    )));
     assert_eq!(offers(&ev), vec![(1, 1)]);
     // Skill lapses while the offer rings: the offer stays.
     s.cmd(Command::UpsertOperator(profile(1, &[], &["zh"], 0, 1)));
@@ -1961,8 +2090,17 @@ fn the_engine_is_deterministic() {
             s.op(profile(op, &[], &["zh"], 2, 1));
         }
         for id in 1..=12 {
-            let ch = if id % 3 == 0 { Channel::Voice } else { Channel::Chat };
-            s.enqueue(contact(id, "general", ch, RiskLevel::ALL[(id % 5) as usize]));
+            let ch = if id % 3 == 0 {
+                Channel::Voice
+            } else {
+                Channel::Chat
+            };
+            s.enqueue(contact(
+                id,
+                "general",
+                ch,
+                RiskLevel::ALL[(id % 5) as usize],
+            ));
             s.advance(700);
         }
         s.advance(40_000);

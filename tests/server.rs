@@ -429,7 +429,7 @@ async fn accounts_and_roles(db: FreshDb) {
     let anonymous = tokio_tungstenite::connect_async(format!("ws://{}/ws/staff", server.addr)).await;
     assert!(anonymous.is_err());
     let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
-    for name in ["hotline_connections", "hotline_operators", "hotline_events_total"] {
+    for name in ["hotline_connections", "hotline_operators", "hotline_offers_total"] {
         assert!(metrics.contains(name), "{name} missing");
     }
     server.stop().await;

@@ -356,6 +356,17 @@ pub struct HistoryItem {
     pub topic: Option<Topic>,
     pub risk: RiskLevel,
     pub state: ContactState,
+    /// Submitted notes of that contact (as amended), newest last.
+    pub notes: Vec<HistoryNote>,
+}
+
+/// What the next operator needs to know from an earlier note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HistoryNote {
+    pub author: OperatorId,
+    pub call_type: Option<String>,
+    pub risk_level: Option<RiskLevel>,
+    pub summary: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::hub::{INBOX, StaffNotice};
 use super::protocol::{
-    ContactDetail, ContactSummary, ErrorFrame, HistoryItem, PROTOCOL_VERSION, StaffEvent, StaffLine,
+    ContactDetail, ContactSummary, ErrorFrame, HistoryItem, HistoryNote, PROTOCOL_VERSION, StaffEvent, StaffLine,
     StaffRequest,
 };
 use super::router::summarize;
@@ -25,9 +25,10 @@ use super::{
 };
 use crate::app::AppState;
 use crate::auth::CurrentUser;
-use crate::domain::{ContactId, JoinMode, OperatorId, Timestamp};
+use crate::domain::{ContactId, JoinMode, OperatorId, RiskLevel, Timestamp};
 use crate::error::ApiError;
 use crate::routing::{Command, ContactState, EndedBy};
+use crate::store::notes::NoteStatus;
 use crate::store::{NewMessage, Sender, Visibility};
 
 /// Frames a console may send per 10 s before it is closed as abusive.
@@ -53,6 +54,12 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
     let conn = state.hub.register_staff(me, user.role(), tx);
     let mut inbox = Some(rx);
     let mut out = Vec::new();
+    // The profile is read afresh at every connection, so an account added or changed outside this
+    // server (e.g. `hotline user add`) routes correctly from its first sign-in.
+    if let Err(e) = crate::admin::sync_account(&state, &user.account).await {
+        tracing::error!(error = %e, "could not load the operator's profile");
+        out.push(StaffEvent::Error(ErrorFrame::new("internal", "could not load your profile")));
+    }
     if let Err(e) = state
         .router
         .send(Command::OperatorConnected { operator: me })
@@ -160,25 +167,43 @@ async fn detail(state: &AppState, summary: ContactSummary) -> Result<ContactDeta
         .contact(summary.id)
         .await
         .map_err(store_error_frame)?;
-    let history = match &record.caller_key_hash {
+    let earlier = match &record.caller_key_hash {
         Some(key) => state
             .store
             .contacts_of_caller(key, 11)
             .await
-            .map_err(store_error_frame)?
-            .into_iter()
-            .filter(|c| c.id != summary.id)
-            .take(10)
-            .map(|c| HistoryItem {
-                contact: c.id,
-                entered_at: c.entered_at,
-                topic: c.topic,
-                risk: c.risk,
-                state: c.state,
-            })
-            .collect(),
+            .map_err(store_error_frame)?,
         None => Vec::new(),
     };
+    let mut history = Vec::new();
+    for c in earlier.into_iter().filter(|c| c.id != summary.id).take(10) {
+        let notes = state
+            .store
+            .notes_of_contact(c.id)
+            .await
+            .map_err(store_error_frame)?
+            .into_iter()
+            .filter(|n| n.status == NoteStatus::Submitted)
+            .map(|n| {
+                let fields = n.effective();
+                let text = |k: &str| fields.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                HistoryNote {
+                    author: n.author,
+                    call_type: text("call_type"),
+                    risk_level: text("risk_level").and_then(|r| RiskLevel::parse(&r).ok()),
+                    summary: text("summary"),
+                }
+            })
+            .collect();
+        history.push(HistoryItem {
+            contact: c.id,
+            entered_at: c.entered_at,
+            topic: c.topic,
+            risk: c.risk,
+            state: c.state,
+            notes,
+        });
+    }
     Ok(ContactDetail {
         summary,
         transcript,

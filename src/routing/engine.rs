@@ -319,9 +319,7 @@ impl Engine {
                 Ok(())
             }
             Command::OperatorConnected { operator } => self.operator_connected(now, operator),
-            Command::OperatorDisconnected { operator } => {
-                self.operator_disconnected(now, operator)
-            }
+            Command::OperatorDisconnected { operator } => self.operator_disconnected(now, operator),
             Command::SetPresence { operator, presence } => {
                 self.set_presence(now, operator, presence)
             }

@@ -339,7 +339,10 @@ mod tests {
             lex.scan("I'm going to kill myself tonight."),
             Some(RiskLevel::Imminent)
         );
-        assert_eq!(lex.scan("Suicide. I have the pills"), Some(RiskLevel::Imminent));
+        assert_eq!(
+            lex.scan("Suicide. I have the pills"),
+            Some(RiskLevel::Imminent)
+        );
         assert_eq!(lex.scan("sometimes I hurt myself"), Some(RiskLevel::Medium));
         assert_eq!(lex.scan("I want to diet tonight"), None);
         assert_eq!(lex.scan("nowhere to go today"), None);
@@ -396,13 +399,18 @@ mod tests {
         assert!(matches!(bad_level, Err(LexiconError::Toml(_))));
         let bad_syntax = RiskLexicon::from_toml("[[term]\ntext=");
         assert!(matches!(bad_syntax, Err(LexiconError::Toml(_))));
-        let unknown_field = RiskLexicon::from_toml("[[term]]\ntext = \"x\"\nlevel = \"high\"\nfoo = 1\n");
+        let unknown_field =
+            RiskLexicon::from_toml("[[term]]\ntext = \"x\"\nlevel = \"high\"\nfoo = 1\n");
         assert!(matches!(unknown_field, Err(LexiconError::Toml(_))));
         let empty = RiskLexicon::from_toml("[[term]]\ntext = \"  \"\nlevel = \"high\"\n");
         assert_eq!(empty.unwrap_err(), LexiconError::EmptyTerm { index: 1 });
-        let requires_none =
-            RiskLexicon::from_toml("[[term]]\ntext = \"x\"\nlevel = \"high\"\nrequires = \"none\"\n");
-        assert!(matches!(requires_none, Err(LexiconError::BadRequires { index: 1, .. })));
+        let requires_none = RiskLexicon::from_toml(
+            "[[term]]\ntext = \"x\"\nlevel = \"high\"\nrequires = \"none\"\n",
+        );
+        assert!(matches!(
+            requires_none,
+            Err(LexiconError::BadRequires { index: 1, .. })
+        ));
         let msg = RiskLexicon::from_toml("[[term]]\ntext = 3\nlevel = \"high\"\n")
             .unwrap_err()
             .to_string();

@@ -8,6 +8,7 @@
 //!
 //! What it must never do: decide routing, log personal data (message bodies, names, keys).
 
+pub mod notes;
 mod postgres;
 pub mod projection;
 mod sql;
@@ -26,6 +27,7 @@ use crate::domain::{
 use crate::queues::QueueDefinition;
 use crate::routing::{ContactState, Event};
 
+pub use notes::NoteStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -195,7 +197,7 @@ pub struct StoredEvent {
 
 /// The storage interface. Both implementations pass the same test-suite (`tests/store.rs`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: NoteStore + Send + Sync + 'static {
     /// Which dialect this is ("sqlite" or "postgres"), for logs and metrics.
     fn dialect(&self) -> &'static str;
     /// Cheap round trip for readiness checks.

@@ -52,3 +52,4 @@ impl PgStore {
 }
 
 sql::impl_store!(PgStore, dialect = "postgres", json_cast = "::jsonb");
+super::notes::impl_note_store!(PgStore, dialect = "postgres");

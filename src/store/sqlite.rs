@@ -79,6 +79,7 @@ fn is_in_memory(url: &str) -> bool {
 }
 
 sql::impl_store!(SqliteStore, dialect = "sqlite", json_cast = "");
+super::notes::impl_note_store!(SqliteStore, dialect = "sqlite");
 
 #[cfg(test)]
 mod tests {

@@ -135,6 +135,11 @@ let ts = await compile(schema, 'Protocol', {
   format: true,
   style: { singleQuote: true, printWidth: 100 },
 });
+// Drop the generator's "referenced by `Protocol`'s JSON-Schema via the definition X" notes.
+const note = "This interface was referenced by `Protocol`'s JSON-Schema\n \\* via the `definition` \"[^\"]+\"\\.";
+ts = ts
+  .replace(new RegExp(`/\\*\\*\\n \\* ${note}\\n \\*/\\n`, 'g'), '')
+  .replace(new RegExp(`\\n \\*\\n \\* ${note}`, 'g'), '');
 ts += `\n/** The protocol version these types were generated from (sent in every \`hello\`). */\nexport const PROTOCOL_VERSION = ${Number(openapi.info?.version ?? 0)};\n`;
 
 const outFile = join(outDir, 'hotline.ts');

@@ -89,7 +89,9 @@ pub(crate) fn fits(
 }
 
 /// Normalised extra skills: sorted, one entry per skill at its highest level.
-pub(crate) fn normalise_extra(extra: &[crate::routing::SkillRequirement]) -> Vec<(Skill, Proficiency)> {
+pub(crate) fn normalise_extra(
+    extra: &[crate::routing::SkillRequirement],
+) -> Vec<(Skill, Proficiency)> {
     let mut merged: BTreeMap<Skill, Proficiency> = BTreeMap::new();
     for r in extra {
         let entry = merged.entry(r.skill.clone()).or_insert(r.min_proficiency);
@@ -202,7 +204,10 @@ impl Engine {
         let full = requirements(cfg, &base.extra, full_relax_step(cfg));
         let mut ever = Bits::default();
         for op in &self.ops {
-            ever.set(op.idx, fits(&op.profile, cfg, base.channel, &base.language, &full));
+            ever.set(
+                op.idx,
+                fits(&op.profile, cfg, base.channel, &base.language, &full),
+            );
         }
         let class_ids: Vec<usize> = base.classes.iter().flatten().copied().collect();
         self.bases[b].ever = ever;
@@ -212,7 +217,10 @@ impl Engine {
             let reqs = requirements(cfg, &base.extra, self.classes[cl].step);
             let mut bits = Bits::default();
             for op in &self.ops {
-                bits.set(op.idx, fits(&op.profile, cfg, base.channel, &base.language, &reqs));
+                bits.set(
+                    op.idx,
+                    fits(&op.profile, cfg, base.channel, &base.language, &reqs),
+                );
             }
             self.classes[cl].reqs = reqs;
             self.classes[cl].bits = bits;

@@ -172,7 +172,13 @@ impl Engine {
     }
 
     /// Creates a contact in state Waiting, in no queue structure yet.
-    fn insert_contact(&mut self, now: Timestamp, new: NewContact, qi: usize, entered_at: Timestamp) {
+    fn insert_contact(
+        &mut self,
+        now: Timestamp,
+        new: NewContact,
+        qi: usize,
+        entered_at: Timestamp,
+    ) {
         let extra = normalise_extra(&new.extra_skills);
         let base = self.base_for(qi, ch_ix(new.channel), &new.language, &extra);
         let mut c = Contact {
@@ -555,7 +561,12 @@ impl Engine {
         self.enter_waiting(now, id);
     }
 
-    pub(crate) fn end(&mut self, now: Timestamp, id: ContactId, by: EndedBy) -> Result<(), EngineError> {
+    pub(crate) fn end(
+        &mut self,
+        now: Timestamp,
+        id: ContactId,
+        by: EndedBy,
+    ) -> Result<(), EngineError> {
         match self.contact_ref(id)?.state {
             ContactState::Waiting | ContactState::Offered => self.abandon(now, id),
             ContactState::Assigned => self.end_assigned(now, id, by),
@@ -720,7 +731,11 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn leave(&mut self, id: ContactId, participant: OperatorId) -> Result<(), EngineError> {
+    pub(crate) fn leave(
+        &mut self,
+        id: ContactId,
+        participant: OperatorId,
+    ) -> Result<(), EngineError> {
         self.contact_ref(id)?;
         self.op_index(participant)?;
         let Some(c) = self.contacts.get_mut(&id) else {
@@ -848,7 +863,11 @@ impl Engine {
             self.set_grace_timer(op, Some(now.plus_ms(self.config.operator_grace_ms)));
         }
         if wrapping {
-            self.set_ctimer(id, CTimer::WrapUp, Some(now.plus_ms(self.config.wrap_up_max_ms)));
+            self.set_ctimer(
+                id,
+                CTimer::WrapUp,
+                Some(now.plus_ms(self.config.wrap_up_max_ms)),
+            );
         }
         self.refresh_op(op);
     }

@@ -125,14 +125,19 @@ impl Engine {
         while let Some((to, reason)) = self.overflow_due(now, id) {
             self.overflow(now, id, to, reason);
         }
-        let Some(c) = self.contacts.get_mut(&id) else {
+        let Some(c) = self.contacts.get(&id) else {
             return;
         };
-        c.state = ContactState::Waiting;
         let cfg = &self.queues[c.queue].cfg;
-        let waited = now.since(c.queued_at);
-        let step = relax_step_at(cfg, waited);
-        if step > c.relax_step
+        let step = relax_step_at(cfg, now.since(c.queued_at));
+        let relax_at = next_relax_after(cfg, step).map(|after| c.queued_at.plus_ms(after));
+        // In the future: were it due, `overflow_due` would have moved the contact.
+        let max_wait_at = match cfg.max_wait_ms {
+            Some(max) if self.overflow_target(c).is_some() => Some(c.queued_at.plus_ms(max)),
+            _ => None,
+        };
+        let (base, key, previous) = (c.base, c.key, c.relax_step);
+        if step > previous
             && let Some(s) = step
         {
             self.out.push(Event::Relax {
@@ -140,14 +145,10 @@ impl Engine {
                 step: s,
             });
         }
-        c.relax_step = step;
-        let relax_at = next_relax_after(cfg, step).map(|after| c.queued_at.plus_ms(after));
-        let max_wait_at = match (cfg.overflow_to.as_ref(), cfg.max_wait_ms) {
-            (Some(_), Some(max)) => Some(c.queued_at.plus_ms(max)),
-            _ => None,
-        };
-        let base = c.base;
-        let key = c.key;
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.state = ContactState::Waiting;
+            c.relax_step = step;
+        }
         let cl = self.class_for(base, step);
         self.classes[cl].set.insert(key);
         if let Some(c) = self.contacts.get_mut(&id) {
@@ -173,14 +174,19 @@ impl Engine {
         self.enter_waiting(now, id);
     }
 
+    /// The backup queue this contact may still overflow to: configured, known, not its own
+    /// queue and not a queue it already overflowed out of.
+    fn overflow_target(&self, c: &Contact) -> Option<usize> {
+        let cfg = &self.queues[c.queue].cfg;
+        let to = self.queue_index(cfg.overflow_to.as_ref()?)?;
+        (to != c.queue && !c.visited.contains(&to)).then_some(to)
+    }
+
     /// The queue this contact should overflow to now, and why.
     fn overflow_due(&self, now: Timestamp, id: ContactId) -> Option<(usize, OverflowReason)> {
         let c = self.contacts.get(&id)?;
         let cfg = &self.queues[c.queue].cfg;
-        let to = self.queue_index(cfg.overflow_to.as_ref()?)?;
-        if to == c.queue || c.visited.contains(&to) {
-            return None;
-        }
+        let to = self.overflow_target(c)?;
         if cfg
             .max_wait_ms
             .is_some_and(|max| now.since(c.queued_at) >= max)
@@ -342,8 +348,9 @@ impl Engine {
         let Some(c) = self.contacts.get_mut(&id) else {
             return;
         };
-        let (expired, kept): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut c.declined).into_iter().partition(|d| d.1 <= now);
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut c.declined)
+            .into_iter()
+            .partition(|d| d.1 <= now);
         let next = kept.iter().map(|d| d.1).min();
         c.declined = kept;
         let waiting = c.state == ContactState::Waiting;

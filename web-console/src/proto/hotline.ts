@@ -4,9 +4,6 @@
 
 /**
  * Frames the server sends to a caller.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "CallerEvent".
  */
 export type CallerEvent =
   | {
@@ -69,45 +66,27 @@ export type CallerEvent =
     });
 /**
  * A contact (one conversation with a caller), assigned by the store when it is first made durable.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ContactId".
  */
 export type ContactId = number;
 /**
  * The state of one contact.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ContactState".
  */
 export type ContactState =
   'waiting' | 'offered' | 'assigned' | 'wrapping' | 'completed' | 'abandoned';
 /**
  * Who wrote a transcript line.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Sender".
  */
 export type Sender = ('caller' | 'operator' | 'system') | 'participant';
 /**
  * Milliseconds since the Unix epoch. The routing engine never reads a clock: time is an input.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Timestamp".
  */
 export type Timestamp = number;
 /**
  * Who ended a contact.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "EndedBy".
  */
 export type EndedBy = ('caller' | 'operator') | 'caller_lost';
 /**
  * Frames a caller's browser sends on `/ws/caller`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "CallerRequest".
  */
 export type CallerRequest =
   | {
@@ -149,38 +128,23 @@ export type CallerRequest =
     };
 /**
  * A queue's stable id, e.g. `general`, `crisis`, `youth`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "QueueId".
  */
 export type QueueId = string;
 /**
  * A language code, e.g. `zh`, `en`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Language".
  */
 export type Language = string;
 /**
  * A pre-chat topic chosen by the caller, e.g. `suicide`, `family`, `study`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Topic".
  */
 export type Topic = string;
 /**
  * The caller's answer to the one risk-screening question of the pre-chat step:
  * "Are you thinking about ending your life, or are you in danger right now?"
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ScreeningAnswer".
  */
 export type ScreeningAnswer = ('no' | 'prefer_not_to_say') | 'thoughts' | 'danger_now';
 /**
  * Frames the server sends to a staff console.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "StaffEvent".
  */
 export type StaffEvent =
   | {
@@ -287,23 +251,14 @@ export type StaffEvent =
     });
 /**
  * An account id; operators, crisis leads and supervisors are accounts.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "OperatorId".
  */
 export type OperatorId = number;
 /**
  * What an account may do. One role per account.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Role".
  */
 export type Role = 'operator' | 'crisis_lead' | 'supervisor' | 'admin';
 /**
  * The operator state shown on wallboards: presence, refined by what they are doing.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "OperatorState".
  */
 export type OperatorState =
   | {
@@ -327,51 +282,30 @@ export type OperatorState =
     };
 /**
  * Why an operator is on break. `NoAnswer` is set by the router after too many missed offers.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "BreakReason".
  */
 export type BreakReason = 'meal' | 'training' | 'supervision' | 'personal' | 'no_answer';
 /**
  * How a contact reaches the hotline.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Channel".
  */
 export type Channel = 'chat' | 'voice';
 /**
  * Risk of a contact, lowest to highest. Imminent risk is routed strictly first.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "RiskLevel".
  */
 export type RiskLevel = 'none' | 'low' | 'medium' | 'high' | 'imminent';
 /**
  * The three-colour early-warning level (三色预警) a risk level is shown as.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "RiskColour".
  */
 export type RiskColour = 'green' | 'yellow' | 'red';
 /**
  * Who may see a transcript line: everyone, or the operator side only (whispers).
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Visibility".
  */
 export type Visibility = 'all' | 'operators';
 /**
  * How an extra participant takes part in a live contact.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "JoinMode".
  */
 export type JoinMode = 'monitor' | 'whisper' | 'barge';
 /**
  * Frames a staff member's console sends on `/ws/staff` (operators, crisis leads, supervisors, admins).
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "StaffRequest".
  */
 export type StaffRequest =
   | {
@@ -428,9 +362,6 @@ export type StaffRequest =
     };
 /**
  * The presence an operator chooses. Wrap-up is not chosen: it follows the end of a contact.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Presence".
  */
 export type Presence =
   | {
@@ -445,9 +376,6 @@ export type Presence =
     };
 /**
  * Where a transfer goes.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "TransferTarget".
  */
 export type TransferTarget =
   | {
@@ -460,23 +388,14 @@ export type TransferTarget =
     };
 /**
  * A routing skill, e.g. `crisis`, `youth`, `bereavement`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Skill".
  */
 export type Skill = string;
 /**
  * Skill proficiency, 1 (learning) to 5 (expert).
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Proficiency".
  */
 export type Proficiency = number;
 /**
  * When a queue takes new contacts. `always` is the 7×24 default.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "OpeningHours".
  */
 export type OpeningHours =
   | {
@@ -500,9 +419,6 @@ export interface Protocol {
 }
 /**
  * A transcript line as a caller sees it (no internal ids).
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "TranscriptLine".
  */
 export interface TranscriptLine {
   seq: number;
@@ -512,9 +428,6 @@ export interface TranscriptLine {
 }
 /**
  * Another service a caller can reach when this queue is closed.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Alternative".
  */
 export interface Alternative {
   name: string;
@@ -522,9 +435,6 @@ export interface Alternative {
 }
 /**
  * An error answer. The connection stays usable unless the server closes it.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ErrorFrame".
  */
 export interface ErrorFrame {
   /**
@@ -534,10 +444,6 @@ export interface ErrorFrame {
   code: string;
   message: string;
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ContactDetail".
- */
 export interface ContactDetail {
   summary: ContactSummary;
   transcript: StaffLine[];
@@ -548,9 +454,6 @@ export interface ContactDetail {
 }
 /**
  * A contact as staff see it in offers, desks and wallboards.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ContactSummary".
  */
 export interface ContactSummary {
   id: ContactId;
@@ -567,9 +470,6 @@ export interface ContactSummary {
 }
 /**
  * A transcript line as staff see it.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "StaffLine".
  */
 export interface StaffLine {
   contact: ContactId;
@@ -580,31 +480,32 @@ export interface StaffLine {
   body: string;
   at: Timestamp;
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "HistoryItem".
- */
 export interface HistoryItem {
   contact: ContactId;
   entered_at: Timestamp;
   topic?: Topic | null;
   risk: RiskLevel;
   state: ContactState;
+  /**
+   * Submitted notes of that contact (as amended), newest last.
+   */
+  notes: HistoryNote[];
 }
 /**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "FloorOperator".
+ * What the next operator needs to know from an earlier note.
  */
+export interface HistoryNote {
+  author: OperatorId;
+  call_type?: string | null;
+  risk_level?: RiskLevel | null;
+  summary?: string | null;
+}
 export interface FloorOperator {
   id: OperatorId;
   name: string;
   state: OperatorState;
   contacts: ContactId[];
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "AccountPatch".
- */
 export interface AccountPatch {
   display_name: string | null;
   role: Role | null;
@@ -615,9 +516,6 @@ export interface AccountPatch {
 }
 /**
  * An account as administrators see it (never the hash).
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "AccountView".
  */
 export interface AccountView {
   id: OperatorId;
@@ -630,27 +528,16 @@ export interface AccountView {
   disabled: boolean;
   skills: SkillLevel[];
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "SkillLevel".
- */
 export interface SkillLevel {
   skill: Skill;
   proficiency: Proficiency;
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Confidentiality".
- */
 export interface Confidentiality {
   statement: string;
   exceptions: string[];
 }
 /**
  * The body of every error answer.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ErrorBody".
  */
 export interface ErrorBody {
   /**
@@ -662,20 +549,24 @@ export interface ErrorBody {
    * For internal errors: quote it to an administrator; it is in the server log.
    */
   error_id?: string | null;
+  /**
+   * For `invalid_fields`: each refused field with its message.
+   */
+  fields?: FieldError[];
 }
 /**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "LoginRequest".
+ * One refused field.
  */
+export interface FieldError {
+  field: string;
+  message: string;
+}
 export interface LoginRequest {
   name: string;
   password: string;
 }
 /**
  * The signed-in account, as the console sees it.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Me".
  */
 export interface Me {
   id: OperatorId;
@@ -685,10 +576,6 @@ export interface Me {
   languages: Language[];
   must_change_password: boolean;
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "NewAccountRequest".
- */
 export interface NewAccountRequest {
   name: string;
   display_name: string;
@@ -698,26 +585,15 @@ export interface NewAccountRequest {
   chat_capacity: number;
   voice_capacity: number;
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "PasswordChange".
- */
 export interface PasswordChange {
   current_password: string;
   new_password: string;
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "PasswordReset".
- */
 export interface PasswordReset {
   password: string;
 }
 /**
  * What the caller page needs before the pre-chat step.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "PublicInfo".
  */
 export interface PublicInfo {
   queues: PublicQueue[];
@@ -726,10 +602,6 @@ export interface PublicInfo {
    */
   confidentiality: Confidentiality;
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "PublicQueue".
- */
 export interface PublicQueue {
   id: QueueId;
   name: string;
@@ -740,9 +612,6 @@ export interface PublicQueue {
 }
 /**
  * A queue as stored and as edited through the admin API.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "QueueDefinition".
  */
 export interface QueueDefinition {
   id: QueueId;
@@ -765,9 +634,6 @@ export interface QueueDefinition {
 }
 /**
  * A skill a queue (or a topic) requires, at a minimum proficiency.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "SkillRequirement".
  */
 export interface SkillRequirement {
   skill: Skill;
@@ -777,26 +643,15 @@ export interface SkillRequirement {
  * One step of skill relaxation: after a contact has waited `after_ms`, every required
  * proficiency is capped at `max_proficiency`; with `drop_skills`, skills are no longer required
  * at all (the language still is). A contact keeps its place in the queue while it relaxes.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "RelaxStep".
  */
 export interface RelaxStep {
   after_ms: number;
   max_proficiency: Proficiency | null;
   drop_skills: boolean;
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "SkillDescription".
- */
 export interface SkillDescription {
   description: string;
 }
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "SkillInfo".
- */
 export interface SkillInfo {
   skill: Skill;
   description: string;

@@ -1,0 +1,211 @@
+//! The notes API. Operators write the note of a contact they handled; a submitted note is locked,
+//! and changes are amendments: by the author within `notes.amend_window_hours`, by supervisors later.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::form::NoteForm;
+use crate::app::AppState;
+use crate::auth::CurrentUser;
+use crate::domain::{ContactId, OperatorId, RiskLevel, Role, Timestamp};
+use crate::error::ApiError;
+use crate::store::StoreError;
+use crate::store::notes::{Amendment, Note, NoteFields, NoteStatus};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteDraft {
+    pub fields: NoteFields,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmendmentRequest {
+    /// Why the note changes; required.
+    pub reason: String,
+    pub changes: NoteFields,
+}
+
+/// A note with how it reads now (amendments applied).
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct NoteView {
+    pub note: Note,
+    pub effective: NoteFields,
+}
+
+impl From<Note> for NoteView {
+    fn from(note: Note) -> Self {
+        NoteView {
+            effective: note.effective(),
+            note,
+        }
+    }
+}
+
+/// Largest note body accepted (the form's own limits are checked at submission).
+const MAX_NOTE_BYTES: usize = 32 * 1024;
+
+/// Whether `me` was ever connected to the contact (the event log says so).
+async fn handled(state: &AppState, contact: ContactId, me: OperatorId) -> Result<bool, ApiError> {
+    Ok(state
+        .store
+        .events_of_contact(contact)
+        .await?
+        .iter()
+        .any(|e| e.kind == "connect" && e.operator == Some(me)))
+}
+
+/// Supervisors, admins and crisis leads read every note; operators those of contacts they handled.
+async fn may_read(state: &AppState, user: &CurrentUser, contact: ContactId) -> Result<(), ApiError> {
+    if matches!(user.role(), Role::Supervisor | Role::Admin | Role::CrisisLead)
+        || handled(state, contact, user.id()).await?
+        || crate::gateway::staff::is_member(state, user.id(), contact)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+fn check_size(fields: &NoteFields) -> Result<(), ApiError> {
+    let size = serde_json::to_string(fields).map(|s| s.len()).unwrap_or(usize::MAX);
+    if size > MAX_NOTE_BYTES {
+        return Err(ApiError::Invalid(format!(
+            "fields: a note is limited to {MAX_NOTE_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn conflict_if_submitted(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict => ApiError::Conflict(
+            "this note is submitted; changes are made as amendments".into(),
+        ),
+        other => other.into(),
+    }
+}
+
+pub async fn form(State(state): State<AppState>, _user: CurrentUser) -> Json<NoteForm> {
+    Json(state.note_form.as_ref().clone())
+}
+
+pub async fn notes_of_contact(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<NoteView>>, ApiError> {
+    let contact = ContactId(id);
+    may_read(&state, &user, contact).await?;
+    let notes = state.store.notes_of_contact(contact).await?;
+    Ok(Json(notes.into_iter().map(NoteView::from).collect()))
+}
+
+/// Saves the draft as the operator types. Nothing is validated but size: a draft may be half done.
+#[tracing::instrument(skip_all, fields(contact = id))]
+pub async fn save_draft(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Json(draft): Json<NoteDraft>,
+) -> Result<Json<NoteView>, ApiError> {
+    let contact = ContactId(id);
+    if !handled(&state, contact, user.id()).await? {
+        return Err(ApiError::Forbidden);
+    }
+    check_size(&draft.fields)?;
+    let note = state
+        .store
+        .save_note_draft(
+            contact,
+            user.id(),
+            state.note_form.version,
+            &draft.fields,
+            Timestamp::now(),
+        )
+        .await
+        .map_err(conflict_if_submitted)?;
+    Ok(Json(note.into()))
+}
+
+/// Submits the note: refused field by field (the draft is kept) or stored and locked.
+/// High or imminent risk, or the crisis flag, pages the crisis team.
+#[tracing::instrument(skip_all, fields(contact = id))]
+pub async fn submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Json(draft): Json<NoteDraft>,
+) -> Result<Json<NoteView>, ApiError> {
+    let contact = ContactId(id);
+    if !handled(&state, contact, user.id()).await? {
+        return Err(ApiError::Forbidden);
+    }
+    check_size(&draft.fields)?;
+    let now = Timestamp::now();
+    let version = state.note_form.version;
+    let facts = match state.note_form.validate(&draft.fields) {
+        Ok(facts) => facts,
+        Err(errors) => {
+            // Keep what was written: the operator fixes the fields and submits again.
+            state
+                .store
+                .save_note_draft(contact, user.id(), version, &draft.fields, now)
+                .await
+                .map_err(conflict_if_submitted)?;
+            return Err(ApiError::InvalidFields(errors));
+        }
+    };
+    let note = state
+        .store
+        .submit_note(contact, user.id(), version, &draft.fields, now)
+        .await
+        .map_err(conflict_if_submitted)?;
+    tracing::info!(note = note.id, "note submitted");
+    if facts.crisis_flag || facts.risk.is_some_and(|r| r >= RiskLevel::High) {
+        state.raise_crisis_from_note(contact, user.id()).await?;
+    }
+    Ok(Json(note.into()))
+}
+
+/// Appends an amendment: the whole note, amended, must still satisfy its form.
+#[tracing::instrument(skip_all, fields(note = id))]
+pub async fn amend(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Json(req): Json<AmendmentRequest>,
+) -> Result<(StatusCode, Json<Amendment>), ApiError> {
+    let note = state.store.note(id).await?;
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::Invalid("reason: say why, in at most 500 characters".into()));
+    }
+    if note.status != NoteStatus::Submitted {
+        return Err(ApiError::Conflict("a draft is edited, not amended".into()));
+    }
+    let window_ms = state.settings.notes.amend_window_hours * 3_600_000;
+    let now = Timestamp::now();
+    let own_in_window = note.author == user.id()
+        && note.submitted_at.is_some_and(|at| now.since(at) <= window_ms);
+    let supervisor = matches!(user.role(), Role::Supervisor | Role::Admin);
+    if !(own_in_window || supervisor) {
+        return Err(ApiError::Forbidden);
+    }
+    check_size(&req.changes)?;
+    let mut amended = note.effective();
+    amended.extend(req.changes.clone());
+    state
+        .note_form
+        .validate(&amended)
+        .map_err(ApiError::InvalidFields)?;
+    let amendment = state
+        .store
+        .amend_note(id, user.id(), reason, &req.changes, now)
+        .await?;
+    tracing::info!(note = id, "note amended");
+    Ok((StatusCode::CREATED, Json(amendment)))
+}

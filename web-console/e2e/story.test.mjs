@@ -1,0 +1,220 @@
+// The whole story in a real browser against a running server (HOTLINE_URL), built console served
+// by it: a caller writes, an operator accepts and replies, a supervisor watches the floor and
+// joins, the operator ends and wraps up, an administrator manages accounts, and a new account is
+// forced to change its password. Every screen is photographed in Chinese and English.
+//
+// Needs: HOTLINE_URL, HOTLINE_E2E_PASSWORD (accounts op, lead, sup, boss), HOTLINE_E2E_ARTIFACTS.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { BASE, PASSWORD, launch, openPage, session, shootBoth, signIn } from './harness.mjs';
+
+const REPLY = 'Hello, I am here with you. 我在这里陪着你。';
+const WAITING_LINE = 'I cannot sleep and I feel alone. 我睡不着，觉得很孤单。';
+
+describe('hotline web console story', { timeout: 150_000 }, () => {
+  let browser;
+  let caller;
+  let op;
+  let sup;
+  let boss;
+  let contactId;
+  let failed = false;
+  const step = (name, fn) =>
+    it(name, async (t) => {
+      if (failed) return t.skip('an earlier step failed');
+      try {
+        await fn();
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    });
+
+  before(async () => {
+    // Setup over HTTP: the harness's accounts have no languages, and an operator without a
+    // language is never offered anything; one chat at a time makes them busy when they take one.
+    const admin = await session('boss');
+    const accounts = await admin('GET', '/api/admin/accounts');
+    const opAccount = accounts.find((a) => a.name === 'op');
+    assert.ok(opAccount, 'the harness made the account op');
+    await admin('PATCH', `/api/admin/accounts/${opAccount.id}`, {
+      display_name: null,
+      role: null,
+      languages: ['zh', 'en'],
+      chat_capacity: 1,
+      voice_capacity: null,
+      disabled: null,
+    });
+    // A queue that is closed right now (open for one minute, twelve hours from now).
+    const now = new Date();
+    const minute = (now.getUTCHours() * 60 + now.getUTCMinutes() + 720) % 1440;
+    await admin('PUT', '/api/admin/queues/night', {
+      id: 'night',
+      name: 'Night line',
+      required_skills: [],
+      languages: [],
+      relaxation: [],
+      never_relax: false,
+      overflow_to: null,
+      max_wait_ms: null,
+      opening_hours: { kind: 'daily', open_minute: minute, close_minute: (minute + 1) % 1440, utc_offset_minutes: 0 },
+      closed_message: 'The night line is closed now. If you are in danger, please call one of these numbers.',
+      alternatives: [
+        { name: 'National psychological assistance hotline', number: '12356' },
+        { name: 'Police', number: '110' },
+        { name: 'Ambulance', number: '120' },
+      ],
+    });
+    browser = await launch();
+    caller = await openPage(browser, { phone: true });
+    op = await openPage(browser);
+    sup = await openPage(browser);
+    boss = await openPage(browser);
+  });
+
+  after(async () => {
+    for (const p of [caller, op, sup, boss]) {
+      if (p?.problems?.length) console.error('page errors:', p.problems);
+    }
+    await browser?.close();
+  });
+
+  step('the caller sees opening states, the confidentiality statement and a closed queue', async () => {
+    await caller.goto(`${BASE}/`);
+    await caller.waitForSelector('[data-testid=confidentiality]');
+    assert.equal(await caller.evaluate(() => document.documentElement.lang), 'zh-CN', 'Chinese by default');
+    const exceptions = await caller.locator('[data-testid=confidentiality] li').count();
+    assert.ok(exceptions >= 1, 'the exceptions are listed');
+    await shootBoth(caller, '01-caller-welcome');
+    // The closed queue shows its message and the alternative numbers from the server.
+    await caller.click('input[name=queue][value=night]');
+    await caller.waitForSelector('[data-testid=closed]');
+    const numbers = await caller.locator('[data-testid=closed] .number').allTextContents();
+    for (const n of ['12356', '110', '120']) assert.ok(numbers.includes(n), `closed view lists ${n}`);
+    await shootBoth(caller, '02-caller-closed-queue');
+    await caller.click('input[name=queue][value=general]');
+  });
+
+  step('the caller passes the pre-chat step and writes while waiting', async () => {
+    await caller.check('input[name=accept]');
+    await caller.click('form button[type=submit]');
+    await caller.waitForSelector('input[name=screening]');
+    await caller.check('input[name=screening][value=prefer_not_to_say]');
+    await caller.selectOption('select[name=topic]', 'emotion');
+    await shootBoth(caller, '03-caller-prechat');
+    await caller.click('form button[type=submit]');
+    await caller.waitForSelector('[data-testid=position]');
+    await caller.fill('#message', WAITING_LINE);
+    await caller.press('#message', 'Enter');
+    await caller.waitForSelector('[data-testid=transcript] li[data-status=delivered]');
+    await shootBoth(caller, '04-caller-waiting');
+  });
+
+  step('the operator signs in, goes available and the offer rings with the waiting line', async () => {
+    await signIn(op, 'op');
+    await op.waitForSelector('[data-link=open]');
+    await shootBoth(op, '05-operator-desk');
+    await op.click('[data-testid=set-available]');
+    const offer = op.locator('[data-testid=offer]');
+    await offer.waitFor();
+    contactId = Number(await offer.getAttribute('data-contact'));
+    assert.ok(contactId > 0);
+    assert.match(await offer.textContent(), /I cannot sleep/);
+    await op.waitForFunction(() => window.__tones > 0);
+    assert.match(await op.locator('[data-testid=offer-countdown]').textContent(), /\d/);
+    await shootBoth(op, '06-operator-offer');
+  });
+
+  step('the operator accepts and replies; the caller sees the reply', async () => {
+    await op.click('[data-testid=accept]');
+    const reply = op.locator(`article.chat[data-contact="${contactId}"] textarea`);
+    await reply.waitFor();
+    await reply.fill(REPLY);
+    await reply.press('Enter');
+    await op.waitForSelector(`article.chat[data-contact="${contactId}"] li[data-seq]:has-text("I am here with you")`);
+    await caller.waitForSelector('[data-testid=connected]');
+    await caller.waitForSelector('[data-testid=transcript] li.operator:has-text("I am here with you")');
+    await shootBoth(op, '07-operator-chat');
+    await shootBoth(caller, '08-caller-chat');
+  });
+
+  step('after a reload the caller is back in the same conversation', async () => {
+    await caller.reload();
+    await caller.waitForSelector('[data-testid=connected]');
+    const lines = await caller.locator('[data-testid=transcript] li').allTextContents();
+    assert.ok(lines.some((l) => l.includes('I cannot sleep')), 'own line kept');
+    assert.ok(lines.some((l) => l.includes('I am here with you')), 'reply kept');
+  });
+
+  step('the supervisor wallboard shows the live contact and the operator busy', async () => {
+    await signIn(sup, 'sup');
+    await sup.waitForSelector(`[data-testid=wb-contacts] tr[data-contact="${contactId}"]`);
+    const row = sup.locator(`[data-testid=wb-contacts] tr[data-contact="${contactId}"]`);
+    assert.ok(['green', 'yellow', 'red'].includes(await row.getAttribute('data-colour')));
+    await sup.waitForSelector('[data-testid=wb-operators] tr[data-name="op"] [data-state=busy]');
+    await shootBoth(sup, '09-supervisor-wallboard');
+    await row.locator('button').first().click(); // monitor
+    await sup.waitForSelector(`.joined article.chat[data-contact="${contactId}"]`);
+    await sup.waitForSelector(`.joined li:has-text("I am here with you")`);
+    await shootBoth(sup, '10-supervisor-monitoring');
+    await sup.click(`.joined article.chat[data-contact="${contactId}"] .chat-actions button`);
+    await sup.waitForSelector('.joined', { state: 'detached' });
+  });
+
+  step('the operator ends the chat, wraps up and finishes', async () => {
+    const chat = op.locator(`article.chat[data-contact="${contactId}"]`);
+    await chat.locator('.chat-actions button.danger-outline').click();
+    await chat.locator('.chat-actions .danger-button').click();
+    await op.waitForSelector('[data-testid=wrapup-timer]');
+    await caller.waitForSelector('[data-testid=ended]');
+    await shootBoth(op, '11-operator-wrap-up');
+    await op.click('.wrapup button.primary');
+    await op.waitForSelector(`article.chat[data-contact="${contactId}"]`, { state: 'detached' });
+    await caller.click('label.score:nth-child(4)');
+    await shootBoth(caller, '12-caller-ended-survey');
+  });
+
+  step('the admin page lists the accounts, queues and skills', async () => {
+    await signIn(boss, 'boss');
+    await boss.waitForSelector('[data-testid=accounts] tr[data-account=op]');
+    for (const name of ['op', 'lead', 'sup', 'boss']) {
+      assert.equal(await boss.locator(`[data-testid=accounts] tr[data-account="${name}"]`).count(), 1, `${name} listed`);
+    }
+    await shootBoth(boss, '13-admin-accounts');
+    await boss.click('a[href="#/admin/queues"]');
+    await boss.waitForSelector('[data-testid=queues]');
+    await shootBoth(boss, '14-admin-queues');
+    await boss.click('[data-testid=queues] tbody tr:first-child button');
+    await boss.waitForSelector('.queue-editor');
+    await shootBoth(boss, '15-admin-queue-editor');
+    await boss.click('a[href="#/admin/skills"]');
+    await boss.waitForSelector('[data-testid=skills]');
+    await shootBoth(boss, '16-admin-skills');
+  });
+
+  step('a new account made by the admin must change its password first', async () => {
+    const name = `new${Date.now() % 100000}`;
+    await boss.click('a[href="#/admin/accounts"]');
+    await boss.waitForSelector('[data-testid=accounts]');
+    await boss.click('.section-head button');
+    const form = boss.locator('form[aria-label]').first();
+    await form.locator('input[type=text]').first().fill(name);
+    await form.locator('input[type=password]').fill(PASSWORD);
+    await form.locator('button[type=submit]').click();
+    await boss.waitForSelector(`[data-testid=accounts] tr[data-account="${name}"]`);
+
+    const fresh = await openPage(browser);
+    await fresh.goto(`${BASE}/console/`);
+    await fresh.fill('input[name=name]', name);
+    await fresh.fill('input[name=password]', PASSWORD);
+    await fresh.click('form button[type=submit]');
+    await fresh.waitForSelector('[data-testid=password-form]');
+    await shootBoth(fresh, '17-forced-password-change');
+    await fresh.fill('input[name=current]', PASSWORD);
+    await fresh.fill('input[name=new]', `${PASSWORD} renewed`);
+    await fresh.fill('input[name=again]', `${PASSWORD} renewed`);
+    await fresh.click('[data-testid=password-form] button[type=submit]');
+    await fresh.waitForSelector('.statusbar');
+    await fresh.context().close();
+  });
+});

@@ -1,0 +1,325 @@
+// The caller's side of one conversation, apart from the page: the socket, the join/resume
+// handshake, pending and acknowledged lines, and what to show. The page subscribes to changes.
+//
+// Keeps the resume token in sessionStorage (this tab only), so a reload or a network loss comes
+// back to the same contact; keeps the pseudonymous caller key in localStorage only with consent.
+
+import type {
+  Alternative,
+  CallerEvent,
+  CallerRequest,
+  ContactState,
+  EndedBy,
+  ScreeningAnswer,
+  Sender,
+} from '../proto/hotline';
+import { PROTOCOL_VERSION } from '../proto/hotline';
+import { JsonSocket, clientId, wsUrl, type SocketStatus } from '../shared/socket';
+
+const RESUME_KEY = 'hotline.resume_token';
+const CALLER_KEY = 'hotline.caller_key';
+
+export type Phase = 'start' | 'joining' | 'waiting' | 'chat' | 'ended' | 'closed';
+
+export interface Line {
+  key: string;
+  seq?: number;
+  sender: Sender;
+  body: string;
+  at: number;
+  /** Lines the caller wrote: pending until the server has made them durable (`said`). */
+  status?: 'pending' | 'delivered' | 'failed';
+  clientId?: string;
+}
+
+export interface JoinForm {
+  queue: string;
+  language: string;
+  topic: string | null;
+  age_group: string | null;
+  screening: ScreeningAnswer;
+  remember: boolean;
+}
+
+export interface CallerState {
+  phase: Phase;
+  /** The socket, as the page should describe it. */
+  link: SocketStatus;
+  position: number | null;
+  waitMs: number | null;
+  operatorName: string | null;
+  lines: Line[];
+  typingUntil: number;
+  transferring: boolean;
+  endedBy: EndedBy | null;
+  closed: { message: string; alternatives: Alternative[] } | null;
+  error: { code: string; message: string } | null;
+  /** A resume found the earlier conversation over. */
+  previousEnded: boolean;
+}
+
+function storage(kind: 'session' | 'local'): Storage | null {
+  try {
+    return kind === 'session' ? sessionStorage : localStorage;
+  } catch {
+    return null;
+  }
+}
+
+export function rememberedCallerKey(): string | null {
+  return storage('local')?.getItem(CALLER_KEY) ?? null;
+}
+
+function callerKey(remember: boolean): string | null {
+  const store = storage('local');
+  if (!remember) {
+    store?.removeItem(CALLER_KEY);
+    return null;
+  }
+  let key = store?.getItem(CALLER_KEY) ?? null;
+  if (!key || key.length < 16 || key.length > 128) {
+    const bytes = new Uint8Array(24);
+    crypto.getRandomValues(bytes);
+    key = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    store?.setItem(CALLER_KEY, key);
+  }
+  return key;
+}
+
+export class CallerSession {
+  state: CallerState = {
+    phase: 'start',
+    link: 'idle',
+    position: null,
+    waitMs: null,
+    operatorName: null,
+    lines: [],
+    typingUntil: 0,
+    transferring: false,
+    endedBy: null,
+    closed: null,
+    error: null,
+    previousEnded: false,
+  };
+  private listeners = new Set<() => void>();
+  private socket: JsonSocket<CallerEvent, CallerRequest>;
+  private pendingJoin: CallerRequest | null = null;
+  private lastTypingSent = 0;
+  private leaveTimer: number | undefined;
+
+  constructor() {
+    this.socket = new JsonSocket<CallerEvent, CallerRequest>(wsUrl('/ws/caller'), {
+      onOpen: () => this.onOpen(),
+      onFrame: (f) => this.onFrame(f),
+      onStatus: (status) => this.set({ link: status }),
+      ping: () => ({ type: 'ping' }),
+    });
+    if (this.resumeToken) {
+      // Back after a reload: rejoin the same conversation before showing anything else.
+      this.set({ phase: 'joining' });
+      this.socket.start();
+    }
+  }
+
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private set(patch: Partial<CallerState>) {
+    this.state = { ...this.state, ...patch };
+    for (const l of this.listeners) l();
+  }
+
+  private get resumeToken(): string | null {
+    return storage('session')?.getItem(RESUME_KEY) ?? null;
+  }
+
+  private set resumeTokenValue(token: string | null) {
+    const s = storage('session');
+    if (token) s?.setItem(RESUME_KEY, token);
+    else s?.removeItem(RESUME_KEY);
+  }
+
+  join(form: JoinForm): void {
+    this.pendingJoin = {
+      type: 'join',
+      queue: form.queue,
+      language: form.language,
+      topic: form.topic,
+      age_group: form.age_group,
+      screening: form.screening,
+      accepted_confidentiality: true,
+      caller_key: callerKey(form.remember),
+    };
+    this.set({ phase: 'joining', error: null, closed: null, previousEnded: false, lines: [], endedBy: null });
+    if (this.socket.isOpen) this.onOpen();
+    else this.socket.start();
+  }
+
+  say(text: string): void {
+    const body = text.trim();
+    if (!body) return;
+    const id = clientId();
+    const line: Line = { key: `c-${id}`, sender: 'caller', body, at: Date.now(), status: 'pending', clientId: id };
+    this.set({ lines: [...this.state.lines, line] });
+    // While offline the line stays pending and is sent after the resume.
+    this.socket.send({ type: 'say', text: body, client_id: id });
+  }
+
+  typing(): void {
+    const now = Date.now();
+    if (now - this.lastTypingSent < 3_000) return;
+    this.lastTypingSent = now;
+    this.socket.send({ type: 'typing' });
+  }
+
+  leave(): void {
+    if (!this.socket.send({ type: 'leave' })) {
+      this.finish('caller');
+      return;
+    }
+    // The server answers with `ended`; do not leave the person hanging if it does not.
+    this.leaveTimer = window.setTimeout(() => this.finish('caller'), 4_000);
+  }
+
+  /** After the end screen: back to the start. */
+  restart(): void {
+    this.set({ phase: 'start', lines: [], endedBy: null, operatorName: null, position: null, waitMs: null, error: null, closed: null });
+  }
+
+  retryNow(): void {
+    this.socket.retryNow();
+  }
+
+  private onOpen() {
+    const token = this.resumeToken;
+    if (token) {
+      this.socket.send({ type: 'resume', resume_token: token });
+    } else if (this.pendingJoin) {
+      this.socket.send(this.pendingJoin);
+    }
+  }
+
+  private finish(by: EndedBy) {
+    window.clearTimeout(this.leaveTimer);
+    this.resumeTokenValue = null;
+    this.pendingJoin = null;
+    this.socket.stop();
+    this.set({ phase: 'ended', endedBy: by, transferring: false, typingUntil: 0 });
+  }
+
+  private onFrame(f: CallerEvent) {
+    switch (f.type) {
+      case 'hello':
+        if (f.protocol !== PROTOCOL_VERSION) {
+          console.warn(`server protocol ${f.protocol}, page built for ${PROTOCOL_VERSION}`);
+        }
+        break;
+      case 'joined':
+        this.resumeTokenValue = f.resume_token;
+        this.pendingJoin = null;
+        this.set({ phase: 'waiting', position: f.position, waitMs: f.estimated_wait_ms });
+        break;
+      case 'resumed':
+        this.onResumed(f.state, f.transcript, f.position ?? null, f.estimated_wait_ms ?? null);
+        break;
+      case 'closed':
+        this.pendingJoin = null;
+        this.socket.stop();
+        this.set({ phase: 'closed', closed: { message: f.message, alternatives: f.alternatives } });
+        break;
+      case 'queue_update':
+        this.set({ position: f.position, waitMs: f.estimated_wait_ms, phase: this.state.phase === 'joining' ? 'waiting' : this.state.phase });
+        break;
+      case 'connected':
+        this.set({ phase: 'chat', operatorName: f.operator_name, transferring: false, position: null, waitMs: null });
+        break;
+      case 'said': {
+        const lines = this.state.lines.map((l) =>
+          l.clientId === f.client_id ? { ...l, seq: f.seq, status: 'delivered' as const } : l,
+        );
+        this.set({ lines });
+        break;
+      }
+      case 'message': {
+        if (this.state.lines.some((l) => l.seq === f.line.seq && l.sender !== 'caller')) break;
+        const line: Line = { key: `s-${f.line.seq}`, seq: f.line.seq, sender: f.line.sender, body: f.line.body, at: f.line.at };
+        this.set({ lines: [...this.state.lines, line], typingUntil: 0 });
+        break;
+      }
+      case 'typing':
+        this.set({ typingUntil: Date.now() + 4_000 });
+        break;
+      case 'transferring':
+        this.set({ transferring: true, phase: 'waiting', operatorName: null });
+        break;
+      case 'ended':
+        this.finish(f.by);
+        break;
+      case 'pong':
+        break;
+      case 'error':
+        this.onError(f.code, f.message);
+        break;
+    }
+  }
+
+  private onResumed(state: ContactState, transcript: { seq: number; sender: Sender; body: string; at: number }[], position: number | null, waitMs: number | null) {
+    if (state === 'wrapping' || state === 'completed' || state === 'abandoned') {
+      this.finish('operator');
+      return;
+    }
+    const known = transcript.map<Line>((t) => ({
+      key: `s-${t.seq}`,
+      seq: t.seq,
+      sender: t.sender,
+      body: t.body,
+      at: t.at,
+      status: t.sender === 'caller' ? 'delivered' : undefined,
+    }));
+    // Lines written but not acknowledged before the connection dropped: if the server has them
+    // (same text, after the last acknowledged line) they were saved; otherwise send them again.
+    const lastAcked = Math.max(0, ...this.state.lines.filter((l) => l.seq !== undefined).map((l) => l.seq!));
+    const unsaved: Line[] = [];
+    const claimed = new Set<number>();
+    for (const l of this.state.lines.filter((x) => x.status === 'pending')) {
+      const match = known.find((k) => k.sender === 'caller' && k.body === l.body && (k.seq ?? 0) > lastAcked && !claimed.has(k.seq!));
+      if (match) claimed.add(match.seq!);
+      else unsaved.push(l);
+    }
+    const phase: Phase = state === 'assigned' ? 'chat' : 'waiting';
+    this.set({ phase, lines: [...known, ...unsaved], position, waitMs, error: null });
+    for (const l of unsaved) this.socket.send({ type: 'say', text: l.body, client_id: l.clientId! });
+  }
+
+  private onError(code: string, message: string) {
+    if (code === 'ended') {
+      // The resume token points at a conversation that is over.
+      this.resumeTokenValue = null;
+      const wasChatting = this.state.lines.length > 0 && this.state.phase !== 'joining';
+      this.socket.stop();
+      if (wasChatting) this.finish('caller_lost');
+      else this.set({ phase: 'start', previousEnded: true });
+      return;
+    }
+    if (code === 'shutting_down') return; // the socket reconnects and resumes by itself
+    if (this.state.phase === 'joining' && !this.resumeToken) {
+      // The join was refused (rate limit, invalid form): back to the form, with the reason.
+      this.pendingJoin = null;
+      this.socket.stop();
+      this.set({ phase: 'start', error: { code, message } });
+      return;
+    }
+    // A refused line: mark the newest pending one as not sent.
+    if (code === 'invalid' || code === 'too_large' || code === 'not_joined') {
+      const idx = [...this.state.lines].reverse().findIndex((l) => l.status === 'pending');
+      if (idx >= 0) {
+        const at = this.state.lines.length - 1 - idx;
+        const lines = this.state.lines.map((l, i) => (i === at ? { ...l, status: 'failed' as const } : l));
+        this.set({ lines });
+      }
+    }
+    this.set({ error: { code, message } });
+  }
+}

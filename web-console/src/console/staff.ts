@@ -1,0 +1,419 @@
+// The console's live state: one staff WebSocket per person (the server closes an older one when
+// a newer one connects), and everything it tells: presence, offers, held and joined contacts,
+// the floor. Pages read it through `useStaff` and act through the methods.
+
+import { useEffect, useState } from 'preact/hooks';
+import type {
+  ContactDetail,
+  ContactId,
+  ContactSummary,
+  EndedBy,
+  FloorOperator,
+  HistoryItem,
+  JoinMode,
+  OperatorId,
+  OperatorState,
+  Presence,
+  RiskLevel,
+  Role,
+  StaffEvent,
+  StaffLine,
+  StaffRequest,
+  TransferTarget,
+} from '../proto/hotline';
+import { PROTOCOL_VERSION } from '../proto/hotline';
+import { api, serverNow } from '../shared/api';
+import { JsonSocket, clientId, wsUrl, type SocketStatus } from '../shared/socket';
+
+export interface PendingLine {
+  clientId: string;
+  body: string;
+  at: number;
+  failed?: boolean;
+}
+
+export interface Chat {
+  id: ContactId;
+  summary: ContactSummary;
+  lines: StaffLine[];
+  pending: PendingLine[];
+  history: HistoryItem[];
+  /** Holder: the contact is mine. Participant: I joined it (supervisors, crisis leads). */
+  as: 'holder' | 'participant';
+  /** For a participant: how I joined (unknown after a reconnect: `hello` does not say). */
+  mode: JoinMode | null;
+  wrap: { deadline: number; by: EndedBy } | null;
+  typingUntil: number;
+  participants: Record<string, JoinMode>;
+  unread: number;
+}
+
+export interface Offer {
+  contact: ContactSummary;
+  expiresAt: number;
+  /** When it arrived (server clock), for the countdown's full length. */
+  receivedAt: number;
+  transcript: StaffLine[];
+}
+
+export type Notice =
+  | { id: number; kind: 'withdrawn'; contact: ContactId; reason: string }
+  | { id: number; kind: 'released'; contact: ContactId; reason: string }
+  | { id: number; kind: 'completed'; contact: ContactId }
+  | { id: number; kind: 'error'; code: string; message: string }
+  | { id: number; kind: 'shutdown' };
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type NoticeInput = DistributiveOmit<Notice, 'id'>;
+
+export interface StaffState {
+  link: SocketStatus;
+  replaced: boolean;
+  me: { id: OperatorId; name: string; role: Role } | null;
+  opState: OperatorState | null;
+  offers: Offer[];
+  chats: Chat[];
+  active: ContactId | null;
+  floor: { contacts: ContactSummary[]; operators: FloorOperator[] } | null;
+  notices: Notice[];
+}
+
+const sortLines = (lines: StaffLine[]) => [...lines].sort((a, b) => a.seq - b.seq);
+
+function mergeLines(existing: StaffLine[], more: StaffLine[]): StaffLine[] {
+  const bySeq = new Map(existing.map((l) => [l.seq, l]));
+  for (const l of more) bySeq.set(l.seq, l);
+  return sortLines([...bySeq.values()]);
+}
+
+function chatOf(detail: ContactDetail, me: OperatorId | undefined, mode: JoinMode | null): Chat {
+  const holder = detail.summary.operator === me && mode === null;
+  return {
+    id: detail.summary.id,
+    summary: detail.summary,
+    lines: sortLines(detail.transcript),
+    pending: [],
+    history: detail.history,
+    as: holder ? 'holder' : 'participant',
+    mode,
+    wrap: null,
+    typingUntil: 0,
+    participants: {},
+    unread: 0,
+  };
+}
+
+let noticeId = 0;
+
+export class StaffStore {
+  state: StaffState = {
+    link: 'idle',
+    replaced: false,
+    me: null,
+    opState: null,
+    offers: [],
+    chats: [],
+    active: null,
+    floor: null,
+    notices: [],
+  };
+  private listeners = new Set<() => void>();
+  private socket: JsonSocket<StaffEvent, StaffRequest>;
+  private lastTyping = new Map<ContactId, number>();
+  /** Called when the socket keeps failing: the session may have ended. */
+  onAuthLost: (() => void) | null = null;
+
+  constructor() {
+    this.socket = new JsonSocket<StaffEvent, StaffRequest>(wsUrl('/ws/staff'), {
+      onFrame: (f) => this.onFrame(f),
+      onStatus: (status, detail) => {
+        // 1008 "replaced or too slow": another console of mine took over. Do not fight it.
+        if (status === 'stopped' && detail?.code === 1008) this.set({ replaced: true });
+        this.set({ link: status });
+        if (status === 'retrying') this.checkSession();
+      },
+      shouldRetry: (code, reason) => !(code === 1008 && /replaced/.test(reason)),
+      ping: () => ({ type: 'ping' }),
+    });
+  }
+
+  start(): void {
+    this.set({ replaced: false });
+    this.socket.start();
+  }
+
+  stop(): void {
+    this.socket.stop();
+  }
+
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private set(patch: Partial<StaffState>) {
+    this.state = { ...this.state, ...patch };
+    for (const l of this.listeners) l();
+  }
+
+  private notify(n: NoticeInput) {
+    const notice = { ...n, id: ++noticeId } as Notice;
+    this.set({ notices: [...this.state.notices.slice(-4), notice] });
+  }
+
+  dismiss(id: number): void {
+    this.set({ notices: this.state.notices.filter((n) => n.id !== id) });
+  }
+
+  private async checkSession() {
+    try {
+      await api('GET', '/api/me');
+    } catch (e) {
+      if ((e as { status?: number }).status === 401) {
+        this.socket.stop();
+        this.onAuthLost?.();
+      }
+    }
+  }
+
+  private updateChat(id: ContactId, f: (c: Chat) => Chat | null) {
+    const chats: Chat[] = [];
+    for (const c of this.state.chats) {
+      if (c.id !== id) {
+        chats.push(c);
+        continue;
+      }
+      const next = f(c);
+      if (next) chats.push(next);
+    }
+    let active = this.state.active;
+    if (active !== null && !chats.some((c) => c.id === active)) active = chats[0]?.id ?? null;
+    this.set({ chats, active });
+  }
+
+  private addChat(chat: Chat, focus: boolean) {
+    const others = this.state.chats.filter((c) => c.id !== chat.id);
+    this.set({
+      chats: [...others, chat],
+      active: focus || this.state.active === null ? chat.id : this.state.active,
+      offers: this.state.offers.filter((o) => o.contact.id !== chat.id),
+    });
+  }
+
+  // ----- actions -----
+
+  send(frame: StaffRequest): boolean {
+    const ok = this.socket.send(frame);
+    if (!ok) this.notify({ kind: 'error', code: 'offline', message: 'not connected' });
+    return ok;
+  }
+
+  setPresence(presence: Presence) {
+    this.send({ type: 'set_presence', presence });
+  }
+
+  accept(contact: ContactId) {
+    this.send({ type: 'accept', contact });
+  }
+
+  reject(contact: ContactId) {
+    if (this.send({ type: 'reject', contact })) {
+      this.set({ offers: this.state.offers.filter((o) => o.contact.id !== contact) });
+    }
+  }
+
+  select(contact: ContactId) {
+    this.set({ active: contact });
+    this.updateChat(contact, (c) => ({ ...c, unread: 0 }));
+  }
+
+  say(contact: ContactId, text: string) {
+    const body = text.trim();
+    if (!body) return;
+    const id = clientId();
+    this.updateChat(contact, (c) => ({ ...c, pending: [...c.pending, { clientId: id, body, at: Date.now() }] }));
+    if (!this.socket.send({ type: 'say', contact, text: body, client_id: id })) {
+      this.updateChat(contact, (c) => ({
+        ...c,
+        pending: c.pending.map((p) => (p.clientId === id ? { ...p, failed: true } : p)),
+      }));
+    } else {
+      // The server answers a refused line with an `error` that does not name the line; a line
+      // still unacknowledged after 10 s is shown as not sent so the operator can resend it.
+      window.setTimeout(() => {
+        this.updateChat(contact, (c) => ({
+          ...c,
+          pending: c.pending.map((p) => (p.clientId === id ? { ...p, failed: true } : p)),
+        }));
+      }, 10_000);
+    }
+  }
+
+  retryLine(contact: ContactId, line: PendingLine) {
+    this.updateChat(contact, (c) => ({ ...c, pending: c.pending.filter((p) => p.clientId !== line.clientId) }));
+    this.say(contact, line.body);
+  }
+
+  typing(contact: ContactId) {
+    const now = Date.now();
+    if (now - (this.lastTyping.get(contact) ?? 0) < 3_000) return;
+    this.lastTyping.set(contact, now);
+    this.socket.send({ type: 'typing', contact });
+  }
+
+  end(contact: ContactId) {
+    this.send({ type: 'end', contact });
+  }
+
+  finishWrapUp(contact: ContactId) {
+    this.send({ type: 'finish_wrap_up', contact });
+  }
+
+  transfer(contact: ContactId, target: TransferTarget) {
+    this.send({ type: 'transfer', contact, target });
+  }
+
+  raiseRisk(contact: ContactId, risk: RiskLevel) {
+    this.send({ type: 'raise_risk', contact, risk });
+  }
+
+  join(contact: ContactId, mode: JoinMode) {
+    this.send({ type: 'join', contact, mode });
+  }
+
+  leave(contact: ContactId) {
+    this.send({ type: 'leave', contact });
+  }
+
+  setFloor(frame: StaffEvent) {
+    if (frame.type === 'floor') this.set({ floor: { contacts: frame.contacts, operators: frame.operators } });
+  }
+
+  // ----- frames -----
+
+  private onFrame(f: StaffEvent) {
+    const me = this.state.me?.id;
+    switch (f.type) {
+      case 'hello': {
+        if (f.protocol !== PROTOCOL_VERSION) console.warn(`server protocol ${f.protocol}, console built for ${PROTOCOL_VERSION}`);
+        const previous = new Map(this.state.chats.map((c) => [c.id, c]));
+        const chats = f.contacts.map((d) => {
+          const old = previous.get(d.summary.id);
+          const holder = d.summary.operator === f.operator;
+          const chat = chatOf(d, f.operator, holder ? null : (old?.mode ?? null));
+          // Keep what only this browser knew: wrap-up deadline, unsent lines.
+          return old ? { ...chat, wrap: old.wrap, pending: old.pending, participants: old.participants } : chat;
+        });
+        const now = Date.now();
+        this.set({
+          me: { id: f.operator, name: f.name, role: f.role },
+          opState: f.state ?? null,
+          chats,
+          active: chats.some((c) => c.id === this.state.active) ? this.state.active : (chats[0]?.id ?? null),
+          // `hello` does not repeat a ringing offer; keep ours until it expires.
+          offers: this.state.offers.filter((o) => o.expiresAt > now),
+        });
+        break;
+      }
+      case 'offer':
+        this.set({
+          offers: [
+            ...this.state.offers.filter((o) => o.contact.id !== f.contact.id),
+            { contact: f.contact, expiresAt: f.expires_at, receivedAt: serverNow(), transcript: f.transcript },
+          ],
+        });
+        break;
+      case 'offer_withdrawn':
+        this.set({ offers: this.state.offers.filter((o) => o.contact.id !== f.contact) });
+        if (f.reason !== 'rejected') this.notify({ kind: 'withdrawn', contact: f.contact, reason: f.reason });
+        break;
+      case 'assigned':
+        this.addChat(chatOf(f.contact, me, null), true);
+        break;
+      case 'joined': {
+        const chat = chatOf(f.contact, me, f.mode);
+        this.addChat({ ...chat, as: 'participant' }, true);
+        break;
+      }
+      case 'message':
+        this.updateChat(f.line.contact, (c) => ({
+          ...c,
+          lines: mergeLines(c.lines, [f.line]),
+          typingUntil: f.line.sender === 'caller' ? 0 : c.typingUntil,
+          unread: this.state.active === c.id ? 0 : c.unread + 1,
+        }));
+        break;
+      case 'said':
+        this.updateChat(f.contact, (c) => {
+          const p = c.pending.find((x) => x.clientId === f.client_id);
+          if (!p) return c;
+          const line: StaffLine = {
+            contact: c.id,
+            seq: f.seq,
+            sender: c.as === 'holder' ? 'operator' : 'participant',
+            author: me ?? null,
+            visibility: c.as === 'participant' && c.mode === 'whisper' ? 'operators' : 'all',
+            body: p.body,
+            at: Date.now(),
+          };
+          return { ...c, pending: c.pending.filter((x) => x !== p), lines: mergeLines(c.lines, [line]) };
+        });
+        break;
+      case 'typing':
+        this.updateChat(f.contact, (c) => ({ ...c, typingUntil: Date.now() + 4_000 }));
+        break;
+      case 'risk_changed':
+        this.updateChat(f.contact, (c) => ({ ...c, summary: { ...c.summary, risk: f.risk, colour: f.colour } }));
+        break;
+      case 'caller_away':
+      case 'caller_back':
+        this.updateChat(f.contact, (c) => ({ ...c, summary: { ...c.summary, caller_away: f.type === 'caller_away' } }));
+        break;
+      case 'wrap_up':
+        this.updateChat(f.contact, (c) => ({
+          ...c,
+          wrap: { deadline: f.deadline, by: f.by },
+          summary: { ...c.summary, state: 'wrapping' },
+          typingUntil: 0,
+        }));
+        break;
+      case 'completed':
+        this.updateChat(f.contact, () => null);
+        this.notify({ kind: 'completed', contact: f.contact });
+        break;
+      case 'released':
+        this.updateChat(f.contact, () => null);
+        this.notify({ kind: 'released', contact: f.contact, reason: f.reason });
+        break;
+      case 'participant':
+        this.updateChat(f.contact, (c) => {
+          const participants = { ...c.participants };
+          if (f.mode) participants[String(f.participant)] = f.mode;
+          else delete participants[String(f.participant)];
+          return { ...c, participants };
+        });
+        break;
+      case 'state':
+        this.set({ opState: f.state });
+        break;
+      case 'floor':
+        this.set({ floor: { contacts: f.contacts, operators: f.operators } });
+        break;
+      case 'shutdown':
+        this.notify({ kind: 'shutdown' });
+        break;
+      case 'pong':
+        break;
+      case 'error':
+        this.notify({ kind: 'error', code: f.code, message: f.message });
+        break;
+    }
+  }
+}
+
+/** Re-renders the component whenever the store changes. */
+export function useStaff(store: StaffStore): StaffState {
+  const [, setTick] = useState(0);
+  useEffect(() => store.subscribe(() => setTick((t) => t + 1)), [store]);
+  return store.state;
+}
