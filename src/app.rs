@@ -36,6 +36,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: DynStore,
     pub router: RouterHandle,
+    pub transcripts: gateway::TranscriptWriter,
     pub hub: Arc<Hub>,
     pub metrics: Metrics,
     pub health: Arc<StoreHealth>,
@@ -245,6 +246,9 @@ pub async fn run(
     );
     let router_stop = CancellationToken::new();
     let router_join = tokio::spawn(router_task.run(router_stop.clone()));
+    // Stopped with the router, after every connection task has finished writing.
+    let (transcripts, transcripts_join) =
+        gateway::TranscriptWriter::start(store.clone(), router_stop.clone());
 
     let state = AppState {
         login_limiter: AddressLimiter::per_minute(settings.auth.logins_per_minute),
@@ -256,6 +260,7 @@ pub async fn run(
         settings: settings.clone(),
         store: store.clone(),
         router,
+        transcripts,
         hub: hub.clone(),
         metrics,
         health,
@@ -281,6 +286,7 @@ pub async fn run(
     }
     router_stop.cancel();
     let _ = router_join.await;
+    let _ = transcripts_join.await;
     tracing::info!("stopped");
     Ok(())
 }

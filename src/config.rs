@@ -25,6 +25,7 @@ pub struct Settings {
     pub caller: CallerSettings,
     pub routing: EngineConfig,
     pub notes: NotesSettings,
+    pub paging: PagingSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +43,120 @@ impl Default for NotesSettings {
             amend_window_hours: 24,
             form_file: None,
         }
+    }
+}
+
+/// Paging the crisis team: timeouts, webhook signing, retries, the auditor, SMTP.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PagingSettings {
+    /// How long an acknowledged incident may stay unresolved before it re-triggers (paging
+    /// starts again from level 1).
+    pub ack_timeout_ms: u64,
+    /// A webhook every page also goes to (a team channel, a paging gateway), when set.
+    pub webhook_url: Option<String>,
+    /// Signs every webhook body: `X-Hotline-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+    pub webhook_secret: Option<String>,
+    /// How long one webhook or SMTP attempt may take.
+    pub send_timeout_ms: u64,
+    /// Attempts per delivery before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; it doubles for each further one, up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// How often the auditor looks for timers the worker missed …
+    pub audit_interval_ms: u64,
+    /// … and how late a timer must be to count as missed.
+    pub audit_slack_ms: u64,
+    /// Longest the timer worker sleeps without looking at the database (it also wakes when this
+    /// node arms a timer); bounds how late it sees timers armed by another node.
+    pub poll_ms: u64,
+    /// The console's base URL, for links in e-mails (e.g. `https://hotline.example.org`).
+    pub console_url: Option<String>,
+    /// E-mail pages, when set.
+    pub smtp: Option<SmtpSettings>,
+}
+
+impl Default for PagingSettings {
+    fn default() -> Self {
+        PagingSettings {
+            ack_timeout_ms: 30 * 60_000,
+            webhook_url: None,
+            webhook_secret: None,
+            send_timeout_ms: 5_000,
+            max_attempts: 5,
+            retry_base_ms: 2_000,
+            retry_max_ms: 60_000,
+            audit_interval_ms: 10_000,
+            audit_slack_ms: 5_000,
+            poll_ms: 2_000,
+            console_url: None,
+            smtp: None,
+        }
+    }
+}
+
+impl fmt::Debug for PagingSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PagingSettings")
+            .field("ack_timeout_ms", &self.ack_timeout_ms)
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
+            .field("send_timeout_ms", &self.send_timeout_ms)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .field("retry_max_ms", &self.retry_max_ms)
+            .field("audit_interval_ms", &self.audit_interval_ms)
+            .field("audit_slack_ms", &self.audit_slack_ms)
+            .field("poll_ms", &self.poll_ms)
+            .field("console_url", &self.console_url)
+            .field("smtp", &self.smtp)
+            .finish()
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a relay on this host or a trusted network.
+    None,
+    /// STARTTLS (required) on the submission port.
+    #[default]
+    Starttls,
+    /// Implicit TLS (port 465).
+    Tls,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The sender, e.g. `Hotline paging <paging@hotline.example.org>`.
+    pub from: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+impl fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("from", &self.from)
+            .finish()
     }
 }
 
@@ -162,6 +277,7 @@ impl fmt::Debug for Settings {
             .field("caller", &self.caller)
             .field("routing", &self.routing)
             .field("notes", &self.notes)
+            .field("paging", &self.paging)
             .finish()
     }
 }
@@ -198,6 +314,27 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("hotline:***@db"));
+    }
+
+    #[test]
+    fn paging_secrets_are_redacted() {
+        let s = PagingSettings {
+            webhook_url: Some("https://gw:t0ken@sms.example/hook".into()),
+            webhook_secret: Some("hmac-s3cret".into()),
+            smtp: Some(SmtpSettings {
+                host: "mail".into(),
+                port: 587,
+                tls: SmtpTls::Starttls,
+                username: Some("pager".into()),
+                password: Some("smtp-s3cret".into()),
+                from: "p@example.org".into(),
+            }),
+            ..PagingSettings::default()
+        };
+        let shown = format!("{s:?}");
+        for secret in ["t0ken", "hmac-s3cret", "smtp-s3cret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     #[test]

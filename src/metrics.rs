@@ -22,6 +22,15 @@ pub struct Metrics {
     pub store_write_seconds: HistogramVec,
     pub store_failures: IntCounterVec,
     pub frames_rejected: IntCounterVec,
+    /// Crisis incidents by state, refreshed by the pager after every change.
+    pub incidents: IntGaugeVec,
+    pub time_to_acknowledge_seconds: HistogramVec,
+    /// Levels paged, by level (1-based; bounded by the policy's 10 levels).
+    pub escalations: IntCounterVec,
+    /// Page delivery attempts by channel and outcome.
+    pub notifications: IntCounterVec,
+    /// Timers the auditor fired because the worker had not, by kind.
+    pub escalations_overdue_fixed: IntCounterVec,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -72,6 +81,12 @@ impl Metrics {
             store_write_seconds: histogram(&r, "hotline_store_write_seconds", "Durable write time.", &["what"], fast),
             store_failures: counter(&r, "hotline_store_failures_total", "Failed durable writes (retried).", &["what"]),
             frames_rejected: counter(&r, "hotline_frames_rejected_total", "WebSocket frames refused, by code.", &["code"]),
+            incidents: gauge(&r, "hotline_incidents", "Crisis incidents by state.", &["state"]),
+            time_to_acknowledge_seconds: histogram(&r, "hotline_incident_time_to_acknowledge_seconds", "From trigger to acknowledgement.", &["urgency"],
+                vec![5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0]),
+            escalations: counter(&r, "hotline_escalations_total", "Escalation levels paged, by level.", &["level"]),
+            notifications: counter(&r, "hotline_notifications_total", "Page delivery attempts by channel and outcome.", &["channel", "outcome"]),
+            escalations_overdue_fixed: counter(&r, "hotline_escalations_overdue_fixed_total", "Overdue paging timers the auditor fired, by kind.", &["kind"]),
             registry: r,
         };
         // Export every outcome from the start, so rates work before the first offer.

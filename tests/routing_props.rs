@@ -391,8 +391,8 @@ impl Model {
         merged.into_iter().collect()
     }
 
-    /// Naive static eligibility (no room): language, queue languages, skills, channel, declines.
-    fn eligible(&self, e: &Engine, op: OperatorId, c: &ContactView, now: i64) -> bool {
+    /// Naive static eligibility: channel capacity, languages, skills after relaxation.
+    fn fits(&self, op: OperatorId, c: &ContactView, now: i64) -> bool {
         let p = &self.profiles[&op];
         let q = &self.queues[&c.queue];
         capacity_of(p, c.channel) > 0
@@ -402,11 +402,30 @@ impl Model {
                 .requirements(q, c.id, now)
                 .iter()
                 .all(|(s, min)| p.skills.get(s).is_some_and(|have| have >= min))
-            && !self
-                .declines
-                .get(&c.id)
-                .is_some_and(|d| d.iter().any(|&(o, until)| o == op && until > now))
-            && e.operator(op).is_some()
+    }
+
+    /// Eligibility without room: fits, and not held back by a decline. An operator who declined
+    /// the contact during this stay is held back during a one-ring cooldown, and afterwards for
+    /// as long as someone who has not declined it is connected, Available and fits.
+    fn eligible(&self, e: &Engine, op: OperatorId, c: &ContactView, now: i64) -> bool {
+        if !self.fits(op, c, now) {
+            return false;
+        }
+        let Some(list) = self.declines.get(&c.id) else {
+            return true;
+        };
+        let Some(until) = list.iter().filter(|d| d.0 == op).map(|d| d.1).max() else {
+            return true;
+        };
+        if until > now {
+            return false;
+        }
+        !e.operators().iter().any(|v| {
+            !list.iter().any(|d| d.0 == v.id)
+                && v.presence == Presence::Available
+                && !matches!(v.state, OperatorState::Away | OperatorState::Offline)
+                && self.fits(v.id, c, now)
+        })
     }
 
     /// Naive room: connected and available, no ringing offer, a free slot on the channel.
@@ -1115,6 +1134,55 @@ fn a_declined_contact_comes_back_after_the_cooldown_if_nobody_else_can_take_it()
     assert_eq!(s.state(1), Some(ContactState::Waiting));
     let ev = s.advance(15_000);
     assert_eq!(offers(&ev), vec![(1, 1)]);
+}
+
+#[test]
+fn a_declined_contact_waits_for_someone_else_while_anyone_else_could_take_it() {
+    let mut s = one_queue_sim();
+    s.op(profile(1, &[], &["zh"], 0, 1));
+    s.op(profile(2, &[], &["zh"], 0, 1));
+    s.enqueue(contact(1, "general", Channel::Voice, RiskLevel::None));
+    s.accept(1, 1); // operator 1 (longest idle) is busy
+    s.enqueue(contact(2, "general", Channel::Voice, RiskLevel::High));
+    assert_eq!(s.holder(2), Some(OperatorId(2)));
+    s.cmd(Command::Reject {
+        operator: OperatorId(2),
+        contact: ContactId(2),
+    });
+    // Operator 1 is busy but could take it: it waits for them, past the cooldown too.
+    assert!(offers(&s.advance(60_000)).is_empty());
+    assert_eq!(s.state(2), Some(ContactState::Waiting));
+    s.cmd(Command::End {
+        contact: ContactId(1),
+        by: EndedBy::Operator,
+    });
+    let ev = s.cmd(Command::FinishWrapUp {
+        operator: OperatorId(1),
+        contact: ContactId(1),
+    });
+    assert_eq!(offers(&ev), vec![(2, 1)]);
+}
+
+#[test]
+fn a_declined_contact_goes_back_when_the_one_it_waited_for_leaves() {
+    let mut s = one_queue_sim();
+    s.op(profile(1, &[], &["zh"], 0, 1));
+    s.op(profile(2, &[], &["zh"], 0, 1));
+    s.enqueue(contact(1, "general", Channel::Voice, RiskLevel::None));
+    s.accept(1, 1);
+    s.enqueue(contact(2, "general", Channel::Voice, RiskLevel::Imminent));
+    s.cmd(Command::Reject {
+        operator: OperatorId(2),
+        contact: ContactId(2),
+    });
+    s.advance(20_000);
+    let ev = s.cmd(Command::SetPresence {
+        operator: OperatorId(1),
+        presence: Presence::Break {
+            reason: BreakReason::Personal,
+        },
+    });
+    assert_eq!(offers(&ev), vec![(2, 2)]);
 }
 
 #[test]

@@ -385,8 +385,8 @@ impl CallerSession {
         }
         let message = self
             .state
-            .store
-            .append_message(NewMessage {
+            .transcripts
+            .append(NewMessage {
                 contact,
                 sender: Sender::Caller,
                 author: None,

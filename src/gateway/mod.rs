@@ -10,9 +10,11 @@ pub mod protocol;
 pub mod public;
 pub mod router;
 pub mod staff;
+pub mod transcript;
 
 pub use hub::Hub;
 pub use router::{RouterError, RouterHandle, RouterTask, StoreHealth};
+pub use transcript::TranscriptWriter;
 
 use std::time::{Duration, Instant};
 

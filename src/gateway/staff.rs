@@ -394,8 +394,8 @@ async fn say(
         ));
     }
     let message = state
-        .store
-        .append_message(NewMessage {
+        .transcripts
+        .append(NewMessage {
             contact,
             sender,
             author: Some(me),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{OperatorId, Role, Timestamp};
 
-use super::model::{IncidentId, PolicyId, ScheduleId};
+use super::model::{PolicyId, ScheduleId};
 use super::schedule::Schedule;
 
 /// Limits that keep a policy readable and its pages bounded.
@@ -228,13 +228,15 @@ pub struct LevelPage {
 
 /// Resolves `level` (0-based) of `policy` at `at`: people as named, schedules to whoever is on
 /// call then; disabled or deleted accounts are skipped with a problem noted. Round-robin picks
-/// one of the resolved people, turning with the incident number and the pass, so consecutive
-/// incidents (and a repeat pass of the same incident) page different people.
+/// one of the resolved people, turning with `turn` (the contact's number) and the pass: crises on
+/// different contacts go to different people, a repeat pass pages the next person, and a contact
+/// flagged again reaches the same person first (continuity). `turn` is known before the incident
+/// row exists, so the first page commits in the same transaction as the incident.
 pub fn resolve_level(
     policy: &PolicyDefinition,
     level: u32,
     cycle: u32,
-    incident: IncidentId,
+    turn: i64,
     at: Timestamp,
     directory: &Directory,
 ) -> LevelPage {
@@ -264,7 +266,7 @@ pub fn resolve_level(
         }
     }
     if spec.mode == LevelMode::RoundRobin && page.targets.len() > 1 {
-        let turn = (incident.0.unsigned_abs() + u64::from(cycle)) % page.targets.len() as u64;
+        let turn = (turn.unsigned_abs() + u64::from(cycle)) % page.targets.len() as u64;
         page.targets = vec![page.targets[turn as usize]];
     }
     page
@@ -356,7 +358,7 @@ mod tests {
         let mut dir = directory(&[1, 2, 3]);
         dir.accounts.get_mut(&OperatorId(2)).unwrap().disabled = true;
         let p = policy(vec![vec![person(1), person(2), person(1), person(3), person(4)]], 0);
-        let page = resolve_level(&p, 0, 0, IncidentId(1), Timestamp(0), &dir);
+        let page = resolve_level(&p, 0, 0, 1, Timestamp(0), &dir);
         assert_eq!(page.targets, vec![OperatorId(1), OperatorId(3)]);
         assert_eq!(
             page.problems,
@@ -365,12 +367,12 @@ mod tests {
     }
 
     #[test]
-    fn round_robin_turns_with_incidents_and_passes() {
+    fn round_robin_turns_with_contacts_and_passes() {
         let dir = directory(&[1, 2, 3]);
         let mut p = policy(vec![vec![person(1), person(2), person(3)]], 2);
         p.levels[0].mode = LevelMode::RoundRobin;
         let pick = |incident: i64, cycle: u32| {
-            resolve_level(&p, 0, cycle, IncidentId(incident), Timestamp(0), &dir).targets
+            resolve_level(&p, 0, cycle, incident, Timestamp(0), &dir).targets
         };
         assert_eq!(pick(3, 0), vec![OperatorId(1)]);
         assert_eq!(pick(4, 0), vec![OperatorId(2)]);
@@ -399,10 +401,10 @@ mod tests {
         let p = policy(vec![vec![Target::Schedule { id: ScheduleId(5) }]], 0);
         // 2025-01-02 10:00 in Shanghai = 02:00 UTC: the second day's shift.
         let at = Timestamp(1_735_783_200_000);
-        let page = resolve_level(&p, 0, 0, IncidentId(1), at, &dir);
+        let page = resolve_level(&p, 0, 0, 1, at, &dir);
         assert_eq!(page.targets, vec![OperatorId(2)]);
         // Before the rotation starts, nobody is on call: said, not silently skipped.
-        let before = resolve_level(&p, 0, 0, IncidentId(1), Timestamp(0), &dir);
+        let before = resolve_level(&p, 0, 0, 1, Timestamp(0), &dir);
         assert!(before.targets.is_empty());
         assert_eq!(before.problems, vec!["schedule 5 has nobody on call"]);
     }

@@ -29,12 +29,15 @@
 //! channel skipped as ineligible), never a scan of all waiting contacts.
 //!
 //! # Policy choices (where the brief was silent)
-//! - **Declines.** An operator who rejects or misses an offer is not offered *that* contact again
-//!   for one ring period (`offer_timeout_ms`) — everyone else eligible gets it first — but after
-//!   that it may come back to them: on a crisis line a contact must never be stranded because
-//!   the one operator who can take it missed a single ring. (`max_no_answer` puts operators who
-//!   keep missing on break.) The cooldown is forgotten when the contact is connected, abandoned,
-//!   overflows, is transferred or is requeued after its operator was lost.
+//! - **Declines.** An operator who rejects or misses an offer is not offered *that* contact
+//!   again during its current stay in the queue while any other operator who is connected,
+//!   Available (busy or not) and eligible for it has not declined it too — it waits for them.
+//!   When nobody else could take it, it comes back to those who declined it once a one-ring
+//!   cooldown (`offer_timeout_ms`) since their decline has passed: on a crisis line a contact must
+//!   never be stranded because the only person who can take it missed one ring. (`max_no_answer`
+//!   puts operators who keep missing on break.) Declines are forgotten when the contact is
+//!   connected, abandoned, overflows, is transferred to a queue or requeued after its operator
+//!   was lost.
 //! - **Relaxation** is measured from when the contact joined its *current* queue (enqueue,
 //!   overflow, transfer, requeue) and is cumulative: at step *s* the lowest `max_proficiency`
 //!   of steps `0..=s` caps every requirement and any `drop_skills` among them drops them all, so
@@ -113,6 +116,16 @@ pub(crate) enum TimerRef {
     OverflowResume,
 }
 
+/// An operator who rejected or missed a contact during its current stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decline {
+    pub operator: OperatorId,
+    /// End of the one-ring cooldown.
+    pub until: Timestamp,
+    /// The cooldown has not been fired by `tick` yet.
+    pub cooling: bool,
+}
+
 /// Entry of the per-channel index of operators with room:
 /// (used chat slots or 0 for voice, idle since, id, dense index).
 pub(crate) type FreeKey = (u8, Timestamp, OperatorId, u32);
@@ -161,6 +174,23 @@ impl Bits {
     }
     pub fn intersects(&self, other: &Bits) -> bool {
         self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+    /// Indices set in both, ascending.
+    pub fn common<'a>(&'a self, other: &'a Bits) -> impl Iterator<Item = usize> + 'a {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .enumerate()
+            .flat_map(|(w, (a, b))| {
+                let mut m = a & b;
+                std::iter::from_fn(move || {
+                    (m != 0).then(|| {
+                        let bit = m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        w * 64 + bit
+                    })
+                })
+            })
     }
 }
 
@@ -212,7 +242,7 @@ pub(crate) struct Op {
     pub grace_at: Option<Timestamp>,
     pub free_key: [Option<FreeKey>; 2],
     pub classes: [Vec<usize>; 2],
-    /// Contacts this operator declined recently (see the module note on declines).
+    /// Contacts this operator declined during their current stay (see the module note).
     pub declined: Vec<ContactId>,
     pub last_state: OperatorState,
 }
@@ -245,8 +275,8 @@ pub(crate) struct Contact {
     pub caller_away: bool,
     /// Queues it overflowed out of; it never overflows back into them.
     pub visited: Vec<usize>,
-    /// (operator, until): recent declines.
-    pub declined: Vec<(OperatorId, Timestamp)>,
+    /// Operators who declined it during this stay in its queue.
+    pub declined: Vec<Decline>,
     pub deadlines: [Option<Timestamp>; CTIMERS],
 }
 
@@ -266,6 +296,12 @@ pub struct Engine {
     free: [BTreeSet<FreeKey>; 2],
     /// Operators whose presence is not Offline.
     logged_in: Bits,
+    /// Operators connected with presence Available (busy or not).
+    available: Bits,
+    /// Waiting or offered contacts with at least one decline in their current stay.
+    declined_contacts: BTreeSet<ContactId>,
+    /// Availability fell or eligibility changed: declined contacts must be routed again.
+    recheck_declined: bool,
     timers: BTreeSet<(Timestamp, TimerRef)>,
     overflow_suspended_until: Option<Timestamp>,
     sweep_needed: bool,
@@ -289,6 +325,9 @@ impl Engine {
             contacts: IdMap::default(),
             free: [BTreeSet::new(), BTreeSet::new()],
             logged_in: Bits::default(),
+            available: Bits::default(),
+            declined_contacts: BTreeSet::new(),
+            recheck_declined: false,
             timers: BTreeSet::new(),
             overflow_suspended_until: None,
             sweep_needed: false,

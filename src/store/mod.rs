@@ -40,6 +40,9 @@ pub enum StoreError {
     Conflict,
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The writer in front of the store has stopped (the server is shutting down).
+    #[error("the store is closed")]
+    Closed,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -251,6 +254,8 @@ pub trait Store: NoteStore + Send + Sync + 'static {
     ) -> StoreResult<Vec<ContactRecord>>;
     /// Appends a transcript line, assigning the next `seq` of its contact. Durable when it returns.
     async fn append_message(&self, message: NewMessage) -> StoreResult<Message>;
+    /// Appends several lines in one transaction (group commit), in order; all or none.
+    async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>>;
     async fn messages(&self, contact: ContactId) -> StoreResult<Vec<Message>>;
     /// Appends events in order and applies their projection to `contacts`, in one transaction.
     async fn record_events(&self, at: Timestamp, events: &[Event]) -> StoreResult<()>;

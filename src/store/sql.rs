@@ -731,41 +731,51 @@ macro_rules! impl_store {
                 /// and serializes concurrent appends to one contact: seqs are 1..n with no gaps.
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %message.contact))]
                 async fn append_message(&self, message: NewMessage) -> StoreResult<Message> {
+                    let mut appended = self.append_messages(vec![message]).await?;
+                    appended.pop().ok_or(StoreError::NotFound)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, lines = messages.len()))]
+                async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
                     let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                    let seq: i64 = sqlx::query_scalar(
-                        "UPDATE contacts SET last_message_seq = last_message_seq + 1 \
-                         WHERE id = $1 RETURNING last_message_seq",
-                    )
-                    .bind(message.contact.0)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(sql::error)?;
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO messages \
-                         (contact_id, seq, sender, author_id, visibility, body, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                    )
-                    .bind(message.contact.0)
-                    .bind(seq)
-                    .bind(sql::sender_str(message.sender))
-                    .bind(message.author.map(|a| a.0))
-                    .bind(sql::visibility_str(message.visibility))
-                    .bind(&message.body)
-                    .bind(message.at.0)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(sql::error)?;
+                    let mut appended = Vec::with_capacity(messages.len());
+                    for message in messages {
+                        let seq: i64 = sqlx::query_scalar(
+                            "UPDATE contacts SET last_message_seq = last_message_seq + 1 \
+                             WHERE id = $1 RETURNING last_message_seq",
+                        )
+                        .bind(message.contact.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+                        let id: i64 = sqlx::query_scalar(
+                            "INSERT INTO messages \
+                             (contact_id, seq, sender, author_id, visibility, body, at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                        )
+                        .bind(message.contact.0)
+                        .bind(seq)
+                        .bind(sql::sender_str(message.sender))
+                        .bind(message.author.map(|a| a.0))
+                        .bind(sql::visibility_str(message.visibility))
+                        .bind(&message.body)
+                        .bind(message.at.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+                        appended.push(Message {
+                            id,
+                            contact: message.contact,
+                            seq,
+                            sender: message.sender,
+                            author: message.author,
+                            visibility: message.visibility,
+                            body: message.body,
+                            at: message.at,
+                        });
+                    }
                     tx.commit().await.map_err(sql::error)?;
-                    Ok(Message {
-                        id,
-                        contact: message.contact,
-                        seq,
-                        sender: message.sender,
-                        author: message.author,
-                        visibility: message.visibility,
-                        body: message.body,
-                        at: message.at,
-                    })
+                    Ok(appended)
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]

@@ -133,7 +133,7 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await reply.press('Enter');
     await op.waitForSelector(`article.chat[data-contact="${contactId}"] li[data-seq]:has-text("I am here with you")`);
     await caller.waitForSelector('[data-testid=connected]');
-    await caller.waitForSelector('[data-testid=transcript] li.operator:has-text("I am here with you")');
+    await caller.waitForSelector('[data-testid=transcript] li.from-operator:has-text("I am here with you")');
     await shootBoth(op, '07-operator-chat');
     await shootBoth(caller, '08-caller-chat');
   });
@@ -172,6 +172,52 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await op.waitForSelector(`article.chat[data-contact="${contactId}"]`, { state: 'detached' });
     await caller.click('label.score:nth-child(4)');
     await shootBoth(caller, '12-caller-ended-survey');
+  });
+
+  step('a caller at risk: red offer, a whisper, raise risk, transfer to a queue', async () => {
+    const second = await openPage(browser, { phone: true });
+    await second.goto(`${BASE}/`);
+    await second.check('input[name=accept]');
+    await second.click('form button[type=submit]');
+    await second.check('input[name=screening][value=thoughts]');
+    await second.waitForSelector('.danger', { state: 'detached' });
+    await second.click('form button[type=submit]');
+    await second.waitForSelector('[data-testid=position]');
+
+    const offer = op.locator('[data-testid=offer]');
+    await offer.waitFor();
+    assert.equal(await offer.locator('.risk').getAttribute('data-colour'), 'red', 'thoughts of suicide ring red');
+    await shootBoth(op, '12b-operator-red-offer');
+    const id = await offer.getAttribute('data-contact');
+    await op.click('[data-testid=accept]');
+    const chat = op.locator(`article.chat[data-contact="${id}"]`);
+    await chat.waitFor();
+
+    // The supervisor whispers: the operator sees it, the caller does not.
+    const row = sup.locator(`[data-testid=wb-contacts] tr[data-contact="${id}"]`);
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-colour'), 'red');
+    await row.locator('button').nth(1).click(); // whisper
+    await sup.fill('.joined textarea', 'Ask about sleep and safety.');
+    await sup.press('.joined textarea', 'Enter');
+    await chat.locator('li.whisper').waitFor();
+    await shootBoth(op, '12c-operator-whisper');
+
+    await chat.locator('select[name=risk]').selectOption('imminent');
+    await chat.locator('form.inline button').click();
+    await chat.locator('.risk[data-risk=imminent]').waitFor();
+
+    await chat.locator('.chat-actions button:not(.danger-outline)').first().click(); // transfer
+    await op.click('.transfer button[type=submit]');
+    await second.waitForSelector('.status .note');
+    assert.equal(await second.locator('[data-testid=transcript] li.whisper, [data-testid=transcript] li:has-text("Ask about sleep")').count(), 0, 'whispers never reach the caller');
+    // Back in the queue it rings again; let it go, and the caller leaves.
+    await offer.waitFor();
+    await op.click('[data-testid=offer] button:not([data-testid=accept])');
+    await second.click('.leave button');
+    await second.click('.leave .danger-button');
+    await second.waitForSelector('[data-testid=ended]');
+    await second.context().close();
   });
 
   step('the admin page lists the accounts, queues and skills', async () => {

@@ -195,6 +195,7 @@ impl Engine {
             self.mark_dirty(op);
         }
         self.sweep_needed = true;
+        self.recheck_declined = true;
     }
 
     /// Recomputes a base's full-relaxation bits and its classes' requirements and bits.
@@ -335,9 +336,9 @@ impl Engine {
         };
         self.recompute_op_bits(op);
         self.rebuild_op_classes(op);
-        self.refresh_op(op);
         self.mark_dirty(op);
         self.sweep_needed = true;
+        self.recheck_declined = true;
     }
 
     fn recompute_op_bits(&mut self, op: usize) {
@@ -411,8 +412,15 @@ impl Engine {
                 self.ops[op].free_key[ch] = key;
             }
         }
-        let logged_in = self.ops[op].presence != Presence::Offline;
+        let o = &self.ops[op];
+        let logged_in = o.presence != Presence::Offline;
+        let available = o.connected && o.presence == Presence::Available;
         self.logged_in.set(op, logged_in);
+        if self.available.get(op) && !available {
+            // Someone others were waiting for is gone: declined contacts may go back.
+            self.recheck_declined = true;
+        }
+        self.available.set(op, available);
         self.state_dirty.push(op);
     }
 

@@ -350,9 +350,7 @@ impl Engine {
                 operator,
             },
         });
-        if how != Returned::Rescind {
-            self.add_decline(now, id, operator);
-        }
+
         if how == Returned::Timeout
             && let Some(&op) = self.op_ix.get(&operator)
         {
@@ -389,14 +387,24 @@ impl Engine {
         let Some(c) = self.contacts.get_mut(&id) else {
             return;
         };
-        c.declined.retain(|d| d.0 != operator);
-        c.declined.push((operator, until));
-        let next = c.declined.iter().map(|d| d.1).min();
+        c.declined.retain(|d| d.operator != operator);
+        c.declined.push(Decline {
+            operator,
+            until,
+            cooling: true,
+        });
+        let next = c
+            .declined
+            .iter()
+            .filter(|d| d.cooling)
+            .map(|d| d.until)
+            .min();
         if let Some(&op) = self.op_ix.get(&operator)
             && !self.ops[op].declined.contains(&id)
         {
             self.ops[op].declined.push(id);
         }
+        self.declined_contacts.insert(id);
         self.set_ctimer(id, CTimer::DeclineEnd, next);
     }
 

@@ -11,6 +11,19 @@ impl Engine {
             self.sweep_needed = false;
             self.sweep_no_eligible(now);
         }
+        if std::mem::take(&mut self.recheck_declined) {
+            let waiting: Vec<ContactId> = self
+                .declined_contacts
+                .iter()
+                .copied()
+                .filter(|id| {
+                    self.contacts
+                        .get(id)
+                        .is_some_and(|c| c.state == ContactState::Waiting)
+                })
+                .collect();
+            self.dirty_contacts.extend(waiting);
+        }
         loop {
             if !self.dirty_ops.is_empty() {
                 let mut ops = std::mem::take(&mut self.dirty_ops);
@@ -47,16 +60,20 @@ impl Engine {
             return;
         }
         let o = &self.ops[op];
+        let operator = o.profile.id;
         let mut best: Option<Key> = None;
         for ch in [CHAT, VOICE] {
             if !room[ch] {
                 continue;
             }
             for &cl in &o.classes[ch] {
-                let head = self.classes[cl]
-                    .set
-                    .iter()
-                    .find(|k| !o.declined.contains(&k.id));
+                let head = self.classes[cl].set.iter().find(|k| {
+                    !o.declined.contains(&k.id)
+                        || self
+                            .contacts
+                            .get(&k.id)
+                            .is_some_and(|c| !self.blocked(c, operator))
+                });
                 if let Some(&k) = head
                     && best.is_none_or(|b| k < b)
                 {
@@ -78,11 +95,20 @@ impl Engine {
             return;
         };
         let class = &self.classes[cl];
+        let mut others: Option<bool> = None;
         let found = self.free[class.channel]
             .iter()
             .map(|&(_, _, _, op)| op as usize)
             .find(|&op| {
-                class.bits.get(op) && !c.declined.iter().any(|d| d.0 == self.ops[op].profile.id)
+                if !class.bits.get(op) {
+                    return false;
+                }
+                let id = self.ops[op].profile.id;
+                match c.declined.iter().find(|d| d.operator == id) {
+                    None => true,
+                    Some(d) if d.cooling => false,
+                    Some(_) => !*others.get_or_insert_with(|| self.others_available(c)),
+                }
             });
         if let Some(op) = found {
             self.offer(now, id, op, false);
@@ -249,12 +275,34 @@ impl Engine {
         let Some(c) = self.contacts.get_mut(&id) else {
             return;
         };
-        for (operator, _) in std::mem::take(&mut c.declined) {
-            if let Some(&op) = self.op_ix.get(&operator) {
-                self.ops[op].declined.retain(|&d| d != id);
+        for d in std::mem::take(&mut c.declined) {
+            if let Some(&op) = self.op_ix.get(&d.operator) {
+                self.ops[op].declined.retain(|&x| x != id);
             }
         }
+        self.declined_contacts.remove(&id);
         self.set_ctimer(id, CTimer::DeclineEnd, None);
+    }
+
+    /// Whether a waiting contact must not go to this operator because they declined it
+    /// (see the module note): during the cooldown, or while someone else could take it.
+    pub(crate) fn blocked(&self, c: &Contact, operator: OperatorId) -> bool {
+        match c.declined.iter().find(|d| d.operator == operator) {
+            None => false,
+            Some(d) => d.cooling || self.others_available(c),
+        }
+    }
+
+    /// Whether an operator who has not declined this waiting contact is connected, Available
+    /// (busy or not) and eligible for it.
+    fn others_available(&self, c: &Contact) -> bool {
+        let Some(cl) = c.class else {
+            return false;
+        };
+        self.classes[cl].bits.common(&self.available).any(|op| {
+            let id = self.ops[op].profile.id;
+            !c.declined.iter().any(|d| d.operator == id)
+        })
     }
 
     /// Contacts nobody logged in could ever take go to their backup queue.
@@ -344,21 +392,23 @@ impl Engine {
         }
     }
 
+    /// One-ring cooldowns that have passed end (the declines themselves last for the stay).
     fn expire_declines(&mut self, now: Timestamp, id: ContactId) {
         let Some(c) = self.contacts.get_mut(&id) else {
             return;
         };
-        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut c.declined)
-            .into_iter()
-            .partition(|d| d.1 <= now);
-        let next = kept.iter().map(|d| d.1).min();
-        c.declined = kept;
-        let waiting = c.state == ContactState::Waiting;
-        for (operator, _) in expired {
-            if let Some(&op) = self.op_ix.get(&operator) {
-                self.ops[op].declined.retain(|&d| d != id);
+        for d in &mut c.declined {
+            if d.cooling && d.until <= now {
+                d.cooling = false;
             }
         }
+        let next = c
+            .declined
+            .iter()
+            .filter(|d| d.cooling)
+            .map(|d| d.until)
+            .min();
+        let waiting = c.state == ContactState::Waiting;
         self.set_ctimer(id, CTimer::DeclineEnd, next);
         if waiting {
             self.dirty_contacts.push(id);

@@ -104,7 +104,7 @@ export function CallerApp() {
   }
 
   return (
-    <div class="caller">
+    <div class="caller-page">
       <header class="top">
         <h1>{t.title}</h1>
         <LangSwitch />
@@ -475,7 +475,7 @@ function LineView({ line, t, lang }: { line: Line; t: S; lang: string }) {
   const who = mine ? t.you : line.sender === 'system' ? t.system : t.counsellor;
   const status = line.status === 'pending' ? t.sending : line.status === 'failed' ? t.notSent : line.status === 'delivered' ? t.delivered : null;
   return (
-    <li class={`line ${mine ? 'mine' : 'theirs'} ${line.sender} ${line.status ?? ''}`} data-status={line.status}>
+    <li class={`line ${mine ? 'mine' : 'theirs'} from-${line.sender} ${line.status ?? ''}`} data-status={line.status}>
       <span class="who">{who}</span>
       <p class="body">{line.body}</p>
       <span class="meta">

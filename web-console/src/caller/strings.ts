@@ -157,18 +157,7 @@ const en: Strings = {
 
 export const strings: Record<Lang, Strings> = { 'zh-CN': zh, en };
 
-/** Pre-chat topics. The protocol takes any short code; these are the ones the page offers. */
-export const TOPICS: { id: string; zh: string; en: string }[] = [
-  { id: 'emotion', zh: '情绪困扰（焦虑、低落、压力）', en: 'Feelings (anxiety, low mood, stress)' },
-  { id: 'relationship', zh: '恋爱与人际关系', en: 'Relationships' },
-  { id: 'family', zh: '家庭', en: 'Family' },
-  { id: 'study', zh: '学业', en: 'Study and school' },
-  { id: 'work', zh: '工作与经济', en: 'Work and money' },
-  { id: 'health', zh: '身体或心理健康', en: 'Physical or mental health' },
-  { id: 'bereavement', zh: '失去亲人', en: 'Loss and grief' },
-  { id: 'suicide', zh: '自杀或自伤的想法', en: 'Thoughts of suicide or self-harm' },
-  { id: 'other', zh: '其他', en: 'Something else' },
-];
+export { TOPICS, LANGUAGE_NAMES } from '../shared/topics';
 
 export const AGE_GROUPS: { id: string; zh: string; en: string }[] = [
   { id: 'under_18', zh: '18 岁以下', en: 'Under 18' },
@@ -178,4 +167,3 @@ export const AGE_GROUPS: { id: string; zh: string; en: string }[] = [
   { id: 'over_60', zh: '60 岁以上', en: 'Over 60' },
 ];
 
-export const LANGUAGE_NAMES: Record<string, string> = { zh: '中文', en: 'English' };

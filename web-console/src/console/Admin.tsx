@@ -587,8 +587,8 @@ function Queues({ t, onChanged }: { t: Strings; onChanged: () => void }) {
         <table class="grid" data-testid="queues">
           <thead>
             <tr>
-              <th scope="col">{t.queueId}</th>
-              <th scope="col">{t.queueName}</th>
+              <th scope="col">{t.code}</th>
+              <th scope="col">{t.name}</th>
               <th scope="col">{t.requiredSkills}</th>
               <th scope="col">{t.languages}</th>
               <th scope="col">{t.openingHours}</th>

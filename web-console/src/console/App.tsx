@@ -219,7 +219,7 @@ function Console({ t, me, onSignedOut }: { t: Strings; me: Me; onSignedOut: () =
   return (
     <Frame t={t} nav={nav}>
       <div class="statusbar">
-        <span class={`link link-${state.link}`} role="status" data-link={state.link}>
+        <span class={`linkstate linkstate-${state.link}`} role="status" data-link={state.link}>
           {t.link[state.link]}
         </span>
         <span class="who">{t.signedInAs(me.display_name, t.roles[me.role])}</span>

@@ -3,9 +3,10 @@
 // joined see the same view with the controls of their join mode.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { QueueDefinition, RiskLevel, StaffLine } from '../proto/hotline';
-import { clock, dateTime, roughDuration, timeOfDay } from '../shared/format';
+import { clock, dateTime, timeOfDay } from '../shared/format';
 import { serverNow } from '../shared/api';
 import { useLang } from '../shared/i18n';
+import { languageName, topicLabel } from '../shared/topics';
 import type { Chat, StaffStore } from './staff';
 import { CANNED, type Strings } from './strings';
 import { Reserved, RiskBadge, useTicker } from './ui';
@@ -66,9 +67,9 @@ export function ChatView({
           <dt>{t.queue}</dt>
           <dd>{queues.find((q) => q.id === chat.summary.queue)?.name ?? chat.summary.queue}</dd>
           <dt>{t.topic}</dt>
-          <dd>{chat.summary.topic ?? t.noTopic}</dd>
+          <dd>{topicLabel(chat.summary.topic, lang) ?? t.noTopic}</dd>
           <dt>{t.language}</dt>
-          <dd>{chat.summary.language}</dd>
+          <dd>{languageName(chat.summary.language)}</dd>
           <dt>{t.since}</dt>
           <dd>{clock(serverNow() - chat.summary.entered_at)}</dd>
         </dl>
@@ -79,8 +80,12 @@ export function ChatView({
         )}
         {!holder && (
           <p class="joined-as">
-            {chat.mode ? t.joinedAs(t.joinModes[chat.mode]) : ''}{' '}
-            {chat.mode === 'monitor' ? t.monitorNoWrite : chat.mode === 'whisper' ? t.whisperHint : chat.mode === 'barge' ? t.bargeHint : ''}
+            {[
+              chat.mode ? t.joinedAs(t.joinModes[chat.mode]) : null,
+              chat.mode === 'monitor' ? t.monitorNoWrite : chat.mode === 'whisper' ? t.whisperHint : chat.mode === 'barge' ? t.bargeHint : null,
+            ]
+              .filter(Boolean)
+              .join(' — ')}
           </p>
         )}
         {Object.keys(chat.participants).length > 0 && (
@@ -263,7 +268,7 @@ export function ChatView({
               <ul>
                 {chat.history.map((h) => (
                   <li key={h.contact}>
-                    <span>{dateTime(h.entered_at, lang)}</span> · {t.contact(h.contact)} · {h.topic ?? t.noTopic} · {t.risk}{' '}
+                    <span>{dateTime(h.entered_at, lang)}</span> · {t.contact(h.contact)} · {topicLabel(h.topic, lang) ?? t.noTopic} · {t.risk}{' '}
                     {t.riskLevels[h.risk]} · {t.contactStates[h.state]}
                     {(h.notes ?? []).map((n, i) => (
                       <p key={i} class="history-note">
@@ -291,7 +296,7 @@ function LineView({ line, me, t, lang, names }: { line: StaffLine; me?: number; 
         ? t.system
         : (line.author != null ? names.get(line.author) : undefined) ?? (line.sender === 'operator' ? t.operator : t.participant);
   return (
-    <li class={`line ${mine ? 'mine' : 'theirs'} ${line.sender} ${line.visibility === 'operators' ? 'whisper' : ''}`} data-seq={line.seq}>
+    <li class={`line ${mine ? 'mine' : 'theirs'} from-${line.sender} ${line.visibility === 'operators' ? 'whisper' : ''}`} data-seq={line.seq}>
       <span class="who">
         {who}
         {line.visibility === 'operators' && <span class="whisper-mark"> · {t.whisperMark}</span>}
@@ -303,15 +308,14 @@ function LineView({ line, me, t, lang, names }: { line: StaffLine; me?: number; 
 }
 
 function WrapUp({ chat, store, t, now }: { chat: Chat; store: StaffStore; t: Strings; now: number }) {
-  const lang = useLang();
-  void now;
+  void now; // re-rendered every second by the caller's ticker
   const left = chat.wrap ? chat.wrap.deadline - serverNow() : null;
   return (
     <div class="wrapup" role="region" aria-label={t.wrapUp}>
       {chat.wrap && <p>{t.endedBy[chat.wrap.by]}</p>}
       {left !== null && (
         <p class="timer" data-testid="wrapup-timer" aria-live="off">
-          {t.wrapUpLeft(left > 60_000 ? roughDuration(left, lang) : clock(left))}
+          {t.wrapUpLeft(clock(left))}
         </p>
       )}
       <button type="button" class="primary" onClick={() => store.finishWrapUp(chat.id)}>

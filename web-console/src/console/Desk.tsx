@@ -4,6 +4,7 @@ import type { BreakReason, Me, QueueDefinition } from '../proto/hotline';
 import { serverNow } from '../shared/api';
 import { clock, roughDuration, timeOfDay } from '../shared/format';
 import { useLang } from '../shared/i18n';
+import { languageName, topicLabel } from '../shared/topics';
 import { ChatView, type Colleague } from './ChatView';
 import { ringing, unlockSound } from './ring';
 import type { Offer, StaffStore, StaffState } from './staff';
@@ -29,6 +30,7 @@ export function Desk({
   colleagues: Colleague[] | null;
   names: Map<number, string>;
 }) {
+  const lang = useLang();
   const ringOn = state.offers.length > 0;
   useEffect(() => {
     ringing(ringOn);
@@ -51,7 +53,7 @@ export function Desk({
         </h2>
         <div aria-live="assertive" class="visually-hidden">
           {state.offers.map((o) => (
-            <p key={o.contact.id}>{t.offerAnnounce(t.riskLevels[o.contact.risk], o.contact.topic ?? t.noTopic)}</p>
+            <p key={o.contact.id}>{t.offerAnnounce(t.riskLevels[o.contact.risk], topicLabel(o.contact.topic, lang) ?? t.noTopic)}</p>
           ))}
         </div>
         {state.offers.map((o) => (
@@ -167,13 +169,13 @@ function OfferCard({ offer, store, t, queues }: { offer: Offer; store: StaffStor
       </header>
       <dl class="facts">
         <dt>{t.topic}</dt>
-        <dd>{c.topic ?? t.noTopic}</dd>
+        <dd>{topicLabel(c.topic, lang) ?? t.noTopic}</dd>
         <dt>{t.language}</dt>
-        <dd>{c.language}</dd>
+        <dd>{languageName(c.language)}</dd>
         <dt>{t.queue}</dt>
         <dd>{queues.find((q) => q.id === c.queue)?.name ?? c.queue}</dd>
-        <dt>{t.since}</dt>
-        <dd>{t.waitedFor(roughDuration(serverNow() - c.entered_at, lang))}</dd>
+        <dt>{t.waited}</dt>
+        <dd>{roughDuration(serverNow() - c.entered_at, lang)}</dd>
       </dl>
       <div class="countdown" data-testid="offer-countdown">
         <progress max={total} value={left} aria-hidden="true" />

@@ -4,6 +4,8 @@ import { useEffect } from 'preact/hooks';
 import type { ContactSummary, JoinMode, QueueDefinition, StaffEvent } from '../proto/hotline';
 import { api, serverNow } from '../shared/api';
 import { clock } from '../shared/format';
+import { useLang } from '../shared/i18n';
+import { languageName, topicLabel } from '../shared/topics';
 import { ChatView, type Colleague } from './ChatView';
 import type { StaffState, StaffStore } from './staff';
 import type { Strings } from './strings';
@@ -178,6 +180,7 @@ function ContactRow({
   mine: boolean;
   onJoin: (mode: JoinMode) => void;
 }) {
+  const lang = useLang();
   const live = c.state === 'assigned';
   return (
     <tr data-contact={c.id} data-colour={c.colour} class={`row-${c.colour}`}>
@@ -187,7 +190,7 @@ function ContactRow({
       </td>
       <td>
         {queueName}
-        {c.topic ? ` · ${c.topic}` : ''} · {c.language}
+        {c.topic ? ` · ${topicLabel(c.topic, lang)}` : ''} · {languageName(c.language)}
       </td>
       <td>
         {t.contactStates[c.state]}
@@ -195,14 +198,16 @@ function ContactRow({
       </td>
       <td>{operatorName}</td>
       <td>{clock(now - c.entered_at)}</td>
-      <td class="join-buttons">
-        {live && !joined && !mine
-          ? MODES.map((m) => (
+      <td>
+        {live && !joined && !mine ? (
+          <div class="join-buttons">
+            {MODES.map((m) => (
               <button key={m} type="button" onClick={() => onJoin(m)} aria-label={`${t.joinModes[m]} ${t.contact(c.id)}`}>
                 {t.joinModes[m]}
               </button>
-            ))
-          : null}
+            ))}
+          </div>
+        ) : null}
       </td>
     </tr>
   );

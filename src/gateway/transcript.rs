@@ -1,0 +1,87 @@
+//! Group commit for transcript lines. Connection tasks hand lines to one writer task, which writes
+//! everything queued at that moment in one transaction — one fsync for many lines — and answers
+//! each sender once its line is durable. Under light load a batch is one line, so nothing waits
+//! for a batch to fill; under heavy load the cost of a commit is shared.
+//!
+//! If a batch fails, its lines are retried one by one, so one bad line fails alone.
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{DynStore, Message, NewMessage, StoreError, StoreResult};
+
+/// Lines written in one transaction at most.
+const BATCH: usize = 256;
+
+type Reply = oneshot::Sender<StoreResult<Message>>;
+
+/// A cheap handle to the writer task.
+#[derive(Clone)]
+pub struct TranscriptWriter {
+    tx: mpsc::Sender<(NewMessage, Reply)>,
+}
+
+impl TranscriptWriter {
+    /// Starts the writer; it stops when every handle is dropped or `shutdown` is cancelled and
+    /// its queue is drained.
+    pub fn start(store: DynStore, shutdown: CancellationToken) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4 * BATCH);
+        let task = tokio::spawn(write_batches(store, rx, shutdown));
+        (TranscriptWriter { tx }, task)
+    }
+
+    /// Appends a line; returns once it is durable.
+    pub async fn append(&self, message: NewMessage) -> StoreResult<Message> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((message, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+async fn write_batches(
+    store: DynStore,
+    mut rx: mpsc::Receiver<(NewMessage, Reply)>,
+    shutdown: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let first = tokio::select! {
+            biased;
+            first = rx.recv() => first,
+            _ = shutdown.cancelled() => {
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (lines, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        match store.append_messages(lines.clone()).await {
+            Ok(written) => {
+                for (reply, message) in replies.into_iter().zip(written) {
+                    let _ = reply.send(Ok(message));
+                }
+            }
+            Err(e) if lines.len() > 1 => {
+                tracing::warn!(error = %e, lines = lines.len(), "batch failed; writing lines one by one");
+                for (reply, line) in replies.into_iter().zip(lines) {
+                    let _ = reply.send(store.append_message(line).await);
+                }
+            }
+            Err(e) => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+    }
+}
