@@ -38,6 +38,8 @@ pub struct AppState {
     pub router: RouterHandle,
     pub transcripts: gateway::TranscriptWriter,
     pub hub: Arc<Hub>,
+    /// Pages the crisis team (crisis flags, joins, incidents).
+    pub pager: crate::paging::Pager,
     pub metrics: Metrics,
     pub health: Arc<StoreHealth>,
     pub lexicon: Arc<RiskLexicon>,
@@ -250,6 +252,13 @@ pub async fn run(
     let (transcripts, transcripts_join) =
         gateway::TranscriptWriter::start(store.clone(), router_stop.clone());
 
+    let pager = crate::paging::Pager::new(
+        store.clone(),
+        hub.clone(),
+        metrics.clone(),
+        settings.paging.clone(),
+    )
+    .context("starting the pager")?;
     let state = AppState {
         login_limiter: AddressLimiter::per_minute(settings.auth.logins_per_minute),
         join_limiter: AddressLimiter::per_minute(settings.caller.joins_per_minute),
@@ -262,6 +271,7 @@ pub async fn run(
         router,
         transcripts,
         hub: hub.clone(),
+        pager: pager.clone(),
         metrics,
         health,
         lexicon,
@@ -269,6 +279,8 @@ pub async fn run(
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
     };
+    // The timer worker and auditor: stopped by `shutdown`, waited for with the connections.
+    state.tasks.spawn(pager.run(shutdown.clone()));
     let app = routes(state.clone());
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(
@@ -322,6 +334,7 @@ pub fn routes(state: AppState) -> Router {
             "/admin/queues/{id}",
             put(admin::put_queue).delete(admin::delete_queue),
         )
+        .merge(crate::paging::http::routes())
         .layer(DefaultBodyLimit::max(64 * 1024));
 
     let console_dir = std::path::Path::new("web-console/dist");

@@ -20,6 +20,7 @@ pub mod error;
 pub mod gateway;
 pub mod metrics;
 pub mod notes;
+pub mod paging;
 pub mod proto;
 pub mod queues;
 pub mod routing;

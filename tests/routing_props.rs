@@ -1152,6 +1152,19 @@ fn a_declined_contact_waits_for_someone_else_while_anyone_else_could_take_it() {
     // Operator 1 is busy but could take it: it waits for them, past the cooldown too.
     assert!(offers(&s.advance(60_000)).is_empty());
     assert_eq!(s.state(2), Some(ContactState::Waiting));
+    // Operator 2 takes a newer contact, finishes it, and is free again: still not theirs.
+    let ev = s.enqueue(contact(3, "general", Channel::Voice, RiskLevel::None));
+    assert_eq!(offers(&ev), vec![(3, 2)]);
+    s.accept(2, 3);
+    s.cmd(Command::End {
+        contact: ContactId(3),
+        by: EndedBy::Caller,
+    });
+    let ev = s.cmd(Command::FinishWrapUp {
+        operator: OperatorId(2),
+        contact: ContactId(3),
+    });
+    assert!(offers(&ev).is_empty(), "{ev:?}");
     s.cmd(Command::End {
         contact: ContactId(1),
         by: EndedBy::Operator,

@@ -896,3 +896,94 @@ async fn supervisor_joins_and_operator_transfers(db: FreshDb) {
     server.stop().await;
 }
 server_test!(supervisor_joins_and_operator_transfers);
+
+/// New chats from one address are rate-limited.
+async fn caller_joins_are_rate_limited(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.caller.joins_per_minute = 2;
+    let server = start(&db, settings).await;
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let mut caller = server.caller().await;
+        caller.send(join("general", "no")).await;
+        let frame = caller.next().await;
+        codes.push(match frame["type"].as_str() {
+            Some("error") => frame["code"].as_str().unwrap().to_owned(),
+            other => other.unwrap().to_owned(),
+        });
+    }
+    assert_eq!(codes, ["joined", "joined", "rate_limited"]);
+    server.stop().await;
+}
+server_test!(caller_joins_are_rate_limited);
+
+/// The command line: migrate, user add (password on stdin), demo, and serve until SIGTERM,
+/// which it obeys within 10 s.
+async fn command_line_and_sigterm(db: FreshDb) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_hotline");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(bin)
+            .args(args)
+            .env("HOTLINE_DATABASE_URL", db.url())
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert!(run(&["migrate"], None).0);
+    let (ok, out) = run(&["user", "add", "--name", "cli.op", "--role", "operator"], Some("a long cli password\n"));
+    assert!(ok && out.contains("added cli.op"), "{out}");
+    let (ok, _) = run(&["user", "add", "--name", "cli.op", "--role", "operator"], Some("a long cli password\n"));
+    assert!(!ok, "a duplicate name is refused");
+    let (ok, _) = run(&["user", "add", "--name", "x.y", "--role", "wizard"], Some("a long cli password\n"));
+    assert!(!ok, "an unknown role is refused");
+    let (ok, out) = run(&["demo"], None);
+    assert!(ok && out.contains("li.na") && out.contains("crisis_lead"), "{out}");
+
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut server = Command::new(bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("HOTLINE_DATABASE_URL", db.url())
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the server answers /readyz");
+    let queues: Value = reqwest::get(format!("{base}/api/public/info")).await.unwrap().json().await.unwrap();
+    assert_eq!(queues["queues"].as_array().unwrap().len(), 3, "demo queues are served");
+    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "exits within 10 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+server_test!(command_line_and_sigterm);

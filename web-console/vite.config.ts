@@ -12,10 +12,19 @@ export default defineConfig({
   build: {
     target: 'es2020',
     sourcemap: false,
+    modulePreload: { polyfill: false },
     rollupOptions: {
       input: {
         caller: 'index.html',
         console: 'console/index.html',
+      },
+      output: {
+        // Preact and src/shared are used by both pages: one cached chunk, named for what it is.
+        manualChunks(id: string) {
+          if (id.includes('/node_modules/preact/') || id.includes('/src/shared/') || id.includes('vite/preload-helper'))
+            return 'shared';
+          return undefined;
+        },
       },
     },
   },

@@ -10,6 +10,7 @@ use crate::domain::{
     Channel, ContactId, JoinMode, Language, OperatorId, Presence, QueueId, RiskColour, RiskLevel,
     Role, Timestamp, Topic,
 };
+use crate::paging::IncidentView;
 use crate::queues::Alternative;
 use crate::routing::{ContactState, EndedBy, OperatorState, TransferTarget};
 use crate::store::{Message, Sender, Visibility};
@@ -334,6 +335,16 @@ pub enum StaffEvent {
     Floor {
         contacts: Vec<ContactSummary>,
         operators: Vec<FloorOperator>,
+    },
+    /// You are paged: a crisis incident needs you. Acknowledge it (`POST
+    /// /api/incidents/{id}/acknowledge`) or the next level is paged.
+    Page {
+        incident: IncidentView,
+    },
+    /// An incident changed (for supervisors, crisis leads, admins and the operator holding the
+    /// contact): state, level, or a new step on its timeline.
+    IncidentChanged {
+        incident: IncidentView,
     },
     /// The server is going down; reconnect shortly.
     Shutdown,

@@ -186,7 +186,7 @@ impl Pager {
             let directory = self.directory().await?;
             let (policy_id, policy) = match self.store().default_policy().await? {
                 Some(p) => (Some(p.id), p.definition),
-                None => (None, PolicyDefinition::fallback(&directory)),
+                None => (None, PolicyDefinition::fallback(&directory.directory)),
             };
             let mut effects = Effects::default().step(
                 source.operator(),

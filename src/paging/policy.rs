@@ -169,7 +169,7 @@ impl PolicyDefinition {
     /// every administrator if there is neither), each waited on for [`FALLBACK_DELAY_MS`], twice
     /// over. A crisis must reach a human even on a server nobody configured.
     pub fn fallback(directory: &Directory) -> PolicyDefinition {
-        let mut by_role = |role: Role| -> Vec<Target> {
+        let by_role = |role: Role| -> Vec<Target> {
             let mut ids: Vec<OperatorId> = directory
                 .accounts
                 .iter()
@@ -245,7 +245,7 @@ pub fn resolve_level(
         page.problems.push(format!("level {} does not exist", level + 1));
         return page;
     };
-    let mut admit = |page: &mut LevelPage, id: OperatorId| match directory.accounts.get(&id) {
+    let admit = |page: &mut LevelPage, id: OperatorId| match directory.accounts.get(&id) {
         None => page.problems.push(format!("account {id} no longer exists")),
         Some(p) if p.disabled => page.problems.push(format!("account {id} is disabled")),
         Some(_) if page.targets.contains(&id) => {}

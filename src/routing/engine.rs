@@ -56,6 +56,19 @@
 //!   contacts first in line (`RequeueReason::OperatorLost`, tier 1) and completes wrap-ups.
 //! - **Idle time** (`idle_since`) restarts when an operator's last contact (offer, live or wrap-up)
 //!   goes, and when they become Available.
+//! - **Connections.** A new operator is Offline and not connected. `OperatorConnected` never
+//!   changes presence (the console then sends `SetPresence`). A disconnected operator is Away,
+//!   keeping presence and contacts, for `operator_grace_ms`; their ringing offer is rescinded at
+//!   once. Reconnecting in time resumes as before; after that they are Offline (see above).
+//! - **Participants** must be known operators (supervisors and crisis leads are upserted like
+//!   anyone else, with zero capacity if they take no contacts); the contact's own operator cannot
+//!   join it (`TargetUnavailable`). Participants leave (a `Leave` event each) when the contact
+//!   ends, is transferred or is requeued.
+//! - **Abandoned** contacts are kept, outside every queue, until their resume window ends; a
+//!   resumed contact keeps its key, its stay and its relaxation. `contact()` shows them,
+//!   `contacts()` does not.
+//! - **Risk** can be raised on any live contact; only a waiting or offered contact's place
+//!   changes, a live contact's new key matters if it is ever requeued.
 //! - Idempotent no-ops return `Ok(vec![])`: raising risk to a level not above the current one,
 //!   a second disconnect/connect, `CallerLeft` or `CallerDisconnected` on a contact in wrap-up or
 //!   abandoned, `Leave` by someone not in the contact, `Join` again with the same mode.
@@ -294,6 +307,8 @@ pub struct Engine {
     contacts: IdMap<ContactId, Contact>,
     /// Operators with room, per channel, in strategy order.
     free: [BTreeSet<FreeKey>; 2],
+    /// The same operators as bitsets, to skip a scan when none of them is eligible.
+    free_bits: [Bits; 2],
     /// Operators whose presence is not Offline.
     logged_in: Bits,
     /// Operators connected with presence Available (busy or not).
@@ -324,6 +339,7 @@ impl Engine {
             op_ix: IdMap::default(),
             contacts: IdMap::default(),
             free: [BTreeSet::new(), BTreeSet::new()],
+            free_bits: [Bits::default(), Bits::default()],
             logged_in: Bits::default(),
             available: Bits::default(),
             declined_contacts: BTreeSet::new(),

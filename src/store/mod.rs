@@ -9,6 +9,7 @@
 //! What it must never do: decide routing, log personal data (message bodies, names, keys).
 
 pub mod notes;
+pub mod paging;
 mod postgres;
 pub mod projection;
 mod sql;
@@ -28,6 +29,7 @@ use crate::queues::QueueDefinition;
 use crate::routing::{ContactState, Event};
 
 pub use notes::NoteStore;
+pub use paging::PagingStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -200,7 +202,7 @@ pub struct StoredEvent {
 
 /// The storage interface. Both implementations pass the same test-suite (`tests/store.rs`).
 #[async_trait]
-pub trait Store: NoteStore + Send + Sync + 'static {
+pub trait Store: NoteStore + PagingStore + Send + Sync + 'static {
     /// Which dialect this is ("sqlite" or "postgres"), for logs and metrics.
     fn dialect(&self) -> &'static str;
     /// Cheap round trip for readiness checks.

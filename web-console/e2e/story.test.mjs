@@ -142,8 +142,14 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await caller.reload();
     await caller.waitForSelector('[data-testid=connected]');
     const lines = await caller.locator('[data-testid=transcript] li').allTextContents();
-    assert.ok(lines.some((l) => l.includes('I cannot sleep')), 'own line kept');
-    assert.ok(lines.some((l) => l.includes('I am here with you')), 'reply kept');
+    assert.ok(
+      lines.some((l) => l.includes('I cannot sleep')),
+      'own line kept',
+    );
+    assert.ok(
+      lines.some((l) => l.includes('I am here with you')),
+      'reply kept',
+    );
   });
 
   step('the supervisor wallboard shows the live contact and the operator busy', async () => {
@@ -207,10 +213,16 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await chat.locator('form.inline button').click();
     await chat.locator('.risk[data-risk=imminent]').waitFor();
 
-    await chat.locator('.chat-actions button:not(.danger-outline)').first().click(); // transfer
+    await chat.locator('[data-testid=transfer]').click();
     await op.click('.transfer button[type=submit]');
     await second.waitForSelector('.status .note');
-    assert.equal(await second.locator('[data-testid=transcript] li.whisper, [data-testid=transcript] li:has-text("Ask about sleep")').count(), 0, 'whispers never reach the caller');
+    assert.equal(
+      await second
+        .locator('[data-testid=transcript] li.whisper, [data-testid=transcript] li:has-text("Ask about sleep")')
+        .count(),
+      0,
+      'whispers never reach the caller',
+    );
     // Back in the queue it rings again; let it go, and the caller leaves.
     await offer.waitFor();
     await op.click('[data-testid=offer] button:not([data-testid=accept])');
@@ -224,7 +236,11 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await signIn(boss, 'boss');
     await boss.waitForSelector('[data-testid=accounts] tr[data-account=op]');
     for (const name of ['op', 'lead', 'sup', 'boss']) {
-      assert.equal(await boss.locator(`[data-testid=accounts] tr[data-account="${name}"]`).count(), 1, `${name} listed`);
+      assert.equal(
+        await boss.locator(`[data-testid=accounts] tr[data-account="${name}"]`).count(),
+        1,
+        `${name} listed`,
+      );
     }
     await shootBoth(boss, '13-admin-accounts');
     await boss.click('a[href="#/admin/queues"]');

@@ -83,7 +83,9 @@ function meaning(node) {
 const defs = {};
 const roots = [];
 const wsDir = join(protoDir, 'ws');
-for (const file of readdirSync(wsDir).filter((f) => f.endsWith('.schema.json')).sort()) {
+for (const file of readdirSync(wsDir)
+  .filter((f) => f.endsWith('.schema.json'))
+  .sort()) {
   const schema = normalise(JSON.parse(readFileSync(join(wsDir, file), 'utf8')));
   const { $schema: _s, $defs = {}, title, ...root } = schema;
   if (!title) throw new Error(`${file}: no title`);
@@ -110,7 +112,11 @@ for (const name of Object.keys(components).sort()) {
   defs[name] = def;
 }
 
-const sortedDefs = Object.fromEntries(Object.keys(defs).sort().map((k) => [k, defs[k]]));
+const sortedDefs = Object.fromEntries(
+  Object.keys(defs)
+    .sort()
+    .map((k) => [k, defs[k]]),
+);
 // The generator declares unreferenced definitions (the HTTP bodies) only for an object root,
 // so the root is an object naming the frame type of each direction.
 const schema = {
@@ -136,7 +142,7 @@ let ts = await compile(schema, 'Protocol', {
   style: { singleQuote: true, printWidth: 100 },
 });
 // Drop the generator's "referenced by `Protocol`'s JSON-Schema via the definition X" notes.
-const note = "This interface was referenced by `Protocol`'s JSON-Schema\n \\* via the `definition` \"[^\"]+\"\\.";
+const note = 'This interface was referenced by `Protocol`\'s JSON-Schema\n \\* via the `definition` "[^"]+"\\.';
 ts = ts
   .replace(new RegExp(`/\\*\\*\\n \\* ${note}\\n \\*/\\n`, 'g'), '')
   .replace(new RegExp(`\\n \\*\\n \\* ${note}`, 'g'), '');

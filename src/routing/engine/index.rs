@@ -409,6 +409,7 @@ impl Engine {
                 if let Some(new) = key {
                     self.free[ch].insert(new);
                 }
+                self.free_bits[ch].set(op, key.is_some());
                 self.ops[op].free_key[ch] = key;
             }
         }

@@ -350,7 +350,9 @@ impl Engine {
                 operator,
             },
         });
-
+        if how != Returned::Rescind {
+            self.add_decline(now, id, operator);
+        }
         if how == Returned::Timeout
             && let Some(&op) = self.op_ix.get(&operator)
         {

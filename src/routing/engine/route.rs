@@ -95,6 +95,9 @@ impl Engine {
             return;
         };
         let class = &self.classes[cl];
+        if !class.bits.intersects(&self.free_bits[class.channel]) {
+            return;
+        }
         let mut others: Option<bool> = None;
         let found = self.free[class.channel]
             .iter()
@@ -316,7 +319,13 @@ impl Engine {
                     keys.extend(self.classes[cl].set.iter().copied());
                 }
                 for key in keys {
-                    self.reenter(now, key.id);
+                    let can_move = self
+                        .contacts
+                        .get(&key.id)
+                        .is_some_and(|c| self.overflow_target(c).is_some());
+                    if can_move {
+                        self.reenter(now, key.id);
+                    }
                 }
             }
             b += 1;

@@ -9,6 +9,12 @@ import { CallerSession, rememberedCallerKey, type Line } from './session';
 
 type S = (typeof strings)['en'];
 
+/** Emergency numbers for when /api/public/info cannot be loaded (everything else comes from it). */
+const OFFLINE_NUMBERS: Alternative[] = [
+  { name: '报警 Police', number: '110' },
+  { name: '急救 Ambulance', number: '120' },
+];
+
 function useSession(session: CallerSession) {
   const [, setTick] = useState(0);
   useEffect(() => session.subscribe(() => setTick((t) => t + 1)), [session]);
@@ -78,6 +84,9 @@ export function CallerApp() {
       body = (
         <section class="card" aria-labelledby="load-failed">
           <h2 id="load-failed">{t.loadFailed}</h2>
+          {/* The only numbers not from the server: shown when the server cannot be reached at all. */}
+          <p>{t.emergencyLead}</p>
+          <Numbers alternatives={OFFLINE_NUMBERS} t={t} />
           <button type="button" class="primary" onClick={load}>
             {t.retry}
           </button>
@@ -148,7 +157,11 @@ function Start({ info, session, t, lang }: { info: PublicInfo; session: CallerSe
         <h2 id="welcome-title" tabIndex={-1} ref={heading}>
           {t.tagline}
         </h2>
-        {state.previousEnded && <p class="note" role="status">{t.previousEnded}</p>}
+        {state.previousEnded && (
+          <p class="note" role="status">
+            {t.previousEnded}
+          </p>
+        )}
         {state.error && (
           <p class="problem" role="alert">
             {t.error}
@@ -163,7 +176,9 @@ function Start({ info, session, t, lang }: { info: PublicInfo; session: CallerSe
               <span class="queue-name">{q.name}</span>
               <span class="queue-state">{q.open ? t.open : t.closed}</span>
               {q.languages.length > 0 && (
-                <span class="queue-langs">{t.languagesOf(q.languages.map((l) => LANGUAGE_NAMES[l] ?? l).join(' / '))}</span>
+                <span class="queue-langs">
+                  {t.languagesOf(q.languages.map((l) => LANGUAGE_NAMES[l] ?? l).join(' / '))}
+                </span>
               )}
             </label>
           ))}
@@ -183,7 +198,12 @@ function Start({ info, session, t, lang }: { info: PublicInfo; session: CallerSe
               </ul>
             </section>
             <label class="check">
-              <input type="checkbox" checked={accepted} onChange={(e) => setAccepted(e.currentTarget.checked)} name="accept" />
+              <input
+                type="checkbox"
+                checked={accepted}
+                onChange={(e) => setAccepted(e.currentTarget.checked)}
+                name="accept"
+              />
               <span>{t.accept}</span>
             </label>
             {problem && (
@@ -223,7 +243,13 @@ function PreChat({
   t: S;
   lang: string;
   onBack: () => void;
-  onStart: (f: { language: string; topic: string | null; age_group: string | null; screening: ScreeningAnswer; remember: boolean }) => void;
+  onStart: (f: {
+    language: string;
+    topic: string | null;
+    age_group: string | null;
+    screening: ScreeningAnswer;
+    remember: boolean;
+  }) => void;
   headingRef: preact.RefObject<HTMLHeadingElement | null>;
 }) {
   const offered = queue.languages.length > 0 ? queue.languages : ['zh', 'en'];
@@ -305,7 +331,12 @@ function PreChat({
         </select>
       </label>
       <label class="check">
-        <input type="checkbox" checked={remember} onChange={(e) => setRemember(e.currentTarget.checked)} name="remember" />
+        <input
+          type="checkbox"
+          checked={remember}
+          onChange={(e) => setRemember(e.currentTarget.checked)}
+          name="remember"
+        />
         <span>{t.remember}</span>
       </label>
       {problem && (
@@ -325,7 +356,17 @@ function PreChat({
   );
 }
 
-function Closed({ message, alternatives, t, embedded }: { message: string; alternatives: Alternative[]; t: S; embedded?: boolean }) {
+function Closed({
+  message,
+  alternatives,
+  t,
+  embedded,
+}: {
+  message: string;
+  alternatives: Alternative[];
+  t: S;
+  embedded?: boolean;
+}) {
   const heading = useFocusHeading(message);
   const Tag = embedded ? 'div' : 'section';
   return (
@@ -406,7 +447,15 @@ function Conversation({ session, t }: { session: CallerSession; t: S }) {
           {state.error.message}
         </p>
       )}
-      <div class="transcript" ref={logRef} role="log" aria-live="polite" aria-label={t.chatTitle} data-testid="transcript" tabIndex={0}>
+      <div
+        class="transcript"
+        ref={logRef}
+        role="log"
+        aria-live="polite"
+        aria-label={t.chatTitle}
+        data-testid="transcript"
+        tabIndex={0}
+      >
         <ol>
           {state.lines.map((l) => (
             <LineView key={l.key} line={l} t={t} lang={lang} />
@@ -473,7 +522,14 @@ function Conversation({ session, t }: { session: CallerSession; t: S }) {
 function LineView({ line, t, lang }: { line: Line; t: S; lang: string }) {
   const mine = line.sender === 'caller';
   const who = mine ? t.you : line.sender === 'system' ? t.system : t.counsellor;
-  const status = line.status === 'pending' ? t.sending : line.status === 'failed' ? t.notSent : line.status === 'delivered' ? t.delivered : null;
+  const status =
+    line.status === 'pending'
+      ? t.sending
+      : line.status === 'failed'
+        ? t.notSent
+        : line.status === 'delivered'
+          ? t.delivered
+          : null;
   return (
     <li class={`line ${mine ? 'mine' : 'theirs'} from-${line.sender} ${line.status ?? ''}`} data-status={line.status}>
       <span class="who">{who}</span>
@@ -502,7 +558,13 @@ function Ended({ session, t }: { session: CallerSession; t: S }) {
         <div class="scale">
           {t.surveyScale.map((label, i) => (
             <label key={i} class={`score ${score === i + 1 ? 'chosen' : ''}`}>
-              <input type="radio" name="helped" value={i + 1} checked={score === i + 1} onChange={() => setScore(i + 1)} />
+              <input
+                type="radio"
+                name="helped"
+                value={i + 1}
+                checked={score === i + 1}
+                onChange={() => setScore(i + 1)}
+              />
               <span class="n">{i + 1}</span>
               <span class="label">{label}</span>
             </label>

@@ -80,7 +80,10 @@ function callerKey(remember: boolean): string | null {
   if (!key || key.length < 16 || key.length > 128) {
     const bytes = new Uint8Array(24);
     crypto.getRandomValues(bytes);
-    key = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    key = btoa(String.fromCharCode(...bytes))
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .replace(/=+$/, '');
     store?.setItem(CALLER_KEY, key);
   }
   return key;
@@ -185,7 +188,16 @@ export class CallerSession {
 
   /** After the end screen: back to the start. */
   restart(): void {
-    this.set({ phase: 'start', lines: [], endedBy: null, operatorName: null, position: null, waitMs: null, error: null, closed: null });
+    this.set({
+      phase: 'start',
+      lines: [],
+      endedBy: null,
+      operatorName: null,
+      position: null,
+      waitMs: null,
+      error: null,
+      closed: null,
+    });
   }
 
   retryNow(): void {
@@ -230,7 +242,11 @@ export class CallerSession {
         this.set({ phase: 'closed', closed: { message: f.message, alternatives: f.alternatives } });
         break;
       case 'queue_update':
-        this.set({ position: f.position, waitMs: f.estimated_wait_ms, phase: this.state.phase === 'joining' ? 'waiting' : this.state.phase });
+        this.set({
+          position: f.position,
+          waitMs: f.estimated_wait_ms,
+          phase: this.state.phase === 'joining' ? 'waiting' : this.state.phase,
+        });
         break;
       case 'connected':
         this.set({ phase: 'chat', operatorName: f.operator_name, transferring: false, position: null, waitMs: null });
@@ -244,7 +260,13 @@ export class CallerSession {
       }
       case 'message': {
         if (this.state.lines.some((l) => l.seq === f.line.seq && l.sender !== 'caller')) break;
-        const line: Line = { key: `s-${f.line.seq}`, seq: f.line.seq, sender: f.line.sender, body: f.line.body, at: f.line.at };
+        const line: Line = {
+          key: `s-${f.line.seq}`,
+          seq: f.line.seq,
+          sender: f.line.sender,
+          body: f.line.body,
+          at: f.line.at,
+        };
         this.set({ lines: [...this.state.lines, line], typingUntil: 0 });
         break;
       }
@@ -265,7 +287,12 @@ export class CallerSession {
     }
   }
 
-  private onResumed(state: ContactState, transcript: { seq: number; sender: Sender; body: string; at: number }[], position: number | null, waitMs: number | null) {
+  private onResumed(
+    state: ContactState,
+    transcript: { seq: number; sender: Sender; body: string; at: number }[],
+    position: number | null,
+    waitMs: number | null,
+  ) {
     if (state === 'wrapping' || state === 'completed' || state === 'abandoned') {
       this.finish('operator');
       return;
@@ -284,7 +311,9 @@ export class CallerSession {
     const unsaved: Line[] = [];
     const claimed = new Set<number>();
     for (const l of this.state.lines.filter((x) => x.status === 'pending')) {
-      const match = known.find((k) => k.sender === 'caller' && k.body === l.body && (k.seq ?? 0) > lastAcked && !claimed.has(k.seq!));
+      const match = known.find(
+        (k) => k.sender === 'caller' && k.body === l.body && (k.seq ?? 0) > lastAcked && !claimed.has(k.seq!),
+      );
       if (match) claimed.add(match.seq!);
       else unsaved.push(l);
     }

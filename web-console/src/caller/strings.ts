@@ -62,7 +62,11 @@ const zh = {
   reconnecting: '网络连接中断，正在重新连接… 你的对话会保留。',
   reconnectNow: '立即重连',
   ended: '对话已结束',
-  endedBy: { caller: '你结束了这次对话。', operator: '接线员结束了这次对话。', caller_lost: '连接中断的时间太长，对话已结束。' },
+  endedBy: {
+    caller: '你结束了这次对话。',
+    operator: '接线员结束了这次对话。',
+    caller_lost: '连接中断的时间太长，对话已结束。',
+  },
   thanks: '谢谢你愿意来聊。如果之后还想说说话，随时可以再来。',
   survey: '这次对话对你有帮助吗？',
   surveyScale: ['完全没有', '有一点', '一般', '比较有', '很有帮助'],
@@ -109,15 +113,19 @@ const en: Strings = {
   },
   dangerNow: 'If you are in danger right now, please call one of these numbers. We will also connect you first.',
   accept: 'I have read and understood the confidentiality statement and its exceptions',
-  remember: 'Remember me on this device so counsellors can see I have been here before (optional; only a random number is kept)',
+  remember:
+    'Remember me on this device so counsellors can see I have been here before (optional; only a random number is kept)',
   start: 'Start the chat',
   mustAccept: 'Please read and tick the confidentiality statement first.',
   mustScreen: 'Please answer the question about your safety.',
   waitingTitle: 'Connecting you with a counsellor',
-  position: (n: number) => (n <= 1 ? 'You are next.' : `${n - 1} ${n - 1 === 1 ? 'person is' : 'people are'} ahead of you.`),
+  position: (n: number) =>
+    n <= 1 ? 'You are next.' : `${n - 1} ${n - 1 === 1 ? 'person is' : 'people are'} ahead of you.`,
   wait: (d: string) => `Expected wait: ${d}`,
-  waitingHint: 'While you wait, you can already write what is on your mind; the counsellor will see it. Please keep this page open.',
-  connected: (name: string) => (name ? `${name} is here and chatting with you.` : 'A counsellor is here and chatting with you.'),
+  waitingHint:
+    'While you wait, you can already write what is on your mind; the counsellor will see it. Please keep this page open.',
+  connected: (name: string) =>
+    name ? `${name} is here and chatting with you.` : 'A counsellor is here and chatting with you.',
   chatTitle: 'Conversation',
   typing: 'The counsellor is typing…',
   transferring: 'We are connecting you with another counsellor. Please stay on this page.',
@@ -166,4 +174,3 @@ export const AGE_GROUPS: { id: string; zh: string; en: string }[] = [
   { id: '41_60', zh: '41–60 岁', en: '41–60' },
   { id: 'over_60', zh: '60 岁以上', en: 'Over 60' },
 ];
-

@@ -116,7 +116,7 @@ function Accounts({ t }: { t: Strings }) {
               <th scope="col">{t.displayName}</th>
               <th scope="col">{t.role}</th>
               <th scope="col">{t.languages}</th>
-              <th scope="col">{t.chatCapacity}</th>
+              <th scope="col">{t.capacity}</th>
               <th scope="col">{t.skills}</th>
               <th scope="col">{t.state}</th>
               <th scope="col">{t.actions}</th>
@@ -136,16 +136,18 @@ function Accounts({ t }: { t: Strings }) {
                 </td>
                 <td>{a.skills.map((s) => `${s.skill} ${s.proficiency}`).join(', ') || '—'}</td>
                 <td>{a.disabled ? t.disabled : t.enabled}</td>
-                <td class="row-actions">
-                  <button type="button" onClick={() => setEditing({ id: a.id, what: 'edit' })}>
-                    {t.edit}
-                  </button>
-                  <button type="button" onClick={() => setEditing({ id: a.id, what: 'skills' })}>
-                    {t.skills}
-                  </button>
-                  <button type="button" onClick={() => setEditing({ id: a.id, what: 'password' })}>
-                    {t.resetPassword}
-                  </button>
+                <td>
+                  <div class="row-actions">
+                    <button type="button" onClick={() => setEditing({ id: a.id, what: 'edit' })}>
+                      {t.edit}
+                    </button>
+                    <button type="button" onClick={() => setEditing({ id: a.id, what: 'skills' })}>
+                      {t.skills}
+                    </button>
+                    <button type="button" onClick={() => setEditing({ id: a.id, what: 'password' })}>
+                      {t.resetPassword}
+                    </button>
+                  </div>
                 </td>
               </tr>
             ))}
@@ -198,8 +200,24 @@ function Accounts({ t }: { t: Strings }) {
   );
 }
 
-function NewAccount({ t, onCreated, onError }: { t: Strings; onCreated: (a: AccountView) => void; onError: (e: unknown) => void }) {
-  const [form, setForm] = useState({ name: '', display_name: '', role: 'operator' as Role, password: '', languages: 'zh', chat: 2, voice: 1 });
+function NewAccount({
+  t,
+  onCreated,
+  onError,
+}: {
+  t: Strings;
+  onCreated: (a: AccountView) => void;
+  onError: (e: unknown) => void;
+}) {
+  const [form, setForm] = useState({
+    name: '',
+    display_name: '',
+    role: 'operator' as Role,
+    password: '',
+    languages: 'zh',
+    chat: 2,
+    voice: 1,
+  });
   const set = (patch: Partial<typeof form>) => setForm({ ...form, ...patch });
   return (
     <form
@@ -221,7 +239,13 @@ function NewAccount({ t, onCreated, onError }: { t: Strings; onCreated: (a: Acco
     >
       <label>
         {t.accountName}
-        <input type="text" required value={form.name} onInput={(e) => set({ name: e.currentTarget.value })} autoComplete="off" />
+        <input
+          type="text"
+          required
+          value={form.name}
+          onInput={(e) => set({ name: e.currentTarget.value })}
+          autoComplete="off"
+        />
       </label>
       <label>
         {t.displayName}
@@ -239,7 +263,14 @@ function NewAccount({ t, onCreated, onError }: { t: Strings; onCreated: (a: Acco
       </label>
       <label>
         {t.initialPassword}
-        <input type="password" required minLength={10} value={form.password} onInput={(e) => set({ password: e.currentTarget.value })} autoComplete="new-password" />
+        <input
+          type="password"
+          required
+          minLength={10}
+          value={form.password}
+          onInput={(e) => set({ password: e.currentTarget.value })}
+          autoComplete="new-password"
+        />
       </label>
       <label>
         {t.languages} <span class="hint">{t.languagesHint}</span>
@@ -247,11 +278,23 @@ function NewAccount({ t, onCreated, onError }: { t: Strings; onCreated: (a: Acco
       </label>
       <label>
         {t.chatCapacity}
-        <input type="number" min={0} max={8} value={form.chat} onInput={(e) => set({ chat: Number(e.currentTarget.value) })} />
+        <input
+          type="number"
+          min={0}
+          max={8}
+          value={form.chat}
+          onInput={(e) => set({ chat: Number(e.currentTarget.value) })}
+        />
       </label>
       <label>
         {t.voiceCapacity}
-        <input type="number" min={0} max={1} value={form.voice} onInput={(e) => set({ voice: Number(e.currentTarget.value) })} />
+        <input
+          type="number"
+          min={0}
+          max={1}
+          value={form.voice}
+          onInput={(e) => set({ voice: Number(e.currentTarget.value) })}
+        />
       </label>
       <div class="form-actions">
         <button type="submit" class="primary">
@@ -321,15 +364,32 @@ function EditAccount({
       </label>
       <label>
         {t.languages} <span class="hint">{t.languagesHint}</span>
-        <input type="text" name="languages" value={form.languages} onInput={(e) => set({ languages: e.currentTarget.value })} />
+        <input
+          type="text"
+          name="languages"
+          value={form.languages}
+          onInput={(e) => set({ languages: e.currentTarget.value })}
+        />
       </label>
       <label>
         {t.chatCapacity}
-        <input type="number" min={0} max={8} value={form.chat} onInput={(e) => set({ chat: Number(e.currentTarget.value) })} />
+        <input
+          type="number"
+          min={0}
+          max={8}
+          value={form.chat}
+          onInput={(e) => set({ chat: Number(e.currentTarget.value) })}
+        />
       </label>
       <label>
         {t.voiceCapacity}
-        <input type="number" min={0} max={1} value={form.voice} onInput={(e) => set({ voice: Number(e.currentTarget.value) })} />
+        <input
+          type="number"
+          min={0}
+          max={1}
+          value={form.voice}
+          onInput={(e) => set({ voice: Number(e.currentTarget.value) })}
+        />
       </label>
       <label class="check">
         <input type="checkbox" checked={form.disabled} onChange={(e) => set({ disabled: e.currentTarget.checked })} />
@@ -383,7 +443,9 @@ function AccountSkills({
               {t.proficiency}{' '}
               <select
                 value={r.proficiency}
-                onChange={(e) => setRows(rows.map((x, j) => (j === i ? { ...x, proficiency: Number(e.currentTarget.value) } : x)))}
+                onChange={(e) =>
+                  setRows(rows.map((x, j) => (j === i ? { ...x, proficiency: Number(e.currentTarget.value) } : x)))
+                }
               >
                 {[1, 2, 3, 4, 5].map((n) => (
                   <option key={n} value={n}>
@@ -454,7 +516,14 @@ function ResetPassword({
     >
       <label>
         {t.newPasswordFor(account.name)}
-        <input type="password" required minLength={10} value={password} onInput={(e) => setPassword(e.currentTarget.value)} autoComplete="new-password" />
+        <input
+          type="password"
+          required
+          minLength={10}
+          value={password}
+          onInput={(e) => setPassword(e.currentTarget.value)}
+          autoComplete="new-password"
+        />
       </label>
       <div class="form-actions">
         <button type="button" onClick={onCancel}>
@@ -475,7 +544,9 @@ function Skills({ t }: { t: Strings }) {
   const [form, setForm] = useState({ skill: '', description: '' });
   const [feedback, setFeedback] = useState<Feedback>(null);
   const load = () => {
-    api<SkillInfo[]>('GET', '/api/skills').then(setSkills, (e) => setFeedback({ kind: 'error', text: errorText(e, t) }));
+    api<SkillInfo[]>('GET', '/api/skills').then(setSkills, (e) =>
+      setFeedback({ kind: 'error', text: errorText(e, t) }),
+    );
   };
   useEffect(load, []);
   return (
@@ -524,11 +595,21 @@ function Skills({ t }: { t: Strings }) {
       >
         <label>
           {t.skillId}
-          <input type="text" required pattern="[a-z0-9_\-]{1,40}" value={form.skill} onInput={(e) => setForm({ ...form, skill: e.currentTarget.value })} />
+          <input
+            type="text"
+            required
+            pattern="[a-z0-9_\-]{1,40}"
+            value={form.skill}
+            onInput={(e) => setForm({ ...form, skill: e.currentTarget.value })}
+          />
         </label>
         <label>
           {t.description}
-          <input type="text" value={form.description} onInput={(e) => setForm({ ...form, description: e.currentTarget.value })} />
+          <input
+            type="text"
+            value={form.description}
+            onInput={(e) => setForm({ ...form, description: e.currentTarget.value })}
+          />
         </label>
         <div class="form-actions">
           <button type="submit" class="primary">
@@ -568,12 +649,16 @@ function Queues({ t, onChanged }: { t: Strings; onChanged: () => void }) {
   const [editing, setEditing] = useState<{ draft: QueueDefinition; isNew: boolean } | null>(null);
   const [feedback, setFeedback] = useState<Feedback>(null);
   const load = () => {
-    api<QueueDefinition[]>('GET', '/api/queues').then(setQueues, (e) => setFeedback({ kind: 'error', text: errorText(e, t) }));
+    api<QueueDefinition[]>('GET', '/api/queues').then(setQueues, (e) =>
+      setFeedback({ kind: 'error', text: errorText(e, t) }),
+    );
     api<SkillInfo[]>('GET', '/api/skills').then(setSkills, () => undefined);
   };
   useEffect(load, []);
   const hours = (h: OpeningHours) =>
-    h.kind === 'always' ? t.always : `${t.daily} ${minutesToTime(h.open_minute)}–${minutesToTime(h.close_minute)} (UTC${h.utc_offset_minutes >= 0 ? '+' : ''}${h.utc_offset_minutes / 60})`;
+    h.kind === 'always'
+      ? t.always
+      : `${t.daily} ${minutesToTime(h.open_minute)}–${minutesToTime(h.close_minute)} (UTC${h.utc_offset_minutes >= 0 ? '+' : ''}${h.utc_offset_minutes / 60})`;
   return (
     <section aria-labelledby="queues-title">
       <div class="section-head">
@@ -694,7 +779,14 @@ function QueueEditor({
       <div class="form-grid">
         <label>
           {t.queueId}
-          <input type="text" required pattern="[a-z0-9_\-]{1,40}" value={q.id} readOnly={!isNew} onInput={(e) => set({ id: e.currentTarget.value })} />
+          <input
+            type="text"
+            required
+            pattern="[a-z0-9_\-]{1,40}"
+            value={q.id}
+            readOnly={!isNew}
+            onInput={(e) => set({ id: e.currentTarget.value })}
+          />
         </label>
         <label>
           {t.queueName}
@@ -723,7 +815,9 @@ function QueueEditor({
             type="number"
             min={0}
             value={q.max_wait_ms === null ? '' : Math.round(q.max_wait_ms / 1000)}
-            onInput={(e) => set({ max_wait_ms: e.currentTarget.value === '' ? null : Number(e.currentTarget.value) * 1000 })}
+            onInput={(e) =>
+              set({ max_wait_ms: e.currentTarget.value === '' ? null : Number(e.currentTarget.value) * 1000 })
+            }
           />
         </label>
       </div>
@@ -739,7 +833,11 @@ function QueueEditor({
                 <select
                   value={r.min_proficiency}
                   onChange={(e) =>
-                    set({ required_skills: q.required_skills.map((x, j) => (j === i ? { ...x, min_proficiency: Number(e.currentTarget.value) } : x)) })
+                    set({
+                      required_skills: q.required_skills.map((x, j) =>
+                        j === i ? { ...x, min_proficiency: Number(e.currentTarget.value) } : x,
+                      ),
+                    })
                   }
                 >
                   {[1, 2, 3, 4, 5].map((n) => (
@@ -749,7 +847,10 @@ function QueueEditor({
                   ))}
                 </select>
               </label>
-              <button type="button" onClick={() => set({ required_skills: q.required_skills.filter((_, j) => j !== i) })}>
+              <button
+                type="button"
+                onClick={() => set({ required_skills: q.required_skills.filter((_, j) => j !== i) })}
+              >
                 {t.remove}
               </button>
             </li>
@@ -779,23 +880,35 @@ function QueueEditor({
       <fieldset>
         <legend>{t.relaxation}</legend>
         <label class="check">
-          <input type="checkbox" checked={q.never_relax} onChange={(e) => set({ never_relax: e.currentTarget.checked })} />
+          <input
+            type="checkbox"
+            checked={q.never_relax}
+            onChange={(e) => set({ never_relax: e.currentTarget.checked })}
+          />
           <span>{t.neverRelax}</span>
         </label>
         <ul class="rows">
           {q.relaxation.map((step, i) => {
-            const update = (patch: Partial<typeof step>) => set({ relaxation: q.relaxation.map((x, j) => (j === i ? { ...x, ...patch } : x)) });
+            const update = (patch: Partial<typeof step>) =>
+              set({ relaxation: q.relaxation.map((x, j) => (j === i ? { ...x, ...patch } : x)) });
             return (
               <li key={i}>
                 <label>
                   {t.relaxAfter}{' '}
-                  <input type="number" min={0} value={Math.round(step.after_ms / 1000)} onInput={(e) => update({ after_ms: Number(e.currentTarget.value) * 1000 })} />
+                  <input
+                    type="number"
+                    min={0}
+                    value={Math.round(step.after_ms / 1000)}
+                    onInput={(e) => update({ after_ms: Number(e.currentTarget.value) * 1000 })}
+                  />
                 </label>
                 <label>
                   {t.relaxCap}{' '}
                   <select
                     value={step.max_proficiency ?? ''}
-                    onChange={(e) => update({ max_proficiency: e.currentTarget.value === '' ? null : Number(e.currentTarget.value) })}
+                    onChange={(e) =>
+                      update({ max_proficiency: e.currentTarget.value === '' ? null : Number(e.currentTarget.value) })
+                    }
                   >
                     <option value="">—</option>
                     {[1, 2, 3, 4, 5].map((n) => (
@@ -806,7 +919,11 @@ function QueueEditor({
                   </select>
                 </label>
                 <label class="check">
-                  <input type="checkbox" checked={step.drop_skills} onChange={(e) => update({ drop_skills: e.currentTarget.checked })} />
+                  <input
+                    type="checkbox"
+                    checked={step.drop_skills}
+                    onChange={(e) => update({ drop_skills: e.currentTarget.checked })}
+                  />
                   <span>{t.relaxDrop}</span>
                 </label>
                 <button type="button" onClick={() => set({ relaxation: q.relaxation.filter((_, j) => j !== i) })}>
@@ -820,7 +937,9 @@ function QueueEditor({
           type="button"
           onClick={() => {
             const last = q.relaxation[q.relaxation.length - 1]?.after_ms ?? 0;
-            set({ relaxation: [...q.relaxation, { after_ms: last + 60_000, max_proficiency: null, drop_skills: false }] });
+            set({
+              relaxation: [...q.relaxation, { after_ms: last + 60_000, max_proficiency: null, drop_skills: false }],
+            });
           }}
         >
           {t.addStep}
@@ -830,7 +949,12 @@ function QueueEditor({
       <fieldset>
         <legend>{t.openingHours}</legend>
         <label class="choice">
-          <input type="radio" name="hours" checked={h.kind === 'always'} onChange={() => set({ opening_hours: { kind: 'always' } })} />
+          <input
+            type="radio"
+            name="hours"
+            checked={h.kind === 'always'}
+            onChange={() => set({ opening_hours: { kind: 'always' } })}
+          />
           <span>{t.always}</span>
         </label>
         <label class="choice">
@@ -838,7 +962,11 @@ function QueueEditor({
             type="radio"
             name="hours"
             checked={h.kind === 'daily'}
-            onChange={() => set({ opening_hours: { kind: 'daily', open_minute: 8 * 60, close_minute: 22 * 60, utc_offset_minutes: 480 } })}
+            onChange={() =>
+              set({
+                opening_hours: { kind: 'daily', open_minute: 8 * 60, close_minute: 22 * 60, utc_offset_minutes: 480 },
+              })
+            }
           />
           <span>{t.daily}</span>
         </label>
@@ -846,15 +974,27 @@ function QueueEditor({
           <div class="form-grid">
             <label>
               {t.opensAt}
-              <input type="time" value={minutesToTime(h.open_minute)} onInput={(e) => set({ opening_hours: { ...h, open_minute: timeToMinutes(e.currentTarget.value) } })} />
+              <input
+                type="time"
+                value={minutesToTime(h.open_minute)}
+                onInput={(e) => set({ opening_hours: { ...h, open_minute: timeToMinutes(e.currentTarget.value) } })}
+              />
             </label>
             <label>
               {t.closesAt}
-              <input type="time" value={minutesToTime(h.close_minute)} onInput={(e) => set({ opening_hours: { ...h, close_minute: timeToMinutes(e.currentTarget.value) } })} />
+              <input
+                type="time"
+                value={minutesToTime(h.close_minute)}
+                onInput={(e) => set({ opening_hours: { ...h, close_minute: timeToMinutes(e.currentTarget.value) } })}
+              />
             </label>
             <label>
               {t.utcOffset}
-              <input type="number" value={h.utc_offset_minutes} onInput={(e) => set({ opening_hours: { ...h, utc_offset_minutes: Number(e.currentTarget.value) } })} />
+              <input
+                type="number"
+                value={h.utc_offset_minutes}
+                onInput={(e) => set({ opening_hours: { ...h, utc_offset_minutes: Number(e.currentTarget.value) } })}
+              />
             </label>
           </div>
         )}
@@ -869,14 +1009,17 @@ function QueueEditor({
         <legend>{t.alternatives}</legend>
         <ul class="rows">
           {q.alternatives.map((a, i) => {
-            const update = (patch: Partial<typeof a>) => set({ alternatives: q.alternatives.map((x, j) => (j === i ? { ...x, ...patch } : x)) });
+            const update = (patch: Partial<typeof a>) =>
+              set({ alternatives: q.alternatives.map((x, j) => (j === i ? { ...x, ...patch } : x)) });
             return (
               <li key={i}>
                 <label>
-                  {t.altName} <input type="text" value={a.name} onInput={(e) => update({ name: e.currentTarget.value })} />
+                  {t.altName}{' '}
+                  <input type="text" value={a.name} onInput={(e) => update({ name: e.currentTarget.value })} />
                 </label>
                 <label>
-                  {t.altNumber} <input type="text" value={a.number} onInput={(e) => update({ number: e.currentTarget.value })} />
+                  {t.altNumber}{' '}
+                  <input type="text" value={a.number} onInput={(e) => update({ number: e.currentTarget.value })} />
                 </label>
                 <button type="button" onClick={() => set({ alternatives: q.alternatives.filter((_, j) => j !== i) })}>
                   {t.remove}
@@ -898,7 +1041,11 @@ function QueueEditor({
               <button type="button" onClick={() => setConfirmDelete(false)}>
                 {t.cancel}
               </button>
-              <button type="button" class="danger-button" onClick={() => api('DELETE', `/api/admin/queues/${encodeURIComponent(q.id)}`).then(onDeleted, onError)}>
+              <button
+                type="button"
+                class="danger-button"
+                onClick={() => api('DELETE', `/api/admin/queues/${encodeURIComponent(q.id)}`).then(onDeleted, onError)}
+              >
                 {t.deleteQueue}
               </button>
             </span>

@@ -45,7 +45,12 @@ export function App() {
     api<Me>('GET', '/api/me').then(setMe, () => setMe(null));
   }, []);
 
-  if (me === undefined) return <p class="boot" role="status">{t.loading}</p>;
+  if (me === undefined)
+    return (
+      <p class="boot" role="status">
+        {t.loading}
+      </p>
+    );
   if (me === null) return <Login t={t} onLogin={setMe} />;
   if (me.must_change_password) {
     return (
@@ -57,7 +62,15 @@ export function App() {
   return <Console t={t} me={me} onSignedOut={() => setMe(null)} />;
 }
 
-function Frame({ t, children, nav }: { t: Strings; children: preact.ComponentChildren; nav?: preact.ComponentChildren }) {
+function Frame({
+  t,
+  children,
+  nav,
+}: {
+  t: Strings;
+  children: preact.ComponentChildren;
+  nav?: preact.ComponentChildren;
+}) {
   return (
     <div class="console">
       <header class="topbar">
@@ -93,11 +106,25 @@ function Login({ t, onLogin }: { t: Strings; onLogin: (me: Me) => void }) {
         <h2 id="login-title">{t.loginTitle}</h2>
         <label class="field">
           <span>{t.accountName}</span>
-          <input type="text" name="name" autoComplete="username" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <input
+            type="text"
+            name="name"
+            autoComplete="username"
+            required
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+          />
         </label>
         <label class="field">
           <span>{t.password}</span>
-          <input type="password" name="password" autoComplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          <input
+            type="password"
+            name="password"
+            autoComplete="current-password"
+            required
+            value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)}
+          />
         </label>
         {problem && (
           <p class="problem" role="alert">
@@ -143,15 +170,37 @@ function PasswordForm({ t, forced, onDone }: { t: Strings; forced?: boolean; onD
       {forced && <p class="note">{t.mustChange}</p>}
       <label class="field">
         <span>{t.currentPassword}</span>
-        <input type="password" name="current" autoComplete="current-password" required value={current} onInput={(e) => setCurrent(e.currentTarget.value)} />
+        <input
+          type="password"
+          name="current"
+          autoComplete="current-password"
+          required
+          value={current}
+          onInput={(e) => setCurrent(e.currentTarget.value)}
+        />
       </label>
       <label class="field">
         <span>{t.newPassword}</span>
-        <input type="password" name="new" autoComplete="new-password" required minLength={10} value={next} onInput={(e) => setNext(e.currentTarget.value)} />
+        <input
+          type="password"
+          name="new"
+          autoComplete="new-password"
+          required
+          minLength={10}
+          value={next}
+          onInput={(e) => setNext(e.currentTarget.value)}
+        />
       </label>
       <label class="field">
         <span>{t.repeatPassword}</span>
-        <input type="password" name="again" autoComplete="new-password" required value={again} onInput={(e) => setAgain(e.currentTarget.value)} />
+        <input
+          type="password"
+          name="again"
+          autoComplete="new-password"
+          required
+          value={again}
+          onInput={(e) => setAgain(e.currentTarget.value)}
+        />
       </label>
       {problem && (
         <p class="problem" role="alert">
@@ -183,7 +232,10 @@ function Console({ t, me, onSignedOut }: { t: Strings; me: Me; onSignedOut: () =
     // Only supervisors and admins may list accounts; operators transfer to a person by number.
     if (me.role === 'supervisor' || me.role === 'admin' || me.role === 'crisis_lead') {
       api<AccountView[]>('GET', '/api/admin/accounts').then(
-        (list) => setColleagues(list.filter((a) => !a.disabled && a.role !== 'admin').map((a) => ({ id: a.id, name: a.display_name }))),
+        (list) =>
+          setColleagues(
+            list.filter((a) => !a.disabled && a.role !== 'admin').map((a) => ({ id: a.id, name: a.display_name })),
+          ),
         () => setColleagues(null),
       );
     }
@@ -243,8 +295,12 @@ function Console({ t, me, onSignedOut }: { t: Strings; me: Me; onSignedOut: () =
           </a>
         </p>
       )}
-      {page === 'desk' && <Desk store={store} state={state} t={t} me={me} queues={queues} colleagues={colleagues} names={names} />}
-      {page === 'wallboard' && <Wallboard store={store} state={state} t={t} queues={queues} colleagues={colleagues} names={names} />}
+      {page === 'desk' && (
+        <Desk store={store} state={state} t={t} me={me} queues={queues} colleagues={colleagues} names={names} />
+      )}
+      {page === 'wallboard' && (
+        <Wallboard store={store} state={state} t={t} queues={queues} colleagues={colleagues} names={names} />
+      )}
       {page === 'admin' && <Admin t={t} section={sub} onQueuesChanged={loadQueues} />}
       {page === 'password' && <PasswordForm t={t} onDone={() => undefined} />}
     </Frame>

@@ -82,7 +82,13 @@ export function ChatView({
           <p class="joined-as">
             {[
               chat.mode ? t.joinedAs(t.joinModes[chat.mode]) : null,
-              chat.mode === 'monitor' ? t.monitorNoWrite : chat.mode === 'whisper' ? t.whisperHint : chat.mode === 'barge' ? t.bargeHint : null,
+              chat.mode === 'monitor'
+                ? t.monitorNoWrite
+                : chat.mode === 'whisper'
+                  ? t.whisperHint
+                  : chat.mode === 'barge'
+                    ? t.bargeHint
+                    : null,
             ]
               .filter(Boolean)
               .join(' — ')}
@@ -100,13 +106,25 @@ export function ChatView({
 
       <div class="chat-body">
         <div class="chat-main">
-          <div class="transcript" ref={logRef} role="log" aria-live="polite" aria-label={t.transcript} tabIndex={0} data-testid="staff-transcript">
+          <div
+            class="transcript"
+            ref={logRef}
+            role="log"
+            aria-live="polite"
+            aria-label={t.transcript}
+            tabIndex={0}
+            data-testid="staff-transcript"
+          >
             <ol>
               {chat.lines.map((l) => (
                 <LineView key={l.seq} line={l} me={me} t={t} lang={lang} names={names} />
               ))}
               {chat.pending.map((p) => (
-                <li key={p.clientId} class={`line mine ${p.failed ? 'failed' : 'pending'}`} data-status={p.failed ? 'failed' : 'pending'}>
+                <li
+                  key={p.clientId}
+                  class={`line mine ${p.failed ? 'failed' : 'pending'}`}
+                  data-status={p.failed ? 'failed' : 'pending'}
+                >
                   <span class="who">{t.you}</span>
                   <p class="body">{p.body}</p>
                   <span class="meta">
@@ -205,7 +223,12 @@ export function ChatView({
                   {t.raise}
                 </button>
               </form>
-              <button type="button" onClick={() => setTransferOpen((o) => !o)} aria-expanded={transferOpen}>
+              <button
+                type="button"
+                data-testid="transfer"
+                onClick={() => setTransferOpen((o) => !o)}
+                aria-expanded={transferOpen}
+              >
                 {t.transfer}
               </button>
               {confirmEnd ? (
@@ -268,11 +291,14 @@ export function ChatView({
               <ul>
                 {chat.history.map((h) => (
                   <li key={h.contact}>
-                    <span>{dateTime(h.entered_at, lang)}</span> · {t.contact(h.contact)} · {topicLabel(h.topic, lang) ?? t.noTopic} · {t.risk}{' '}
-                    {t.riskLevels[h.risk]} · {t.contactStates[h.state]}
+                    <span>{dateTime(h.entered_at, lang)}</span> · {t.contact(h.contact)} ·{' '}
+                    {topicLabel(h.topic, lang) ?? t.noTopic} · {t.risk} {t.riskLevels[h.risk]} ·{' '}
+                    {t.contactStates[h.state]}
                     {(h.notes ?? []).map((n, i) => (
                       <p key={i} class="history-note">
-                        {[n.call_type, n.risk_level ? `${t.risk} ${t.riskLevels[n.risk_level]}` : null, n.summary].filter(Boolean).join(' · ')}
+                        {[n.call_type, n.risk_level ? `${t.risk} ${t.riskLevels[n.risk_level]}` : null, n.summary]
+                          .filter(Boolean)
+                          .join(' · ')}
                       </p>
                     ))}
                   </li>
@@ -286,7 +312,19 @@ export function ChatView({
   );
 }
 
-function LineView({ line, me, t, lang, names }: { line: StaffLine; me?: number; t: Strings; lang: 'zh-CN' | 'en'; names: Map<number, string> }) {
+function LineView({
+  line,
+  me,
+  t,
+  lang,
+  names,
+}: {
+  line: StaffLine;
+  me?: number;
+  t: Strings;
+  lang: 'zh-CN' | 'en';
+  names: Map<number, string>;
+}) {
   const mine = line.author !== null && line.author !== undefined && line.author === me;
   const who = mine
     ? t.you
@@ -294,9 +332,13 @@ function LineView({ line, me, t, lang, names }: { line: StaffLine; me?: number; 
       ? t.caller
       : line.sender === 'system'
         ? t.system
-        : (line.author != null ? names.get(line.author) : undefined) ?? (line.sender === 'operator' ? t.operator : t.participant);
+        : ((line.author != null ? names.get(line.author) : undefined) ??
+          (line.sender === 'operator' ? t.operator : t.participant));
   return (
-    <li class={`line ${mine ? 'mine' : 'theirs'} from-${line.sender} ${line.visibility === 'operators' ? 'whisper' : ''}`} data-seq={line.seq}>
+    <li
+      class={`line ${mine ? 'mine' : 'theirs'} from-${line.sender} ${line.visibility === 'operators' ? 'whisper' : ''}`}
+      data-seq={line.seq}
+    >
       <span class="who">
         {who}
         {line.visibility === 'operators' && <span class="whisper-mark"> · {t.whisperMark}</span>}
@@ -359,7 +401,8 @@ function Transfer({
           <input type="radio" name="kind" checked={kind === 'queue'} onChange={() => setKind('queue')} /> {t.toQueue}
         </label>
         <label class="choice">
-          <input type="radio" name="kind" checked={kind === 'operator'} onChange={() => setKind('operator')} /> {t.toPerson}
+          <input type="radio" name="kind" checked={kind === 'operator'} onChange={() => setKind('operator')} />{' '}
+          {t.toPerson}
         </label>
         {kind === 'queue' ? (
           <select aria-label={t.toQueue} value={queue} onChange={(e) => setQueue(e.currentTarget.value)}>

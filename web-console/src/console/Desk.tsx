@@ -53,7 +53,9 @@ export function Desk({
         </h2>
         <div aria-live="assertive" class="visually-hidden">
           {state.offers.map((o) => (
-            <p key={o.contact.id}>{t.offerAnnounce(t.riskLevels[o.contact.risk], topicLabel(o.contact.topic, lang) ?? t.noTopic)}</p>
+            <p key={o.contact.id}>
+              {t.offerAnnounce(t.riskLevels[o.contact.risk], topicLabel(o.contact.topic, lang) ?? t.noTopic)}
+            </p>
           ))}
         </div>
         {state.offers.map((o) => (
@@ -81,7 +83,8 @@ export function Desk({
                     onClick={() => store.select(c.id)}
                     onKeyDown={(e) => {
                       const i = held.indexOf(c);
-                      const next = e.key === 'ArrowRight' ? held[i + 1] : e.key === 'ArrowLeft' ? held[i - 1] : undefined;
+                      const next =
+                        e.key === 'ArrowRight' ? held[i + 1] : e.key === 'ArrowLeft' ? held[i - 1] : undefined;
                       if (next) {
                         store.select(next.id);
                         document.getElementById(`tab-${next.id}`)?.focus();
@@ -99,7 +102,15 @@ export function Desk({
             </div>
             {active && (
               <div role="tabpanel" id={`panel-${active.id}`} aria-labelledby={`tab-${active.id}`}>
-                <ChatView key={active.id} chat={active} store={store} t={t} queues={queues} colleagues={colleagues} names={names} />
+                <ChatView
+                  key={active.id}
+                  chat={active}
+                  store={store}
+                  t={t}
+                  queues={queues}
+                  colleagues={colleagues}
+                  names={names}
+                />
               </div>
             )}
           </>
@@ -133,7 +144,11 @@ function Presence({ store, state, t }: { store: StaffStore; state: StaffState; t
         <span class="break-control">
           <label>
             <span class="visually-hidden">{t.breakReason}</span>
-            <select value={reason} onChange={(e) => setReason(e.currentTarget.value as BreakReason)} aria-label={t.breakReason}>
+            <select
+              value={reason}
+              onChange={(e) => setReason(e.currentTarget.value as BreakReason)}
+              aria-label={t.breakReason}
+            >
               {BREAKS.map((r) => (
                 <option key={r} value={r}>
                   {t.breakReasons[r]}
@@ -141,11 +156,20 @@ function Presence({ store, state, t }: { store: StaffStore; state: StaffState; t
               ))}
             </select>
           </label>
-          <button type="button" aria-pressed={onBreak} class={onBreak ? 'primary' : ''} onClick={() => store.setPresence({ status: 'break', reason })}>
+          <button
+            type="button"
+            aria-pressed={onBreak}
+            class={onBreak ? 'primary' : ''}
+            onClick={() => store.setPresence({ status: 'break', reason })}
+          >
             {t.setBreak}
           </button>
         </span>
-        <button type="button" aria-pressed={current === 'offline'} onClick={() => store.setPresence({ status: 'offline' })}>
+        <button
+          type="button"
+          aria-pressed={current === 'offline'}
+          onClick={() => store.setPresence({ status: 'offline' })}
+        >
           {t.setOffline}
         </button>
       </div>
@@ -153,14 +177,29 @@ function Presence({ store, state, t }: { store: StaffStore; state: StaffState; t
   );
 }
 
-function OfferCard({ offer, store, t, queues }: { offer: Offer; store: StaffStore; t: Strings; queues: QueueDefinition[] }) {
+function OfferCard({
+  offer,
+  store,
+  t,
+  queues,
+}: {
+  offer: Offer;
+  store: StaffStore;
+  t: Strings;
+  queues: QueueDefinition[];
+}) {
   useTicker(true, 250);
   const lang = useLang();
   const left = Math.max(0, offer.expiresAt - serverNow());
   const total = Math.max(1, offer.expiresAt - offer.receivedAt);
   const c = offer.contact;
   return (
-    <article class={`offer offer-${c.colour}`} aria-labelledby={`offer-${c.id}`} data-testid="offer" data-contact={c.id}>
+    <article
+      class={`offer offer-${c.colour}`}
+      aria-labelledby={`offer-${c.id}`}
+      data-testid="offer"
+      data-contact={c.id}
+    >
       <header>
         <h3 id={`offer-${c.id}`}>
           {t.incoming} · {t.contact(c.id)}

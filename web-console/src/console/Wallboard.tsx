@@ -46,7 +46,8 @@ export function Wallboard({
   const queueIds = [...new Set([...queues.map((q) => q.id), ...contacts.map((c) => c.queue)])];
   const queueName = (id: string) => queues.find((q) => q.id === id)?.name ?? id;
   const floorNames = new Map(floor?.operators.map((o) => [o.id, o.name]) ?? []);
-  const nameOf = (id: number | null | undefined) => (id == null ? '—' : floorNames.get(id) || names.get(id) || `#${id}`);
+  const nameOf = (id: number | null | undefined) =>
+    id == null ? '—' : floorNames.get(id) || names.get(id) || `#${id}`;
   const joined = state.chats.filter((c) => c.as === 'participant');
 
   return (
@@ -70,7 +71,9 @@ export function Wallboard({
           </thead>
           <tbody>
             {queueIds.map((id) => {
-              const waiting = contacts.filter((c) => c.queue === id && (c.state === 'waiting' || c.state === 'offered'));
+              const waiting = contacts.filter(
+                (c) => c.queue === id && (c.state === 'waiting' || c.state === 'offered'),
+              );
               const oldest = waiting.length ? Math.max(...waiting.map((c) => now - c.entered_at)) : 0;
               const red = waiting.some((c) => c.colour === 'red');
               return (
@@ -153,7 +156,15 @@ export function Wallboard({
         <section aria-labelledby="wb-joined" class="joined">
           <h3 id="wb-joined">{t.joined}</h3>
           {joined.map((chat) => (
-            <ChatView key={chat.id} chat={chat} store={store} t={t} queues={queues} colleagues={colleagues} names={names} />
+            <ChatView
+              key={chat.id}
+              chat={chat}
+              store={store}
+              t={t}
+              queues={queues}
+              colleagues={colleagues}
+              names={names}
+            />
           ))}
         </section>
       )}
@@ -202,7 +213,12 @@ function ContactRow({
         {live && !joined && !mine ? (
           <div class="join-buttons">
             {MODES.map((m) => (
-              <button key={m} type="button" onClick={() => onJoin(m)} aria-label={`${t.joinModes[m]} ${t.contact(c.id)}`}>
+              <button
+                key={m}
+                type="button"
+                onClick={() => onJoin(m)}
+                aria-label={`${t.joinModes[m]} ${t.contact(c.id)}`}
+              >
                 {t.joinModes[m]}
               </button>
             ))}

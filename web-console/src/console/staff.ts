@@ -295,7 +295,8 @@ export class StaffStore {
     const me = this.state.me?.id;
     switch (f.type) {
       case 'hello': {
-        if (f.protocol !== PROTOCOL_VERSION) console.warn(`server protocol ${f.protocol}, console built for ${PROTOCOL_VERSION}`);
+        if (f.protocol !== PROTOCOL_VERSION)
+          console.warn(`server protocol ${f.protocol}, console built for ${PROTOCOL_VERSION}`);
         const previous = new Map(this.state.chats.map((c) => [c.id, c]));
         const chats = f.contacts.map((d) => {
           const old = previous.get(d.summary.id);
