@@ -171,7 +171,13 @@ impl RouterTask {
         }
         let now = Timestamp::now();
         let started = Instant::now();
-        let mut all_events = Vec::new();
+        // Deadlines that are due fire first: a command must meet the state the clock says it is in
+        // (an offer that has expired is no longer there to accept).
+        let mut all_events = if self.engine.next_deadline().is_some_and(|d| d <= now) {
+            self.engine.tick(now)
+        } else {
+            Vec::new()
+        };
         let mut replies = Vec::new();
         let mut reads = Vec::new();
         for request in requests {

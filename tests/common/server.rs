@@ -1,0 +1,277 @@
+//! The real server on 127.0.0.1:0 for integration tests: start it on a fresh database, sign in,
+//! open staff and caller WebSockets, stop it (and start it again on the same database).
+//!
+//! Use it from a test binary with `#[macro_use] mod common;` and `use common::server::*;`, then
+//! write each test body once as `async fn name(db: FreshDb)` and generate a `#[tokio::test]` per
+//! database with `server_test!(name);` (the macro expects the body's module to `use` this one).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hotline::config::Settings;
+use hotline::domain::{Language, Proficiency, Role, Skill, Timestamp};
+use hotline::store::{DynStore, NewAccount, SkillInfo};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+use super::FreshDb;
+
+pub const PASSWORD: &str = "a long test password";
+
+/// Generates one `#[tokio::test]` per database for an `async fn(FreshDb)` body.
+#[allow(unused_macros)]
+macro_rules! server_test {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = fresh_database(Backend::Sqlite).await.expect("sqlite");
+                super::$name(db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = fresh_database(Backend::Postgres).await else {
+                    eprintln!("PostgreSQL not configured; skipped outside CI");
+                    return;
+                };
+                super::$name(db).await;
+            }
+        }
+    };
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub handle: JoinHandle<anyhow::Result<()>>,
+    pub store: DynStore,
+}
+
+pub fn test_settings(db: &FreshDb) -> Settings {
+    let mut s = Settings::default();
+    s.database.url = db.url().to_owned();
+    s.server.shutdown_grace_ms = 2_000;
+    s.auth.logins_per_minute = 1_000;
+    s.caller.joins_per_minute = 1_000;
+    s.routing.offer_timeout_ms = 3_000;
+    s.routing.operator_grace_ms = 1_000;
+    s.routing.caller_grace_ms = 1_000;
+    s
+}
+
+pub async fn start(db: &FreshDb, settings: Settings) -> Server {
+    let store = db.connect().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(hotline::run(listener, settings, shutdown.clone()));
+    let server = Server {
+        addr,
+        shutdown,
+        handle,
+        store,
+    };
+    // Wait until it answers.
+    for _ in 0..100 {
+        if reqwest::get(server.url("/healthz")).await.is_ok() {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+
+    /// Creates an account directly in the store (with skills), as `hotline user add` would.
+    pub async fn account(&self, name: &str, role: Role, skills: &[(&str, u8)]) {
+        let account = self
+            .store
+            .create_account(
+                NewAccount {
+                    name: name.into(),
+                    display_name: format!("{name} display"),
+                    role,
+                    password_hash: hotline::auth::hash_password(PASSWORD.into())
+                        .await
+                        .unwrap(),
+                    languages: vec![Language::parse("zh").unwrap(), Language::parse("en").unwrap()],
+                    chat_capacity: 2,
+                    voice_capacity: 1,
+                    must_change_password: false,
+                },
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        let mut levels = Vec::new();
+        for (skill, level) in skills {
+            let skill = Skill::parse(skill).unwrap();
+            self.store
+                .put_skill(SkillInfo {
+                    skill: skill.clone(),
+                    description: String::new(),
+                })
+                .await
+                .unwrap();
+            levels.push((skill, Proficiency::new(*level).unwrap()));
+        }
+        self.store
+            .set_account_skills(account.id, &levels)
+            .await
+            .unwrap();
+    }
+
+    /// Signs in and returns the session cookie (`name=value`).
+    pub async fn login(&self, name: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(self.url("/api/login"))
+            .json(&json!({"name": name, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "login {name}");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .expect("a session cookie")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    pub async fn staff(&self, name: &str) -> Ws {
+        let cookie = self.login(name).await;
+        let mut request = format!("ws://{}/ws/staff", self.addr)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut ws = Ws(socket);
+        ws.expect("hello").await;
+        ws
+    }
+
+    pub async fn caller(&self) -> Ws {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws/caller", self.addr))
+            .await
+            .unwrap();
+        let mut ws = Ws(socket);
+        ws.expect("hello").await;
+        ws
+    }
+
+    pub async fn events_of(&self, contact: i64) -> Vec<String> {
+        self.store
+            .events_of_contact(hotline::domain::ContactId(contact))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+}
+
+/// A WebSocket client speaking JSON frames.
+pub struct Ws(pub WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Ws {
+    pub async fn send(&mut self, frame: Value) {
+        self.0
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.0.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The next JSON frame, within 5 s.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.0.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("the socket is open")
+                .expect("a frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Close(frame) => panic!("closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads frames until one of type `kind` arrives (others — position updates, floor pictures,
+    /// state changes — are passed over) and returns it.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} frame in time"));
+            if frame["type"] == kind {
+                return frame;
+            }
+            assert_ne!(frame["type"], "error", "unexpected error while waiting for {kind}: {frame}");
+        }
+    }
+
+    /// Like [`Ws::expect`], for the first frame of type `kind` that also satisfies `test`.
+    pub async fn expect_where(&mut self, kind: &str, test: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let frame = self.expect(kind).await;
+            if test(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    /// Waits for the server to close the socket; returns the close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.0.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| f.code.into()),
+                Ok(Some(Ok(_))) => continue,
+                Ok(_) => return None,
+                Err(_) => panic!("socket not closed in time"),
+            }
+        }
+    }
+}
+
+pub fn join(queue: &str, screening: &str) -> Value {
+    json!({"type": "join", "queue": queue, "language": "zh", "topic": "family",
+           "screening": screening, "accepted_confidentiality": true,
+           "caller_key": "browser-key-0123456789"})
+}
+
+pub async fn available(ws: &mut Ws) {
+    ws.send(json!({"type": "set_presence", "presence": {"status": "available"}}))
+        .await;
+}
