@@ -142,7 +142,7 @@ pub async fn sync_account(state: &AppState, account: &Account) -> Result<Account
         .map_err(|e| ApiError::Internal(e.into()))?;
     state
         .hub
-        .set_name(account.id, account.display_name.clone());
+        .set_person(account.id, crate::gateway::hub::Person::of(account));
     Ok(view(account, skills))
 }
 
@@ -187,6 +187,12 @@ pub async fn create_account(
     check_display_name(&req.display_name)?;
     check_new_password(&req.password)?;
     check_capacity(Some(req.chat_capacity), Some(req.voice_capacity))?;
+    if req.role.takes_contacts() && req.languages.is_empty() {
+        return Err(ApiError::Invalid(
+            "languages: name at least one language this person speaks (contacts are routed by it)"
+                .into(),
+        ));
+    }
     let password_hash = hash_password(req.password).await?;
     let account = state
         .store

@@ -172,7 +172,7 @@ async fn prepare_engine(
             now,
             Command::UpsertOperator(admin::profile_of(&account, &skills)),
         )?;
-        hub.set_name(account.id, account.display_name.clone());
+        hub.set_person(account.id, gateway::hub::Person::of(&account));
     }
     let restored: Vec<RestoredContact> = store
         .open_contacts()
@@ -311,6 +311,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/me/password", post(auth::http::change_password))
         .route("/public/info", get(gateway::public::info))
         .route("/wallboard", get(gateway::public::wallboard))
+        .route("/staff", get(gateway::public::staff))
         .route("/contacts/{id}/transcript", get(gateway::public::transcript))
         .route("/notes/form", get(crate::notes::http::form))
         .route("/contacts/{id}/notes", get(crate::notes::http::notes_of_contact))

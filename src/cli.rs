@@ -20,13 +20,23 @@ pub async fn add_user(
     name: &str,
     role: &str,
     display_name: Option<String>,
+    languages: &[String],
     password: String,
 ) -> anyhow::Result<Account> {
     let role = Role::parse(role)?;
     crate::admin::check_account_name(name).map_err(|e| anyhow::anyhow!("{e}"))?;
     check_new_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open(settings).await?;
-    create(&store, name, display_name.as_deref().unwrap_or(name), role, &password, &[]).await
+    let languages: Vec<&str> = languages.iter().map(|l| l.trim()).collect();
+    create(
+        &store,
+        name,
+        display_name.as_deref().unwrap_or(name),
+        role,
+        &password,
+        &languages,
+    )
+    .await
 }
 
 async fn create(
@@ -61,6 +71,15 @@ fn requirement(skill: &str, level: u8) -> anyhow::Result<SkillRequirement> {
     })
 }
 
+/// A demo account: login, display name, role, languages, skills with proficiency.
+type DemoPerson = (
+    &'static str,
+    &'static str,
+    Role,
+    &'static [&'static str],
+    &'static [(&'static str, u8)],
+);
+
 /// Seeds sample skills, queues and accounts. Returns lines to print (with the demo logins).
 pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
     let store = open(settings).await?;
@@ -93,7 +112,7 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
     }
 
     let password = crate::auth::random_token(12);
-    let people: [(&str, &str, Role, &[&str], &[(&str, u8)]); 5] = [
+    let people: [DemoPerson; 5] = [
         ("li.na", "Li Na", Role::Operator, &["zh", "en"], &[("youth", 4), ("family", 3)]),
         ("wang.wei", "Wang Wei", Role::Operator, &["zh"], &[("family", 4), ("crisis", 3)]),
         ("chen.jie", "Chen Jie", Role::CrisisLead, &["zh", "en"], &[("crisis", 5)]),

@@ -284,21 +284,24 @@ impl fmt::Debug for Settings {
 
 impl Settings {
     /// Defaults, then the TOML file (if it exists; an explicitly named file must exist), then env.
-    pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         match file {
             Some(path) => {
                 if !path.exists() {
-                    return Err(figment::Error::from(format!(
+                    return Err(Box::new(figment::Error::from(format!(
                         "config file {} not found",
                         path.display()
-                    )));
+                    ))));
                 }
                 figment = figment.merge(Toml::file(path));
             }
             None => figment = figment.merge(Toml::file("hotline.toml")),
         }
-        figment.merge(Env::prefixed("HOTLINE__").split("__")).extract()
+        figment
+            .merge(Env::prefixed("HOTLINE__").split("__"))
+            .extract()
+            .map_err(Box::new)
     }
 }
 
@@ -338,6 +341,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail fixes the closure's error type
     fn layers_file_then_env() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -345,7 +349,7 @@ mod tests {
                 "[server]\nlisten = \"127.0.0.1:9000\"\n[routing]\noffer_timeout_ms = 5000\n",
             )?;
             jail.set_env("HOTLINE__ROUTING__OFFER_TIMEOUT_MS", "7000");
-            let s = Settings::load(None)?;
+            let s = Settings::load(None).map_err(|e| *e)?;
             assert_eq!(s.server.listen.port(), 9000);
             assert_eq!(s.routing.offer_timeout_ms, 7000);
             assert_eq!(s.routing.max_no_answer, EngineConfig::default().max_no_answer);

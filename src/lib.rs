@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod notes;
 pub mod paging;
 pub mod proto;
+pub mod quality;
 pub mod queues;
 pub mod routing;
 pub mod store;

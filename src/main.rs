@@ -56,6 +56,9 @@ enum UserCommand {
         role: String,
         #[arg(long)]
         display_name: Option<String>,
+        /// Languages the person speaks, comma-separated (contacts are routed by language).
+        #[arg(long, value_delimiter = ',', default_value = "zh")]
+        languages: Vec<String>,
     },
 }
 
@@ -102,12 +105,21 @@ async fn main() -> anyhow::Result<()> {
                     name,
                     role,
                     display_name,
+                    languages,
                 },
         } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            let account = hotline::cli::add_user(&settings, &name, &role, display_name, password).await?;
+            let account = hotline::cli::add_user(
+                &settings,
+                &name,
+                &role,
+                display_name,
+                &languages,
+                password,
+            )
+            .await?;
             println!("added {} ({})", account.name, account.role.as_str());
             Ok(())
         }

@@ -54,10 +54,16 @@ struct Route {
     access: &'static str,
     request: Option<Value>,
     response: Option<Value>,
+    /// Answers 201 Created.
+    created: bool,
 }
 
 fn openapi() -> Value {
-    let mut generator = SchemaGenerator::new(SchemaSettings::openapi3().for_serialize());
+    // OpenAPI 3.1 schemas are JSON Schema 2020-12; only the place of shared definitions differs.
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    let mut generator = SchemaGenerator::new(settings);
     let body = |schema: schemars::Schema| Some(schema.to_value());
     macro_rules! s {
         ($t:ty) => {
@@ -65,23 +71,29 @@ fn openapi() -> Value {
         };
     }
     let routes = vec![
-        Route { method: "post", path: "/api/login", summary: "Sign in; sets the session cookie", access: "public (rate-limited per address)", request: s!(LoginRequest), response: s!(Me) },
-        Route { method: "post", path: "/api/logout", summary: "Sign out", access: "signed in", request: None, response: None },
-        Route { method: "get", path: "/api/me", summary: "The signed-in account", access: "signed in", request: None, response: s!(Me) },
-        Route { method: "post", path: "/api/me/password", summary: "Change your password (other sessions end)", access: "signed in", request: s!(PasswordChange), response: None },
-        Route { method: "get", path: "/api/public/info", summary: "Queues, opening state and the confidentiality statement for the caller page", access: "public", request: None, response: s!(PublicInfo) },
-        Route { method: "get", path: "/api/wallboard", summary: "The floor now: contacts and operators", access: "supervisor, crisis_lead, admin", request: None, response: s!(StaffEvent) },
-        Route { method: "get", path: "/api/contacts/{id}/transcript", summary: "A contact's transcript", access: "people in the contact, supervisor, admin", request: None, response: s!(Vec<StaffLine>) },
-        Route { method: "get", path: "/api/queues", summary: "Queue definitions", access: "signed in", request: None, response: s!(Vec<QueueDefinition>) },
-        Route { method: "get", path: "/api/skills", summary: "The skill catalogue", access: "signed in", request: None, response: s!(Vec<SkillInfo>) },
-        Route { method: "get", path: "/api/admin/accounts", summary: "All accounts", access: "admin, supervisor", request: None, response: s!(Vec<AccountView>) },
-        Route { method: "post", path: "/api/admin/accounts", summary: "Create an account (must change password at first sign-in)", access: "admin", request: s!(NewAccountRequest), response: s!(AccountView) },
-        Route { method: "patch", path: "/api/admin/accounts/{id}", summary: "Change an account; disabling ends its sessions", access: "admin", request: s!(AccountPatch), response: s!(AccountView) },
-        Route { method: "put", path: "/api/admin/accounts/{id}/skills", summary: "Replace an account's skills (routing changes at once)", access: "admin", request: s!(Vec<SkillLevel>), response: s!(AccountView) },
-        Route { method: "post", path: "/api/admin/accounts/{id}/password", summary: "Reset a password (must change at next sign-in)", access: "admin", request: s!(PasswordReset), response: None },
-        Route { method: "put", path: "/api/admin/skills/{skill}", summary: "Add or describe a skill", access: "admin", request: s!(SkillDescription), response: None },
-        Route { method: "put", path: "/api/admin/queues/{id}", summary: "Create or change a queue", access: "admin", request: s!(QueueDefinition), response: s!(QueueDefinition) },
-        Route { method: "delete", path: "/api/admin/queues/{id}", summary: "Delete an empty queue no other queue overflows to", access: "admin", request: None, response: None },
+        Route { method: "post", path: "/api/login", summary: "Sign in; sets the session cookie", access: "public (rate-limited per address)", request: s!(LoginRequest), response: s!(Me), created: false },
+        Route { method: "post", path: "/api/logout", summary: "Sign out", access: "signed in", request: None, response: None, created: false },
+        Route { method: "get", path: "/api/me", summary: "The signed-in account", access: "signed in", request: None, response: s!(Me), created: false },
+        Route { method: "post", path: "/api/me/password", summary: "Change your password (other sessions end)", access: "signed in", request: s!(PasswordChange), response: None, created: false },
+        Route { method: "get", path: "/api/public/info", summary: "Queues, opening state and the confidentiality statement for the caller page", access: "public", request: None, response: s!(PublicInfo), created: false },
+        Route { method: "get", path: "/api/staff", summary: "Active colleagues with their routing state (for transfers and names)", access: "signed in", request: None, response: s!(Vec<crate::gateway::public::StaffMember>), created: false },
+        Route { method: "get", path: "/api/notes/form", summary: "The note form in force", access: "signed in", request: None, response: s!(crate::notes::form::NoteForm), created: false },
+        Route { method: "get", path: "/api/contacts/{id}/notes", summary: "A contact's notes, with amendments and how each reads now", access: "people who handled it, crisis_lead, supervisor, admin", request: None, response: s!(Vec<crate::notes::http::NoteView>), created: false },
+        Route { method: "put", path: "/api/contacts/{id}/note", summary: "Save your draft note (not validated)", access: "operators who handled the contact", request: s!(crate::notes::http::NoteDraft), response: s!(crate::notes::http::NoteView), created: false },
+        Route { method: "post", path: "/api/contacts/{id}/note/submit", summary: "Submit and lock your note; refused field by field (invalid_fields) with the draft kept. High/imminent risk or the crisis flag pages the crisis team", access: "operators who handled the contact", request: s!(crate::notes::http::NoteDraft), response: s!(crate::notes::http::NoteView), created: false },
+        Route { method: "post", path: "/api/notes/{id}/amendments", summary: "Amend a submitted note (author within the window, supervisors any time); the original is kept", access: "author, supervisor, admin", request: s!(crate::notes::http::AmendmentRequest), response: s!(crate::store::notes::Amendment), created: true },
+        Route { method: "get", path: "/api/wallboard", summary: "The floor now: contacts and operators", access: "supervisor, crisis_lead, admin", request: None, response: s!(StaffEvent), created: false },
+        Route { method: "get", path: "/api/contacts/{id}/transcript", summary: "A contact's transcript", access: "people in the contact, supervisor, admin", request: None, response: s!(Vec<StaffLine>), created: false },
+        Route { method: "get", path: "/api/queues", summary: "Queue definitions", access: "signed in", request: None, response: s!(Vec<QueueDefinition>), created: false },
+        Route { method: "get", path: "/api/skills", summary: "The skill catalogue", access: "signed in", request: None, response: s!(Vec<SkillInfo>), created: false },
+        Route { method: "get", path: "/api/admin/accounts", summary: "All accounts", access: "admin, supervisor", request: None, response: s!(Vec<AccountView>), created: false },
+        Route { method: "post", path: "/api/admin/accounts", summary: "Create an account (must change password at first sign-in)", access: "admin", request: s!(NewAccountRequest), response: s!(AccountView), created: true },
+        Route { method: "patch", path: "/api/admin/accounts/{id}", summary: "Change an account; disabling ends its sessions", access: "admin", request: s!(AccountPatch), response: s!(AccountView), created: false },
+        Route { method: "put", path: "/api/admin/accounts/{id}/skills", summary: "Replace an account's skills (routing changes at once)", access: "admin", request: s!(Vec<SkillLevel>), response: s!(AccountView), created: false },
+        Route { method: "post", path: "/api/admin/accounts/{id}/password", summary: "Reset a password (must change at next sign-in)", access: "admin", request: s!(PasswordReset), response: None, created: false },
+        Route { method: "put", path: "/api/admin/skills/{skill}", summary: "Add or describe a skill", access: "admin", request: s!(SkillDescription), response: None, created: false },
+        Route { method: "put", path: "/api/admin/queues/{id}", summary: "Create or change a queue", access: "admin", request: s!(QueueDefinition), response: s!(QueueDefinition), created: false },
+        Route { method: "delete", path: "/api/admin/queues/{id}", summary: "Delete an empty queue no other queue overflows to", access: "admin", request: None, response: None, created: false },
     ];
     let error = s!(ErrorBody);
     let mut paths = serde_json::Map::new();
@@ -97,7 +109,11 @@ fn openapi() -> Value {
             Some(schema) => json!({ "description": "OK", "content": { "application/json": { "schema": schema } } }),
             None => json!({ "description": "Done (no content)" }),
         };
-        let status = if r.response.is_none() { "204" } else { "200" };
+        let status = match (r.method, &r.response) {
+            (_, None) => "204",
+            ("post", Some(_)) if r.created => "201",
+            _ => "200",
+        };
         op["responses"][status] = ok;
         if let Some(schema) = &r.request {
             op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });

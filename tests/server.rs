@@ -4,21 +4,13 @@
 #[macro_use]
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::server::*;
 use common::{Backend, FreshDb, fresh_database};
-use futures_util::{SinkExt, StreamExt};
-use hotline::config::Settings;
-use hotline::domain::{Language, Proficiency, Role, Skill, Timestamp};
-use hotline::store::{DynStore, NewAccount, SkillInfo};
+use hotline::domain::{Role, Timestamp};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tokio_util::sync::CancellationToken;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -110,11 +102,20 @@ async fn accounts_and_roles(db: FreshDb) {
     let duplicate = http
         .post(server.url("/api/admin/accounts"))
         .header("cookie", &admin)
-        .json(&json!({"name": "new.op", "display_name": "Again", "role": "operator", "password": PASSWORD}))
+        .json(&json!({"name": "new.op", "display_name": "Again", "role": "operator",
+                      "password": PASSWORD, "languages": ["zh"]}))
         .send()
         .await
         .unwrap();
     assert_eq!(duplicate.status(), 409);
+    let mute = http
+        .post(server.url("/api/admin/accounts"))
+        .header("cookie", &admin)
+        .json(&json!({"name": "mute.op", "display_name": "Mute", "role": "operator", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mute.status(), 422, "an operator needs a language to be routed anything");
 
     // An operator may not administer.
     let op = server.login("op").await;
@@ -141,6 +142,18 @@ async fn accounts_and_roles(db: FreshDb) {
         .collect();
     assert!(names.contains(&"general") && names.contains(&"crisis"), "{names:?}");
     assert!(!info["confidentiality"]["exceptions"].as_array().unwrap().is_empty());
+    assert!(info["confidentiality"]["statement"]["zh"].as_str().unwrap().contains("保密"));
+    assert!(info["topics"].as_array().unwrap().iter().any(|t| t["id"] == "suicide"));
+    let staff: Value = http
+        .get(server.url("/api/staff"))
+        .header("cookie", &op)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(staff.as_array().unwrap().iter().any(|p| p["name"] == "New" && p["role"] == "operator"));
 
     // Password change ends other sessions; logout ends this one.
     let change = http

@@ -180,7 +180,12 @@ impl CallerSession {
                 .await
             }
             CallerRequest::Resume { resume_token } => self.resume(&resume_token, out).await,
-            CallerRequest::Say { text, client_id } => self.say(text, client_id, out).await,
+            CallerRequest::Say { text, client_id } => {
+                let line = client_id.clone();
+                self.say(text, client_id, out)
+                    .await
+                    .map_err(|e| e.for_line(&line))
+            }
             CallerRequest::Typing => self.contact().map(|contact| {
                 self.state.hub.relay_typing(contact, true, None);
             }),

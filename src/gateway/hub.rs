@@ -52,6 +52,24 @@ struct CallerConn {
     tx: mpsc::Sender<CallerNotice>,
 }
 
+/// An account as colleagues see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Person {
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+}
+
+impl Person {
+    pub fn of(account: &crate::store::Account) -> Self {
+        Person {
+            name: account.display_name.clone(),
+            role: account.role,
+            disabled: account.disabled,
+        }
+    }
+}
+
 /// Who takes part in a live contact, besides the caller.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Members {
@@ -66,8 +84,9 @@ struct Inner {
     staff: HashMap<OperatorId, StaffConn>,
     callers: HashMap<ContactId, CallerConn>,
     members: HashMap<ContactId, Members>,
-    /// Display names of every account, for callers ("you are talking with …") and wallboards.
-    names: HashMap<OperatorId, String>,
+    /// Every account's display name and role, for callers ("you are talking with …"),
+    /// wallboards and the staff directory.
+    people: HashMap<OperatorId, Person>,
 }
 
 #[derive(Default)]
@@ -139,12 +158,23 @@ impl Hub {
         }
     }
 
-    pub fn set_name(&self, id: OperatorId, name: String) {
-        self.lock().names.insert(id, name);
+    pub fn set_person(&self, id: OperatorId, person: Person) {
+        self.lock().people.insert(id, person);
+    }
+
+    pub fn person(&self, id: OperatorId) -> Option<Person> {
+        self.lock().people.get(&id).cloned()
     }
 
     pub fn staff_name(&self, id: OperatorId) -> Option<String> {
-        self.lock().names.get(&id).cloned()
+        self.lock().people.get(&id).map(|p| p.name.clone())
+    }
+
+    /// Everyone, ordered by id.
+    pub fn people(&self) -> Vec<(OperatorId, Person)> {
+        let mut all: Vec<_> = self.lock().people.iter().map(|(id, p)| (*id, p.clone())).collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
     }
 
     pub fn is_caller_connected(&self, contact: ContactId) -> bool {

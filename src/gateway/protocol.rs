@@ -153,6 +153,9 @@ pub struct ErrorFrame {
     /// not_found, rate_limited, invalid, unknown_contact, not_offered, wrong_state, unavailable, internal…
     pub code: String,
     pub message: String,
+    /// For a refused `say`: the line's `client_id`, so the sender can mark that line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 impl ErrorFrame {
@@ -160,7 +163,14 @@ impl ErrorFrame {
         ErrorFrame {
             code: code.into(),
             message: message.into(),
+            client_id: None,
         }
+    }
+
+    /// The same error, marked as the answer to the line `client_id`.
+    pub fn for_line(mut self, client_id: &str) -> Self {
+        self.client_id = Some(client_id.to_owned());
+        self
     }
 }
 
@@ -384,6 +394,7 @@ pub struct HistoryNote {
 pub struct FloorOperator {
     pub id: OperatorId,
     pub name: String,
+    pub role: Role,
     pub state: OperatorState,
     pub contacts: Vec<ContactId>,
 }

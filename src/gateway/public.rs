@@ -10,7 +10,9 @@ use super::protocol::{StaffEvent, StaffLine};
 use super::router::floor;
 use crate::app::AppState;
 use crate::auth::CurrentUser;
-use crate::domain::{ContactId, Language, QueueId, Role, Timestamp};
+use crate::domain::{ContactId, Language, OperatorId, QueueId, Role, Timestamp, Topic};
+use crate::notes::form::Label;
+use crate::routing::OperatorState;
 use crate::error::ApiError;
 use crate::queues::Alternative;
 
@@ -20,6 +22,8 @@ pub struct PublicInfo {
     pub queues: Vec<PublicQueue>,
     /// The confidentiality statement and its exceptions, which the caller must accept.
     pub confidentiality: Confidentiality,
+    /// Topics the caller may choose in the pre-chat step (ids as `join.topic` expects).
+    pub topics: Vec<TopicChoice>,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -32,29 +36,76 @@ pub struct PublicQueue {
     pub alternatives: Vec<Alternative>,
 }
 
+/// The statement and its exceptions, in each console language.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Confidentiality {
-    pub statement: String,
-    pub exceptions: Vec<String>,
+    pub statement: Label,
+    pub exceptions: Vec<Label>,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct TopicChoice {
+    pub id: Topic,
+    pub label: Label,
+}
+
+fn label(zh: &str, en: &str) -> Label {
+    Label {
+        zh: zh.into(),
+        en: en.into(),
+    }
 }
 
 fn confidentiality() -> Confidentiality {
     Confidentiality {
-        statement: "What you share here stays confidential. You do not have to give your name. \
-                    Conversations are recorded and kept securely, and only the people who support \
-                    you and their supervisors can read them."
-            .into(),
+        statement: label(
+            "你在这里说的话会被保密。你不需要告诉我们你的名字。对话会被安全地记录和保存，\
+             只有为你提供帮助的工作人员及其督导可以查看。",
+            "What you share here stays confidential. You do not have to give your name. \
+             Conversations are recorded and kept securely, and only the people who support \
+             you and their supervisors can read them.",
+        ),
         exceptions: vec![
-            "If your life or someone else's life is in immediate danger, we may contact emergency \
-             services (110 / 120) to keep you safe."
-                .into(),
-            "If a child or a vulnerable person is being harmed, we may have to tell the \
-             authorities who protect them."
-                .into(),
-            "If the law requires us to share information, we will share only what is required."
-                .into(),
+            label(
+                "如果你或他人的生命正处于紧迫危险中，我们可能会联系紧急服务（110 / 120）以保护你的安全。",
+                "If your life or someone else's life is in immediate danger, we may contact \
+                 emergency services (110 / 120) to keep you safe.",
+            ),
+            label(
+                "如果儿童或其他弱势人士正在受到伤害，我们可能需要告知负责保护他们的部门。",
+                "If a child or a vulnerable person is being harmed, we may have to tell the \
+                 authorities who protect them.",
+            ),
+            label(
+                "如果法律要求我们提供信息，我们只会提供法律要求的部分。",
+                "If the law requires us to share information, we will share only what is required.",
+            ),
         ],
     }
+}
+
+/// The pre-chat topics. `caller.topic_skills` in the settings may map any of these ids to skills.
+pub fn topics() -> Vec<TopicChoice> {
+    [
+        ("emotions", "情绪困扰", "Feelings and mood"),
+        ("suicide", "自杀或自伤的想法", "Thoughts of suicide or self-harm"),
+        ("family", "家庭", "Family"),
+        ("relationships", "恋爱与人际关系", "Relationships"),
+        ("study", "学习与学校", "Study and school"),
+        ("work", "工作", "Work"),
+        ("health", "健康", "Health"),
+        ("loss", "丧亲与失去", "Loss and bereavement"),
+        ("violence", "暴力或虐待", "Violence or abuse"),
+        ("other", "其他", "Something else"),
+    ]
+    .into_iter()
+    .filter_map(|(id, zh, en)| {
+        Some(TopicChoice {
+            id: Topic::parse(id).ok()?,
+            label: label(zh, en),
+        })
+    })
+    .collect()
 }
 
 pub async fn info(State(state): State<AppState>) -> Json<PublicInfo> {
@@ -74,7 +125,49 @@ pub async fn info(State(state): State<AppState>) -> Json<PublicInfo> {
     Json(PublicInfo {
         queues,
         confidentiality: confidentiality(),
+        topics: topics(),
     })
+}
+
+/// A colleague, for transfers and for naming participants.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct StaffMember {
+    pub id: OperatorId,
+    pub name: String,
+    pub role: Role,
+    /// Routing state, for people who take contacts.
+    pub state: Option<OperatorState>,
+}
+
+/// Every active colleague with their state now (any signed-in staff member).
+pub async fn staff(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<Vec<StaffMember>>, ApiError> {
+    let states = state
+        .router
+        .read(|engine, _| {
+            engine
+                .operators()
+                .into_iter()
+                .map(|o| (o.id, o.state))
+                .collect::<std::collections::HashMap<_, _>>()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let members = state
+        .hub
+        .people()
+        .into_iter()
+        .filter(|(_, p)| !p.disabled)
+        .map(|(id, p)| StaffMember {
+            id,
+            name: p.name,
+            role: p.role,
+            state: states.get(&id).copied().filter(|_| p.role.takes_contacts()),
+        })
+        .collect();
+    Ok(Json(members))
 }
 
 /// The floor right now (the same picture live wallboards receive over the WebSocket).
@@ -86,7 +179,7 @@ pub async fn wallboard(
     let hub = state.hub.clone();
     let frame = state
         .router
-        .read(move |engine, _| floor(engine, |id| hub.staff_name(id)))
+        .read(move |engine, _| floor(engine, |id| hub.person(id)))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(frame))

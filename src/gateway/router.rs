@@ -18,15 +18,18 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{ContactId, OperatorId, Timestamp};
+use crate::domain::{ContactId, OperatorId, Role, Timestamp};
 use crate::metrics::Metrics;
 use crate::routing::{
     Command, ContactState, ContactView, Engine, EngineError, Event, OperatorView, QueuePlace,
 };
 use crate::store::DynStore;
 
-use super::hub::{CallerNotice, Hub, Members, StaffNotice};
+use super::hub::{CallerNotice, Hub, Members, Person, StaffNotice};
 use super::protocol::{CallerEvent, ContactSummary, FloorOperator, StaffEvent};
+
+/// A read of the engine's state, run by the router task between batches.
+type Read = Box<dyn FnOnce(&Engine, Timestamp) + Send>;
 
 /// Requests the router task serves.
 enum Request {
@@ -34,7 +37,7 @@ enum Request {
         command: Command,
         reply: oneshot::Sender<Result<Vec<Event>, RouterError>>,
     },
-    Read(Box<dyn FnOnce(&Engine, Timestamp) + Send>),
+    Read(Read),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -440,7 +443,7 @@ impl RouterTask {
         }
         self.places_sent = seen;
         if std::mem::take(&mut self.floor_dirty) {
-            let frame = floor(&self.engine, |id| self.hub.staff_name(id));
+            let frame = floor(&self.engine, |id| self.hub.person(id));
             self.hub.to_floor_watchers(&frame);
         }
     }
@@ -502,16 +505,21 @@ pub fn summarize(view: &ContactView) -> ContactSummary {
 }
 
 /// The wallboard's picture of the floor.
-pub fn floor(engine: &Engine, name_of: impl Fn(OperatorId) -> Option<String>) -> StaffEvent {
+pub fn floor(engine: &Engine, person_of: impl Fn(OperatorId) -> Option<Person>) -> StaffEvent {
     let contacts = engine.contacts().iter().map(summarize).collect();
     let operators = engine
         .operators()
         .into_iter()
-        .map(|OperatorView { id, state, contacts, .. }| FloorOperator {
-            id,
-            name: name_of(id).unwrap_or_default(),
-            state,
-            contacts,
+        .filter_map(|OperatorView { id, state, contacts, .. }| {
+            let person = person_of(id)?;
+            // Admins take no contacts; they are not on the floor.
+            (person.role != Role::Admin).then_some(FloorOperator {
+                id,
+                name: person.name,
+                role: person.role,
+                state,
+                contacts,
+            })
         })
         .collect();
     StaffEvent::Floor {

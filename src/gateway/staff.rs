@@ -260,10 +260,11 @@ async fn handle(state: &AppState, user: &CurrentUser, text: &str) -> Option<Staf
             text,
             client_id,
         } => {
+            let line = client_id.clone();
             return Some(
                 say(state, me, contact, text, client_id)
                     .await
-                    .unwrap_or_else(|e| refused(state, e)),
+                    .unwrap_or_else(|e| refused(state, e.for_line(&line))),
             );
         }
         StaffRequest::Typing { contact } => {

@@ -162,10 +162,13 @@ impl PageOutcome {
 #[serde(rename_all = "snake_case")]
 pub enum EmergencyService {
     /// 110, the police.
+    #[serde(rename = "police_110")]
     Police110,
     /// 120, the ambulance service.
+    #[serde(rename = "ambulance_120")]
     Ambulance120,
     /// 119, the fire and rescue service.
+    #[serde(rename = "fire_119")]
     Fire119,
     Other,
 }
@@ -512,6 +515,8 @@ mod tests {
             assert_eq!(json["kind"], step.kind());
             assert_eq!(serde_json::from_value::<Step>(json).unwrap(), step);
         }
+        let service = serde_json::to_value(EmergencyService::Ambulance120).unwrap();
+        assert_eq!(service, "ambulance_120");
         let routing = serde_json::to_value(FlagSource::Routing).unwrap();
         assert_eq!(routing, serde_json::json!({"kind": "routing"}));
         let note = serde_json::to_value(FlagSource::Note(OperatorId(4))).unwrap();

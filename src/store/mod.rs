@@ -12,6 +12,7 @@ pub mod notes;
 pub mod paging;
 mod postgres;
 pub mod projection;
+pub mod quality;
 mod sql;
 mod sqlite;
 
@@ -31,6 +32,7 @@ use crate::routing::{ContactState, Event};
 pub use notes::NoteStore;
 pub use paging::PagingStore;
 pub use postgres::PgStore;
+pub use quality::QualityStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +204,7 @@ pub struct StoredEvent {
 
 /// The storage interface. Both implementations pass the same test-suite (`tests/store.rs`).
 #[async_trait]
-pub trait Store: NoteStore + PagingStore + Send + Sync + 'static {
+pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static {
     /// Which dialect this is ("sqlite" or "postgres"), for logs and metrics.
     fn dialect(&self) -> &'static str;
     /// Cheap round trip for readiness checks.

@@ -54,3 +54,4 @@ impl PgStore {
 sql::impl_store!(PgStore, dialect = "postgres", json_cast = "::jsonb");
 super::notes::impl_note_store!(PgStore, dialect = "postgres");
 super::paging::impl_paging_store!(PgStore, dialect = "postgres");
+super::quality::impl_quality_store!(PgStore, dialect = "postgres");

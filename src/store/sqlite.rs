@@ -81,6 +81,7 @@ fn is_in_memory(url: &str) -> bool {
 sql::impl_store!(SqliteStore, dialect = "sqlite", json_cast = "");
 super::notes::impl_note_store!(SqliteStore, dialect = "sqlite");
 super::paging::impl_paging_store!(SqliteStore, dialect = "sqlite");
+super::quality::impl_quality_store!(SqliteStore, dialect = "sqlite");
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,9 @@
 //! CI must never pass by silently testing one database only.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+#[macro_use]
+pub mod server;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 

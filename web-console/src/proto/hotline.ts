@@ -241,6 +241,14 @@ export type StaffEvent =
       operators: FloorOperator[];
     }
   | {
+      type: 'page';
+      incident: IncidentView;
+    }
+  | {
+      type: 'incident_changed';
+      incident: IncidentView;
+    }
+  | {
       type: 'shutdown';
     }
   | {
@@ -304,6 +312,38 @@ export type Visibility = 'all' | 'operators';
  * How an extra participant takes part in a live contact.
  */
 export type JoinMode = 'monitor' | 'whisper' | 'barge';
+/**
+ * A crisis incident: one per contact while it is open.
+ */
+export type IncidentId = number;
+/**
+ * PagerDuty's incident states. An acknowledged incident goes back to `triggered` (paging from
+ * level 1 again) when it is not resolved within the acknowledgement timeout.
+ */
+export type IncidentState = 'triggered' | 'acknowledged' | 'resolved';
+/**
+ * Crisis incidents are always `high`; `low` exists so that the vocabulary matches PagerDuty's.
+ */
+export type Urgency = 'high' | 'low';
+/**
+ * What raised a crisis flag.
+ */
+export type FlagSource =
+  | {
+      kind: 'operator';
+      operator: OperatorId;
+    }
+  | {
+      kind: 'note';
+      operator: OperatorId;
+    }
+  | {
+      kind: 'routing';
+    };
+/**
+ * A stored escalation policy.
+ */
+export type PolicyId = number;
 /**
  * Frames a staff member's console sends on `/ws/staff` (operators, crisis leads, supervisors, admins).
  */
@@ -394,6 +434,38 @@ export type Skill = string;
  * Skill proficiency, 1 (learning) to 5 (expert).
  */
 export type Proficiency = number;
+export type FieldKind =
+  | {
+      type: 'call_type';
+      options: Choice[];
+    }
+  | {
+      type: 'text';
+      max_chars: number;
+    }
+  | {
+      type: 'bool';
+    }
+  | {
+      type: 'choice';
+      options: Choice[];
+    }
+  | {
+      type: 'multi_choice';
+      options: Choice[];
+    }
+  | {
+      type: 'categories';
+      categories: Category[];
+    }
+  | {
+      type: 'risk_level';
+    }
+  | {
+      type: 'referrals';
+      services: Choice[];
+    };
+export type NoteStatus = 'draft' | 'submitted';
 /**
  * When a queue takes new contacts. `always` is the 7×24 default.
  */
@@ -407,6 +479,10 @@ export type OpeningHours =
       close_minute: number;
       utc_offset_minutes: number;
     };
+/**
+ * When a field must be filled.
+ */
+export type Required = ('never' | 'always') | 'data_contact';
 
 /**
  * The frame types of each WebSocket direction; every other type is declared below.
@@ -443,6 +519,10 @@ export interface ErrorFrame {
    */
   code: string;
   message: string;
+  /**
+   * For a refused `say`: the line's `client_id`, so the sender can mark that line.
+   */
+  client_id?: string | null;
 }
 export interface ContactDetail {
   summary: ContactSummary;
@@ -503,16 +583,54 @@ export interface HistoryNote {
 export interface FloorOperator {
   id: OperatorId;
   name: string;
+  role: Role;
   state: OperatorState;
   contacts: ContactId[];
 }
+/**
+ * An incident as staff consoles and the HTTP API show it.
+ */
+export interface IncidentView {
+  id: IncidentId;
+  contact: ContactId;
+  state: IncidentState;
+  urgency: Urgency;
+  source: FlagSource;
+  reason?: string | null;
+  policy: PolicyRef;
+  /**
+   * The level paged last, from 1.
+   */
+  level: number;
+  /**
+   * The pass over the policy, from 1.
+   */
+  cycle: number;
+  created_at: Timestamp;
+  triggered_at: Timestamp;
+  acknowledged_at?: Timestamp | null;
+  acknowledged_by?: OperatorId | null;
+  resolved_at?: Timestamp | null;
+  resolved_by?: OperatorId | null;
+  resolution?: string | null;
+}
+/**
+ * Which policy an incident follows.
+ */
+export interface PolicyRef {
+  /**
+   * Absent for the built-in fallback (no default policy was configured).
+   */
+  id?: PolicyId | null;
+  name: string;
+}
 export interface AccountPatch {
-  display_name: string | null;
-  role: Role | null;
-  languages: Language[] | null;
-  chat_capacity: number | null;
-  voice_capacity: number | null;
-  disabled: boolean | null;
+  display_name?: string | null;
+  role?: Role | null;
+  languages?: Language[] | null;
+  chat_capacity?: number | null;
+  voice_capacity?: number | null;
+  disabled?: boolean | null;
 }
 /**
  * An account as administrators see it (never the hash).
@@ -532,9 +650,53 @@ export interface SkillLevel {
   skill: Skill;
   proficiency: Proficiency;
 }
+export interface Amendment {
+  id: number;
+  author: OperatorId;
+  reason: string;
+  /**
+   * Field id → new value.
+   */
+  changes: {
+    [k: string]: unknown | undefined;
+  };
+  at: Timestamp;
+}
+export interface AmendmentRequest {
+  /**
+   * Why the note changes; required.
+   */
+  reason: string;
+  changes: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface Category {
+  id: string;
+  label: Label;
+  subcategories: Choice[];
+}
+/**
+ * A text in both console languages.
+ */
+export interface Label {
+  zh: string;
+  en: string;
+}
+export interface Choice {
+  id: string;
+  label: Label;
+  /**
+   * For the call-type field: whether this type is a data contact.
+   */
+  data?: boolean;
+}
+/**
+ * The statement and its exceptions, in each console language.
+ */
 export interface Confidentiality {
-  statement: string;
-  exceptions: string[];
+  statement: Label;
+  exceptions: Label[];
 }
 /**
  * The body of every error answer.
@@ -552,7 +714,7 @@ export interface ErrorBody {
   /**
    * For `invalid_fields`: each refused field with its message.
    */
-  fields?: FieldError[];
+  fields: FieldError[];
 }
 /**
  * One refused field.
@@ -560,6 +722,15 @@ export interface ErrorBody {
 export interface FieldError {
   field: string;
   message: string;
+}
+export interface Field {
+  id: string;
+  label: Label;
+  kind: FieldKind;
+  /**
+   * When a field must be filled.
+   */
+  required?: ('never' | 'always') | 'data_contact';
 }
 export interface LoginRequest {
   name: string;
@@ -581,9 +752,49 @@ export interface NewAccountRequest {
   display_name: string;
   role: Role;
   password: string;
-  languages: Language[];
-  chat_capacity: number;
-  voice_capacity: number;
+  languages?: Language[];
+  chat_capacity?: number;
+  voice_capacity?: number;
+}
+export interface Note {
+  id: number;
+  contact: ContactId;
+  author: OperatorId;
+  form_version: number;
+  /**
+   * As first written (drafts) or submitted; amendments never change these.
+   */
+  fields: {
+    [k: string]: unknown | undefined;
+  };
+  status: NoteStatus;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  submitted_at?: Timestamp | null;
+  amendments: Amendment[];
+}
+export interface NoteDraft {
+  fields: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface NoteForm {
+  version: number;
+  sections: Section[];
+}
+export interface Section {
+  id: string;
+  label: Label;
+  fields: Field[];
+}
+/**
+ * A note with how it reads now (amendments applied).
+ */
+export interface NoteView {
+  note: Note;
+  effective: {
+    [k: string]: unknown | undefined;
+  };
 }
 export interface PasswordChange {
   current_password: string;
@@ -597,10 +808,11 @@ export interface PasswordReset {
  */
 export interface PublicInfo {
   queues: PublicQueue[];
+  confidentiality: Confidentiality1;
   /**
-   * The confidentiality statement and its exceptions, which the caller must accept.
+   * Topics the caller may choose in the pre-chat step (ids as `join.topic` expects).
    */
-  confidentiality: Confidentiality;
+  topics: TopicChoice[];
 }
 export interface PublicQueue {
   id: QueueId;
@@ -611,6 +823,17 @@ export interface PublicQueue {
   alternatives: Alternative[];
 }
 /**
+ * The confidentiality statement and its exceptions, which the caller must accept.
+ */
+export interface Confidentiality1 {
+  statement: Label;
+  exceptions: Label[];
+}
+export interface TopicChoice {
+  id: Topic;
+  label: Label;
+}
+/**
  * A queue as stored and as edited through the admin API.
  */
 export interface QueueDefinition {
@@ -619,18 +842,30 @@ export interface QueueDefinition {
    * Display name shown to callers and operators.
    */
   name: string;
-  required_skills: SkillRequirement[];
-  languages: Language[];
-  relaxation: RelaxStep[];
-  never_relax: boolean;
-  overflow_to: QueueId | null;
-  max_wait_ms: number | null;
-  opening_hours: OpeningHours;
+  required_skills?: SkillRequirement[];
+  languages?: Language[];
+  relaxation?: RelaxStep[];
+  never_relax?: boolean;
+  overflow_to?: QueueId | null;
+  max_wait_ms?: number | null;
+  /**
+   * When a queue takes new contacts. `always` is the 7×24 default.
+   */
+  opening_hours?:
+    | {
+        kind: 'always';
+      }
+    | {
+        kind: 'daily';
+        open_minute: number;
+        close_minute: number;
+        utc_offset_minutes: number;
+      };
   /**
    * Shown when the queue is closed, above the alternatives.
    */
-  closed_message: string;
-  alternatives: Alternative[];
+  closed_message?: string;
+  alternatives?: Alternative[];
 }
 /**
  * A skill a queue (or a topic) requires, at a minimum proficiency.
@@ -646,8 +881,8 @@ export interface SkillRequirement {
  */
 export interface RelaxStep {
   after_ms: number;
-  max_proficiency: Proficiency | null;
-  drop_skills: boolean;
+  max_proficiency?: Proficiency | null;
+  drop_skills?: boolean;
 }
 export interface SkillDescription {
   description: string;
@@ -655,6 +890,18 @@ export interface SkillDescription {
 export interface SkillInfo {
   skill: Skill;
   description: string;
+}
+/**
+ * A colleague, for transfers and for naming participants.
+ */
+export interface StaffMember {
+  id: OperatorId;
+  name: string;
+  role: Role;
+  /**
+   * Routing state, for people who take contacts.
+   */
+  state?: OperatorState | null;
 }
 
 /** The protocol version these types were generated from (sent in every `hello`). */
