@@ -338,19 +338,14 @@ pub fn routes(state: AppState) -> Router {
         .merge(crate::paging::http::routes())
         .layer(DefaultBodyLimit::max(64 * 1024));
 
-    let console_dir = std::path::Path::new("web-console/dist");
     let router = Router::new()
         .nest("/api", api)
         .route("/ws/caller", get(gateway::caller::upgrade))
         .route("/ws/staff", get(gateway::staff::upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics));
-    let router = if console_dir.join("index.html").exists() {
-        router.fallback_service(tower_http::services::ServeDir::new(console_dir))
-    } else {
-        router
-    };
+        .route("/metrics", get(metrics))
+        .fallback(crate::console::serve);
     router
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
