@@ -81,14 +81,16 @@ impl OpeningHours {
 }
 
 fn default_closed_message() -> String {
-    "This line is closed now. If you are in danger, please call one of these numbers.".into()
+    "本热线现在不在服务时间。如果你正处于危险中，请拨打下面的电话。\n\
+     This line is closed now. If you are in danger, please call one of these numbers."
+        .into()
 }
 
 fn default_alternatives() -> Vec<Alternative> {
     [
-        ("National psychological assistance hotline", "12356"),
-        ("Police", "110"),
-        ("Ambulance", "120"),
+        ("心理援助热线 Psychological assistance hotline", "12356"),
+        ("报警 Police", "110"),
+        ("急救 Ambulance", "120"),
     ]
     .into_iter()
     .map(|(name, number)| Alternative {

@@ -409,14 +409,7 @@ async fn operator_reconnects_within_grace(db: FreshDb) {
     drop(op);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let cookie = server.login("op").await;
-    let mut request = format!("ws://{}/ws/staff", server.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let mut op = Ws(socket);
-    let hello = op.expect("hello").await;
+    let (mut op, hello) = server.staff_with_hello("op").await;
     assert_eq!(hello["contacts"][0]["summary"]["id"], contact);
     op.send(json!({"type": "say", "contact": contact, "text": "still here", "client_id": "r"}))
         .await;
@@ -471,14 +464,7 @@ async fn restart_restores_contacts(db: FreshDb) {
     assert_eq!(resumed["state"], "waiting");
     assert_eq!(resumed["position"], 1);
 
-    let cookie = server.login("op").await;
-    let mut request = format!("ws://{}/ws/staff", server.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let mut op = Ws(socket);
-    let hello = op.expect("hello").await;
+    let (_op, hello) = server.staff_with_hello("op").await;
     assert_eq!(hello["contacts"][0]["summary"]["id"], talking_id);
     assert_eq!(hello["contacts"][0]["transcript"][0]["body"], "before the restart");
     server.stop().await;

@@ -112,10 +112,11 @@ impl Server {
                     name: name.into(),
                     display_name: format!("{name} display"),
                     role,
-                    password_hash: hotline::auth::hash_password(PASSWORD.into())
-                        .await
-                        .unwrap(),
-                    languages: vec![Language::parse("zh").unwrap(), Language::parse("en").unwrap()],
+                    password_hash: hotline::auth::hash_password(PASSWORD.into()).await.unwrap(),
+                    languages: vec![
+                        Language::parse("zh").unwrap(),
+                        Language::parse("en").unwrap(),
+                    ],
                     chat_capacity: 2,
                     voice_capacity: 1,
                     must_change_password: false,
@@ -158,11 +159,19 @@ impl Server {
             .to_str()
             .unwrap()
             .to_owned();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
         cookie.split(';').next().unwrap().to_owned()
     }
 
     pub async fn staff(&self, name: &str) -> Ws {
+        self.staff_with_hello(name).await.0
+    }
+
+    /// Signs in, opens the staff socket and returns it with its `hello` frame.
+    pub async fn staff_with_hello(&self, name: &str) -> (Ws, Value) {
         let cookie = self.login(name).await;
         let mut request = format!("ws://{}/ws/staff", self.addr)
             .into_client_request()
@@ -172,8 +181,8 @@ impl Server {
             .insert("cookie", cookie.parse().unwrap());
         let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
         let mut ws = Ws(socket);
-        ws.expect("hello").await;
-        ws
+        let hello = ws.expect("hello").await;
+        (ws, hello)
     }
 
     pub async fn caller(&self) -> Ws {
@@ -238,7 +247,10 @@ impl Ws {
             if frame["type"] == kind {
                 return frame;
             }
-            assert_ne!(frame["type"], "error", "unexpected error while waiting for {kind}: {frame}");
+            assert_ne!(
+                frame["type"], "error",
+                "unexpected error while waiting for {kind}: {frame}"
+            );
         }
     }
 
