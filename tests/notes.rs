@@ -1,0 +1,297 @@
+//! Structured notes over the real server, on SQLite and PostgreSQL: drafts, field-by-field refusal
+//! that keeps the draft, locked submission, amendments that keep the original, who may read and
+//! amend, and the caller's history shown to the next operator.
+
+#[macro_use]
+mod common;
+
+use common::server::*;
+use common::{Backend, FreshDb, fresh_database};
+use hotline::domain::Role;
+use serde_json::{Value, json};
+
+/// A complete, valid note for a data contact.
+fn valid_note() -> Value {
+    json!({
+        "call_type": "counselling",
+        "categories": {"emotional_distress": ["anxiety"], "study": ["exam_stress"]},
+        "age_group": "18_24",
+        "suicidal_thoughts": "no",
+        "risk_level": "low",
+        "interventions": ["active_listening"],
+        "outcome": "resolved",
+        "summary": "Exam stress; slept badly for a week. Agreed a plan for the weekend."
+    })
+}
+
+/// Handles one contact end to end (join, offer, accept, end) and returns its id.
+async fn handled_contact(server: &Server, op: &mut Ws, caller_key: &str) -> i64 {
+    let mut caller = server.caller().await;
+    let mut join = join("general", "no");
+    join["caller_key"] = json!(caller_key);
+    caller.send(join).await;
+    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let offer = op
+        .expect_where("offer", |f| f["contact"]["id"] == contact)
+        .await;
+    assert_eq!(offer["contact"]["id"], contact);
+    op.send(json!({"type": "accept", "contact": contact})).await;
+    op.expect("assigned").await;
+    op.send(json!({"type": "end", "contact": contact})).await;
+    op.expect("wrap_up").await;
+    contact
+}
+
+async fn put(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .put(server.url(path))
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(server.url(path))
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(server: &Server, cookie: &str, path: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .get(server.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn a_note_from_draft_to_amendment(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("other", Role::Operator, &[]).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    let op_cookie = server.login("op").await;
+    let other = server.login("other").await;
+    let sup = server.login("sup").await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let contact = handled_contact(&server, &mut op, "browser-key-notes-0001").await;
+
+    let (status, form) = get(&server, &op_cookie, "/api/notes/form").await;
+    assert_eq!(status, 200);
+    assert_eq!(form["version"], 1);
+
+    // A half-written draft is saved as it is.
+    let path = format!("/api/contacts/{contact}/note");
+    let (status, draft) = put(
+        &server,
+        &op_cookie,
+        &path,
+        json!({"fields": {"call_type": "counselling"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{draft}");
+    assert_eq!(draft["note"]["status"], "draft");
+
+    // Someone who never handled the contact may neither write nor read it.
+    assert_eq!(
+        put(&server, &other, &path, json!({"fields": {}})).await.0,
+        403
+    );
+    assert_eq!(
+        get(&server, &other, &format!("/api/contacts/{contact}/notes"))
+            .await
+            .0,
+        403
+    );
+
+    // Submitting an incomplete note is refused field by field, and what was written is kept.
+    let submit = format!("/api/contacts/{contact}/note/submit");
+    let mut partial = valid_note();
+    partial.as_object_mut().unwrap().remove("summary");
+    partial["risk_level"] = json!("urgent");
+    let (status, refused) = post(&server, &op_cookie, &submit, json!({"fields": partial})).await;
+    assert_eq!(status, 422);
+    assert_eq!(refused["code"], "invalid_fields");
+    let fields: Vec<&str> = refused["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["risk_level", "summary"]);
+    let (_, notes) = get(
+        &server,
+        &op_cookie,
+        &format!("/api/contacts/{contact}/notes"),
+    )
+    .await;
+    assert_eq!(notes[0]["note"]["status"], "draft");
+    assert_eq!(
+        notes[0]["note"]["fields"]["age_group"], "18_24",
+        "the draft keeps what was written"
+    );
+
+    // A valid note is stored and locked.
+    let (status, submitted) = post(
+        &server,
+        &op_cookie,
+        &submit,
+        json!({"fields": valid_note()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{submitted}");
+    assert_eq!(submitted["note"]["status"], "submitted");
+    assert_eq!(submitted["note"]["form_version"], 1);
+    let note_id = submitted["note"]["id"].as_i64().unwrap();
+    assert_eq!(
+        put(&server, &op_cookie, &path, json!({"fields": {}}))
+            .await
+            .0,
+        409
+    );
+    assert_eq!(
+        post(
+            &server,
+            &op_cookie,
+            &submit,
+            json!({"fields": valid_note()})
+        )
+        .await
+        .0,
+        409
+    );
+
+    // Amendments: a reason is required, the amended note must still be valid, the original stays.
+    let amend = format!("/api/notes/{note_id}/amendments");
+    let (status, _) = post(
+        &server,
+        &op_cookie,
+        &amend,
+        json!({"reason": " ", "changes": {"outcome": "referred"}}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, bad) = post(
+        &server,
+        &op_cookie,
+        &amend,
+        json!({"reason": "typo", "changes": {"outcome": "teleported"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, bad["code"].as_str()),
+        (422, Some("invalid_fields"))
+    );
+    let (status, amendment) = post(
+        &server,
+        &op_cookie,
+        &amend,
+        json!({"reason": "caller was referred after all", "changes": {"outcome": "referred"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{amendment}");
+    assert_eq!(
+        post(
+            &server,
+            &other,
+            &amend,
+            json!({"reason": "mine now", "changes": {"outcome": "resolved"}})
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, _) = post(
+        &server,
+        &sup,
+        &amend,
+        json!({"reason": "audit correction", "changes": {"age_group": "25_44"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, notes) = get(&server, &sup, &format!("/api/contacts/{contact}/notes")).await;
+    let view = &notes[0];
+    assert_eq!(
+        view["note"]["fields"]["outcome"], "resolved",
+        "the original text is kept"
+    );
+    assert_eq!(view["note"]["fields"]["age_group"], "18_24");
+    assert_eq!(view["effective"]["outcome"], "referred");
+    assert_eq!(view["effective"]["age_group"], "25_44");
+    let amendments = view["note"]["amendments"].as_array().unwrap();
+    assert_eq!(amendments.len(), 2);
+    assert_eq!(amendments[0]["reason"], "caller was referred after all");
+
+    // The same caller comes back: the next operator sees the earlier note in the history.
+    op.send(json!({"type": "finish_wrap_up", "contact": contact}))
+        .await;
+    op.expect("completed").await;
+    let mut caller = server.caller().await;
+    let mut again = join("general", "no");
+    again["caller_key"] = json!("browser-key-notes-0001");
+    caller.send(again).await;
+    let second = caller.expect("joined").await["contact"].as_i64().unwrap();
+    op.expect_where("offer", |f| f["contact"]["id"] == second)
+        .await;
+    op.send(json!({"type": "accept", "contact": second})).await;
+    let assigned = op.expect("assigned").await;
+    let history = &assigned["contact"]["history"];
+    assert_eq!(history[0]["contact"], contact);
+    assert_eq!(history[0]["notes"][0]["risk_level"], "low");
+    assert!(
+        history[0]["notes"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Exam stress")
+    );
+    server.stop().await;
+}
+server_test!(a_note_from_draft_to_amendment);
+
+/// A silent contact needs only its call type; bodies that are not JSON objects are refused.
+async fn non_data_notes_and_bad_bodies(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    let cookie = server.login("op").await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let contact = handled_contact(&server, &mut op, "browser-key-notes-0002").await;
+    let submit = format!("/api/contacts/{contact}/note/submit");
+    let (status, note) = post(
+        &server,
+        &cookie,
+        &submit,
+        json!({"fields": {"call_type": "silent"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{note}");
+    let (status, _) = post(
+        &server,
+        &cookie,
+        "/api/contacts/999999/note/submit",
+        json!({"fields": {}}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let r = reqwest::Client::new()
+        .put(server.url(&format!("/api/contacts/{contact}/note")))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body("[1, 2, 3]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    server.stop().await;
+}
+server_test!(non_data_notes_and_bad_bodies);
