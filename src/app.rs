@@ -44,6 +44,8 @@ pub struct AppState {
     pub health: Arc<StoreHealth>,
     pub lexicon: Arc<RiskLexicon>,
     pub note_form: Arc<crate::notes::form::NoteForm>,
+    /// Quality, training and assessment (scorecard, task wake-up).
+    pub quality: crate::quality::Quality,
     pub login_limiter: AddressLimiter,
     pub join_limiter: AddressLimiter,
     queues: Arc<RwLock<BTreeMap<QueueId, QueueDefinition>>>,
@@ -78,19 +80,20 @@ impl AppState {
             .insert(queue.id.clone(), queue);
     }
 
-    /// A submitted note says high or imminent risk (or carries the crisis flag): raise the live
-    /// contact's risk so routing and wallboards show it.
+    /// A submitted note says high or imminent risk (or carries the crisis flag): page the crisis
+    /// team, and raise the contact's risk if it is still live so routing and wallboards show it.
     pub async fn raise_crisis_from_note(
         &self,
         contact: crate::domain::ContactId,
-        _author: crate::domain::OperatorId,
+        author: crate::domain::OperatorId,
+        risk: crate::domain::RiskLevel,
     ) -> Result<(), crate::error::ApiError> {
+        self.pager
+            .crisis_flag(contact, crate::paging::FlagSource::Note(author), None)
+            .await?;
         let raised = self
             .router
-            .send(Command::RaiseRisk {
-                contact,
-                risk: crate::domain::RiskLevel::Imminent,
-            })
+            .send(Command::RaiseRisk { contact, risk })
             .await;
         match raised {
             Ok(_) | Err(gateway::RouterError::Engine(_)) => Ok(()),
@@ -235,14 +238,25 @@ pub async fn run(
     }
     let lexicon = Arc::new(load_lexicon(&settings)?);
     let note_form = crate::notes::load_form(&settings.notes)?;
+    let quality = crate::quality::Quality::load(&settings.quality)?;
     let hub = Arc::new(Hub::default());
     let metrics = Metrics::new();
     let health = StoreHealth::healthy();
     let (engine, queues) = prepare_engine(&settings, &store, &hub).await?;
+    let pager = crate::paging::Pager::new(
+        store.clone(),
+        hub.clone(),
+        metrics.clone(),
+        settings.paging.clone(),
+    )
+    .context("starting the pager")?;
+    let tasks = TaskTracker::new();
     let (router_task, router) = RouterTask::new(
         engine,
         store.clone(),
         hub.clone(),
+        pager.clone(),
+        tasks.clone(),
         metrics.clone(),
         health.clone(),
     );
@@ -252,13 +266,6 @@ pub async fn run(
     let (transcripts, transcripts_join) =
         gateway::TranscriptWriter::start(store.clone(), router_stop.clone());
 
-    let pager = crate::paging::Pager::new(
-        store.clone(),
-        hub.clone(),
-        metrics.clone(),
-        settings.paging.clone(),
-    )
-    .context("starting the pager")?;
     let state = AppState {
         login_limiter: AddressLimiter::per_minute(settings.auth.logins_per_minute),
         join_limiter: AddressLimiter::per_minute(settings.caller.joins_per_minute),
@@ -276,11 +283,14 @@ pub async fn run(
         health,
         lexicon,
         note_form,
+        quality,
         shutdown: shutdown.clone(),
-        tasks: TaskTracker::new(),
+        tasks,
     };
     // The timer worker and auditor: stopped by `shutdown`, waited for with the connections.
     state.tasks.spawn(pager.run(shutdown.clone()));
+    // Live KPI metrics, certification lapses and audit draws: stopped by `shutdown`.
+    crate::quality::spawn(&state, &shutdown);
     let app = routes(state.clone());
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(
@@ -336,6 +346,7 @@ pub fn routes(state: AppState) -> Router {
             put(admin::put_queue).delete(admin::delete_queue),
         )
         .merge(crate::paging::http::routes())
+        .merge(crate::quality::http::routes())
         .layer(DefaultBodyLimit::max(64 * 1024));
 
     let router = Router::new()

@@ -13,7 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Skill, Topic};
+use crate::domain::{Proficiency, Skill, Topic};
 use crate::routing::{EngineConfig, SkillRequirement};
 
 #[derive(Clone, Serialize, Deserialize, Default)]
@@ -26,6 +26,7 @@ pub struct Settings {
     pub routing: EngineConfig,
     pub notes: NotesSettings,
     pub paging: PagingSettings,
+    pub quality: QualitySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +43,92 @@ impl Default for NotesSettings {
         NotesSettings {
             amend_window_hours: 24,
             form_file: None,
+        }
+    }
+}
+
+/// Quality, training and assessment: report thresholds, audit sampling, cycles, certifications.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QualitySettings {
+    /// Report days and assessment cycles are counted in this time zone (IANA name).
+    pub time_zone: crate::paging::schedule::TimeZone,
+    /// Abandons after a shorter wait are counted apart (short abandons).
+    pub short_abandon_ms: i64,
+    /// Service-level thresholds: SL(T) = answered within T / (answered + abandoned − short).
+    pub service_level_thresholds_ms: Vec<i64>,
+    /// How far before a report's start the event log is read to know who held what.
+    pub report_lookback_hours: i64,
+    /// Share (0–1) of each operator's contacts drawn for audit per cycle, besides every crisis
+    /// contact. The draw is reproducible: hash(cycle, contact) < share.
+    pub audit_share: f64,
+    /// At least this many audits per operator and cycle (the lowest hashes are drawn first).
+    pub audit_min_per_operator: u32,
+    /// The scorecard (JSON, the shape of `GET /api/audits/scorecard`); openCHS's when unset.
+    pub scorecard_file: Option<PathBuf>,
+    /// Months per assessment cycle: 1, 2, 3 (quarters, the default), 4, 6 or 12.
+    pub cycle_months: u32,
+    /// Systematic trainings required a year (pro-rated per cycle, rounded up).
+    pub trainings_per_year: u32,
+    /// Average audit score (percent) an assessment needs to meet the standard.
+    pub audit_pass_percent: f64,
+    /// Fewer completed contacts in a cycle make an operator not eligible for assessment.
+    pub assessment_min_contacts: u64,
+    /// A 7-day count rising at least this much over the 7 days before is flagged (0.5 = +50 %)…
+    pub trend_alert_ratio: f64,
+    /// … when it reaches at least this many contacts.
+    pub trend_alert_min: u64,
+    /// Certifications by name, each granting a routing skill while valid.
+    pub certifications: BTreeMap<String, CertificationRule>,
+    /// How often lapsed certifications are looked for (they are also applied at their expiry
+    /// time when this node knows it, and at once on revocation) and audits sampled.
+    pub check_interval_ms: u64,
+    /// How often the live KPI metrics read new events from the log.
+    pub live_interval_ms: u64,
+}
+
+/// What a certification requires and grants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificationRule {
+    /// The routing skill it grants while valid, and at what proficiency.
+    pub skill: Skill,
+    pub proficiency: Proficiency,
+    /// Training modules the person must have attended, questionnaire done.
+    #[serde(default)]
+    pub requires_modules: Vec<String>,
+    /// How long it is valid from the grant.
+    pub valid_days: u32,
+}
+
+impl Default for QualitySettings {
+    fn default() -> Self {
+        let mut certifications = BTreeMap::new();
+        certifications.insert(
+            "crisis_certified".to_owned(),
+            CertificationRule {
+                skill: Skill::parse("crisis").expect("a valid skill"),
+                proficiency: Proficiency::new(3).expect("a valid proficiency"),
+                requires_modules: vec!["risk_assessment".into()],
+                valid_days: 365,
+            },
+        );
+        QualitySettings {
+            time_zone: crate::paging::schedule::TimeZone::default(),
+            short_abandon_ms: 6_000,
+            service_level_thresholds_ms: vec![20_000, 60_000],
+            report_lookback_hours: 24,
+            audit_share: 0.05,
+            audit_min_per_operator: 1,
+            scorecard_file: None,
+            cycle_months: 3,
+            trainings_per_year: 4,
+            audit_pass_percent: 80.0,
+            assessment_min_contacts: 5,
+            trend_alert_ratio: 0.5,
+            trend_alert_min: 5,
+            certifications,
+            check_interval_ms: 60_000,
+            live_interval_ms: 2_000,
         }
     }
 }
@@ -101,7 +188,10 @@ impl fmt::Debug for PagingSettings {
         f.debug_struct("PagingSettings")
             .field("ack_timeout_ms", &self.ack_timeout_ms)
             .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
-            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
             .field("send_timeout_ms", &self.send_timeout_ms)
             .field("max_attempts", &self.max_attempts)
             .field("retry_base_ms", &self.retry_base_ms)
@@ -278,6 +368,7 @@ impl fmt::Debug for Settings {
             .field("routing", &self.routing)
             .field("notes", &self.notes)
             .field("paging", &self.paging)
+            .field("quality", &self.quality)
             .finish()
     }
 }

@@ -3,7 +3,8 @@
 //! engine and the hub, so they cannot drift from the truth.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::routing::{Event, OperatorState};
@@ -31,6 +32,20 @@ pub struct Metrics {
     pub notifications: IntCounterVec,
     /// Timers the auditor fired because the worker had not, by kind.
     pub escalations_overdue_fixed: IntCounterVec,
+    // Quality (src/quality/live.rs reads them from the event log). A contact is counted under
+    // the queue it entered.
+    /// Contacts that entered a queue.
+    pub arrived: IntCounterVec,
+    /// Contacts answered (first connect only), by queue.
+    pub answered: IntCounterVec,
+    /// Contacts abandoned, by queue; `short` = "true" under `quality.short_abandon_ms`.
+    pub abandoned: IntCounterVec,
+    /// Today's (local day) service level by queue and threshold (seconds).
+    pub service_level_ratio: GaugeVec,
+    /// Queue wait of answered high- and imminent-risk contacts, by risk.
+    pub high_risk_wait_seconds: HistogramVec,
+    /// Certifications whose skill was removed, by cause (expired, revoked).
+    pub certification_lapses: IntCounterVec,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -87,8 +102,26 @@ impl Metrics {
             escalations: counter(&r, "hotline_escalations_total", "Escalation levels paged, by level.", &["level"]),
             notifications: counter(&r, "hotline_notifications_total", "Page delivery attempts by channel and outcome.", &["channel", "outcome"]),
             escalations_overdue_fixed: counter(&r, "hotline_escalations_overdue_fixed_total", "Overdue paging timers the auditor fired, by kind.", &["kind"]),
+            arrived: counter(&r, "hotline_arrived_total", "Contacts that entered a queue, by queue.", &["queue"]),
+            answered: counter(&r, "hotline_answered_total", "Contacts answered (first connect), by the queue they entered.", &["queue"]),
+            abandoned: counter(&r, "hotline_abandoned_total", "Contacts abandoned, by the queue they entered; short abandons apart.", &["queue", "short"]),
+            service_level_ratio: {
+                let g = GaugeVec::new(
+                    Opts::new("hotline_service_level_ratio", "Today's service level: answered within the threshold / (answered + abandoned - short abandoned)."),
+                    &["queue", "threshold"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            high_risk_wait_seconds: histogram(&r, "hotline_high_risk_wait_seconds", "Queue wait of answered high- and imminent-risk contacts.", &["risk"],
+                vec![5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0]),
+            certification_lapses: counter(&r, "hotline_certification_lapses_total", "Certifications whose skill was removed, by cause.", &["cause"]),
             registry: r,
         };
+        for cause in ["expired", "revoked"] {
+            m.certification_lapses.with_label_values(&[cause]);
+        }
         // Export every outcome from the start, so rates work before the first offer.
         for outcome in ["accepted", "rejected", "timed_out", "rescinded"] {
             m.offers.with_label_values(&[outcome]);

@@ -295,3 +295,29 @@ async fn non_data_notes_and_bad_bodies(db: FreshDb) {
     server.stop().await;
 }
 server_test!(non_data_notes_and_bad_bodies);
+
+/// A note naming high risk opens a crisis incident for its contact.
+async fn a_high_risk_note_pages_the_crisis_team(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("lead", Role::CrisisLead, &[]).await;
+    let cookie = server.login("op").await;
+    let lead_cookie = server.login("lead").await;
+    let mut lead = server.staff("lead").await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let contact = handled_contact(&server, &mut op, "browser-key-notes-0003").await;
+    let mut note = valid_note();
+    note["risk_level"] = json!("high");
+    note["suicidal_thoughts"] = json!("yes");
+    let submit = format!("/api/contacts/{contact}/note/submit");
+    let (status, _) = post(&server, &cookie, &submit, json!({"fields": note})).await;
+    assert_eq!(status, 200);
+    let page = lead.expect("page").await;
+    assert_eq!(page["incident"]["contact"], contact);
+    let (status, incidents) = get(&server, &lead_cookie, "/api/incidents?state=open").await;
+    assert_eq!(status, 200);
+    assert!(incidents.as_array().unwrap().iter().any(|i| i["contact"] == contact), "{incidents}");
+    server.stop().await;
+}
+server_test!(a_high_risk_note_pages_the_crisis_team);

@@ -11,18 +11,28 @@ use anyhow::{Result, bail};
 use futures_util::{StreamExt as _, TryStreamExt as _, future};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-pub async fn serve(listen: SocketAddr) -> Result<()> {
+/// `read_buffer_size`: tungstenite's read buffer per connection (its default is 128 KiB).
+pub async fn serve(listen: SocketAddr, read_buffer_size: Option<usize>) -> Result<()> {
+    let config = read_buffer_size.map(|size| WebSocketConfig::default().read_buffer_size(size));
     let listener = TcpListener::bind(listen).await?;
     println!("echo server listening on ws://{}", listener.local_addr()?);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
-        let (stream, _) = listener.accept().await?;
-        tokio::spawn(echo(stream));
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted?;
+                tokio::spawn(echo(stream, config));
+            }
+            _ = term.recv() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
     }
 }
 
-async fn echo(stream: TcpStream) {
-    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+async fn echo(stream: TcpStream, config: Option<WebSocketConfig>) {
+    let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, config).await else {
         return;
     };
     let (write, read) = ws.split();
@@ -39,11 +49,15 @@ pub struct EchoChild {
 }
 
 impl EchoChild {
-    pub async fn start() -> Result<EchoChild> {
+    pub async fn start(read_buffer_size: Option<usize>) -> Result<EchoChild> {
         let port = crate::server::free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new(std::env::current_exe()?)
-            .args(["echo-server", "--listen", &addr.to_string()])
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["echo-server", "--listen", &addr.to_string()]);
+        if let Some(size) = read_buffer_size {
+            command.args(["--read-buffer-size", &size.to_string()]);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .kill_on_drop(true)

@@ -57,7 +57,10 @@ enum CallerReport {
 }
 
 pub async fn run(options: EnqueueOptions) -> Result<()> {
-    ensure!(options.rate > 0.0 && options.operators > 0, "rate and operators must be > 0");
+    ensure!(
+        options.rate > 0.0 && options.operators > 0,
+        "rate and operators must be > 0"
+    );
     let warm = (options.rate * options.warmup.as_secs_f64()).round() as usize;
     let total = warm + (options.rate * options.duration.as_secs_f64()).round() as usize;
     let per_console = 3.0 * options.rate * 10.0 / options.operators as f64;
@@ -69,12 +72,16 @@ pub async fn run(options: EnqueueOptions) -> Result<()> {
         options.operators,
         options.chat_capacity
     );
-    println!("   each console sends ≈{per_console:.0} frames / 10 s (server limit {STAFF_FRAMES_PER_10S})");
+    println!(
+        "   each console sends ≈{per_console:.0} frames / 10 s (server limit {STAFF_FRAMES_PER_10S})"
+    );
     if per_console > 0.8 * STAFF_FRAMES_PER_10S {
         println!("   WARNING: too few operators: consoles may be closed for flooding (1008)");
     }
 
-    let names: Vec<String> = (1..=options.operators).map(|i| format!("bench.op{i:04}")).collect();
+    let names: Vec<String> = (1..=options.operators)
+        .map(|i| format!("bench.op{i:04}"))
+        .collect();
     let mut config = options.server.clone();
     config.accounts = std::iter::once((server::ADMIN.to_owned(), "admin"))
         .chain(names.iter().map(|n| (n.clone(), "operator")))
@@ -92,7 +99,9 @@ async fn measure(
     warm: usize,
     total: usize,
 ) -> Result<()> {
-    hotline.prepare_operators(names, options.chat_capacity).await?;
+    hotline
+        .prepare_operators(names, options.chat_capacity)
+        .await?;
     let (floor, _assigned) = Floor::new(OnAssigned::EndAndFinish, Meter::new());
     let setup = Instant::now();
     let mut operator_tasks = JoinSet::new();
@@ -130,7 +139,9 @@ async fn measure(
     tokio::time::sleep_until(last_join.into()).await;
     // Let the last offers arrive (bounded).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while floor.offers.lock().unwrap_or_else(|p| p.into_inner()).len() < total && Instant::now() < deadline {
+    while floor.offers.lock().unwrap_or_else(|p| p.into_inner()).len() < total
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let measured_for = measured_from.elapsed();
@@ -143,15 +154,27 @@ async fn measure(
     operator_tasks.abort_all();
 
     // Join what the callers and the operators saw.
-    let offers = floor.offers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let offers = floor
+        .offers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let mut join_offer = histogram();
     let mut join_joined = histogram();
     let mut lateness = histogram();
     let mut failures = BTreeMap::<String, u64>::new();
-    let (mut joined, mut offered, mut queued, mut first_sent, mut last_sent) = (0, 0, 0, None, None);
+    let (mut joined, mut offered, mut queued, mut first_sent, mut last_sent) =
+        (0, 0, 0, None, None);
     while let Some(report) = reports.recv().await {
         match report {
-            CallerReport::Joined { index, scheduled, sent, joined: joined_at, contact, position } => {
+            CallerReport::Joined {
+                index,
+                scheduled,
+                sent,
+                joined: joined_at,
+                contact,
+                position,
+            } => {
                 if index < warm {
                     continue;
                 }
@@ -212,7 +235,11 @@ async fn measure(
     println!(
         "join → offer p99 = {p99_ms:.3} ms at {} arrivals/s → target < 2 ms: {}",
         options.rate,
-        if offered == measured && p99_ms < 2.0 { "MET" } else { "NOT MET" }
+        if offered == measured && p99_ms < 2.0 {
+            "MET"
+        } else {
+            "NOT MET"
+        }
     );
     println!();
     println!("server-side, measured phase (from /metrics):");
@@ -280,7 +307,10 @@ async fn caller(
     .to_string();
     let sent = Instant::now();
     if let Err(e) = futures_util::SinkExt::send(&mut ws, Message::text(join)).await {
-        let _ = reports.send(CallerReport::Failed { index, why: format!("send: {e}") });
+        let _ = reports.send(CallerReport::Failed {
+            index,
+            why: format!("send: {e}"),
+        });
         return;
     }
     let mut reported = false;
@@ -294,19 +324,27 @@ async fn caller(
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(frame))) => {
                 if !reported {
-                    let _ = reports.send(CallerReport::Failed { index, why: format!("closed: {frame:?}") });
+                    let _ = reports.send(CallerReport::Failed {
+                        index,
+                        why: format!("closed: {frame:?}"),
+                    });
                 }
                 return;
             }
             Some(Ok(_)) => continue,
             _ => {
                 if !reported {
-                    let _ = reports.send(CallerReport::Failed { index, why: "socket ended".into() });
+                    let _ = reports.send(CallerReport::Failed {
+                        index,
+                        why: "socket ended".into(),
+                    });
                 }
                 return;
             }
         };
-        let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+        let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
+            continue;
+        };
         match frame["type"].as_str() {
             Some("joined") if !reported => {
                 reported = true;
@@ -322,7 +360,10 @@ async fn caller(
             Some("error") if !reported => {
                 reported = true;
                 let code = frame["code"].as_str().unwrap_or("?");
-                let _ = reports.send(CallerReport::Failed { index, why: format!("error {code}") });
+                let _ = reports.send(CallerReport::Failed {
+                    index,
+                    why: format!("error {code}"),
+                });
             }
             _ => {}
         }

@@ -43,7 +43,10 @@ pub struct Floor {
 }
 
 impl Floor {
-    pub fn new(on_assigned: OnAssigned, meter: Arc<Meter>) -> (Arc<Floor>, mpsc::UnboundedReceiver<(i64, usize)>) {
+    pub fn new(
+        on_assigned: OnAssigned,
+        meter: Arc<Meter>,
+    ) -> (Arc<Floor>, mpsc::UnboundedReceiver<(i64, usize)>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let floor = Arc::new(Floor {
             on_assigned,
@@ -70,17 +73,27 @@ impl Floor {
     }
 
     pub fn errors(&self) -> BTreeMap<String, u64> {
-        self.errors.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn closes(&self) -> Vec<String> {
-        self.closes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.closes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
 /// Makes the console available and waits for its `state` answer.
 pub async fn go_available(ws: &mut Ws) -> Result<()> {
-    ws::send_json(ws, &json!({"type": "set_presence", "presence": {"status": "available"}})).await?;
+    ws::send_json(
+        ws,
+        &json!({"type": "set_presence", "presence": {"status": "available"}}),
+    )
+    .await?;
     ws::expect(ws, "state").await?;
     Ok(())
 }
@@ -98,18 +111,30 @@ pub async fn operator(mut ws: Ws, index: usize, floor: Arc<Floor>) {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(frame))) => {
                 let why = format!("operator {index} closed by the server: {frame:?}");
-                floor.closes.lock().unwrap_or_else(|p| p.into_inner()).push(why);
+                floor
+                    .closes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(why);
                 return;
             }
             Some(Ok(_)) => continue,
             Some(Err(e)) => {
                 let why = format!("operator {index} socket error: {e}");
-                floor.closes.lock().unwrap_or_else(|p| p.into_inner()).push(why);
+                floor
+                    .closes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(why);
                 return;
             }
             None => {
                 let why = format!("operator {index} socket ended");
-                floor.closes.lock().unwrap_or_else(|p| p.into_inner()).push(why);
+                floor
+                    .closes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(why);
                 return;
             }
         };
@@ -134,7 +159,9 @@ pub async fn operator(mut ws: Ws, index: usize, floor: Arc<Floor>) {
                 Some(json!({"type": "accept", "contact": contact}))
             }
             "assigned" => {
-                let contact = frame["contact"]["summary"]["id"].as_i64().unwrap_or_default();
+                let contact = frame["contact"]["summary"]["id"]
+                    .as_i64()
+                    .unwrap_or_default();
                 let _ = floor.assigned.send((contact, index));
                 match floor.on_assigned {
                     OnAssigned::Keep => None,

@@ -119,7 +119,10 @@ pub fn histograms(text: &str) -> BTreeMap<String, Hist> {
                     Err(_) => continue,
                 }
             };
-            out.entry(key(base)).or_default().buckets.push((bound, value));
+            out.entry(key(base))
+                .or_default()
+                .buckets
+                .push((bound, value));
         } else if let Some(base) = name.strip_suffix("_sum") {
             out.entry(key(base)).or_default().sum = value;
         } else if let Some(base) = name.strip_suffix("_count") {
@@ -193,11 +196,19 @@ hotline_connections{role=\"caller\"} 3
     #[test]
     fn subtracts_an_earlier_scrape() {
         let before = histograms(SCRAPE);
-        let after = histograms(&SCRAPE.replace("} 80", "} 90").replace("} 99", "} 109").replace("} 100", "} 110"));
+        let after = histograms(
+            &SCRAPE
+                .replace("} 80", "} 90")
+                .replace("} 99", "} 109")
+                .replace("} 100", "} 110"),
+        );
         let key = "hotline_routing_seconds{op=\"command\"}";
         let d = after[key].since(before.get(key));
         assert_eq!(d.count, 10.0);
         assert_eq!(d.buckets[0], (0.0001, 10.0));
-        assert_eq!(report(SCRAPE, SCRAPE, "hotline_routing_seconds"), Vec::<String>::new());
+        assert_eq!(
+            report(SCRAPE, SCRAPE, "hotline_routing_seconds"),
+            Vec::<String>::new()
+        );
     }
 }

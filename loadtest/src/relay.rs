@@ -36,7 +36,10 @@ pub async fn run(options: RelayOptions) -> Result<()> {
     let n = options.connections;
     let w = options.window;
     let capacity = usize::from(options.chat_capacity);
-    ensure!(n > 0 && w > 0 && capacity > 0, "connections, window and capacity must be > 0");
+    ensure!(
+        n > 0 && w > 0 && capacity > 0,
+        "connections, window and capacity must be > 0"
+    );
     ensure!(
         capacity * w < STAFF_INBOX,
         "chat capacity × window must stay below the server's staff inbox ({STAFF_INBOX})"
@@ -48,12 +51,20 @@ pub async fn run(options: RelayOptions) -> Result<()> {
         .chain(names.iter().map(|n| (n.clone(), "operator")))
         .collect();
 
-    println!("== relay: {n} connections, window {w}, {} s (after {} s warm-up) ==",
-        options.duration.as_secs_f64(), options.warmup.as_secs_f64());
-    println!("   frame: {} bytes of JSON (a caller's `say`)", stream::say_frame(0, 0).len());
+    println!(
+        "== relay: {n} connections, window {w}, {} s (after {} s warm-up) ==",
+        options.duration.as_secs_f64(),
+        options.warmup.as_secs_f64()
+    );
+    println!(
+        "   frame: {} bytes of JSON (a caller's `say`)",
+        stream::say_frame(0, 0).len()
+    );
     let hotline = Hotline::start(&config).await?;
-    hotline.prepare_operators(&names, options.chat_capacity).await?;
-    let echo = EchoChild::start().await?;
+    hotline
+        .prepare_operators(&names, options.chat_capacity)
+        .await?;
+    let echo = EchoChild::start(None).await?;
 
     // (a) The echo baseline.
     let echo_cpu = CpuMeter::start(echo.pid());
@@ -76,7 +87,10 @@ pub async fn run(options: RelayOptions) -> Result<()> {
 
     println!();
     print_stream("echo baseline (tokio-tungstenite)", &echo_result);
-    println!("    CPU: echo server {echo_server_cpu:.0}%, client {echo_client_cpu:.0}% (of {} cores × 100%)", cores());
+    println!(
+        "    CPU: echo server {echo_server_cpu:.0}%, client {echo_client_cpu:.0}% (of {} cores × 100%)",
+        cores()
+    );
     print_stream("hotline relay (caller → operator, durable)", &relay.stream);
     println!(
         "    CPU: hotline {:.0}%, client {:.0}%; {} operators × chat capacity {}",
@@ -156,9 +170,15 @@ async fn echo_stream(echo: &EchoChild, options: &RelayOptions) -> Result<StreamR
             stream::say_frame(i, seq)
         }));
     }
-    let result = stream::measure(&meter, options.warmup, options.duration, Duration::from_secs(10)).await;
-    while let Some(sent) = senders.join_next().await {
-        sent??;
+    let result = stream::measure(
+        &meter,
+        options.warmup,
+        options.duration,
+        Duration::from_secs(10),
+    )
+    .await;
+    while let Some(sink) = senders.join_next().await {
+        drop(sink??);
     }
     tasks.abort_all();
     Ok(result)
@@ -174,7 +194,11 @@ struct RelayResult {
     client_cpu: f64,
 }
 
-async fn relay_stream(hotline: &Hotline, names: &[String], options: &RelayOptions) -> Result<RelayResult> {
+async fn relay_stream(
+    hotline: &Hotline,
+    names: &[String],
+    options: &RelayOptions,
+) -> Result<RelayResult> {
     let n = options.connections;
     let meter = Meter::new();
     let (floor, mut assigned) = Floor::new(OnAssigned::Keep, meter.clone());
@@ -198,7 +222,9 @@ async fn relay_stream(hotline: &Hotline, names: &[String], options: &RelayOption
         )
         .await?;
         let joined = ws::expect(&mut ws, "joined").await?;
-        let contact = joined["contact"].as_i64().context("joined without a contact")?;
+        let contact = joined["contact"]
+            .as_i64()
+            .context("joined without a contact")?;
         callers.push((contact, ws));
     }
     let mut lanes = HashMap::new();
@@ -236,25 +262,35 @@ async fn relay_stream(hotline: &Hotline, names: &[String], options: &RelayOption
     let client_cpu = CpuMeter::start(None);
     for (i, ((_, ws), lane)) in callers.into_iter().zip(caller_lanes).enumerate() {
         let (sink, mut read) = ws.split();
-        let (said, errors, closes, last_seq) =
-            (said.clone(), caller_errors.clone(), caller_closes.clone(), last_seqs[i].clone());
+        let (said, errors, closes, last_seq) = (
+            said.clone(),
+            caller_errors.clone(),
+            caller_closes.clone(),
+            last_seqs[i].clone(),
+        );
         readers.spawn(async move {
             while let Some(message) = read.next().await {
                 let text = match message {
                     Ok(Message::Text(text)) => text,
                     Ok(Message::Close(frame)) => {
-                        closes.lock().unwrap_or_else(|p| p.into_inner())
+                        closes
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
                             .push(format!("caller {i} closed by the server: {frame:?}"));
                         return;
                     }
                     Ok(_) => continue,
                     Err(e) => {
-                        closes.lock().unwrap_or_else(|p| p.into_inner())
+                        closes
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
                             .push(format!("caller {i} socket error: {e}"));
                         return;
                     }
                 };
-                let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+                let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
+                    continue;
+                };
                 match frame["type"].as_str() {
                     Some("said") => {
                         said.fetch_add(1, Ordering::Relaxed);
@@ -262,7 +298,11 @@ async fn relay_stream(hotline: &Hotline, names: &[String], options: &RelayOption
                     }
                     Some("error") => {
                         let code = frame["code"].as_str().unwrap_or("?").to_owned();
-                        *errors.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1;
+                        *errors
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry(code)
+                            .or_default() += 1;
                     }
                     _ => {}
                 }
@@ -272,7 +312,13 @@ async fn relay_stream(hotline: &Hotline, names: &[String], options: &RelayOption
             stream::say_frame(i, seq)
         }));
     }
-    let result = stream::measure(&meter, options.warmup, options.duration, Duration::from_secs(10)).await;
+    let result = stream::measure(
+        &meter,
+        options.warmup,
+        options.duration,
+        Duration::from_secs(10),
+    )
+    .await;
     let (server_cpu, client_cpu) = (server_cpu.percent(), client_cpu.percent());
     // The senders hand their sinks back; they stay open until the last acks are in.
     let mut sinks = Vec::new();
@@ -294,11 +340,21 @@ async fn relay_stream(hotline: &Hotline, names: &[String], options: &RelayOption
     operator_tasks.abort_all();
 
     let mut errors = floor.errors();
-    for (code, count) in caller_errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+    for (code, count) in caller_errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
         *errors.entry(format!("caller:{code}")).or_default() += count;
     }
     let mut closes = floor.closes();
-    closes.extend(caller_closes.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+    closes.extend(
+        caller_closes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned(),
+    );
     Ok(RelayResult {
         stream: result,
         said: said_total,

@@ -136,7 +136,9 @@ impl Hotline {
     }
 
     pub fn pid(&self) -> Result<u32> {
-        self.child.id().ok_or_else(|| anyhow!("the server has exited"))
+        self.child
+            .id()
+            .ok_or_else(|| anyhow!("the server has exited"))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -148,7 +150,13 @@ impl Hotline {
     }
 
     pub async fn metrics(&self) -> Result<String> {
-        Ok(self.http.get(self.url("/metrics")).send().await?.text().await?)
+        Ok(self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?)
     }
 
     /// Signs in; returns the session cookie (`name=value`).
@@ -165,7 +173,11 @@ impl Hotline {
             .json(&json!({"name": ADMIN, "password": PASSWORD}))
             .send()
             .await?;
-        ensure!(response.status().is_success(), "admin login: {}", response.status());
+        ensure!(
+            response.status().is_success(),
+            "admin login: {}",
+            response.status()
+        );
         let accounts: Vec<Value> = admin
             .get(self.url("/api/admin/accounts"))
             .send()
@@ -252,6 +264,21 @@ async fn create_accounts(
     env: &[(String, String)],
     accounts: &[(String, &'static str)],
 ) -> Result<()> {
+    // The schema first: two `user add` on a fresh database would both try to create it.
+    let migrate = Command::new(bin)
+        .arg("migrate")
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("HOTLINE_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running hotline migrate")?;
+    ensure!(
+        migrate.status.success(),
+        "hotline migrate: {}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     for chunk in accounts.chunks(parallel) {
         let mut children = Vec::new();
@@ -290,7 +317,11 @@ pub async fn login(http: &reqwest::Client, url: &str, name: &str) -> Result<Stri
         .json(&json!({"name": name, "password": PASSWORD}))
         .send()
         .await?;
-    ensure!(response.status().is_success(), "login {name}: {}", response.status());
+    ensure!(
+        response.status().is_success(),
+        "login {name}: {}",
+        response.status()
+    );
     let cookie = response
         .headers()
         .get("set-cookie")

@@ -176,7 +176,12 @@ pub struct StreamResult {
 
 /// Lets the senders run `warmup`, measures for `duration`, then stops them and waits (at most
 /// `drain`) for the frames still in flight.
-pub async fn measure(meter: &Meter, warmup: Duration, duration: Duration, drain: Duration) -> StreamResult {
+pub async fn measure(
+    meter: &Meter,
+    warmup: Duration,
+    duration: Duration,
+    drain: Duration,
+) -> StreamResult {
     tokio::time::sleep(warmup).await;
     meter.measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
@@ -224,13 +229,15 @@ mod tests {
         let sink = futures_util::sink::drain::<Message>()
             .sink_map_err(|never: std::convert::Infallible| -> WsError { match never {} });
         // The sink never blocks; only the window does.
-        let sender = tokio::spawn(send_loop(sink, lane.clone(), meter.clone(), |s| s.to_string()));
+        let sender = tokio::spawn(send_loop(sink, lane.clone(), meter.clone(), |s| {
+            s.to_string()
+        }));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(meter.sent(), 3);
         lane.delivered(&meter, Instant::now());
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(meter.sent(), 4);
         meter.stop();
-        sender.await.unwrap().unwrap();
+        drop(sender.await.unwrap().unwrap());
     }
 }

@@ -63,30 +63,3 @@ pub async fn expect(ws: &mut Ws, kind: &str) -> Result<Value> {
         }
     }
 }
-
-/// The value of `"type"` of a frame, without parsing the rest: frames are serialized with the tag
-/// first (`{"type":"message",…}`), so this is a prefix look-up. Falls back to a full parse.
-pub fn frame_type(text: &str) -> Option<String> {
-    if let Some(rest) = text.strip_prefix("{\"type\":\"")
-        && let Some(end) = rest.find('"')
-    {
-        return Some(rest[..end].to_owned());
-    }
-    serde_json::from_str::<Value>(text)
-        .ok()?
-        .get("type")?
-        .as_str()
-        .map(str::to_owned)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frame_type_reads_the_tag() {
-        assert_eq!(frame_type(r#"{"type":"said","seq":1}"#).as_deref(), Some("said"));
-        assert_eq!(frame_type(r#"{ "seq":1, "type":"pong"}"#).as_deref(), Some("pong"));
-        assert_eq!(frame_type("not json"), None);
-    }
-}

@@ -197,6 +197,14 @@ pub async fn transcript(
     if !allowed {
         return Err(ApiError::Forbidden);
     }
+    // Who reads a transcript is always recorded (confidentiality); no record, no read.
+    crate::quality::record_access(
+        &state,
+        &user,
+        contact,
+        crate::store::quality::AccessKind::Transcript,
+    )
+    .await?;
     let lines = state
         .store
         .messages(contact)

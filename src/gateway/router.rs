@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::domain::{ContactId, OperatorId, Role, Timestamp};
+use crate::domain::{ContactId, OperatorId, RiskLevel, Role, Timestamp};
+use crate::paging::{FlagSource, Pager};
 use crate::metrics::Metrics;
 use crate::routing::{
     Command, ContactState, ContactView, Engine, EngineError, Event, OperatorView, QueuePlace,
@@ -104,6 +106,10 @@ pub struct RouterTask {
     engine: Engine,
     store: DynStore,
     hub: Arc<Hub>,
+    /// Opens incidents for contacts routing sees at imminent risk, and records crisis leads joining.
+    pager: Pager,
+    /// Paging calls run beside the router (they write to the store) and are waited for at shutdown.
+    tasks: TaskTracker,
     metrics: Metrics,
     health: Arc<StoreHealth>,
     rx: mpsc::Receiver<Request>,
@@ -117,6 +123,8 @@ impl RouterTask {
         engine: Engine,
         store: DynStore,
         hub: Arc<Hub>,
+        pager: Pager,
+        tasks: TaskTracker,
         metrics: Metrics,
         health: Arc<StoreHealth>,
     ) -> (RouterTask, RouterHandle) {
@@ -125,6 +133,8 @@ impl RouterTask {
             engine,
             store,
             hub,
+            pager,
+            tasks,
             metrics,
             health,
             rx,
@@ -241,6 +251,7 @@ impl RouterTask {
         for event in events {
             self.metrics.observe(event);
             self.notify(now, event);
+            self.page(event);
         }
         for contact in touched_contacts(events) {
             let members = self.engine.contact(contact).and_then(|v| members_of(&v));
@@ -413,6 +424,39 @@ impl RouterTask {
             | Event::Relax { .. }
             | Event::Overflow { .. }
             | Event::Resume { .. } => {}
+        }
+    }
+
+    /// Imminent risk seen by routing pages the crisis team; a crisis lead or supervisor joining a
+    /// contact goes on its incident's timeline. Both run beside the router: it never waits on them.
+    fn page(&self, event: &Event) {
+        let pager = self.pager.clone();
+        match *event {
+            Event::EnterQueue {
+                contact,
+                risk: RiskLevel::Imminent,
+                ..
+            }
+            | Event::RiskChange {
+                contact,
+                to: RiskLevel::Imminent,
+                ..
+            } => {
+                self.tasks.spawn(async move {
+                    if let Err(e) = pager.crisis_flag(contact, FlagSource::Routing, None).await {
+                        tracing::error!(contact = %contact, error = %e, "could not open a crisis incident");
+                    }
+                });
+            }
+            Event::Join {
+                contact,
+                participant,
+                ..
+            } => {
+                self.tasks
+                    .spawn(async move { pager.contact_joined(contact, participant).await });
+            }
+            _ => {}
         }
     }
 

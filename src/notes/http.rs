@@ -100,6 +100,14 @@ pub async fn notes_of_contact(
 ) -> Result<Json<Vec<NoteView>>, ApiError> {
     let contact = ContactId(id);
     may_read(&state, &user, contact).await?;
+    // Who reads notes is always recorded (confidentiality); no record, no read.
+    crate::quality::record_access(
+        &state,
+        &user,
+        contact,
+        crate::store::quality::AccessKind::Notes,
+    )
+    .await?;
     let notes = state.store.notes_of_contact(contact).await?;
     Ok(Json(notes.into_iter().map(NoteView::from).collect()))
 }
@@ -166,7 +174,9 @@ pub async fn submit(
         .map_err(conflict_if_submitted)?;
     tracing::info!(note = note.id, "note submitted");
     if facts.crisis_flag || facts.risk.is_some_and(|r| r >= RiskLevel::High) {
-        state.raise_crisis_from_note(contact, user.id()).await?;
+        // A flagged note is at least high risk, whatever level it names.
+        let risk = facts.risk.unwrap_or(RiskLevel::High).max(RiskLevel::High);
+        state.raise_crisis_from_note(contact, user.id(), risk).await?;
     }
     Ok(Json(note.into()))
 }

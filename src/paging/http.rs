@@ -3,7 +3,8 @@
 //! who is on call, a schedule's iCalendar export, and paging addresses.
 //!
 //! Every error answers with a code ([`ApiError`]), malformed bodies included. Policies and
-//! schedules naming unknown people (or schedules) are refused with 422, field by field.
+//! schedules naming unknown people (or schedules) are refused with 422 `invalid_fields`, one
+//! entry per field (`levels[0].targets[1].id`, `rotations[0].participants[2]`…).
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,6 +23,7 @@ use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::domain::{ContactId, OperatorId, Role, Timestamp};
 use crate::error::ApiError;
+use crate::notes::form::FieldError;
 use crate::routing::ContactState;
 use crate::store::StoreError;
 use crate::store::paging::PagingAddress;
@@ -57,7 +59,10 @@ pub fn routes() -> Router<AppState> {
             "/admin/escalation-policies/{id}",
             get(policy).put(update_policy).delete(delete_policy),
         )
-        .route("/admin/schedules", get(list_schedules).post(create_schedule))
+        .route(
+            "/admin/schedules",
+            get(list_schedules).post(create_schedule),
+        )
         .route(
             "/admin/schedules/{id}",
             get(schedule).put(update_schedule).delete(delete_schedule),
@@ -402,16 +407,35 @@ async fn calendar(
 async fn known(state: &AppState) -> Result<Known, ApiError> {
     Ok(Known {
         accounts: state.store.accounts().await?.iter().map(|a| a.id).collect(),
-        schedules: state.store.schedules().await?.iter().map(|s| s.id).collect(),
+        schedules: state
+            .store
+            .schedules()
+            .await?
+            .iter()
+            .map(|s| s.id)
+            .collect(),
     })
 }
 
+/// Refuses with `invalid_fields`, one entry per problem (`field: message`).
 fn refuse(problems: Vec<String>) -> Result<(), ApiError> {
     if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Invalid(problems.join("; ")))
+        return Ok(());
     }
+    let fields = problems
+        .into_iter()
+        .map(|p| match p.split_once(": ") {
+            Some((field, message)) => FieldError {
+                field: field.to_owned(),
+                message: message.to_owned(),
+            },
+            None => FieldError {
+                field: String::new(),
+                message: p,
+            },
+        })
+        .collect();
+    Err(ApiError::InvalidFields(fields))
 }
 
 /// A reference that vanished between the check and the write.

@@ -51,7 +51,7 @@ pub use model::{
     PageChannel, Step, TimerKind, Urgency,
 };
 use notify::Notifiers;
-use policy::{Directory, PolicyDefinition, Person, resolve_level};
+use policy::{Directory, Person, PolicyDefinition, resolve_level};
 
 /// How often a change is re-read and retried when someone else changed the incident first.
 const CHANGE_RETRIES: usize = 8;
@@ -318,11 +318,12 @@ impl Pager {
             let now = Timestamp::now();
             let incident = self.store().incident(id).await?;
             if incident.state == IncidentState::Resolved {
-                return Err(PagingError::WrongState("the incident is already resolved".into()));
+                return Err(PagingError::WrongState(
+                    "the incident is already resolved".into(),
+                ));
             }
             let timeline = self.store().timeline(id).await?;
-            if help_unconfirmed(timeline.iter().map(|e| &e.step)) && unconfirmed_reason.is_none()
-            {
+            if help_unconfirmed(timeline.iter().map(|e| &e.step)) && unconfirmed_reason.is_none() {
                 return Err(PagingError::Invalid(
                     "help_confirmed: emergency services were contacted; record that help reached \
                      the person (a help_confirmed step) before resolving, or give \
@@ -402,7 +403,7 @@ impl Pager {
         match self.store().change_incident(&change).await? {
             ChangeOutcome::Applied(incident) => {
                 self.after_change(&incident).await;
-                Ok(Some(incident))
+                Ok(Some(*incident))
             }
             ChangeOutcome::Stale | ChangeOutcome::TimerLost => Ok(None),
         }
@@ -432,7 +433,10 @@ impl Pager {
             Ok(counts) => {
                 let gauge = &self.inner.metrics.incidents;
                 for state in IncidentState::ALL {
-                    let n = counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
+                    let n = counts
+                        .iter()
+                        .find(|(s, _)| *s == state)
+                        .map_or(0, |(_, n)| *n);
                     gauge.with_label_values(&[state.as_str()]).set(n);
                 }
             }
@@ -525,9 +529,11 @@ impl Pager {
                 .push(delivery(PageChannel::Console, Some(target), None));
             for a in directory.addresses.get(&target).into_iter().flatten() {
                 if self.inner.notifiers.has(a.channel) {
-                    effects
-                        .deliveries
-                        .push(delivery(a.channel, Some(target), Some(a.address.clone())));
+                    effects.deliveries.push(delivery(
+                        a.channel,
+                        Some(target),
+                        Some(a.address.clone()),
+                    ));
                 }
             }
         }
@@ -579,7 +585,9 @@ mod tests {
             reference: None,
             detail: None,
         };
-        let confirmed = Step::HelpConfirmed { how: "crew on scene".into() };
+        let confirmed = Step::HelpConfirmed {
+            how: "crew on scene".into(),
+        };
         let outcome = Step::Outcome { text: "x".into() };
         assert!(!help_unconfirmed([&outcome].into_iter()));
         assert!(help_unconfirmed([&called].into_iter()));

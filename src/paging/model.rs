@@ -105,7 +105,9 @@ impl FlagSource {
 }
 
 /// A channel a page goes out on. Adding one means a new [`Notifier`](super::notify::Notifier).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PageChannel {
     /// A `page` frame on the person's staff console (WebSocket).
@@ -117,7 +119,11 @@ pub enum PageChannel {
 }
 
 impl PageChannel {
-    pub const ALL: [PageChannel; 3] = [PageChannel::Console, PageChannel::Webhook, PageChannel::Email];
+    pub const ALL: [PageChannel; 3] = [
+        PageChannel::Console,
+        PageChannel::Webhook,
+        PageChannel::Email,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -235,9 +241,14 @@ pub enum Step {
         cause: PageCause,
     },
     /// A target of a level resolved to nobody (empty schedule, disabled account…).
-    NobodyToPage { level: u32, detail: String },
+    NobodyToPage {
+        level: u32,
+        detail: String,
+    },
     /// Every level of every pass was paged and nobody acknowledged.
-    PolicyExhausted { cycles: u32 },
+    PolicyExhausted {
+        cycles: u32,
+    },
     /// One delivery attempt of a page, with its outcome. `target` is absent for the global webhook.
     Paged {
         delivery: i64,
@@ -247,13 +258,22 @@ pub enum Step {
         outcome: PageOutcome,
         detail: Option<String>,
     },
-    Acknowledged { by: OperatorId },
+    Acknowledged {
+        by: OperatorId,
+    },
     /// Acknowledged but not resolved within the timeout: paging starts again from level 1.
-    Retriggered { ack_timeout_ms: u64 },
+    Retriggered {
+        ack_timeout_ms: u64,
+    },
     /// The auditor fired a timer its worker had missed.
-    OverdueTimerFired { timer: TimerKind, overdue_ms: i64 },
+    OverdueTimerFired {
+        timer: TimerKind,
+        overdue_ms: i64,
+    },
     /// Someone from the crisis team joined the live contact.
-    JoinedContact { who: OperatorId },
+    JoinedContact {
+        who: OperatorId,
+    },
     EmergencyServicesContacted {
         service: EmergencyService,
         /// The service's own reference (incident or dispatch number), when given.
@@ -261,12 +281,16 @@ pub enum Step {
         detail: Option<String>,
     },
     /// Emergency services (or whoever was sent) actually reached the person (988's rule).
-    HelpConfirmed { how: String },
+    HelpConfirmed {
+        how: String,
+    },
     ReferralMade {
         service: String,
         reference: Option<String>,
     },
-    Outcome { text: String },
+    Outcome {
+        text: String,
+    },
     Resolved {
         by: OperatorId,
         resolution: String,
@@ -325,13 +349,17 @@ pub enum StepRequest {
         detail: Option<String>,
     },
     /// How it was confirmed that help reached the person (e.g. "120 crew called back: on scene").
-    HelpConfirmed { how: String },
+    HelpConfirmed {
+        how: String,
+    },
     ReferralMade {
         service: String,
         #[serde(default)]
         reference: Option<String>,
     },
-    Outcome { text: String },
+    Outcome {
+        text: String,
+    },
 }
 
 /// Longest free text in a step (a reason, a resolution, an outcome).
@@ -538,8 +566,13 @@ mod tests {
             serde_json::from_str(r#"{"kind":"referral_made","service":"psychiatric ER"}"#).unwrap();
         assert!(matches!(
             parsed.into_step(who),
-            Ok(Step::ReferralMade { reference: None, .. })
+            Ok(Step::ReferralMade {
+                reference: None,
+                ..
+            })
         ));
-        assert!(serde_json::from_str::<StepRequest>(r#"{"kind":"outcome","text":"x","y":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<StepRequest>(r#"{"kind":"outcome","text":"x","y":1}"#).is_err()
+        );
     }
 }

@@ -205,8 +205,9 @@ fn incident_link(base: &str, id: IncidentId) -> String {
     format!("{}/incidents/{id}", base.trim_end_matches('/'))
 }
 
-/// A JSON POST, signed when a secret is configured. 2xx is delivered; 408, 429 and 5xx are
-/// retried; other 4xx are dead-lettered at once (a wrong address does not heal).
+/// A JSON POST, signed when a secret is configured. 2xx is delivered; 408, 429, 5xx and network
+/// errors are retried; anything else (other 4xx, redirects, which are not followed) is
+/// dead-lettered at once: a wrong address does not heal.
 pub struct WebhookNotifier {
     client: reqwest::Client,
     secret: Option<String>,
@@ -440,8 +441,12 @@ mod tests {
     #[test]
     fn email_has_a_link_and_no_reason() {
         let from: Mailbox = "Hotline <paging@hotline.example>".parse().unwrap();
-        let message = email_message(&page("lead@hotline.example"), &from, Some("https://h.example"))
-            .unwrap();
+        let message = email_message(
+            &page("lead@hotline.example"),
+            &from,
+            Some("https://h.example"),
+        )
+        .unwrap();
         let text = String::from_utf8(message.formatted()).unwrap();
         assert!(text.contains("Subject: [hotline] Crisis incident #4 needs you (level 2)"));
         assert!(text.contains("https://h.example/incidents/4"));

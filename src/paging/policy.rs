@@ -39,7 +39,7 @@ pub enum Target {
 pub enum LevelMode {
     #[default]
     NotifyAll,
-    /// One target per page, rotating over incidents (and over passes of the same incident).
+    /// One target per page, turning with the contact and the pass (see [`resolve_level`]).
     RoundRobin,
 }
 
@@ -107,7 +107,9 @@ impl PolicyDefinition {
         }
         for (i, level) in self.levels.iter().enumerate() {
             if level.targets.is_empty() || level.targets.len() > MAX_TARGETS {
-                problems.push(format!("levels[{i}].targets: must have 1-{MAX_TARGETS} targets"));
+                problems.push(format!(
+                    "levels[{i}].targets: must have 1-{MAX_TARGETS} targets"
+                ));
             }
             if !(MIN_DELAY_MS..=MAX_DELAY_MS).contains(&level.delay_ms) {
                 problems.push(format!(
@@ -242,7 +244,8 @@ pub fn resolve_level(
 ) -> LevelPage {
     let mut page = LevelPage::default();
     let Some(spec) = policy.levels.get(level as usize) else {
-        page.problems.push(format!("level {} does not exist", level + 1));
+        page.problems
+            .push(format!("level {} does not exist", level + 1));
         return page;
     };
     let admit = |page: &mut LevelPage, id: OperatorId| match directory.accounts.get(&id) {
@@ -255,7 +258,9 @@ pub fn resolve_level(
         match *target {
             Target::Person { id } => admit(&mut page, id),
             Target::Schedule { id } => match directory.schedules.get(&id) {
-                None => page.problems.push(format!("schedule {id} no longer exists")),
+                None => page
+                    .problems
+                    .push(format!("schedule {id} no longer exists")),
                 Some(schedule) => match schedule.on_call_at(at) {
                     Some(on_call) => admit(&mut page, on_call.person),
                     None => page
@@ -357,7 +362,10 @@ mod tests {
     fn notify_all_skips_disabled_and_duplicates() {
         let mut dir = directory(&[1, 2, 3]);
         dir.accounts.get_mut(&OperatorId(2)).unwrap().disabled = true;
-        let p = policy(vec![vec![person(1), person(2), person(1), person(3), person(4)]], 0);
+        let p = policy(
+            vec![vec![person(1), person(2), person(1), person(3), person(4)]],
+            0,
+        );
         let page = resolve_level(&p, 0, 0, 1, Timestamp(0), &dir);
         assert_eq!(page.targets, vec![OperatorId(1), OperatorId(3)]);
         assert_eq!(
@@ -377,7 +385,11 @@ mod tests {
         assert_eq!(pick(3, 0), vec![OperatorId(1)]);
         assert_eq!(pick(4, 0), vec![OperatorId(2)]);
         assert_eq!(pick(5, 0), vec![OperatorId(3)]);
-        assert_eq!(pick(3, 1), vec![OperatorId(2)], "a repeat pass pages the next one");
+        assert_eq!(
+            pick(3, 1),
+            vec![OperatorId(2)],
+            "a repeat pass pages the next one"
+        );
     }
 
     #[test]

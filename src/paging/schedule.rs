@@ -69,9 +69,9 @@ impl Default for TimeZone {
 impl FromStr for TimeZone {
     type Err = String;
     fn from_str(raw: &str) -> Result<Self, String> {
-        Tz::from_str(raw)
-            .map(TimeZone)
-            .map_err(|_| format!("unknown time zone {raw:?}; use an IANA name such as Asia/Shanghai"))
+        Tz::from_str(raw).map(TimeZone).map_err(|_| {
+            format!("unknown time zone {raw:?}; use an IANA name such as Asia/Shanghai")
+        })
     }
 }
 impl fmt::Display for TimeZone {
@@ -79,7 +79,12 @@ impl fmt::Display for TimeZone {
         f.write_str(self.0.name())
     }
 }
-string_newtype!(TimeZone, "TimeZone", "^[A-Za-z_+-]+(/[A-Za-z0-9_+-]+)*$", "An IANA time zone name");
+string_newtype!(
+    TimeZone,
+    "TimeZone",
+    "^[A-Za-z_+-]+(/[A-Za-z0-9_+-]+)*$",
+    "An IANA time zone name"
+);
 
 /// A wall-clock time of day, `HH:MM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,7 +104,12 @@ impl fmt::Display for LocalTime {
         write!(f, "{}", self.0.format("%H:%M"))
     }
 }
-string_newtype!(LocalTime, "LocalTime", "^[0-2][0-9]:[0-5][0-9]$", "A time of day, HH:MM");
+string_newtype!(
+    LocalTime,
+    "LocalTime",
+    "^[0-2][0-9]:[0-5][0-9]$",
+    "A time of day, HH:MM"
+);
 
 /// A calendar date, `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +129,12 @@ impl fmt::Display for LocalDate {
         write!(f, "{}", self.0.format("%Y-%m-%d"))
     }
 }
-string_newtype!(LocalDate, "LocalDate", "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "A date, YYYY-MM-DD");
+string_newtype!(
+    LocalDate,
+    "LocalDate",
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "A date, YYYY-MM-DD"
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -184,7 +199,9 @@ pub struct Schedule {
 pub enum OnCallSource {
     Override,
     /// The rotation at this index of `rotations`.
-    Rotation { index: usize },
+    Rotation {
+        index: usize,
+    },
 }
 
 /// Who is on call at an instant.
@@ -214,7 +231,10 @@ fn local_instant(tz: Tz, local: NaiveDateTime) -> Timestamp {
     let at = tz
         .from_local_datetime(&local)
         .earliest()
-        .or_else(|| tz.from_local_datetime(&(local + Duration::hours(1))).earliest())
+        .or_else(|| {
+            tz.from_local_datetime(&(local + Duration::hours(1)))
+                .earliest()
+        })
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| local.and_utc());
     Timestamp(at.timestamp_millis())
@@ -450,8 +470,8 @@ mod tests {
 
     /// Milliseconds of a Shanghai wall-clock time (UTC+8 all year).
     fn sh(date: &str, time: &str) -> Timestamp {
-        let local = NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M")
-            .unwrap();
+        let local =
+            NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M").unwrap();
         Timestamp((local.and_utc().timestamp_millis()) - 8 * HOUR)
     }
 
@@ -483,18 +503,37 @@ mod tests {
     #[test]
     fn daily_handoffs_at_local_time_in_shanghai() {
         let s = schedule(
-            vec![rotation(RotationLength::Daily, "09:00", "2025-03-01", &[1, 2, 3])],
+            vec![rotation(
+                RotationLength::Daily,
+                "09:00",
+                "2025-03-01",
+                &[1, 2, 3],
+            )],
             vec![],
         );
-        assert_eq!(who(&s, sh("2025-03-01", "08:59")), None, "before the first hand-off");
+        assert_eq!(
+            who(&s, sh("2025-03-01", "08:59")),
+            None,
+            "before the first hand-off"
+        );
         assert_eq!(who(&s, sh("2025-03-01", "09:00")), Some(1));
-        assert_eq!(who(&s, sh("2025-03-02", "08:59")), Some(1), "until the next morning");
+        assert_eq!(
+            who(&s, sh("2025-03-02", "08:59")),
+            Some(1),
+            "until the next morning"
+        );
         assert_eq!(who(&s, sh("2025-03-02", "09:00")), Some(2));
         assert_eq!(who(&s, sh("2025-03-03", "23:00")), Some(3));
         assert_eq!(who(&s, sh("2025-03-04", "09:00")), Some(1), "wraps around");
         // A year later, still at 09:00 Shanghai time (no daylight saving there).
-        assert_eq!(who(&s, sh("2026-03-01", "09:00")), Some(((365 % 3) + 1) as i64));
-        assert_eq!(who(&s, sh("2026-03-01", "08:59")), Some(((364 % 3) + 1) as i64));
+        assert_eq!(
+            who(&s, sh("2026-03-01", "09:00")),
+            Some(((365 % 3) + 1) as i64)
+        );
+        assert_eq!(
+            who(&s, sh("2026-03-01", "08:59")),
+            Some(((364 % 3) + 1) as i64)
+        );
     }
 
     #[test]
@@ -507,13 +546,19 @@ mod tests {
         assert_eq!(who(&s, sh("2025-01-20", "18:30")), Some(1));
         // A later layer takes over from its own start date.
         let layered = schedule(
-            vec![base, rotation(RotationLength::Daily, "08:00", "2025-02-01", &[7])],
+            vec![
+                base,
+                rotation(RotationLength::Daily, "08:00", "2025-02-01", &[7]),
+            ],
             vec![],
         );
         assert_eq!(who(&layered, sh("2025-01-31", "12:00")), Some(2));
         assert_eq!(who(&layered, sh("2025-02-01", "08:00")), Some(7));
         assert_eq!(
-            layered.on_call_at(sh("2025-02-01", "08:00")).unwrap().source,
+            layered
+                .on_call_at(sh("2025-02-01", "08:00"))
+                .unwrap()
+                .source,
             OnCallSource::Rotation { index: 1 }
         );
     }
@@ -521,7 +566,12 @@ mod tests {
     #[test]
     fn overrides_win_and_the_last_listed_wins() {
         let s = schedule(
-            vec![rotation(RotationLength::Daily, "09:00", "2025-03-01", &[1, 2])],
+            vec![rotation(
+                RotationLength::Daily,
+                "09:00",
+                "2025-03-01",
+                &[1, 2],
+            )],
             vec![
                 Override {
                     start: sh("2025-03-01", "12:00"),
@@ -539,7 +589,11 @@ mod tests {
         assert_eq!(who(&s, sh("2025-03-01", "12:00")), Some(8));
         assert_eq!(who(&s, sh("2025-03-01", "13:10")), Some(9));
         assert_eq!(who(&s, sh("2025-03-01", "13:30")), Some(8));
-        assert_eq!(who(&s, sh("2025-03-01", "14:00")), Some(1), "end is exclusive");
+        assert_eq!(
+            who(&s, sh("2025-03-01", "14:00")),
+            Some(1),
+            "end is exclusive"
+        );
         assert_eq!(
             s.on_call_at(sh("2025-03-01", "12:00")).unwrap().source,
             OnCallSource::Override
@@ -549,7 +603,12 @@ mod tests {
     #[test]
     fn final_schedule_merges_and_splits_at_overrides() {
         let s = schedule(
-            vec![rotation(RotationLength::Daily, "09:00", "2025-03-01", &[1, 2])],
+            vec![rotation(
+                RotationLength::Daily,
+                "09:00",
+                "2025-03-01",
+                &[1, 2],
+            )],
             vec![Override {
                 start: sh("2025-03-02", "00:00"),
                 end: sh("2025-03-02", "02:00"),
@@ -558,8 +617,10 @@ mod tests {
         );
         let from = sh("2025-03-01", "00:00");
         let segments = s.segments(from, from.plus_ms(3 * DAY));
-        let got: Vec<(Timestamp, Timestamp, i64)> =
-            segments.iter().map(|s| (s.start, s.end, s.person.0)).collect();
+        let got: Vec<(Timestamp, Timestamp, i64)> = segments
+            .iter()
+            .map(|s| (s.start, s.end, s.person.0))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -570,7 +631,10 @@ mod tests {
                 (sh("2025-03-03", "09:00"), sh("2025-03-04", "00:00"), 1),
             ]
         );
-        assert_eq!(s.on_call_until(sh("2025-03-02", "10:00")), Some(sh("2025-03-03", "09:00")));
+        assert_eq!(
+            s.on_call_until(sh("2025-03-02", "10:00")),
+            Some(sh("2025-03-03", "09:00"))
+        );
         // One person in the rotation: one long stretch, not one per day.
         let single = schedule(
             vec![rotation(RotationLength::Daily, "09:00", "2025-03-01", &[4])],
@@ -583,7 +647,12 @@ mod tests {
     fn handoffs_follow_the_wall_clock_across_daylight_saving() {
         // New York springs forward on 2025-03-09: a 09:00 hand-off stays at 09:00 local.
         let mut s = schedule(
-            vec![rotation(RotationLength::Daily, "09:00", "2025-03-08", &[1, 2])],
+            vec![rotation(
+                RotationLength::Daily,
+                "09:00",
+                "2025-03-08",
+                &[1, 2],
+            )],
             vec![],
         );
         s.definition.time_zone = "America/New_York".parse().unwrap();
@@ -591,20 +660,31 @@ mod tests {
         let segments = s.segments(from, from.plus_ms(3 * DAY));
         // 09:00 EST = 14:00 UTC; 09:00 EDT = 13:00 UTC.
         assert_eq!(segments[0].start, Timestamp(1_741_392_000_000 + 14 * HOUR));
-        assert_eq!(segments[1].start, Timestamp(1_741_392_000_000 + DAY + 13 * HOUR));
+        assert_eq!(
+            segments[1].start,
+            Timestamp(1_741_392_000_000 + DAY + 13 * HOUR)
+        );
     }
 
     #[test]
     fn ical_export_parses_back() {
         let s = schedule(
-            vec![rotation(RotationLength::Daily, "09:00", "2025-03-01", &[1, 2])],
+            vec![rotation(
+                RotationLength::Daily,
+                "09:00",
+                "2025-03-01",
+                &[1, 2],
+            )],
             vec![],
         );
         let names = HashMap::from([(OperatorId(1), "Li Na".to_owned())]);
         let text = s.to_ical(sh("2025-03-01", "00:00"), 1, &names, Timestamp(0));
         let parsed: Calendar = text.parse().unwrap();
-        let events: Vec<&icalendar::Event> =
-            parsed.components.iter().filter_map(|c| c.as_event()).collect();
+        let events: Vec<&icalendar::Event> = parsed
+            .components
+            .iter()
+            .filter_map(|c| c.as_event())
+            .collect();
         assert_eq!(events.len(), 7);
         assert_eq!(events[0].get_summary(), Some("On call: Li Na"));
         assert_eq!(events[1].get_summary(), Some("On call: account 2"));
@@ -615,7 +695,12 @@ mod tests {
         let def = ScheduleDefinition {
             name: "x".into(),
             time_zone: TimeZone::default(),
-            rotations: vec![rotation(RotationLength::Daily, "09:00", "2025-03-01", &[1, 42])],
+            rotations: vec![rotation(
+                RotationLength::Daily,
+                "09:00",
+                "2025-03-01",
+                &[1, 42],
+            )],
             overrides: vec![Override {
                 start: Timestamp(10),
                 end: Timestamp(5),
@@ -631,7 +716,10 @@ mod tests {
                 "overrides[0].person: there is no account 43",
             ]
         );
-        assert_eq!(def.people(), vec![OperatorId(1), OperatorId(42), OperatorId(43)]);
+        assert_eq!(
+            def.people(),
+            vec![OperatorId(1), OperatorId(42), OperatorId(43)]
+        );
     }
 
     #[test]
@@ -645,6 +733,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(def.time_zone.0, chrono_tz::Asia::Shanghai);
-        assert_eq!(serde_json::to_value(&def).unwrap()["time_zone"], "Asia/Shanghai");
+        assert_eq!(
+            serde_json::to_value(&def).unwrap()["time_zone"],
+            "Asia/Shanghai"
+        );
     }
 }

@@ -44,7 +44,9 @@ const MAX_IN_FLIGHT: usize = 32;
 /// How long a failing database pauses the worker.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// How long shutdown waits for pages in flight (their lease makes them retried after a restart).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How long the worker waits for a send to finish when every permit is taken.
+const SATURATED_PAUSE: Duration = Duration::from_millis(100);
 
 impl Pager {
     /// Runs the timer worker and the auditor until `shutdown`.
@@ -64,9 +66,14 @@ impl Pager {
                 tracing::error!(error = %e, "firing paging timers failed");
                 pause = ERROR_PAUSE;
             }
-            if let Err(e) = self.dispatch_due(now, &sends, &permits).await {
-                tracing::error!(error = %e, "dispatching pages failed");
-                pause = ERROR_PAUSE;
+            match self.dispatch_due(now, &sends, &permits).await {
+                Ok(Dispatched::All) => {}
+                // Pages still due but every sender busy: look again when one may have finished.
+                Ok(Dispatched::Saturated) => pause = pause.max(SATURATED_PAUSE),
+                Err(e) => {
+                    tracing::error!(error = %e, "dispatching pages failed");
+                    pause = ERROR_PAUSE;
+                }
             }
             let sleep = match self.store().next_paging_due().await {
                 Ok(Some(next)) => {
@@ -146,7 +153,12 @@ impl Pager {
 
     /// Fires one timer: decides from the incident as read, then commits the decision together
     /// with the timer's claim. False if another worker (or a change) got there first.
-    async fn fire(&self, timer: DueTimer, now: Timestamp, audited: bool) -> Result<bool, StoreError> {
+    async fn fire(
+        &self,
+        timer: DueTimer,
+        now: Timestamp,
+        audited: bool,
+    ) -> Result<bool, StoreError> {
         for _ in 0..CHANGE_RETRIES {
             let incident = self.store().incident(timer.incident).await?;
             let mut effects = Effects::default();
@@ -264,14 +276,14 @@ impl Pager {
         now: Timestamp,
         sends: &TaskTracker,
         permits: &Arc<Semaphore>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Dispatched, StoreError> {
         let lease = i64::try_from(self.inner.settings.send_timeout_ms)
             .unwrap_or(i64::MAX / 4)
             .saturating_mul(2)
             .saturating_add(10_000);
         for due in self.store().due_deliveries(now, BATCH).await? {
             let Ok(permit) = permits.clone().try_acquire_owned() else {
-                break; // busy: the rest wait for the next round
+                return Ok(Dispatched::Saturated); // the rest wait for a free sender
             };
             let Some(claimed) = self
                 .store()
@@ -286,7 +298,7 @@ impl Pager {
                 drop(permit);
             });
         }
-        Ok(())
+        Ok(Dispatched::All)
     }
 
     /// One attempt at one claimed page, and its outcome on the timeline.
@@ -362,7 +374,11 @@ impl Pager {
         let (state, next_attempt_at, outcome, detail) = match sent {
             Ok(done) => (DeliveryState::Delivered, None, done.outcome, done.detail),
             Err(NotifyError::Transient(why)) if delivery.attempts < settings.max_attempts => {
-                let wait = backoff_ms(delivery.attempts, settings.retry_base_ms, settings.retry_max_ms);
+                let wait = backoff_ms(
+                    delivery.attempts,
+                    settings.retry_base_ms,
+                    settings.retry_max_ms,
+                );
                 (
                     DeliveryState::Pending,
                     Some(now.plus_ms(wait)),
@@ -370,7 +386,12 @@ impl Pager {
                     Some(why),
                 )
             }
-            Err(e) => (DeliveryState::Dead, None, PageOutcome::DeadLettered, Some(e.to_string())),
+            Err(e) => (
+                DeliveryState::Dead,
+                None,
+                PageOutcome::DeadLettered,
+                Some(e.to_string()),
+            ),
         };
         DeliveryResult {
             state,
@@ -385,6 +406,12 @@ impl Pager {
             }),
         }
     }
+}
+
+/// Whether a dispatch round sent everything that was due.
+enum Dispatched {
+    All,
+    Saturated,
 }
 
 /// Wait after failed attempt `attempt` (1-based): `base`, `2·base`, `4·base`…, at most `max`.

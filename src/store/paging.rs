@@ -103,7 +103,7 @@ pub struct IncidentChange {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChangeOutcome {
-    Applied(Incident),
+    Applied(Box<Incident>),
     /// Someone changed the incident since it was read: nothing was written; read and retry.
     Stale,
     /// The timer was fired, re-armed or disarmed by someone else: nothing was written.
@@ -434,10 +434,7 @@ pub(crate) fn paging_address(channel: &str, address: String) -> StoreResult<Pagi
 pub(crate) fn three_states(states: &[IncidentState]) -> [&'static str; 3] {
     let mut out = [""; 3];
     for (i, slot) in out.iter_mut().enumerate() {
-        *slot = states
-            .get(i)
-            .or(states.last())
-            .map_or("", |s| s.as_str());
+        *slot = states.get(i).or(states.last()).map_or("", |s| s.as_str());
     }
     out
 }
@@ -528,12 +525,14 @@ macro_rules! insert_policy_refs {
     ($tx:ident, $policy:expr, $definition:expr) => {{
         let (people, schedules) = $definition.references();
         for person in people {
-            sqlx::query("INSERT INTO escalation_policy_refs (policy_id, account_id) VALUES ($1, $2)")
-                .bind($policy)
-                .bind(person.0)
-                .execute(&mut *$tx)
-                .await
-                .map_err(sql::error)?;
+            sqlx::query(
+                "INSERT INTO escalation_policy_refs (policy_id, account_id) VALUES ($1, $2)",
+            )
+            .bind($policy)
+            .bind(person.0)
+            .execute(&mut *$tx)
+            .await
+            .map_err(sql::error)?;
         }
         for schedule in schedules {
             sqlx::query(
@@ -1099,7 +1098,7 @@ macro_rules! impl_paging_store {
                         }
                     };
                     tx.commit().await.map_err(sql::error)?;
-                    Ok(ChangeOutcome::Applied(incident))
+                    Ok(ChangeOutcome::Applied(Box::new(incident)))
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect))]

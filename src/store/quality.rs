@@ -93,9 +93,13 @@ impl AuditReason {
         }
     }
     pub fn parse(raw: &str) -> Option<Self> {
-        [AuditReason::Crisis, AuditReason::Sample, AuditReason::Manual]
-            .into_iter()
-            .find(|r| r.as_str() == raw)
+        [
+            AuditReason::Crisis,
+            AuditReason::Sample,
+            AuditReason::Manual,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == raw)
     }
 }
 
@@ -301,6 +305,8 @@ pub struct SignOff {
 #[async_trait]
 pub trait QualityStore {
     // ---- report inputs ----
+    /// The `seq` of the last event in the log (0 when empty).
+    async fn event_head(&self) -> StoreResult<i64>;
     /// Events with `from <= at < to`, oldest first.
     async fn events_between(&self, from: Timestamp, to: Timestamp)
     -> StoreResult<Vec<StoredEvent>>;
@@ -736,6 +742,15 @@ macro_rules! impl_quality_store {
             #[async_trait::async_trait]
             impl QualityStore for $store {
                 // ---- report inputs ----
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn event_head(&self) -> StoreResult<i64> {
+                    let head: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    Ok(head.unwrap_or(0))
+                }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect))]
                 async fn events_between(

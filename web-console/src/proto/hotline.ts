@@ -427,6 +427,10 @@ export type TransferTarget =
       operator: OperatorId;
     };
 /**
+ * What was read.
+ */
+export type AccessKind = ('transcript' | 'notes') | 'audit';
+/**
  * A routing skill, e.g. `crisis`, `youth`, `bereavement`.
  */
 export type Skill = string;
@@ -434,6 +438,33 @@ export type Skill = string;
  * Skill proficiency, 1 (learning) to 5 (expert).
  */
 export type Proficiency = number;
+/**
+ * Why a contact is audited.
+ */
+export type AuditReason = 'crisis' | 'sample' | 'manual';
+export type AuditStatus = 'acknowledged' | 'pending' | 'scored';
+export type NoteStatus = 'draft' | 'submitted';
+export type Outcome = ('meets' | 'needs_improvement') | 'not_eligible';
+/**
+ * Which emergency service was called (the 12356 hotline is linked with 110/119/120).
+ */
+export type EmergencyService = 'other' | 'police_110' | 'ambulance_120' | 'fire_119';
+/**
+ * Whom a level pages.
+ */
+export type Target =
+  | {
+      type: 'person';
+      id: OperatorId;
+    }
+  | {
+      type: 'schedule';
+      id: ScheduleId;
+    };
+/**
+ * A stored on-call schedule.
+ */
+export type ScheduleId = number;
 export type FieldKind =
   | {
       type: 'call_type';
@@ -465,7 +496,144 @@ export type FieldKind =
       type: 'referrals';
       services: Choice[];
     };
-export type NoteStatus = 'draft' | 'submitted';
+/**
+ * A stored timeline step.
+ */
+export type TimelineEntry = {
+  id: number;
+  at: Timestamp;
+  /**
+   * The account that did it; absent for what the server did by itself.
+   */
+  actor?: OperatorId | null;
+} & TimelineEntry1;
+export type TimelineEntry1 =
+  | {
+      kind: 'triggered';
+      source: FlagSource;
+      reason?: string | null;
+    }
+  | {
+      kind: 'flagged';
+      source: FlagSource;
+      reason?: string | null;
+    }
+  | {
+      kind: 'fallback_policy';
+    }
+  | {
+      kind: 'escalated';
+      level: number;
+      cycle: number;
+      targets: OperatorId[];
+      cause: PageCause;
+    }
+  | {
+      kind: 'nobody_to_page';
+      level: number;
+      detail: string;
+    }
+  | {
+      kind: 'policy_exhausted';
+      cycles: number;
+    }
+  | {
+      kind: 'paged';
+      delivery: number;
+      target?: OperatorId | null;
+      channel: PageChannel;
+      attempt: number;
+      outcome: PageOutcome;
+      detail?: string | null;
+    }
+  | {
+      kind: 'acknowledged';
+      by: OperatorId;
+    }
+  | {
+      kind: 'retriggered';
+      ack_timeout_ms: number;
+    }
+  | {
+      kind: 'overdue_timer_fired';
+      timer: TimerKind;
+      overdue_ms: number;
+    }
+  | {
+      kind: 'joined_contact';
+      who: OperatorId;
+    }
+  | {
+      kind: 'emergency_services_contacted';
+      service: EmergencyService;
+      /**
+       * The service's own reference (incident or dispatch number), when given.
+       */
+      reference?: string | null;
+      detail?: string | null;
+    }
+  | {
+      kind: 'help_confirmed';
+      how: string;
+    }
+  | {
+      kind: 'referral_made';
+      service: string;
+      reference?: string | null;
+    }
+  | {
+      kind: 'outcome';
+      text: string;
+    }
+  | {
+      kind: 'resolved';
+      by: OperatorId;
+      resolution: string;
+      /**
+       * Set when emergency services were contacted but help was not confirmed.
+       */
+      unconfirmed_reason?: string | null;
+    };
+/**
+ * Why a level was paged.
+ */
+export type PageCause = 'triggered' | 'not_acknowledged' | 'ack_timeout';
+/**
+ * A channel a page goes out on. Adding one means a new [`Notifier`](super::notify::Notifier).
+ */
+export type PageChannel = 'console' | 'webhook' | 'email';
+/**
+ * How one delivery attempt ended.
+ */
+export type PageOutcome = 'delivered' | 'sent' | 'retrying' | 'dead_lettered';
+/**
+ * The durable timers of an incident: one row of each kind, re-armed with a new generation.
+ */
+export type TimerKind = 'escalate' | 'ack_timeout';
+/**
+ * Page every target of the level at once, or one of them in turn.
+ */
+export type LevelMode = 'notify_all' | 'round_robin';
+/**
+ * A date, YYYY-MM-DD
+ */
+export type LocalDate = string;
+/**
+ * A time of day, HH:MM
+ */
+export type LocalTime = string;
+export type ModuleKind = 'base' | 'extra';
+/**
+ * Where an on-call answer comes from.
+ */
+export type OnCallSource =
+  | {
+      type: 'override';
+    }
+  | {
+      type: 'rotation';
+      index: number;
+    };
 /**
  * When a queue takes new contacts. `always` is the 7×24 default.
  */
@@ -483,6 +651,40 @@ export type OpeningHours =
  * When a field must be filled.
  */
 export type Required = ('never' | 'always') | 'data_contact';
+export type RotationLength = 'daily' | 'weekly';
+/**
+ * A step the crisis lead records (`POST /api/incidents/{id}/steps`).
+ */
+export type StepRequest =
+  | {
+      kind: 'joined_contact';
+    }
+  | {
+      kind: 'emergency_services_contacted';
+      service: EmergencyService;
+      reference?: string | null;
+      /**
+       * Required when `service` is `other`: which service.
+       */
+      detail?: string | null;
+    }
+  | {
+      kind: 'help_confirmed';
+      how: string;
+    }
+  | {
+      kind: 'referral_made';
+      service: string;
+      reference?: string | null;
+    }
+  | {
+      kind: 'outcome';
+      text: string;
+    };
+/**
+ * An IANA time zone name
+ */
+export type TimeZone = string;
 
 /**
  * The frame types of each WebSocket direction; every other type is declared below.
@@ -624,6 +826,16 @@ export interface PolicyRef {
   id?: PolicyId | null;
   name: string;
 }
+/**
+ * One read of a contact's records.
+ */
+export interface AccessRecord {
+  id: number;
+  reader: OperatorId;
+  contact: ContactId;
+  what: AccessKind;
+  at: Timestamp;
+}
 export interface AccountPatch {
   display_name?: string | null;
   role?: Role | null;
@@ -650,6 +862,12 @@ export interface SkillLevel {
   skill: Skill;
   proficiency: Proficiency;
 }
+export interface AcknowledgeRequest {
+  /**
+   * The operator's reply to the feedback, if any.
+   */
+  comment?: string | null;
+}
 export interface Amendment {
   id: number;
   author: OperatorId;
@@ -671,6 +889,129 @@ export interface AmendmentRequest {
     [k: string]: unknown | undefined;
   };
 }
+export interface Attendee {
+  account: OperatorId;
+  /**
+   * The post-training questionnaire is done (needed for the hours to count towards a
+   * training-hours certificate).
+   */
+  questionnaire_done: boolean;
+}
+export interface AttendeeRequest {
+  account: OperatorId;
+  questionnaire_done?: boolean;
+}
+export interface Audit {
+  id: number;
+  contact: ContactId;
+  /**
+   * An account id; operators, crisis leads and supervisors are accounts.
+   */
+  operator: number;
+  cycle: string;
+  reason: AuditReason;
+  status: AuditStatus;
+  /**
+   * The scorecard as it was when scored.
+   */
+  scorecard?: {
+    [k: string]: unknown | undefined;
+  };
+  scores?: {
+    [k: string]: number | null | undefined;
+  } | null;
+  points?: number | null;
+  max_points?: number | null;
+  feedback?: string | null;
+  auditor?: OperatorId | null;
+  scored_at?: Timestamp | null;
+  acknowledged_at?: Timestamp | null;
+  operator_comment?: string | null;
+  created_at: Timestamp;
+}
+/**
+ * Everything a supervisor reviews: the audit, the transcript, the notes as amended, and the
+ * contact's event timeline.
+ */
+export interface AuditDetail {
+  audit: Audit;
+  summary?: ScoreSummary | null;
+  transcript: StaffLine[];
+  notes: NoteView[];
+  timeline: StoredEvent[];
+}
+export interface ScoreSummary {
+  sections: SectionScore[];
+  points: number;
+  max_points: number;
+  percent?: number | null;
+}
+/**
+ * Points of one section or of the whole audit. Items scored "not applicable" count in neither.
+ */
+export interface SectionScore {
+  id: string;
+  points: number;
+  max_points: number;
+  percent?: number | null;
+}
+/**
+ * A note with how it reads now (amendments applied).
+ */
+export interface NoteView {
+  note: Note;
+  effective: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface Note {
+  id: number;
+  contact: ContactId;
+  author: OperatorId;
+  form_version: number;
+  /**
+   * As first written (drafts) or submitted; amendments never change these.
+   */
+  fields: {
+    [k: string]: unknown | undefined;
+  };
+  status: NoteStatus;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  submitted_at?: Timestamp | null;
+  amendments: Amendment[];
+}
+/**
+ * One row of the append-only event log. `seq` is global and strictly increasing.
+ */
+export interface StoredEvent {
+  seq: number;
+  at: Timestamp;
+  kind: string;
+  contact?: ContactId | null;
+  operator?: OperatorId | null;
+  /**
+   * The whole event, as serialized from [`Event`].
+   */
+  data: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface AuditSummary {
+  /**
+   * Scored or acknowledged audits of the cycle.
+   */
+  scored: number;
+  pending: number;
+  average_percent?: number | null;
+}
+/**
+ * An audit with its section and total percentages (once scored).
+ */
+export interface AuditView {
+  audit: Audit;
+  summary?: ScoreSummary | null;
+}
 export interface Category {
   id: string;
   label: Label;
@@ -691,12 +1032,225 @@ export interface Choice {
    */
   data?: boolean;
 }
+export interface Certification {
+  id: number;
+  account: OperatorId;
+  kind: string;
+  granted_at: Timestamp;
+  expires_at: Timestamp;
+  granted_by: OperatorId;
+  assessment_score?: number | null;
+  note?: string | null;
+  revoked_at?: Timestamp | null;
+  revoked_by?: OperatorId | null;
+  revoke_reason?: string | null;
+  /**
+   * When its lapse (expiry or revocation) was applied to routing.
+   */
+  lapsed_at?: Timestamp | null;
+}
 /**
  * The statement and its exceptions, in each console language.
  */
 export interface Confidentiality {
   statement: Label;
   exceptions: Label[];
+}
+export interface CrisisFlagged {
+  /**
+   * A crisis incident: one per contact while it is open.
+   */
+  incident: number;
+}
+export interface CrisisKpis {
+  /**
+   * `paging` when incidents come from the paging module; `event_log` when only the event
+   * log was available (then the incident figures are `null`).
+   */
+  source: string;
+  incidents?: number | null;
+  acknowledged?: number | null;
+  mean_time_to_acknowledge_seconds?: number | null;
+  longest_time_to_acknowledge_seconds?: number | null;
+  /**
+   * Contacts whose risk reached imminent.
+   */
+  imminent_risk_contacts: number;
+}
+export interface CrisisRequest {
+  reason?: string | null;
+}
+export interface CycleAssessment {
+  cycle: string;
+  first_day: string;
+  last_day: string;
+  time_zone: string;
+  rules: Rules;
+  operators: OperatorAssessment[];
+}
+/**
+ * The rules an assessment applies (from `quality` settings).
+ */
+export interface Rules {
+  /**
+   * Systematic trainings required in this cycle.
+   */
+  trainings_required: number;
+  audit_pass_percent: number;
+  min_contacts: number;
+}
+/**
+ * One operator's assessment for one cycle.
+ */
+export interface OperatorAssessment {
+  operator: OperatorId;
+  name: string;
+  role: Role;
+  kpis: Kpis;
+  audits: AuditSummary;
+  training: TrainingSummary;
+  training_year: TrainingSummary1;
+  /**
+   * Valid certifications at the end of the cycle (or now, if earlier).
+   */
+  certifications: string[];
+  computed: Outcome;
+  /**
+   * Why the outcome is not `meets`.
+   */
+  reasons: string[];
+  sign_off?: SignOff | null;
+}
+/**
+ * The KPIs of one slice of the cohort. See the module documentation for every definition.
+ */
+export interface Kpis {
+  arrived?: number | null;
+  answered: number;
+  answer_rate?: number | null;
+  asa_seconds?: number | null;
+  longest_wait_seconds?: number | null;
+  service_levels: ServiceLevel[];
+  abandoned?: number | null;
+  short_abandoned?: number | null;
+  abandon_rate?: number | null;
+  still_open?: number | null;
+  completed: number;
+  aht_seconds?: number | null;
+  occupancy?: Occupancy | null;
+  transfers: number;
+  overflowed: number;
+  offers: Offers;
+  high_risk: RiskKpis;
+  imminent_risk: RiskKpis;
+  crisis: CrisisKpis;
+}
+export interface ServiceLevel {
+  threshold_seconds: number;
+  answered_within: number;
+  ratio?: number | null;
+}
+export interface Occupancy {
+  handling_seconds: number;
+  available_idle_seconds: number;
+  ratio?: number | null;
+}
+export interface Offers {
+  offered: number;
+  accepted: number;
+  rejected: number;
+  timed_out: number;
+  rescinded: number;
+}
+/**
+ * Answer times of the contacts whose waiting risk was one level.
+ */
+export interface RiskKpis {
+  arrived?: number | null;
+  answered: number;
+  asa_seconds?: number | null;
+  longest_wait_seconds?: number | null;
+  abandoned?: number | null;
+}
+/**
+ * Training in the cycle.
+ */
+export interface TrainingSummary {
+  account: OperatorId;
+  sessions: number;
+  /**
+   * Systematic trainings attended (the policy asks for at least 4 a year).
+   */
+  systematic_sessions: number;
+  /**
+   * Class hours attended.
+   */
+  hours: number;
+  /**
+   * Class hours of sessions whose questionnaire is done: what a training-hours certificate
+   * counts.
+   */
+  certified_hours: number;
+  /**
+   * Modules attended with the questionnaire done.
+   */
+  modules_completed: string[];
+  /**
+   * Base modules of the catalogue not completed yet.
+   */
+  base_modules_missing: string[];
+}
+/**
+ * Training in the calendar year up to the end of the cycle.
+ */
+export interface TrainingSummary1 {
+  account: OperatorId;
+  sessions: number;
+  /**
+   * Systematic trainings attended (the policy asks for at least 4 a year).
+   */
+  systematic_sessions: number;
+  /**
+   * Class hours attended.
+   */
+  hours: number;
+  /**
+   * Class hours of sessions whose questionnaire is done: what a training-hours certificate
+   * counts.
+   */
+  certified_hours: number;
+  /**
+   * Modules attended with the questionnaire done.
+   */
+  modules_completed: string[];
+  /**
+   * Base modules of the catalogue not completed yet.
+   */
+  base_modules_missing: string[];
+}
+/**
+ * A supervisor's sign-off of an operator's assessment for a cycle.
+ */
+export interface SignOff {
+  cycle: string;
+  operator: OperatorId;
+  /**
+   * What the rules computed (`meets`, `needs_improvement`, `not_eligible`).
+   */
+  computed: string;
+  /**
+   * What the supervisor signed (may differ from `computed`, with a comment saying why).
+   */
+  outcome: string;
+  comment: string;
+  /**
+   * The figures as they were when signed.
+   */
+  figures: {
+    [k: string]: unknown | undefined;
+  };
+  signed_by: OperatorId;
+  signed_at: Timestamp;
 }
 /**
  * The body of every error answer.
@@ -723,6 +1277,34 @@ export interface FieldError {
   field: string;
   message: string;
 }
+/**
+ * A stored policy.
+ */
+export interface EscalationPolicy {
+  id: PolicyId;
+  name: string;
+  /**
+   * The policy crisis incidents follow. Saving one with this set clears it on the others.
+   */
+  default_for_crisis?: boolean;
+  levels: Level[];
+  /**
+   * How many more passes over all levels follow the first when nobody acknowledges.
+   */
+  repeat?: number;
+  updated_at: Timestamp;
+}
+export interface Level {
+  targets: Target[];
+  /**
+   * How long nobody may acknowledge before the next level is paged.
+   */
+  delay_ms: number;
+  /**
+   * Page every target of the level at once, or one of them in turn.
+   */
+  mode?: 'notify_all' | 'round_robin';
+}
 export interface Field {
   id: string;
   label: Label;
@@ -731,6 +1313,75 @@ export interface Field {
    * When a field must be filled.
    */
   required?: ('never' | 'always') | 'data_contact';
+}
+export interface GrantRequest {
+  account: OperatorId;
+  /**
+   * A certification named in `quality.certifications`, e.g. `crisis_certified`.
+   */
+  certification: string;
+  /**
+   * The certification's assessment was passed (the supervisor attests it).
+   */
+  assessment_passed: boolean;
+  assessment_score?: number | null;
+  note?: string | null;
+  /**
+   * When it expires; `valid_days` from now by default.
+   */
+  expires_at?: Timestamp | null;
+}
+/**
+ * An incident with its whole timeline (`GET /api/incidents/{id}`).
+ */
+export interface IncidentDetail {
+  incident: IncidentView;
+  timeline: TimelineEntry[];
+}
+/**
+ * Which contacts and operators a figure covers; `None` is all.
+ */
+export interface KpiFilter {
+  queue?: QueueId | null;
+  operator?: OperatorId | null;
+  channel?: Channel | null;
+}
+/**
+ * `GET /api/reports/kpi`.
+ */
+export interface KpiReport {
+  from: Timestamp;
+  to: Timestamp;
+  from_local: string;
+  to_local: string;
+  time_zone: string;
+  filter: KpiFilter;
+  short_abandon_seconds: number;
+  service_level_thresholds_seconds: number[];
+  total: Kpis;
+  /**
+   * One row per queue (absent when the report is for one queue).
+   */
+  by_queue: QueueKpis[];
+  /**
+   * One row per operator (absent when the report is for one operator).
+   */
+  by_operator: OperatorKpis[];
+  /**
+   * Stored events this server could not read (kinds from a newer version), skipped.
+   */
+  unreadable_events: number;
+}
+export interface QueueKpis {
+  queue: QueueId;
+  kpis: Kpis;
+}
+export interface OperatorKpis {
+  /**
+   * An account id; operators, crisis leads and supervisors are accounts.
+   */
+  operator: number;
+  kpis: Kpis;
 }
 export interface LoginRequest {
   name: string;
@@ -747,6 +1398,13 @@ export interface Me {
   languages: Language[];
   must_change_password: boolean;
 }
+export interface ModuleRequest {
+  name_zh: string;
+  name_en: string;
+  hours: number;
+  kind: ModuleKind;
+  position?: number | null;
+}
 export interface NewAccountRequest {
   name: string;
   display_name: string;
@@ -756,22 +1414,12 @@ export interface NewAccountRequest {
   chat_capacity?: number;
   voice_capacity?: number;
 }
-export interface Note {
-  id: number;
+export interface NewAuditRequest {
   contact: ContactId;
-  author: OperatorId;
-  form_version: number;
   /**
-   * As first written (drafts) or submitted; amendments never change these.
+   * An account id; operators, crisis leads and supervisors are accounts.
    */
-  fields: {
-    [k: string]: unknown | undefined;
-  };
-  status: NoteStatus;
-  created_at: Timestamp;
-  updated_at: Timestamp;
-  submitted_at?: Timestamp | null;
-  amendments: Amendment[];
+  operator: number;
 }
 export interface NoteDraft {
   fields: {
@@ -787,14 +1435,41 @@ export interface Section {
   label: Label;
   fields: Field[];
 }
+export interface OnCallNow {
+  policy: PolicyRef;
+  /**
+   * Whom the first level of the default policy pages now.
+   */
+  people: OnCallPerson[];
+  /**
+   * Targets of that level that page nobody now (empty schedule, disabled account…).
+   */
+  problems: string[];
+}
+export interface OnCallPerson {
+  id: OperatorId;
+  name: string;
+}
 /**
- * A note with how it reads now (amendments applied).
+ * `person` is on call from `start` (inclusive) to `end` (exclusive), whatever the rotations say.
  */
-export interface NoteView {
-  note: Note;
-  effective: {
-    [k: string]: unknown | undefined;
-  };
+export interface Override {
+  start: Timestamp;
+  end: Timestamp;
+  person: OperatorId;
+}
+/**
+ * Where a person is paged besides the console. Absent fields are removed.
+ */
+export interface PagingAddresses {
+  /**
+   * An http(s) URL that receives a signed JSON POST per page (e.g. an SMS gateway).
+   */
+  webhook?: string | null;
+  /**
+   * E-mail pages (when the server has SMTP configured).
+   */
+  email?: string | null;
 }
 export interface PasswordChange {
   current_password: string;
@@ -802,6 +1477,21 @@ export interface PasswordChange {
 }
 export interface PasswordReset {
   password: string;
+}
+/**
+ * A policy as administrators write it (`PUT`/`POST` body) and as incidents keep a copy of it.
+ */
+export interface PolicyDefinition {
+  name: string;
+  /**
+   * The policy crisis incidents follow. Saving one with this set clears it on the others.
+   */
+  default_for_crisis?: boolean;
+  levels: Level[];
+  /**
+   * How many more passes over all levels follow the first when nobody acknowledges.
+   */
+  repeat?: number;
 }
 /**
  * What the caller page needs before the pre-chat step.
@@ -832,6 +1522,9 @@ export interface Confidentiality1 {
 export interface TopicChoice {
   id: Topic;
   label: Label;
+}
+export interface QuestionnaireRequest {
+  done: boolean;
 }
 /**
  * A queue as stored and as edited through the admin API.
@@ -884,6 +1577,133 @@ export interface RelaxStep {
   max_proficiency?: Proficiency | null;
   drop_skills?: boolean;
 }
+export interface ResolveRequest {
+  resolution: string;
+  /**
+   * Required when emergency services were contacted and help was not confirmed to reach
+   * the person: why it cannot be.
+   */
+  unconfirmed_reason?: string | null;
+}
+export interface RevokeRequest {
+  reason: string;
+}
+/**
+ * Participants take shifts in order, the first one from `start_date` at `handoff_time`.
+ */
+export interface Rotation {
+  length: RotationLength;
+  handoff_time: LocalTime;
+  start_date: LocalDate;
+  participants: OperatorId[];
+}
+export interface SampleRequest {
+  /**
+   * The cycle to draw (e.g. `2026-Q1`); the current one by default.
+   */
+  cycle?: string | null;
+}
+export interface SampleResult {
+  cycle: string;
+  /**
+   * Audits drawn now (earlier draws of the cycle are kept as they were).
+   */
+  new: number;
+}
+/**
+ * A stored schedule.
+ */
+export interface Schedule {
+  id: ScheduleId;
+  name: string;
+  /**
+   * IANA name; `Asia/Shanghai` when absent.
+   */
+  time_zone?: string;
+  rotations: Rotation[];
+  overrides?: Override[];
+  updated_at: Timestamp;
+}
+/**
+ * A schedule as administrators write it.
+ */
+export interface ScheduleDefinition {
+  name: string;
+  /**
+   * IANA name; `Asia/Shanghai` when absent.
+   */
+  time_zone?: string;
+  rotations: Rotation[];
+  overrides?: Override[];
+}
+export interface ScheduleOnCall {
+  schedule: ScheduleId;
+  at: Timestamp;
+  /**
+   * Nobody before the first rotation starts.
+   */
+  person?: OnCallPerson | null;
+  source?: OnCallSource | null;
+  /**
+   * When the next person takes over (looking five weeks ahead).
+   */
+  until?: Timestamp | null;
+}
+export interface ScoreItem {
+  id: string;
+  label: Label;
+}
+export interface ScoreRequest {
+  /**
+   * Every scorecard item: 0, 1, 2, or null for not applicable.
+   */
+  scores: {
+    [k: string]: number | null | undefined;
+  };
+  /**
+   * Written feedback for the operator; required.
+   */
+  feedback: string;
+}
+export interface ScoreSection {
+  id: string;
+  label: Label;
+  items: ScoreItem[];
+}
+/**
+ * The scorecard, as data. Stored with every scored audit as it was then.
+ */
+export interface Scorecard {
+  version: number;
+  sections: ScoreSection[];
+}
+export interface SessionRequest {
+  title: string;
+  /**
+   * Local date, `YYYY-MM-DD`.
+   */
+  held_on: string;
+  trainer: string;
+  /**
+   * A systematic training (counts towards the ≥ 4 a year); true by default.
+   */
+  systematic?: boolean;
+  /**
+   * Module ids of the catalogue; the session's class hours are theirs.
+   */
+  modules: string[];
+  attendees?: AttendeeRequest[];
+}
+export interface SignOffRequest {
+  /**
+   * `meets`, `needs_improvement` or `not_eligible`; the computed outcome by default.
+   */
+  outcome?: Outcome | null;
+  /**
+   * Required when the outcome differs from the computed one.
+   */
+  comment?: string;
+}
 export interface SkillDescription {
   description: string;
 }
@@ -902,6 +1722,120 @@ export interface StaffMember {
    * Routing state, for people who take contacts.
    */
   state?: OperatorState | null;
+}
+export interface TrainingHours {
+  year: number;
+  /**
+   * Systematic trainings required a year.
+   */
+  required_systematic: number;
+  people: TrainingSummary2[];
+}
+/**
+ * One person's training over a period.
+ */
+export interface TrainingSummary2 {
+  account: OperatorId;
+  sessions: number;
+  /**
+   * Systematic trainings attended (the policy asks for at least 4 a year).
+   */
+  systematic_sessions: number;
+  /**
+   * Class hours attended.
+   */
+  hours: number;
+  /**
+   * Class hours of sessions whose questionnaire is done: what a training-hours certificate
+   * counts.
+   */
+  certified_hours: number;
+  /**
+   * Modules attended with the questionnaire done.
+   */
+  modules_completed: string[];
+  /**
+   * Base modules of the catalogue not completed yet.
+   */
+  base_modules_missing: string[];
+}
+/**
+ * A module of the training catalogue, with its class hours (学时).
+ */
+export interface TrainingModule {
+  id: string;
+  name_zh: string;
+  name_en: string;
+  hours: number;
+  kind: ModuleKind;
+  /**
+   * Order in the catalogue.
+   */
+  position: number;
+}
+export interface TrainingSession {
+  id: number;
+  title: string;
+  held_on: string;
+  trainer: string;
+  systematic: boolean;
+  modules: string[];
+  /**
+   * Class hours of the session: the sum of its modules' hours.
+   */
+  hours: number;
+  attendees: Attendee[];
+  created_by: OperatorId;
+  created_at: Timestamp;
+}
+/**
+ * One day of one series.
+ */
+export interface TrendPoint {
+  day: string;
+  count: number;
+  /**
+   * The same weekday a week before.
+   */
+  week_before: number;
+  change: number;
+  /**
+   * `(count − week_before) / week_before`; absent when the week before had none.
+   */
+  change_ratio?: number | null;
+}
+export interface TrendReport {
+  /**
+   * First and last local day covered (inclusive).
+   */
+  first_day: string;
+  last_day: string;
+  time_zone: string;
+  /**
+   * Every series, alerts first, then by dimension and key.
+   */
+  series: TrendSeries[];
+}
+export interface TrendSeries {
+  /**
+   * `total`, `queue`, `risk`, `category` or `call_type`.
+   */
+  dimension: string;
+  key: string;
+  points: TrendPoint[];
+  week_over_week: WeekOverWeek;
+}
+/**
+ * The last 7 days of the period against the 7 days before them.
+ */
+export interface WeekOverWeek {
+  last_7_days: number;
+  previous_7_days: number;
+  change_ratio?: number | null;
+  /**
+   * A rise to report: at least the alert ratio (or from nothing), and enough contacts.
+   */
+  alert: boolean;
 }
 
 /** The protocol version these types were generated from (sent in every `hello`). */

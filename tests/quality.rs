@@ -1,0 +1,1122 @@
+//! Quality, training and assessment over the real server, on SQLite and PostgreSQL: KPI and
+//! trend reports from a fixture event log (the same JSON and CSV on both databases), the
+//! audit cycle (draw, review, score, acknowledge) with the access log, training hours,
+//! assessment sign-off and exports, and certifications that grant a routing skill and stop
+//! routing at once when they lapse.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::server::*;
+use common::{Backend, FreshDb, fresh_database};
+use futures_util::StreamExt;
+use hotline::domain::{
+    Channel, ContactId, Language, OperatorId, QueueId, RiskLevel, Role, Skill, Timestamp,
+};
+use hotline::paging::policy::PolicyDefinition;
+use hotline::paging::{FlagSource, IncidentState, Step, Urgency};
+use hotline::quality::period::{day_start, parse_day};
+use hotline::routing::{EndedBy, Event, OperatorState};
+use hotline::store::paging::{Effects, IncidentChange, NewIncident};
+use hotline::store::{DynStore, NewContactRecord};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+// ---- helpers ----
+
+async fn get(server: &Server, cookie: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(server.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get_json(server: &Server, cookie: &str, path: &str) -> Value {
+    let response = get(server, cookie, path).await;
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
+async fn send(
+    server: &Server,
+    cookie: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .request(method, server.url(path))
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn post(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
+    send(server, cookie, reqwest::Method::POST, path, body).await
+}
+
+async fn put(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
+    send(server, cookie, reqwest::Method::PUT, path, body).await
+}
+
+async fn id_of(store: &DynStore, name: &str) -> i64 {
+    store.account_by_name(name).await.unwrap().id.0
+}
+
+fn settings(db: &FreshDb) -> hotline::config::Settings {
+    let mut s = test_settings(db);
+    s.quality.check_interval_ms = 200;
+    s.quality.live_interval_ms = 100;
+    s
+}
+
+/// Reads frames for `within`; fails on an offer.
+async fn no_offer(ws: &mut Ws, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.0.next()).await {
+            Err(_) => return,
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                assert_ne!(
+                    frame["type"], "offer",
+                    "an offer after the skill lapsed: {frame}"
+                );
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("the staff socket ended: {other:?}"),
+        }
+    }
+}
+
+/// A caller joins `queue`, `op` accepts, says a line, ends and finishes the wrap-up. Returns the
+/// contact id.
+async fn handled_contact(server: &Server, op: &mut Ws, queue: &str) -> i64 {
+    let mut caller = server.caller().await;
+    caller.send(join(queue, "no")).await;
+    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    caller
+        .send(json!({"type": "say", "text": "我睡不着", "client_id": "c1"}))
+        .await;
+    caller.expect("said").await;
+    let offer = op.expect("offer").await;
+    assert_eq!(offer["contact"]["id"], contact);
+    op.send(json!({"type": "accept", "contact": contact})).await;
+    op.expect("assigned").await;
+    op.send(json!({"type": "say", "contact": contact, "text": "我在这里", "client_id": "o1"}))
+        .await;
+    op.expect("said").await;
+    op.send(json!({"type": "end", "contact": contact})).await;
+    op.expect("wrap_up").await;
+    op.send(json!({"type": "finish_wrap_up", "contact": contact}))
+        .await;
+    op.expect("completed").await;
+    contact
+}
+
+// ---- a fixture event log, written straight to the store ----
+
+/// 2026-01-05 10:00 in Asia/Shanghai (the default report time zone), plus `secs`.
+fn at(secs: i64) -> Timestamp {
+    day_start(chrono_tz::Asia::Shanghai, parse_day("2026-01-05").unwrap())
+        .plus_ms(10 * 3_600_000 + secs * 1000)
+}
+
+async fn new_contact(
+    store: &DynStore,
+    queue: &str,
+    channel: Channel,
+    risk: RiskLevel,
+    when: Timestamp,
+) -> i64 {
+    store
+        .create_contact(NewContactRecord {
+            queue: QueueId::parse(queue).unwrap(),
+            channel,
+            language: Language::parse("zh").unwrap(),
+            topic: None,
+            age_group: None,
+            risk,
+            caller_key_hash: None,
+            resume_token_hash: hotline::auth::random_token(16),
+            entered_at: when,
+        })
+        .await
+        .unwrap()
+        .0
+}
+
+/// Writes the fixture day: operators `op1`, `op2` (accounts must exist), six contacts on
+/// 2026-01-05 and one a week before, notes with categories, and an incident acknowledged after
+/// 30 s. The figures it must give are asserted in `fixture_reports`.
+async fn write_fixture(store: &DynStore) {
+    use RiskLevel::{High, Imminent, None as No};
+    let op1 = OperatorId(id_of(store, "op1").await);
+    let op2 = OperatorId(id_of(store, "op2").await);
+    let sup = OperatorId(id_of(store, "sup").await);
+    let q = |s: &str| QueueId::parse(s).unwrap();
+    // The week before: one contact in `general`.
+    let week_before = at(-7 * 86_400);
+    let c0 = new_contact(store, "general", Channel::Chat, No, week_before).await;
+    store
+        .record_events(
+            week_before,
+            &[Event::EnterQueue {
+                contact: ContactId(c0),
+                queue: q("general"),
+                channel: Channel::Chat,
+                risk: No,
+            }],
+        )
+        .await
+        .unwrap();
+    // The day.
+    let c1 = new_contact(store, "general", Channel::Chat, No, at(0)).await;
+    let c2 = new_contact(store, "general", Channel::Chat, No, at(5)).await;
+    let c3 = new_contact(store, "general", Channel::Voice, No, at(10)).await;
+    let c4 = new_contact(store, "general", Channel::Chat, No, at(20)).await;
+    let c5 = new_contact(store, "crisis", Channel::Chat, High, at(30)).await;
+    let c6 = new_contact(store, "crisis", Channel::Chat, Imminent, at(40)).await;
+    let c = ContactId;
+    let enter = |id: i64, queue: &str, channel: Channel, risk: RiskLevel| Event::EnterQueue {
+        contact: c(id),
+        queue: q(queue),
+        channel,
+        risk,
+    };
+    let connect = |id: i64, op: OperatorId, queue: &str, waited_s: i64| Event::Connect {
+        contact: c(id),
+        operator: op,
+        queue: q(queue),
+        waited_ms: waited_s * 1000,
+    };
+    let log: Vec<(i64, Vec<Event>)> = vec![
+        (
+            -60,
+            vec![
+                Event::OperatorState {
+                    operator: op1,
+                    state: OperatorState::Available,
+                },
+                Event::OperatorState {
+                    operator: op2,
+                    state: OperatorState::Available,
+                },
+            ],
+        ),
+        (0, vec![enter(c1, "general", Channel::Chat, No)]),
+        (5, vec![enter(c2, "general", Channel::Chat, No)]),
+        (
+            10,
+            vec![
+                Event::Offer {
+                    contact: c(c1),
+                    operator: op1,
+                    expires_at: at(30),
+                },
+                Event::Accept {
+                    contact: c(c1),
+                    operator: op1,
+                },
+                connect(c1, op1, "general", 10),
+                enter(c3, "general", Channel::Voice, No),
+            ],
+        ),
+        // c3 leaves after 3 s: a short abandon.
+        (
+            13,
+            vec![Event::Abandon {
+                contact: c(c3),
+                queue: q("general"),
+                waited_ms: 3_000,
+            }],
+        ),
+        (20, vec![enter(c4, "general", Channel::Chat, No)]),
+        (30, vec![enter(c5, "crisis", Channel::Chat, High)]),
+        (
+            35,
+            vec![
+                Event::Offer {
+                    contact: c(c2),
+                    operator: op2,
+                    expires_at: at(55),
+                },
+                Event::Accept {
+                    contact: c(c2),
+                    operator: op2,
+                },
+                connect(c2, op2, "general", 30),
+            ],
+        ),
+        (40, vec![enter(c6, "crisis", Channel::Chat, Imminent)]),
+        (45, vec![connect(c6, op1, "crisis", 5)]),
+        // c4 gives up after 30 s.
+        (
+            50,
+            vec![Event::Abandon {
+                contact: c(c4),
+                queue: q("general"),
+                waited_ms: 30_000,
+            }],
+        ),
+        (
+            70,
+            vec![Event::WrapUp {
+                contact: c(c1),
+                operator: op1,
+                by: EndedBy::Caller,
+            }],
+        ),
+        (90, vec![connect(c5, op2, "crisis", 60)]),
+        (
+            95,
+            vec![Event::Complete {
+                contact: c(c2),
+                operator: op2,
+                handled_ms: 60_000,
+            }],
+        ),
+        (
+            100,
+            vec![Event::Complete {
+                contact: c(c1),
+                operator: op1,
+                handled_ms: 90_000,
+            }],
+        ),
+        (
+            150,
+            vec![Event::Complete {
+                contact: c(c6),
+                operator: op1,
+                handled_ms: 105_000,
+            }],
+        ),
+        (
+            200,
+            vec![Event::Complete {
+                contact: c(c5),
+                operator: op2,
+                handled_ms: 110_000,
+            }],
+        ),
+        (
+            300,
+            vec![
+                Event::OperatorState {
+                    operator: op1,
+                    state: OperatorState::Offline,
+                },
+                Event::OperatorState {
+                    operator: op2,
+                    state: OperatorState::Offline,
+                },
+            ],
+        ),
+    ];
+    for (secs, events) in log {
+        store.record_events(at(secs), &events).await.unwrap();
+    }
+    // Notes: c1 family; c6 suicide and self-harm, amended to add family.
+    let note = |categories: Value| -> hotline::store::notes::NoteFields {
+        serde_json::from_value(json!({"call_type": "counselling", "categories": categories}))
+            .unwrap()
+    };
+    store
+        .submit_note(
+            c(c1),
+            op1,
+            1,
+            &note(json!({"family": ["conflict"]})),
+            at(110),
+        )
+        .await
+        .unwrap();
+    let n6 = store
+        .submit_note(
+            c(c6),
+            op1,
+            1,
+            &note(json!({"suicide_self_harm": ["suicidal_thoughts"]})),
+            at(160),
+        )
+        .await
+        .unwrap();
+    store
+        .amend_note(
+            n6.id,
+            sup,
+            "more detail",
+            &note(json!({"suicide_self_harm": ["suicidal_thoughts"], "family": ["conflict"]})),
+            at(400),
+        )
+        .await
+        .unwrap();
+    // c6's crisis incident: triggered at 41 s, acknowledged by op1 at 71 s.
+    let incident = store
+        .open_incident(
+            &NewIncident {
+                contact: c(c6),
+                urgency: Urgency::High,
+                source: FlagSource::Routing,
+                reason: None,
+                policy_id: None,
+                policy: PolicyDefinition {
+                    name: "fixture".into(),
+                    default_for_crisis: false,
+                    levels: Vec::new(),
+                    repeat: 0,
+                },
+            },
+            &Effects::default().step(
+                None,
+                Step::Triggered {
+                    source: FlagSource::Routing,
+                    reason: None,
+                },
+            ),
+            at(41),
+        )
+        .await
+        .unwrap();
+    let mut acknowledged = incident.clone();
+    acknowledged.state = IncidentState::Acknowledged;
+    acknowledged.acknowledged_at = Some(at(71));
+    acknowledged.acknowledged_by = Some(op1);
+    store
+        .change_incident(&IncidentChange {
+            incident: incident.id,
+            update: Some(acknowledged),
+            claim: None,
+            effects: Effects::default().step(Some(op1), Step::Acknowledged { by: op1 }),
+            at: at(71),
+        })
+        .await
+        .unwrap();
+}
+
+/// The reports of the fixture day, from a server on `db`: (KPI JSON, KPI CSV, trends JSON,
+/// trends CSV, assessment JSON).
+async fn fixture_reports(db: FreshDb) -> (Value, String, Value, String, Value) {
+    let server = start(&db, settings(&db)).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    server.account("op1", Role::Operator, &[]).await;
+    server.account("op2", Role::Operator, &[]).await;
+    write_fixture(&server.store).await;
+    let sup = server.login("sup").await;
+    let day = "from=2026-01-05&to=2026-01-05";
+    let kpi = get_json(&server, &sup, &format!("/api/reports/kpi?{day}")).await;
+    let t = &kpi["total"];
+    // Cohort c1..c6. Answered c1 (10 s), c2 (30 s), c6 (5 s), c5 (60 s) → 4 of 6.
+    assert_eq!(
+        (t["arrived"].as_u64(), t["answered"].as_u64()),
+        (Some(6), Some(4)),
+        "{t}"
+    );
+    assert_eq!(t["answer_rate"], json!(4.0 / 6.0));
+    assert_eq!(t["asa_seconds"], json!(105.0 / 4.0)); // (10 + 30 + 5 + 60) / 4
+    // Abandoned c3 (3 s, short) and c4 (30 s): SL denominator 4 + 2 − 1 = 5.
+    assert_eq!(
+        (t["abandoned"].as_u64(), t["short_abandoned"].as_u64()),
+        (Some(2), Some(1))
+    );
+    // SL(20 s): c1, c6 → 2/5; SL(60 s): all four → 4/5.
+    assert_eq!(t["service_levels"][0]["ratio"], json!(0.4));
+    assert_eq!(t["service_levels"][1]["ratio"], json!(0.8));
+    // AHT (90 + 60 + 105 + 110) / 4 = 91.25 s.
+    assert_eq!(t["aht_seconds"], json!(91.25));
+    // Occupancy over the day (the period is over):
+    //   op1: available from −60 s; holds c1 10–100 and c6 45–150 → handling 10–150 = 140 s;
+    //        idle −60–10 = 70 s and 150–300 (offline) = 150 s → 220 s.
+    //   op2: holds c2 35–95 and c5 90–200 → handling 35–200 = 165 s (the overlap counts once);
+    //        idle −60–35 = 95 s and 200–300 = 100 s → 195 s.
+    //   handling 305 s, available idle 415 s.
+    let occ = &t["occupancy"];
+    assert_eq!(occ["handling_seconds"], json!(305.0), "{occ}");
+    assert_eq!(occ["available_idle_seconds"], json!(415.0), "{occ}");
+    // Risk: c5 waited 60 s (high), c6 5 s (imminent). Crisis: one incident, acked after 30 s.
+    assert_eq!(t["high_risk"]["asa_seconds"], json!(60.0));
+    assert_eq!(t["imminent_risk"]["asa_seconds"], json!(5.0));
+    assert_eq!(t["crisis"]["source"], "paging");
+    assert_eq!(t["crisis"]["incidents"], 1);
+    assert_eq!(t["crisis"]["mean_time_to_acknowledge_seconds"], json!(30.0));
+    // Per queue and per operator rows.
+    let queues: Vec<&str> = kpi["by_queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["queue"].as_str().unwrap())
+        .collect();
+    assert_eq!(queues, ["crisis", "general"]);
+    assert_eq!(kpi["by_operator"].as_array().unwrap().len(), 2);
+    let voice = get_json(
+        &server,
+        &sup,
+        &format!("/api/reports/kpi?{day}&channel=voice"),
+    )
+    .await;
+    assert_eq!(voice["total"]["arrived"], 1);
+    let csv = get(&server, &sup, &format!("/api/reports/kpi?{day}&format=csv")).await;
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let kpi_csv = csv.text().await.unwrap();
+    assert!(
+        kpi_csv.starts_with("scope,queue,operator,from,to,arrived,answered,answer_rate"),
+        "{kpi_csv}"
+    );
+    assert_eq!(kpi_csv.lines().count(), 1 + 1 + 2 + 2, "{kpi_csv}");
+
+    let trends = get_json(&server, &sup, &format!("/api/reports/trends?{day}")).await;
+    let series = |dimension: &str, key: &str| -> Value {
+        trends["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["dimension"] == dimension && s["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no series {dimension}/{key}: {trends}"))
+    };
+    // Six contacts against one the week before; family from c1 and (amended) c6.
+    assert_eq!(series("total", "all")["points"][0]["count"], 6);
+    assert_eq!(series("total", "all")["points"][0]["week_before"], 1);
+    assert_eq!(series("category", "family")["points"][0]["count"], 2);
+    assert_eq!(series("risk", "imminent")["points"][0]["count"], 1);
+    let trends_csv = get(
+        &server,
+        &sup,
+        &format!("/api/reports/trends?{day}&format=csv"),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(trends_csv.starts_with("day,dimension,key,count"));
+
+    let assessment = get_json(&server, &sup, "/api/assessments/2026-Q1").await;
+    let op1 = assessment["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "op1 display")
+        .cloned()
+        .unwrap();
+    assert_eq!(op1["kpis"]["completed"], 2);
+    assert_eq!(op1["computed"], "not_eligible"); // fewer than 5 contacts
+    server.stop().await;
+    (kpi, kpi_csv, trends, trends_csv, assessment)
+}
+
+/// The same fixture gives the same reports on SQLite and PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_identical_on_both_databases() {
+    let sqlite = fixture_reports(fresh_database(Backend::Sqlite).await.unwrap()).await;
+    let Some(pg) = fresh_database(Backend::Postgres).await else {
+        eprintln!("PostgreSQL not configured; compared nothing (skipped outside CI)");
+        return;
+    };
+    let postgres = fixture_reports(pg).await;
+    assert_eq!(sqlite.0, postgres.0, "KPI JSON differs");
+    assert_eq!(sqlite.1, postgres.1, "KPI CSV differs");
+    assert_eq!(sqlite.2, postgres.2, "trends JSON differs");
+    assert_eq!(sqlite.3, postgres.3, "trends CSV differs");
+    assert_eq!(sqlite.4, postgres.4, "assessment JSON differs");
+}
+
+// ---- the audit cycle, the access log, training and assessment ----
+
+async fn audit_cycle(db: FreshDb) {
+    let mut s = settings(&db);
+    s.quality.assessment_min_contacts = 1;
+    let server = start(&db, s).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    let sup = server.login("sup").await;
+    let op_cookie = server.login("op").await;
+    let op_id = id_of(&server.store, "op").await;
+    let sup_id = id_of(&server.store, "sup").await;
+
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let contact = handled_contact(&server, &mut op, "general").await;
+    server
+        .store
+        .submit_note(
+            ContactId(contact),
+            OperatorId(op_id),
+            1,
+            &serde_json::from_value(json!({"call_type": "counselling"})).unwrap(),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+
+    // Operators may not read reports or draw audits.
+    assert_eq!(
+        get(&server, &op_cookie, "/api/reports/kpi").await.status(),
+        403
+    );
+    assert_eq!(
+        post(&server, &op_cookie, "/api/audits/sample", json!({}))
+            .await
+            .0,
+        403
+    );
+
+    // The draw: op's only contact (the minimum of one per operator).
+    let (status, drawn) = post(&server, &sup, "/api/audits/sample", json!({})).await;
+    assert_eq!(status, 200, "{drawn}");
+    assert_eq!(drawn["new"], 1);
+    let cycle = drawn["cycle"].as_str().unwrap().to_owned();
+    // Drawing again draws nothing new.
+    assert_eq!(
+        post(&server, &sup, "/api/audits/sample", json!({"cycle": cycle}))
+            .await
+            .1["new"],
+        0
+    );
+    let queue = get_json(&server, &sup, "/api/audits?status=pending").await;
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    let audit = &queue[0]["audit"];
+    assert_eq!(
+        (audit["contact"].as_i64(), audit["operator"].as_i64()),
+        (Some(contact), Some(op_id))
+    );
+    let id = audit["id"].as_i64().unwrap();
+    // A pending audit is not shown to the operator.
+    assert_eq!(
+        get_json(&server, &op_cookie, "/api/audits").await,
+        json!([])
+    );
+    assert_eq!(
+        get(&server, &op_cookie, &format!("/api/audits/{id}"))
+            .await
+            .status(),
+        403
+    );
+
+    // The review: transcript, notes, timeline; the read is logged.
+    let detail = get_json(&server, &sup, &format!("/api/audits/{id}")).await;
+    let lines: Vec<&str> = detail["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["body"].as_str().unwrap())
+        .collect();
+    assert!(
+        lines.contains(&"我睡不着") && lines.contains(&"我在这里"),
+        "{lines:?}"
+    );
+    assert_eq!(detail["notes"].as_array().unwrap().len(), 1);
+    let kinds: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"connect") && kinds.contains(&"complete"),
+        "{kinds:?}"
+    );
+
+    // Scoring: feedback is required, every item 0/1/2/null.
+    let card = get_json(&server, &sup, "/api/audits/scorecard").await;
+    let mut scores = serde_json::Map::new();
+    for section in card["sections"].as_array().unwrap() {
+        for item in section["items"].as_array().unwrap() {
+            scores.insert(item["id"].as_str().unwrap().into(), json!(2));
+        }
+    }
+    scores.insert("hold_short".into(), Value::Null);
+    scores.insert("hold_explained".into(), Value::Null);
+    let path = format!("/api/audits/{id}/score");
+    let (status, _) = put(
+        &server,
+        &sup,
+        &path,
+        json!({"scores": scores, "feedback": "  "}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let mut bad = scores.clone();
+    bad.insert("greeting".into(), json!(5));
+    let (status, body) = put(
+        &server,
+        &sup,
+        &path,
+        json!({"scores": bad, "feedback": "ok"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_fields"))
+    );
+    assert_eq!(body["fields"][0]["field"], "greeting");
+    scores.insert("summary".into(), json!(1));
+    let (status, scored) = put(
+        &server,
+        &sup,
+        &path,
+        json!({"scores": scores, "feedback": "温暖、专注。结束前请总结。"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{scored}");
+    assert_eq!(scored["audit"]["status"], "scored");
+    // 18 items scored (2 not applicable): 35 of 36 points.
+    assert_eq!(
+        (
+            scored["summary"]["points"].as_i64(),
+            scored["summary"]["max_points"].as_i64()
+        ),
+        (Some(35), Some(36))
+    );
+    let closing = scored["summary"]["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "closing")
+        .unwrap()
+        .clone();
+    assert_eq!(closing["points"], 5);
+
+    // The operator sees it and acknowledges it, once; then it can no longer be re-scored.
+    let mine = get_json(&server, &op_cookie, "/api/audits").await;
+    assert_eq!(mine[0]["audit"]["feedback"], "温暖、专注。结束前请总结。");
+    assert_eq!(
+        post(
+            &server,
+            &sup,
+            &format!("/api/audits/{id}/acknowledge"),
+            json!({})
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, acked) = post(
+        &server,
+        &op_cookie,
+        &format!("/api/audits/{id}/acknowledge"),
+        json!({"comment": "谢谢"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["audit"]["status"], "acknowledged");
+    assert_eq!(
+        post(
+            &server,
+            &op_cookie,
+            &format!("/api/audits/{id}/acknowledge"),
+            json!({})
+        )
+        .await
+        .0,
+        409
+    );
+    assert_eq!(
+        put(
+            &server,
+            &sup,
+            &path,
+            json!({"scores": scores, "feedback": "again"})
+        )
+        .await
+        .0,
+        409
+    );
+
+    // Reading the transcript and notes is logged too; the log is for supervisors.
+    assert_eq!(
+        get(
+            &server,
+            &sup,
+            &format!("/api/contacts/{contact}/transcript")
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        get(
+            &server,
+            &op_cookie,
+            &format!("/api/contacts/{contact}/notes")
+        )
+        .await
+        .status(),
+        200
+    );
+    let log = get_json(&server, &sup, &format!("/api/access-log?contact={contact}")).await;
+    let entries: Vec<(i64, &str)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["reader"].as_i64().unwrap(), e["what"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        entries,
+        [(op_id, "notes"), (sup_id, "transcript"), (sup_id, "audit")]
+    );
+    let by_reader = get_json(&server, &sup, &format!("/api/access-log?reader={op_id}")).await;
+    assert_eq!(by_reader.as_array().unwrap().len(), 1);
+    assert_eq!(
+        get(&server, &op_cookie, "/api/access-log").await.status(),
+        403
+    );
+
+    // Training: one systematic session with the 8 base modules (32 h), questionnaire done.
+    let modules = get_json(&server, &op_cookie, "/api/training/modules").await;
+    let base: Vec<&str> = modules
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "base")
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    let base_hours: u64 = modules
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "base")
+        .map(|m| m["hours"].as_u64().unwrap())
+        .sum();
+    assert_eq!((base.len(), base_hours), (8, 32));
+    let today = hotline::quality::period::local_day(chrono_tz::Asia::Shanghai, Timestamp::now())
+        .to_string();
+    let (status, session) = post(
+        &server,
+        &sup,
+        "/api/training/sessions",
+        json!({
+            "title": "8+x 基础培训", "held_on": today, "trainer": "王老师",
+            "modules": base, "attendees": [{"account": op_id, "questionnaire_done": false}]
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(session["hours"], 32);
+    let sid = session["id"].as_i64().unwrap();
+    let (status, _) = put(
+        &server,
+        &op_cookie,
+        &format!("/api/training/sessions/{sid}/attendees/{op_id}/questionnaire"),
+        json!({"done": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &server,
+        &sup,
+        "/api/training/sessions",
+        json!({
+            "title": "x", "held_on": today, "trainer": "t", "modules": ["juggling"]
+        }),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let hours = get_json(&server, &op_cookie, "/api/training/hours").await;
+    assert_eq!(hours["people"].as_array().unwrap().len(), 1);
+    assert_eq!(hours["people"][0]["certified_hours"], 32);
+    assert_eq!(hours["people"][0]["base_modules_missing"], json!([]));
+
+    // The assessment: one contact handled (minimum 1 here), audit 97 %, one systematic
+    // training (1 a quarter required) → meets. Signed off once, by a supervisor.
+    let report = get_json(&server, &sup, &format!("/api/assessments/{cycle}")).await;
+    let mine = report["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["operator"] == op_id)
+        .cloned()
+        .unwrap();
+    assert_eq!(mine["computed"], "meets", "{mine}");
+    assert_eq!(mine["training"]["systematic_sessions"], 1);
+    assert_eq!(report["rules"]["trainings_required"], 1);
+    let sign = format!("/api/assessments/{cycle}/{op_id}/sign-off");
+    assert_eq!(post(&server, &op_cookie, &sign, json!({})).await.0, 403);
+    let (status, _) = post(
+        &server,
+        &sup,
+        &sign,
+        json!({"outcome": "needs_improvement"}),
+    )
+    .await;
+    assert_eq!(status, 422); // overriding needs a comment
+    let (status, signed) = post(&server, &sup, &sign, json!({"comment": "按期完成"})).await;
+    assert_eq!(status, 201, "{signed}");
+    assert_eq!(
+        (signed["outcome"].as_str(), signed["computed"].as_str()),
+        (Some("meets"), Some("meets"))
+    );
+    assert_eq!(signed["figures"]["kpis"]["completed"], 1);
+    assert_eq!(post(&server, &sup, &sign, json!({})).await.0, 409);
+    let csv = get(
+        &server,
+        &sup,
+        &format!("/api/assessments/{cycle}?format=csv"),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(csv.lines().next().unwrap().contains("computed"));
+    assert!(csv.contains("op display") && csv.contains("meets"), "{csv}");
+    let html = get(
+        &server,
+        &sup,
+        &format!("/api/assessments/{cycle}/report.html"),
+    )
+    .await;
+    assert!(
+        html.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = html.text().await.unwrap();
+    assert!(
+        html.contains("@media print") && html.contains("op display") && html.contains("按期完成")
+    );
+    assert_eq!(
+        get(&server, &sup, "/api/assessments/2026-Q9")
+            .await
+            .status(),
+        422
+    );
+
+    // Live metrics: the contact was answered in `general`.
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("hotline_answered_total{queue=\"general\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        metrics.contains("hotline_answered_total{queue=\"general\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("hotline_arrived_total{queue=\"general\"} 1"));
+    assert!(metrics.contains("hotline_service_level_ratio{queue=\"general\",threshold=\"20\"} 1"));
+    // The KPI report of today has it too.
+    let kpi = get_json(&server, &sup, "/api/reports/kpi").await;
+    assert_eq!(kpi["total"]["answered"], 1);
+    server.stop().await;
+}
+server_test!(audit_cycle);
+
+// ---- certifications drive routing ----
+
+async fn certification_drives_routing(db: FreshDb) {
+    let server = start(&db, settings(&db)).await;
+    server.account("boss", Role::Admin, &[]).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("new.op", Role::Operator, &[]).await;
+    let admin = server.login("boss").await;
+    let sup = server.login("sup").await;
+    let op_id = id_of(&server.store, "op").await;
+    let new_id = id_of(&server.store, "new.op").await;
+    let crisis = Skill::parse("crisis").unwrap();
+    let (status, _) = put(
+        &server,
+        &admin,
+        "/api/admin/skills/crisis",
+        json!({"description": "crisis work"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = put(
+        &server,
+        &admin,
+        "/api/admin/queues/crisis",
+        json!({
+            "id": "crisis", "name": "Crisis", "never_relax": true,
+            "required_skills": [{"skill": "crisis", "min_proficiency": 3}]
+        }),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // The risk-assessment module, questionnaire done, for `op` only.
+    let today = hotline::quality::period::local_day(chrono_tz::Asia::Shanghai, Timestamp::now())
+        .to_string();
+    let (status, _) = post(
+        &server,
+        &sup,
+        "/api/training/sessions",
+        json!({
+            "title": "风险评估与转介", "held_on": today, "trainer": "李医生", "systematic": false,
+            "modules": ["risk_assessment"],
+            "attendees": [{"account": op_id, "questionnaire_done": true}, {"account": new_id}]
+        }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let grant = |account: i64, passed: bool, expires_at: Option<i64>| {
+        json!({"account": account, "certification": "crisis_certified",
+               "assessment_passed": passed, "assessment_score": 88, "expires_at": expires_at})
+    };
+    // No questionnaire, no assessment, or an unknown certification: refused.
+    assert_eq!(
+        post(
+            &server,
+            &sup,
+            "/api/training/certifications",
+            grant(new_id, true, None)
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        post(
+            &server,
+            &sup,
+            "/api/training/certifications",
+            grant(op_id, false, None)
+        )
+        .await
+        .0,
+        422
+    );
+    let (status, _) = post(
+        &server,
+        &sup,
+        "/api/training/certifications",
+        json!({"account": op_id, "certification": "juggler", "assessment_passed": true}),
+    )
+    .await;
+    assert_eq!(status, 422);
+
+    // Granted for 4 s: the skill is there and routing offers crisis contacts at once.
+    let expires = Timestamp::now().plus_ms(4_000).0;
+    let (status, cert) = post(
+        &server,
+        &sup,
+        "/api/training/certifications",
+        grant(op_id, true, Some(expires)),
+    )
+    .await;
+    assert_eq!(status, 201, "{cert}");
+    let skills = server
+        .store
+        .account_skills(OperatorId(op_id))
+        .await
+        .unwrap();
+    assert_eq!(skills.len(), 1);
+    assert_eq!((&skills[0].0, skills[0].1.get()), (&crisis, 3));
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let first = handled_contact(&server, &mut op, "crisis").await;
+    assert!(first > 0);
+
+    // It lapses: the skill is removed and the engine told, without anyone asking.
+    let mut lapsed = false;
+    for _ in 0..100 {
+        if server
+            .store
+            .account_skills(OperatorId(op_id))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            lapsed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(lapsed, "the skill is still there after expiry");
+    let certs = get_json(
+        &server,
+        &sup,
+        &format!("/api/training/certifications?account={op_id}"),
+    )
+    .await;
+    assert!(certs[0]["lapsed_at"].is_i64(), "{certs}");
+    // A new crisis contact is no longer offered to op.
+    let mut caller = server.caller().await;
+    caller.send(join("crisis", "no")).await;
+    caller.expect("joined").await;
+    no_offer(&mut op, Duration::from_secs(2)).await;
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hotline_certification_lapses_total{cause=\"expired\"} 1"),
+        "{metrics}"
+    );
+
+    // Granted again (a year by default): the waiting contact is offered at once. Then revoked:
+    // the skill goes at once.
+    let (status, cert) = post(
+        &server,
+        &sup,
+        "/api/training/certifications",
+        grant(op_id, true, None),
+    )
+    .await;
+    assert_eq!(status, 201);
+    op.expect("offer").await;
+    let id = cert["id"].as_i64().unwrap();
+    let (status, _) = post(
+        &server,
+        &sup,
+        &format!("/api/training/certifications/{id}/revoke"),
+        json!({"reason": ""}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, revoked) = post(
+        &server,
+        &sup,
+        &format!("/api/training/certifications/{id}/revoke"),
+        json!({"reason": "复核未通过"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert!(revoked["revoked_at"].is_i64() && revoked["lapsed_at"].is_i64());
+    assert!(
+        server
+            .store
+            .account_skills(OperatorId(op_id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        post(
+            &server,
+            &sup,
+            &format!("/api/training/certifications/{id}/revoke"),
+            json!({"reason": "again"})
+        )
+        .await
+        .0,
+        409
+    );
+    server.stop().await;
+}
+server_test!(certification_drives_routing);
