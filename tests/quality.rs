@@ -1008,8 +1008,8 @@ async fn certification_drives_routing(db: FreshDb) {
     .await;
     assert_eq!(status, 422);
 
-    // Granted for 4 s: the skill is there and routing offers crisis contacts at once.
-    let expires = Timestamp::now().plus_ms(4_000).0;
+    // Granted for 6 s: the skill is there and routing offers crisis contacts at once.
+    let expires = Timestamp::now().plus_ms(6_000).0;
     let (status, cert) = post(
         &server,
         &sup,

@@ -163,6 +163,8 @@ async fn measure(
     let mut join_joined = histogram();
     let mut lateness = histogram();
     let mut failures = BTreeMap::<String, u64>::new();
+    // Per second of the schedule (warm-up included): join → offer, and the longest queue seen.
+    let mut timeline = BTreeMap::<u64, (Histogram<u64>, u64)>::new();
     let (mut joined, mut offered, mut queued, mut first_sent, mut last_sent) =
         (0, 0, 0, None, None);
     while let Some(report) = reports.recv().await {
@@ -175,6 +177,12 @@ async fn measure(
                 contact,
                 position,
             } => {
+                let second = (index as f64 / options.rate) as u64;
+                let slot = timeline.entry(second).or_insert_with(|| (histogram(), 0));
+                slot.1 = slot.1.max(position);
+                if let Some(offer) = offers.get(&contact) {
+                    record(&mut slot.0, offer.saturating_duration_since(sent));
+                }
                 if index < warm {
                     continue;
                 }
@@ -209,6 +217,24 @@ async fn measure(
          {queued} joined behind someone (position > 1)"
     );
     print_hist("join sent → offer read by the console", &join_offer);
+    println!(
+        "    per second of the schedule (join → offer; the highest `position` a caller was told):"
+    );
+    for (second, (h, position)) in &timeline {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "      s{second:<3} n={:<4} p50 {:>9.3} ms  p99 {:>9.3} ms  max {:>9.3} ms  position ≤ {position}{}",
+            h.len(),
+            ms(0.5),
+            ms(0.99),
+            h.max() as f64 / 1000.0,
+            if (*second as f64) < options.warmup.as_secs_f64() {
+                "  (warm-up)"
+            } else {
+                ""
+            }
+        );
+    }
     print_hist("join sent → joined read by the caller", &join_joined);
     print_hist("client lateness (join sent − scheduled)", &lateness);
     println!(

@@ -194,14 +194,19 @@ impl Hub {
         self.lock().members.get(&contact).cloned()
     }
 
-    pub fn to_staff(&self, id: OperatorId, notice: StaffNotice) {
+    /// Queues a notice for a person's console; false when no console of theirs is connected
+    /// (or it was too slow and has just been dropped).
+    pub fn to_staff(&self, id: OperatorId, notice: StaffNotice) -> bool {
         let mut inner = self.lock();
-        if let Some(c) = inner.staff.get(&id)
-            && c.tx.try_send(notice).is_err()
-        {
+        let Some(c) = inner.staff.get(&id) else {
+            return false;
+        };
+        if c.tx.try_send(notice).is_err() {
             tracing::warn!(operator = %id, "staff connection too slow or gone; dropping it");
             inner.staff.remove(&id);
+            return false;
         }
+        true
     }
 
     pub fn to_caller(&self, contact: ContactId, notice: CallerNotice) {

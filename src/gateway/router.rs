@@ -263,7 +263,9 @@ impl RouterTask {
     fn notify(&self, now: Timestamp, event: &Event) {
         let hub = &self.hub;
         let summary = |id: ContactId| self.engine.contact(id).map(|v| summarize(&v));
-        let staff = |id: OperatorId, frame: StaffEvent| hub.to_staff(id, StaffNotice::Frame(frame));
+        let staff = |id: OperatorId, frame: StaffEvent| {
+            hub.to_staff(id, StaffNotice::Frame(frame));
+        };
         let caller = |id: ContactId, frame: CallerEvent| hub.to_caller(id, CallerNotice::Frame(frame));
         match event {
             Event::Offer {

@@ -130,15 +130,17 @@ impl Notifier for ConsoleNotifier {
         let target = page
             .target
             .ok_or_else(|| NotifyError::Permanent("a console page needs a person".into()))?;
-        self.hub.to_staff(
+        let connected = self.hub.to_staff(
             target,
             StaffNotice::Frame(StaffEvent::Page {
                 incident: page.incident.clone(),
             }),
         );
+        // Consoles do not confirm; the timeline says whether one was there to ring. A person who
+        // signs in later finds the open incident on their crisis desk.
         Ok(Delivered {
             outcome: PageOutcome::Sent,
-            detail: None,
+            detail: (!connected).then(|| "console not connected".to_owned()),
         })
     }
 }
