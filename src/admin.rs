@@ -211,7 +211,10 @@ pub async fn create_account(
         )
         .await?;
     tracing::info!(account = %account.id, by = %user.id(), "account created");
-    Ok((StatusCode::CREATED, Json(sync_account(&state, &account).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(sync_account(&state, &account).await?),
+    ))
 }
 
 #[tracing::instrument(skip_all)]
@@ -227,7 +230,9 @@ pub async fn update_account(
     }
     check_capacity(patch.chat_capacity, patch.voice_capacity)?;
     let id = OperatorId(id);
-    if id == user.id() && (patch.disabled == Some(true) || patch.role.is_some_and(|r| r != Role::Admin)) {
+    if id == user.id()
+        && (patch.disabled == Some(true) || patch.role.is_some_and(|r| r != Role::Admin))
+    {
         return Err(ApiError::Invalid(
             "you cannot disable or demote your own account".into(),
         ));
@@ -349,7 +354,10 @@ pub async fn put_queue(
             "overflow_to: must name another existing queue".into(),
         ));
     }
-    if queue.relaxation.windows(2).any(|w| w[0].after_ms >= w[1].after_ms)
+    if queue
+        .relaxation
+        .windows(2)
+        .any(|w| w[0].after_ms >= w[1].after_ms)
         || queue.relaxation.iter().any(|s| s.after_ms < 0)
     {
         return Err(ApiError::Invalid(
@@ -389,7 +397,9 @@ pub async fn delete_queue(
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     if busy {
-        return Err(ApiError::Conflict("contacts are still in this queue".into()));
+        return Err(ApiError::Conflict(
+            "contacts are still in this queue".into(),
+        ));
     }
     state.store.delete_queue(&id).await?;
     state.remove_queue(&id);

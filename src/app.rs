@@ -91,10 +91,7 @@ impl AppState {
         self.pager
             .crisis_flag(contact, crate::paging::FlagSource::Note(author), None)
             .await?;
-        let raised = self
-            .router
-            .send(Command::RaiseRisk { contact, risk })
-            .await;
+        let raised = self.router.send(Command::RaiseRisk { contact, risk }).await;
         match raised {
             Ok(_) | Err(gateway::RouterError::Engine(_)) => Ok(()),
             Err(e) => Err(crate::error::ApiError::Internal(e.into())),
@@ -197,9 +194,9 @@ async fn prepare_engine(
             },
             entered_at: c.entered_at,
             state: c.state,
-            operator: c.operator.filter(|_| {
-                matches!(c.state, ContactState::Assigned | ContactState::Wrapping)
-            }),
+            operator: c
+                .operator
+                .filter(|_| matches!(c.state, ContactState::Assigned | ContactState::Wrapping)),
         })
         .collect();
     if !restored.is_empty() {
@@ -303,7 +300,10 @@ pub async fn run(
     tracing::info!("shutting down: closing connections");
     state.tasks.close();
     let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
-    if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {
+    if tokio::time::timeout(grace, state.tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not close in time");
     }
     router_stop.cancel();
@@ -322,11 +322,20 @@ pub fn routes(state: AppState) -> Router {
         .route("/public/info", get(gateway::public::info))
         .route("/wallboard", get(gateway::public::wallboard))
         .route("/staff", get(gateway::public::staff))
-        .route("/contacts/{id}/transcript", get(gateway::public::transcript))
+        .route(
+            "/contacts/{id}/transcript",
+            get(gateway::public::transcript),
+        )
         .route("/notes/form", get(crate::notes::http::form))
-        .route("/contacts/{id}/notes", get(crate::notes::http::notes_of_contact))
+        .route(
+            "/contacts/{id}/notes",
+            get(crate::notes::http::notes_of_contact),
+        )
         .route("/contacts/{id}/note", put(crate::notes::http::save_draft))
-        .route("/contacts/{id}/note/submit", post(crate::notes::http::submit))
+        .route(
+            "/contacts/{id}/note/submit",
+            post(crate::notes::http::submit),
+        )
         .route("/notes/{id}/amendments", post(crate::notes::http::amend))
         .route("/queues", get(admin::list_queues))
         .route("/skills", get(admin::list_skills))
@@ -338,7 +347,10 @@ pub fn routes(state: AppState) -> Router {
             "/admin/accounts/{id}",
             axum::routing::patch(admin::update_account),
         )
-        .route("/admin/accounts/{id}/skills", put(admin::set_account_skills))
+        .route(
+            "/admin/accounts/{id}/skills",
+            put(admin::set_account_skills),
+        )
         .route("/admin/accounts/{id}/password", post(admin::reset_password))
         .route("/admin/skills/{skill}", put(admin::put_skill))
         .route(

@@ -52,7 +52,10 @@ async fn create(
         display_name: display_name.into(),
         role,
         password_hash: hash_password(password.into()).await?,
-        languages: languages.iter().map(|l| Language::parse(l)).collect::<Result<_, _>>()?,
+        languages: languages
+            .iter()
+            .map(|l| Language::parse(l))
+            .collect::<Result<_, _>>()?,
         chat_capacity: if role.takes_contacts() { 2 } else { 0 },
         voice_capacity: if role.takes_contacts() { 1 } else { 0 },
         must_change_password: false,
@@ -84,7 +87,10 @@ type DemoPerson = (
 pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
     let store = open(settings).await?;
     for (skill, description) in [
-        ("crisis", "Suicide and self-harm risk assessment and intervention"),
+        (
+            "crisis",
+            "Suicide and self-harm risk assessment and intervention",
+        ),
         ("youth", "Children, adolescents and students"),
         ("family", "Family and relationships"),
     ] {
@@ -101,8 +107,16 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
     let mut youth = QueueDefinition::open(QueueId::parse("youth")?, "Youth and students");
     youth.required_skills = vec![requirement("youth", 3)?];
     youth.relaxation = vec![
-        RelaxStep { after_ms: 60_000, max_proficiency: Some(Proficiency::new(1)?), drop_skills: false },
-        RelaxStep { after_ms: 180_000, max_proficiency: None, drop_skills: true },
+        RelaxStep {
+            after_ms: 60_000,
+            max_proficiency: Some(Proficiency::new(1)?),
+            drop_skills: false,
+        },
+        RelaxStep {
+            after_ms: 180_000,
+            max_proficiency: None,
+            drop_skills: true,
+        },
     ];
     youth.overflow_to = Some(QueueId::parse("general")?);
     youth.max_wait_ms = Some(600_000);
@@ -113,10 +127,34 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
 
     let password = crate::auth::random_token(12);
     let people: [DemoPerson; 5] = [
-        ("li.na", "Li Na", Role::Operator, &["zh", "en"], &[("youth", 4), ("family", 3)]),
-        ("wang.wei", "Wang Wei", Role::Operator, &["zh"], &[("family", 4), ("crisis", 3)]),
-        ("chen.jie", "Chen Jie", Role::CrisisLead, &["zh", "en"], &[("crisis", 5)]),
-        ("zhao.min", "Zhao Min", Role::Supervisor, &["zh", "en"], &[("crisis", 4), ("youth", 3)]),
+        (
+            "li.na",
+            "Li Na",
+            Role::Operator,
+            &["zh", "en"],
+            &[("youth", 4), ("family", 3)],
+        ),
+        (
+            "wang.wei",
+            "Wang Wei",
+            Role::Operator,
+            &["zh"],
+            &[("family", 4), ("crisis", 3)],
+        ),
+        (
+            "chen.jie",
+            "Chen Jie",
+            Role::CrisisLead,
+            &["zh", "en"],
+            &[("crisis", 5)],
+        ),
+        (
+            "zhao.min",
+            "Zhao Min",
+            Role::Supervisor,
+            &["zh", "en"],
+            &[("crisis", 4), ("youth", 3)],
+        ),
         ("sun.admin", "Sun Lei", Role::Admin, &[], &[]),
     ];
     let mut lines = vec![format!(
@@ -125,7 +163,9 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
     for (name, display, role, languages, skills) in people {
         let account = match store.account_by_name(name).await {
             Ok(a) => a,
-            Err(StoreError::NotFound) => create(&store, name, display, role, &password, languages).await?,
+            Err(StoreError::NotFound) => {
+                create(&store, name, display, role, &password, languages).await?
+            }
             Err(e) => return Err(e.into()),
         };
         let skills = skills

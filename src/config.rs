@@ -443,7 +443,10 @@ mod tests {
             let s = Settings::load(None).map_err(|e| *e)?;
             assert_eq!(s.server.listen.port(), 9000);
             assert_eq!(s.routing.offer_timeout_ms, 7000);
-            assert_eq!(s.routing.max_no_answer, EngineConfig::default().max_no_answer);
+            assert_eq!(
+                s.routing.max_no_answer,
+                EngineConfig::default().max_no_answer
+            );
             Ok(())
         });
     }

@@ -9,7 +9,11 @@ use hotline::config::Settings;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "hotline", version, about = "7×24 psychological-assistance hotline server")]
+#[command(
+    name = "hotline",
+    version,
+    about = "7×24 psychological-assistance hotline server"
+)]
 struct Cli {
     /// Settings file (default: ./hotline.toml when it exists).
     #[arg(long, global = true)]
@@ -111,15 +115,9 @@ async fn main() -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            let account = hotline::cli::add_user(
-                &settings,
-                &name,
-                &role,
-                display_name,
-                &languages,
-                password,
-            )
-            .await?;
+            let account =
+                hotline::cli::add_user(&settings, &name, &role, display_name, &languages, password)
+                    .await?;
             println!("added {} ({})", account.name, account.role.as_str());
             Ok(())
         }
@@ -142,14 +140,15 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                shutdown.cancel();
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

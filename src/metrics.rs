@@ -50,13 +50,17 @@ pub struct Metrics {
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry.register(Box::new(g.clone())).expect("unique metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
     g
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry.register(Box::new(c.clone())).expect("unique metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
     c
 }
 
@@ -69,7 +73,9 @@ fn histogram(
 ) -> HistogramVec {
     let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
         .expect("valid metric");
-    registry.register(Box::new(h.clone())).expect("unique metric");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("unique metric");
     h
 }
 
@@ -82,29 +88,123 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
-        let fast = vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
+        let fast = vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
+        ];
         let m = Metrics {
-            connections: gauge(&r, "hotline_connections", "Open WebSocket connections by role.", &["role"]),
+            connections: gauge(
+                &r,
+                "hotline_connections",
+                "Open WebSocket connections by role.",
+                &["role"],
+            ),
             operators: gauge(&r, "hotline_operators", "Operators by state.", &["state"]),
-            contacts_waiting: gauge(&r, "hotline_contacts_waiting", "Contacts waiting, by queue and risk.", &["queue", "risk"]),
-            oldest_wait_seconds: gauge(&r, "hotline_oldest_wait_seconds", "Longest current wait, by queue.", &["queue"]),
-            offers: counter(&r, "hotline_offers_total", "Offers by outcome.", &["outcome"]),
-            events: counter(&r, "hotline_events_total", "Event-log entries by kind.", &["kind"]),
-            wait_seconds: histogram(&r, "hotline_wait_seconds", "Queue wait of connected contacts.", &["queue"],
-                vec![5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0]),
-            routing_seconds: histogram(&r, "hotline_routing_seconds", "Engine decision time per command batch.", &["op"], fast.clone()),
-            store_write_seconds: histogram(&r, "hotline_store_write_seconds", "Durable write time.", &["what"], fast),
-            store_failures: counter(&r, "hotline_store_failures_total", "Failed durable writes (retried).", &["what"]),
-            frames_rejected: counter(&r, "hotline_frames_rejected_total", "WebSocket frames refused, by code.", &["code"]),
-            incidents: gauge(&r, "hotline_incidents", "Crisis incidents by state.", &["state"]),
-            time_to_acknowledge_seconds: histogram(&r, "hotline_incident_time_to_acknowledge_seconds", "From trigger to acknowledgement.", &["urgency"],
-                vec![5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0]),
-            escalations: counter(&r, "hotline_escalations_total", "Escalation levels paged, by level.", &["level"]),
-            notifications: counter(&r, "hotline_notifications_total", "Page delivery attempts by channel and outcome.", &["channel", "outcome"]),
-            escalations_overdue_fixed: counter(&r, "hotline_escalations_overdue_fixed_total", "Overdue paging timers the auditor fired, by kind.", &["kind"]),
-            arrived: counter(&r, "hotline_arrived_total", "Contacts that entered a queue, by queue.", &["queue"]),
-            answered: counter(&r, "hotline_answered_total", "Contacts answered (first connect), by the queue they entered.", &["queue"]),
-            abandoned: counter(&r, "hotline_abandoned_total", "Contacts abandoned, by the queue they entered; short abandons apart.", &["queue", "short"]),
+            contacts_waiting: gauge(
+                &r,
+                "hotline_contacts_waiting",
+                "Contacts waiting, by queue and risk.",
+                &["queue", "risk"],
+            ),
+            oldest_wait_seconds: gauge(
+                &r,
+                "hotline_oldest_wait_seconds",
+                "Longest current wait, by queue.",
+                &["queue"],
+            ),
+            offers: counter(
+                &r,
+                "hotline_offers_total",
+                "Offers by outcome.",
+                &["outcome"],
+            ),
+            events: counter(
+                &r,
+                "hotline_events_total",
+                "Event-log entries by kind.",
+                &["kind"],
+            ),
+            wait_seconds: histogram(
+                &r,
+                "hotline_wait_seconds",
+                "Queue wait of connected contacts.",
+                &["queue"],
+                vec![5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0],
+            ),
+            routing_seconds: histogram(
+                &r,
+                "hotline_routing_seconds",
+                "Engine decision time per command batch.",
+                &["op"],
+                fast.clone(),
+            ),
+            store_write_seconds: histogram(
+                &r,
+                "hotline_store_write_seconds",
+                "Durable write time.",
+                &["what"],
+                fast,
+            ),
+            store_failures: counter(
+                &r,
+                "hotline_store_failures_total",
+                "Failed durable writes (retried).",
+                &["what"],
+            ),
+            frames_rejected: counter(
+                &r,
+                "hotline_frames_rejected_total",
+                "WebSocket frames refused, by code.",
+                &["code"],
+            ),
+            incidents: gauge(
+                &r,
+                "hotline_incidents",
+                "Crisis incidents by state.",
+                &["state"],
+            ),
+            time_to_acknowledge_seconds: histogram(
+                &r,
+                "hotline_incident_time_to_acknowledge_seconds",
+                "From trigger to acknowledgement.",
+                &["urgency"],
+                vec![5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0],
+            ),
+            escalations: counter(
+                &r,
+                "hotline_escalations_total",
+                "Escalation levels paged, by level.",
+                &["level"],
+            ),
+            notifications: counter(
+                &r,
+                "hotline_notifications_total",
+                "Page delivery attempts by channel and outcome.",
+                &["channel", "outcome"],
+            ),
+            escalations_overdue_fixed: counter(
+                &r,
+                "hotline_escalations_overdue_fixed_total",
+                "Overdue paging timers the auditor fired, by kind.",
+                &["kind"],
+            ),
+            arrived: counter(
+                &r,
+                "hotline_arrived_total",
+                "Contacts that entered a queue, by queue.",
+                &["queue"],
+            ),
+            answered: counter(
+                &r,
+                "hotline_answered_total",
+                "Contacts answered (first connect), by the queue they entered.",
+                &["queue"],
+            ),
+            abandoned: counter(
+                &r,
+                "hotline_abandoned_total",
+                "Contacts abandoned, by the queue they entered; short abandons apart.",
+                &["queue", "short"],
+            ),
             service_level_ratio: {
                 let g = GaugeVec::new(
                     Opts::new("hotline_service_level_ratio", "Today's service level: answered within the threshold / (answered + abandoned - short abandoned)."),
@@ -114,9 +214,19 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("unique metric");
                 g
             },
-            high_risk_wait_seconds: histogram(&r, "hotline_high_risk_wait_seconds", "Queue wait of answered high- and imminent-risk contacts.", &["risk"],
-                vec![5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0]),
-            certification_lapses: counter(&r, "hotline_certification_lapses_total", "Certifications whose skill was removed, by cause.", &["cause"]),
+            high_risk_wait_seconds: histogram(
+                &r,
+                "hotline_high_risk_wait_seconds",
+                "Queue wait of answered high- and imminent-risk contacts.",
+                &["risk"],
+                vec![5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0],
+            ),
+            certification_lapses: counter(
+                &r,
+                "hotline_certification_lapses_total",
+                "Certifications whose skill was removed, by cause.",
+                &["cause"],
+            ),
             registry: r,
         };
         for cause in ["expired", "revoked"] {

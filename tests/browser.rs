@@ -51,7 +51,10 @@ async fn the_whole_story_in_a_browser() {
                     display_name: name.into(),
                     role,
                     password_hash: hotline::auth::hash_password(PASSWORD.into()).await.unwrap(),
-                    languages: vec![Language::parse("zh").unwrap(), Language::parse("en").unwrap()],
+                    languages: vec![
+                        Language::parse("zh").unwrap(),
+                        Language::parse("en").unwrap(),
+                    ],
                     chat_capacity: 1,
                     voice_capacity: 1,
                     must_change_password: false,
@@ -85,9 +88,16 @@ async fn the_whole_story_in_a_browser() {
         .expect("npm runs the browser tests");
     shutdown.cancel();
     let _ = server.await;
-    assert!(status.success(), "the browser story failed (screenshots in {})", artifacts.display());
+    assert!(
+        status.success(),
+        "the browser story failed (screenshots in {})",
+        artifacts.display()
+    );
     let shots = std::fs::read_dir(&artifacts).unwrap().count();
-    assert!(shots >= 10, "screenshots of each screen in both languages ({shots} found)");
+    assert!(
+        shots >= 10,
+        "screenshots of each screen in both languages ({shots} found)"
+    );
 }
 
 /// The console's generated protocol types are current with `proto/`.
@@ -99,5 +109,8 @@ fn console_types_match_proto() {
         .current_dir(root.join("web-console"))
         .status()
         .expect("node runs");
-    assert!(status.success(), "web-console/src/proto is stale: run `npm run proto` in web-console");
+    assert!(
+        status.success(),
+        "web-console/src/proto is stale: run `npm run proto` in web-console"
+    );
 }

@@ -317,7 +317,14 @@ async fn a_high_risk_note_pages_the_crisis_team(db: FreshDb) {
     assert_eq!(page["incident"]["contact"], contact);
     let (status, incidents) = get(&server, &lead_cookie, "/api/incidents?state=open").await;
     assert_eq!(status, 200);
-    assert!(incidents.as_array().unwrap().iter().any(|i| i["contact"] == contact), "{incidents}");
+    assert!(
+        incidents
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["contact"] == contact),
+        "{incidents}"
+    );
     server.stop().await;
 }
 server_test!(a_high_risk_note_pages_the_crisis_team);

@@ -536,15 +536,17 @@ async fn unacknowledged_escalates_to_level_two(db: FreshDb) {
         .wait_for("/lead1", Duration::from_secs(1), |_| true)
         .await;
     let second = receiver
-        .wait_for("/lead2", Duration::from_secs(3), |_| true)
+        .wait_for("/lead2", Duration::from_secs(6), |_| true)
         .await;
     let waited = second.at - first.at;
+    // Not before the level's delay (300 ms); the upper bound only says it did not stall (the
+    // machine may be busy: timing is for benchmarks, not tests).
     assert!(
         waited >= Duration::from_millis(250),
         "level 2 came after {waited:?}"
     );
     assert!(
-        waited < Duration::from_millis(1_500),
+        waited < Duration::from_secs(5),
         "level 2 came after {waited:?}"
     );
     verify_signature(&second);
@@ -1330,8 +1332,11 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
     assert_eq!(
         kinds,
         vec![
+            // Routing opened the incident when the caller said they were in danger now; the
+            // operator's flag then joined it.
             "triggered",
             "escalated",
+            "flagged",
             "joined_contact",
             "emergency_services_contacted",
             "referral_made",
@@ -1340,8 +1345,9 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
             "resolved"
         ]
     );
+    assert_eq!(d["timeline"][0]["source"], json!({"kind": "routing"}));
     assert_eq!(
-        d["timeline"][0]["source"],
+        steps(&d, "flagged")[0]["source"],
         json!({"kind": "operator", "operator": id_of(&server.store, "op").await})
     );
     assert_eq!(
@@ -1534,9 +1540,13 @@ async fn imminent_risk_pages_and_the_lead_joins_the_chat(db: FreshDb) {
     lead.expect("said").await;
     let line = caller.expect("message").await;
     assert_eq!(line["line"]["sender"], "participant");
-    let d = wait_detail(&server, &lead_cookie, incident, Duration::from_secs(3), |d| {
-        !steps(d, "joined_contact").is_empty()
-    })
+    let d = wait_detail(
+        &server,
+        &lead_cookie,
+        incident,
+        Duration::from_secs(3),
+        |d| !steps(d, "joined_contact").is_empty(),
+    )
     .await;
     assert_eq!(steps(&d, "joined_contact").len(), 1);
     server.stop().await;

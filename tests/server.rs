@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use common::server::*;
 use common::{Backend, FreshDb, fresh_database};
+use futures_util::SinkExt;
 use hotline::domain::{Role, Timestamp};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 // ---------------------------------------------------------------------------------------------
@@ -18,7 +20,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 async fn accounts_and_roles(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     let http = reqwest::Client::new();
-    assert_eq!(reqwest::get(server.url("/readyz")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(server.url("/readyz")).await.unwrap().status(),
+        200
+    );
 
     server.account("boss", Role::Admin, &[]).await;
     server.account("op", Role::Operator, &[]).await;
@@ -56,8 +61,10 @@ async fn accounts_and_roles(db: FreshDb) {
     let created: Value = http
         .post(server.url("/api/admin/accounts"))
         .header("cookie", &admin)
-        .json(&json!({"name": "new.op", "display_name": "New", "role": "operator",
-                      "password": PASSWORD, "languages": ["zh"]}))
+        .json(
+            &json!({"name": "new.op", "display_name": "New", "role": "operator",
+                      "password": PASSWORD, "languages": ["zh"]}),
+        )
         .send()
         .await
         .unwrap()
@@ -73,7 +80,10 @@ async fn accounts_and_roles(db: FreshDb) {
         .await
         .unwrap();
     assert_eq!(skills.status(), 200);
-    assert_eq!(skills.json::<Value>().await.unwrap()["skills"][0]["proficiency"], 4);
+    assert_eq!(
+        skills.json::<Value>().await.unwrap()["skills"][0]["proficiency"],
+        4
+    );
     let unknown = http
         .put(server.url(&format!("/api/admin/accounts/{id}/skills")))
         .header("cookie", &admin)
@@ -93,8 +103,10 @@ async fn accounts_and_roles(db: FreshDb) {
     let queue = http
         .put(server.url("/api/admin/queues/crisis"))
         .header("cookie", &admin)
-        .json(&json!({"id": "crisis", "name": "Crisis", "never_relax": true,
-                      "required_skills": [{"skill": "crisis", "min_proficiency": 3}]}))
+        .json(
+            &json!({"id": "crisis", "name": "Crisis", "never_relax": true,
+                      "required_skills": [{"skill": "crisis", "min_proficiency": 3}]}),
+        )
         .send()
         .await
         .unwrap();
@@ -102,8 +114,10 @@ async fn accounts_and_roles(db: FreshDb) {
     let duplicate = http
         .post(server.url("/api/admin/accounts"))
         .header("cookie", &admin)
-        .json(&json!({"name": "new.op", "display_name": "Again", "role": "operator",
-                      "password": PASSWORD, "languages": ["zh"]}))
+        .json(
+            &json!({"name": "new.op", "display_name": "Again", "role": "operator",
+                      "password": PASSWORD, "languages": ["zh"]}),
+        )
         .send()
         .await
         .unwrap();
@@ -115,7 +129,11 @@ async fn accounts_and_roles(db: FreshDb) {
         .send()
         .await
         .unwrap();
-    assert_eq!(mute.status(), 422, "an operator needs a language to be routed anything");
+    assert_eq!(
+        mute.status(),
+        422,
+        "an operator needs a language to be routed anything"
+    );
 
     // An operator may not administer.
     let op = server.login("op").await;
@@ -127,7 +145,10 @@ async fn accounts_and_roles(db: FreshDb) {
         .await
         .unwrap();
     assert_eq!(forbidden.status(), 403);
-    assert_eq!(forbidden.json::<Value>().await.unwrap()["code"], "forbidden");
+    assert_eq!(
+        forbidden.json::<Value>().await.unwrap()["code"],
+        "forbidden"
+    );
     let info: Value = reqwest::get(server.url("/api/public/info"))
         .await
         .unwrap()
@@ -140,10 +161,29 @@ async fn accounts_and_roles(db: FreshDb) {
         .iter()
         .map(|q| q["id"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"general") && names.contains(&"crisis"), "{names:?}");
-    assert!(!info["confidentiality"]["exceptions"].as_array().unwrap().is_empty());
-    assert!(info["confidentiality"]["statement"]["zh"].as_str().unwrap().contains("保密"));
-    assert!(info["topics"].as_array().unwrap().iter().any(|t| t["id"] == "suicide"));
+    assert!(
+        names.contains(&"general") && names.contains(&"crisis"),
+        "{names:?}"
+    );
+    assert!(
+        !info["confidentiality"]["exceptions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        info["confidentiality"]["statement"]["zh"]
+            .as_str()
+            .unwrap()
+            .contains("保密")
+    );
+    assert!(
+        info["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == "suicide")
+    );
     let staff: Value = http
         .get(server.url("/api/staff"))
         .header("cookie", &op)
@@ -153,7 +193,13 @@ async fn accounts_and_roles(db: FreshDb) {
         .json()
         .await
         .unwrap();
-    assert!(staff.as_array().unwrap().iter().any(|p| p["name"] == "New" && p["role"] == "operator"));
+    assert!(
+        staff
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "New" && p["role"] == "operator")
+    );
 
     // Password change ends other sessions; logout ends this one.
     let change = http
@@ -187,10 +233,20 @@ async fn accounts_and_roles(db: FreshDb) {
     assert_eq!(after.status(), 401);
 
     // The staff socket needs a session.
-    let anonymous = tokio_tungstenite::connect_async(format!("ws://{}/ws/staff", server.addr)).await;
+    let anonymous =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws/staff", server.addr)).await;
     assert!(anonymous.is_err());
-    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
-    for name in ["hotline_connections", "hotline_operators", "hotline_offers_total"] {
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "hotline_connections",
+        "hotline_operators",
+        "hotline_offers_total",
+    ] {
         assert!(metrics.contains(name), "{name} missing");
     }
     server.stop().await;
@@ -234,7 +290,10 @@ async fn chat_from_join_to_complete(db: FreshDb) {
         .send(json!({"type": "say", "text": "我最近压力很大", "client_id": "c1"}))
         .await;
     let said = caller.expect("said").await;
-    assert_eq!((said["client_id"].as_str(), said["seq"].as_i64()), (Some("c1"), Some(1)));
+    assert_eq!(
+        (said["client_id"].as_str(), said["seq"].as_i64()),
+        (Some("c1"), Some(1))
+    );
 
     let mut op = server.staff("op").await;
     available(&mut op).await;
@@ -244,12 +303,17 @@ async fn chat_from_join_to_complete(db: FreshDb) {
     assert_eq!(offer["transcript"][0]["body"], "我最近压力很大");
     op.send(json!({"type": "accept", "contact": contact})).await;
     let assigned = op.expect("assigned").await;
-    assert_eq!(assigned["contact"]["transcript"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        assigned["contact"]["transcript"].as_array().unwrap().len(),
+        1
+    );
     let connected = caller.expect("connected").await;
     assert_eq!(connected["operator_name"], "op display");
 
-    op.send(json!({"type": "say", "contact": contact, "text": "你好，我在这里", "client_id": "o1"}))
-        .await;
+    op.send(
+        json!({"type": "say", "contact": contact, "text": "你好，我在这里", "client_id": "o1"}),
+    )
+    .await;
     assert_eq!(op.expect("said").await["seq"], 2);
     let line = caller.expect("message").await;
     assert_eq!(line["line"]["body"], "你好，我在这里");
@@ -265,11 +329,19 @@ async fn chat_from_join_to_complete(db: FreshDb) {
     let wrap = op.expect("wrap_up").await;
     assert_eq!(wrap["by"], "operator");
     assert_eq!(caller.expect("ended").await["by"], "operator");
-    op.send(json!({"type": "finish_wrap_up", "contact": contact})).await;
+    op.send(json!({"type": "finish_wrap_up", "contact": contact}))
+        .await;
     op.expect("completed").await;
 
     let kinds = server.events_of(contact).await;
-    let expected = ["enter_queue", "offer", "accept", "connect", "wrap_up", "complete"];
+    let expected = [
+        "enter_queue",
+        "offer",
+        "accept",
+        "connect",
+        "wrap_up",
+        "complete",
+    ];
     let mut at = 0;
     for kind in &kinds {
         if at < expected.len() && kind == expected[at] {
@@ -312,7 +384,12 @@ async fn risk_lexicon_puts_imminent_first(db: FreshDb) {
     assert_eq!(offer["contact"]["id"], urgent_id);
     assert_eq!(offer["contact"]["risk"], "imminent");
     assert_eq!(offer["contact"]["colour"], "red");
-    assert!(server.events_of(urgent_id).await.contains(&"risk_change".to_owned()));
+    assert!(
+        server
+            .events_of(urgent_id)
+            .await
+            .contains(&"risk_change".to_owned())
+    );
     server.stop().await;
 }
 server_test!(risk_lexicon_puts_imminent_first);
@@ -334,7 +411,8 @@ async fn caller_resumes_then_leaves(db: FreshDb) {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut back = server.caller().await;
-    back.send(json!({"type": "resume", "resume_token": token})).await;
+    back.send(json!({"type": "resume", "resume_token": token}))
+        .await;
     let resumed = back.expect("resumed").await;
     assert_eq!(resumed["contact"], contact);
     assert_eq!(resumed["state"], "waiting");
@@ -352,7 +430,11 @@ async fn caller_resumes_then_leaves(db: FreshDb) {
     let kinds = server.events_of(contact).await;
     assert!(kinds.contains(&"caller_away".to_owned()), "{kinds:?}");
     assert!(kinds.contains(&"caller_back".to_owned()), "{kinds:?}");
-    assert_eq!(kinds.last().map(String::as_str), Some("abandon"), "{kinds:?}");
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("abandon"),
+        "{kinds:?}"
+    );
     server.stop().await;
 }
 server_test!(caller_resumes_then_leaves);
@@ -374,7 +456,9 @@ async fn lost_operator_contacts_are_reoffered(db: FreshDb) {
     let mut first = server.staff("first").await;
     available(&mut first).await;
     first.expect("offer").await;
-    first.send(json!({"type": "accept", "contact": contact})).await;
+    first
+        .send(json!({"type": "accept", "contact": contact}))
+        .await;
     first.expect("assigned").await;
     caller.expect("connected").await;
 
@@ -387,7 +471,12 @@ async fn lost_operator_contacts_are_reoffered(db: FreshDb) {
     let offer = second.expect("offer").await;
     assert_eq!(offer["contact"]["id"], contact);
     assert_eq!(offer["transcript"][0]["body"], "are you there");
-    assert!(server.events_of(contact).await.contains(&"requeue".to_owned()));
+    assert!(
+        server
+            .events_of(contact)
+            .await
+            .contains(&"requeue".to_owned())
+    );
     server.stop().await;
 }
 server_test!(lost_operator_contacts_are_reoffered);
@@ -433,7 +522,8 @@ async fn restart_restores_contacts(db: FreshDb) {
     let mut op = server.staff("op").await;
     available(&mut op).await;
     op.expect("offer").await;
-    op.send(json!({"type": "accept", "contact": talking_id})).await;
+    op.send(json!({"type": "accept", "contact": talking_id}))
+        .await;
     op.expect("assigned").await;
     talking
         .send(json!({"type": "say", "text": "before the restart", "client_id": "b"}))
@@ -466,7 +556,10 @@ async fn restart_restores_contacts(db: FreshDb) {
 
     let (_op, hello) = server.staff_with_hello("op").await;
     assert_eq!(hello["contacts"][0]["summary"]["id"], talking_id);
-    assert_eq!(hello["contacts"][0]["transcript"][0]["body"], "before the restart");
+    assert_eq!(
+        hello["contacts"][0]["transcript"][0]["body"],
+        "before the restart"
+    );
     server.stop().await;
 }
 server_test!(restart_restores_contacts);
@@ -506,17 +599,26 @@ async fn bad_input_is_refused_with_codes(db: FreshDb) {
         .send(json!({"type": "say", "text": "x".repeat(500), "client_id": "big"}))
         .await;
     assert_eq!(caller.expect("error").await["code"], "too_large");
-    caller.send_raw(&format!("{{\"type\":\"say\",\"text\":\"{}\",\"client_id\":\"huge\"}}", "y".repeat(20_000))).await;
+    caller
+        .send_raw(&format!(
+            "{{\"type\":\"say\",\"text\":\"{}\",\"client_id\":\"huge\"}}",
+            "y".repeat(20_000)
+        ))
+        .await;
     assert_eq!(caller.expect("error").await["code"], "too_large");
     caller.send(json!({"type": "ping"})).await;
     caller.expect("pong").await;
 
     // An operator may not join contacts, nor accept what was not offered.
     let mut op = server.staff("op").await;
-    op.send(json!({"type": "join", "contact": 1, "mode": "barge"})).await;
+    op.send(json!({"type": "join", "contact": 1, "mode": "barge"}))
+        .await;
     assert_eq!(op.expect("error").await["code"], "forbidden");
     op.send(json!({"type": "accept", "contact": 999})).await;
-    let code = op.expect("error").await["code"].as_str().unwrap().to_owned();
+    let code = op.expect("error").await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(code == "unknown_contact" || code == "not_offered", "{code}");
 
     // A forged origin cannot open a socket.
@@ -531,7 +633,15 @@ async fn bad_input_is_refused_with_codes(db: FreshDb) {
     // A flood is closed as a policy violation.
     let mut flood = server.caller().await;
     for _ in 0..40 {
-        flood.send(json!({"type": "ping"})).await;
+        // The server may close the socket before the last frames are written: that is the point.
+        if flood
+            .0
+            .send(Message::Text(json!({"type": "ping"}).to_string().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
     }
     assert_eq!(flood.closed().await, Some(1008));
 
@@ -578,7 +688,9 @@ server_test!(closed_queue_lists_alternatives);
 async fn supervisor_joins_and_operator_transfers(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     server.account("op", Role::Operator, &[]).await;
-    server.account("lead", Role::Supervisor, &[("youth", 5)]).await;
+    server
+        .account("lead", Role::Supervisor, &[("youth", 5)])
+        .await;
     server.account("boss", Role::Admin, &[]).await;
     let admin = server.login("boss").await;
     let response = reqwest::Client::new()
@@ -616,21 +728,26 @@ async fn supervisor_joins_and_operator_transfers(db: FreshDb) {
     let joined = lead.expect("joined").await;
     assert_eq!(joined["contact"]["summary"]["id"], contact);
     op.expect("participant").await;
-    lead.send(json!({"type": "say", "contact": contact, "text": "ask about sleep", "client_id": "w"}))
-        .await;
+    lead.send(
+        json!({"type": "say", "contact": contact, "text": "ask about sleep", "client_id": "w"}),
+    )
+    .await;
     lead.expect("said").await;
     let whisper = op.expect("message").await;
     assert_eq!(whisper["line"]["visibility"], "operators");
     lead.send(json!({"type": "join", "contact": contact, "mode": "barge"}))
         .await;
     op.expect("participant").await;
-    lead.send(json!({"type": "say", "contact": contact, "text": "I am a supervisor", "client_id": "b"}))
-        .await;
+    lead.send(
+        json!({"type": "say", "contact": contact, "text": "I am a supervisor", "client_id": "b"}),
+    )
+    .await;
     lead.expect("said").await;
     // The caller sees the barge line and never the whisper.
     let seen = caller.expect("message").await;
     assert_eq!(seen["line"]["body"], "I am a supervisor");
-    lead.send(json!({"type": "leave", "contact": contact})).await;
+    lead.send(json!({"type": "leave", "contact": contact}))
+        .await;
     lead.expect("released").await;
 
     available(&mut lead).await;
@@ -682,20 +799,40 @@ async fn command_line_and_sigterm(db: FreshDb) {
             .spawn()
             .unwrap();
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         }
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     assert!(run(&["migrate"], None).0);
-    let (ok, out) = run(&["user", "add", "--name", "cli.op", "--role", "operator"], Some("a long cli password\n"));
+    let (ok, out) = run(
+        &["user", "add", "--name", "cli.op", "--role", "operator"],
+        Some("a long cli password\n"),
+    );
     assert!(ok && out.contains("added cli.op"), "{out}");
-    let (ok, _) = run(&["user", "add", "--name", "cli.op", "--role", "operator"], Some("a long cli password\n"));
+    let (ok, _) = run(
+        &["user", "add", "--name", "cli.op", "--role", "operator"],
+        Some("a long cli password\n"),
+    );
     assert!(!ok, "a duplicate name is refused");
-    let (ok, _) = run(&["user", "add", "--name", "x.y", "--role", "wizard"], Some("a long cli password\n"));
+    let (ok, _) = run(
+        &["user", "add", "--name", "x.y", "--role", "wizard"],
+        Some("a long cli password\n"),
+    );
     assert!(!ok, "an unknown role is refused");
     let (ok, out) = run(&["demo"], None);
-    assert!(ok && out.contains("li.na") && out.contains("crisis_lead"), "{out}");
+    assert!(
+        ok && out.contains("li.na") && out.contains("crisis_lead"),
+        "{out}"
+    );
 
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -712,16 +849,31 @@ async fn command_line_and_sigterm(db: FreshDb) {
     let base = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..100 {
-        if reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == 200) {
+        if reqwest::get(format!("{base}/readyz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             up = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(up, "the server answers /readyz");
-    let queues: Value = reqwest::get(format!("{base}/api/public/info")).await.unwrap().json().await.unwrap();
-    assert_eq!(queues["queues"].as_array().unwrap().len(), 3, "demo queues are served");
-    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let queues: Value = reqwest::get(format!("{base}/api/public/info"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        queues["queues"].as_array().unwrap().len(),
+        3,
+        "demo queues are served"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let started = std::time::Instant::now();
     loop {
@@ -729,7 +881,10 @@ async fn command_line_and_sigterm(db: FreshDb) {
             assert!(status.success(), "clean exit after SIGTERM: {status:?}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "exits within 10 s of SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "exits within 10 s of SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -8,6 +8,8 @@
 //! Operators accept every offer, `end` the contact as soon as it is assigned and finish wrap-up
 //! at once, so capacity is freed continuously; there are enough of them that one is always free
 //! and none comes near the server's per-console frame limit (200 frames / 10 s, 3 frames a contact).
+//! With `--hold` they keep every contact instead (one frame a contact, no wrap-up traffic), which
+//! needs operators × chat capacity ≥ callers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,6 +38,8 @@ pub struct EnqueueOptions {
     pub duration: Duration,
     pub operators: usize,
     pub chat_capacity: u8,
+    /// Operators keep every contact (no `end`): needs operators × capacity ≥ callers.
+    pub hold: bool,
     pub server: ServerConfig,
 }
 
@@ -63,7 +67,8 @@ pub async fn run(options: EnqueueOptions) -> Result<()> {
     );
     let warm = (options.rate * options.warmup.as_secs_f64()).round() as usize;
     let total = warm + (options.rate * options.duration.as_secs_f64()).round() as usize;
-    let per_console = 3.0 * options.rate * 10.0 / options.operators as f64;
+    let frames_per_contact = if options.hold { 1.0 } else { 3.0 };
+    let per_console = frames_per_contact * options.rate * 10.0 / options.operators as f64;
     println!(
         "== enqueue: {} joins/s for {} s (after {} s warm-up): {total} callers; {} operators × chat capacity {} ==",
         options.rate,
@@ -77,6 +82,16 @@ pub async fn run(options: EnqueueOptions) -> Result<()> {
     );
     if per_console > 0.8 * STAFF_FRAMES_PER_10S {
         println!("   WARNING: too few operators: consoles may be closed for flooding (1008)");
+    }
+    let slots = options.operators * usize::from(options.chat_capacity);
+    if options.hold {
+        println!("   operators keep their contacts: {slots} chat slots for {total} callers");
+        ensure!(
+            slots >= total,
+            "--hold needs operators × chat capacity ≥ {total}"
+        );
+    } else {
+        println!("   operators accept, end and finish wrap-up at once: {slots} chat slots reused");
     }
 
     let names: Vec<String> = (1..=options.operators)
@@ -102,7 +117,12 @@ async fn measure(
     hotline
         .prepare_operators(names, options.chat_capacity)
         .await?;
-    let (floor, _assigned) = Floor::new(OnAssigned::EndAndFinish, Meter::new());
+    let on_assigned = if options.hold {
+        OnAssigned::Keep
+    } else {
+        OnAssigned::EndAndFinish
+    };
+    let (floor, _assigned) = Floor::new(on_assigned, Meter::new());
     let setup = Instant::now();
     let mut operator_tasks = JoinSet::new();
     for (index, name) in names.iter().enumerate() {
@@ -273,6 +293,21 @@ async fn measure(
         for line in crate::prom::report(&metrics_before, &metrics_after, name) {
             println!("    {line}");
         }
+    }
+    let delta = |name: &str| {
+        crate::prom::total(&metrics_after, name) - crate::prom::total(&metrics_before, name)
+    };
+    let events = delta("hotline_events_total");
+    let commits = delta("hotline_store_write_seconds_count");
+    let commit_time = delta("hotline_store_write_seconds_sum");
+    if commits > 0.0 {
+        println!(
+            "    {events} events in {commits} commits ({:.1} per commit); the router spent {commit_time:.2} s \
+             of {:.2} s committing ({:.0}%)",
+            events / commits,
+            measured_for.as_secs_f64(),
+            100.0 * commit_time / measured_for.as_secs_f64()
+        );
     }
     Ok(())
 }

@@ -75,8 +75,12 @@ enum Cmd {
         /// Operators online and available.
         #[arg(long, default_value_t = 200)]
         operators: usize,
+        /// Chat capacity of each operator (at most 8).
         #[arg(long, default_value_t = 2)]
         chat_capacity: u8,
+        /// Operators keep their contacts instead of ending them at once.
+        #[arg(long)]
+        hold: bool,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -163,6 +167,7 @@ async fn main() -> Result<()> {
             warmup,
             operators,
             chat_capacity,
+            hold,
             server,
         } => {
             enqueue::run(enqueue::EnqueueOptions {
@@ -171,6 +176,7 @@ async fn main() -> Result<()> {
                 duration: Duration::from_secs(duration),
                 operators,
                 chat_capacity,
+                hold,
                 server: server.config(),
             })
             .await

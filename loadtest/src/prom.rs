@@ -136,6 +136,18 @@ pub fn histograms(text: &str) -> BTreeMap<String, Hist> {
     out
 }
 
+/// The sum of every series of a counter or gauge `name` (e.g. `hotline_events_total`).
+pub fn total(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let base = series.split('{').next()?;
+            (base == name).then(|| value.trim().parse::<f64>().ok())?
+        })
+        .sum()
+}
+
 /// A line per series of `name` that saw observations between the two scrapes.
 pub fn report(before: &str, after: &str, name: &str) -> Vec<String> {
     let before = histograms(before);
@@ -191,6 +203,8 @@ hotline_connections{role=\"caller\"} 3
         assert!((h.quantile(0.99).unwrap() - 0.001).abs() < 1e-12);
         assert_eq!(h.share_at_most(0.001), Some(0.99));
         assert!(!all.keys().any(|k| k.starts_with("hotline_connections")));
+        assert_eq!(total(SCRAPE, "hotline_connections"), 3.0);
+        assert_eq!(total(SCRAPE, "hotline_routing_seconds_count"), 100.0);
     }
 
     #[test]

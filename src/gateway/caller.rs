@@ -63,7 +63,9 @@ pub async fn upgrade(
     let tasks = state.tasks.clone();
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES * 4)
-        .on_upgrade(move |socket| tasks.track_future(CallerSession::new(state, peer.ip()).run(socket))))
+        .on_upgrade(move |socket| {
+            tasks.track_future(CallerSession::new(state, peer.ip()).run(socket))
+        }))
 }
 
 struct CallerSession {
@@ -221,7 +223,10 @@ impl CallerSession {
 
     async fn join(&mut self, form: JoinForm, out: &mut Vec<CallerEvent>) -> Result<(), ErrorFrame> {
         if self.joined.is_some() {
-            return Err(ErrorFrame::new("already_joined", "this connection already has a contact"));
+            return Err(ErrorFrame::new(
+                "already_joined",
+                "this connection already has a contact",
+            ));
         }
         if !form.accepted_confidentiality {
             return Err(ErrorFrame::new(
@@ -234,13 +239,30 @@ impl CallerSession {
             .queue(&form.queue)
             .ok_or_else(|| ErrorFrame::new("not_found", "no such queue"))?;
         if !queue.languages.is_empty() && !queue.languages.contains(&form.language) {
-            return Err(ErrorFrame::new("invalid", "language: this queue does not serve that language"));
+            return Err(ErrorFrame::new(
+                "invalid",
+                "language: this queue does not serve that language",
+            ));
         }
-        if form.age_group.as_ref().is_some_and(|a| a.chars().count() > 40) {
-            return Err(ErrorFrame::new("invalid", "age_group: at most 40 characters"));
+        if form
+            .age_group
+            .as_ref()
+            .is_some_and(|a| a.chars().count() > 40)
+        {
+            return Err(ErrorFrame::new(
+                "invalid",
+                "age_group: at most 40 characters",
+            ));
         }
-        if form.caller_key.as_ref().is_some_and(|k| !(16..=128).contains(&k.len())) {
-            return Err(ErrorFrame::new("invalid", "caller_key: 16 to 128 characters"));
+        if form
+            .caller_key
+            .as_ref()
+            .is_some_and(|k| !(16..=128).contains(&k.len()))
+        {
+            return Err(ErrorFrame::new(
+                "invalid",
+                "caller_key: 16 to 128 characters",
+            ));
         }
         let now = Timestamp::now();
         if !queue.opening_hours.is_open(now) {
@@ -250,10 +272,12 @@ impl CallerSession {
             });
             return Ok(());
         }
-        self.state
-            .join_limiter
-            .check(self.address)
-            .map_err(|_| ErrorFrame::new("rate_limited", "too many new chats from here; please wait a minute"))?;
+        self.state.join_limiter.check(self.address).map_err(|_| {
+            ErrorFrame::new(
+                "rate_limited",
+                "too many new chats from here; please wait a minute",
+            )
+        })?;
 
         let risk = form.screening.risk();
         let resume_token = random_token(24);
@@ -274,7 +298,8 @@ impl CallerSession {
             .await
             .map_err(store_error_frame)?;
         self.attach(id);
-        let extra_skills = contact_requirements(&self.state.settings.caller, form.topic.as_ref(), risk);
+        let extra_skills =
+            contact_requirements(&self.state.settings.caller, form.topic.as_ref(), risk);
         self.state
             .router
             .send(Command::Enqueue(NewContact {
@@ -318,17 +343,35 @@ impl CallerSession {
 
     async fn resume(&mut self, token: &str, out: &mut Vec<CallerEvent>) -> Result<(), ErrorFrame> {
         if self.joined.is_some() {
-            return Err(ErrorFrame::new("already_joined", "this connection already has a contact"));
+            return Err(ErrorFrame::new(
+                "already_joined",
+                "this connection already has a contact",
+            ));
         }
-        let ended = || ErrorFrame::new("ended", "this conversation has ended; you can start a new one");
-        let record = match self.state.store.contact_by_resume_token(&token_hash(token)).await {
+        let ended = || {
+            ErrorFrame::new(
+                "ended",
+                "this conversation has ended; you can start a new one",
+            )
+        };
+        let record = match self
+            .state
+            .store
+            .contact_by_resume_token(&token_hash(token))
+            .await
+        {
             Ok(r) => r,
             Err(StoreError::NotFound) => return Err(ended()),
             Err(e) => return Err(store_error_frame(e)),
         };
         let id = record.id;
         self.attach(id);
-        match self.state.router.send(Command::CallerReturned { contact: id }).await {
+        match self
+            .state
+            .router
+            .send(Command::CallerReturned { contact: id })
+            .await
+        {
             Ok(_) => {}
             // Already marked present: the old connection had not been noticed as gone yet.
             Err(RouterError::Engine(EngineError::WrongState(_))) => {}
@@ -338,7 +381,13 @@ impl CallerSession {
             }
             Err(e) => return Err(router_error_frame(e)),
         }
-        let view = self.state.router.read(move |engine, _| engine.contact(id)).await.ok().flatten();
+        let view = self
+            .state
+            .router
+            .read(move |engine, _| engine.contact(id))
+            .await
+            .ok()
+            .flatten();
         let Some(view) = view.filter(|v| !v.state.is_terminal()) else {
             self.detach();
             return Err(ended());
@@ -361,7 +410,10 @@ impl CallerSession {
             position: place.map(|p| p.0),
             estimated_wait_ms: place.map(|p| p.1),
         });
-        if let Some(operator) = view.operator.filter(|_| view.state == crate::routing::ContactState::Assigned) {
+        if let Some(operator) = view
+            .operator
+            .filter(|_| view.state == crate::routing::ContactState::Assigned)
+        {
             let operator_name = self.state.hub.staff_name(operator).unwrap_or_default();
             out.push(CallerEvent::Connected { operator_name });
         }
@@ -375,7 +427,12 @@ impl CallerSession {
         self.inbox = None;
     }
 
-    async fn say(&mut self, text: String, client_id: String, out: &mut Vec<CallerEvent>) -> Result<(), ErrorFrame> {
+    async fn say(
+        &mut self,
+        text: String,
+        client_id: String,
+        out: &mut Vec<CallerEvent>,
+    ) -> Result<(), ErrorFrame> {
         let contact = self.contact()?;
         let max = self.state.settings.caller.max_message_bytes;
         let text = text.trim();
@@ -383,10 +440,16 @@ impl CallerSession {
             return Err(ErrorFrame::new("invalid", "text: must not be empty"));
         }
         if text.len() > max {
-            return Err(ErrorFrame::new("too_large", format!("text: at most {max} bytes")));
+            return Err(ErrorFrame::new(
+                "too_large",
+                format!("text: at most {max} bytes"),
+            ));
         }
         if client_id.len() > 64 {
-            return Err(ErrorFrame::new("invalid", "client_id: at most 64 characters"));
+            return Err(ErrorFrame::new(
+                "invalid",
+                "client_id: at most 64 characters",
+            ));
         }
         let message = self
             .state
@@ -408,7 +471,12 @@ impl CallerSession {
         self.state.hub.deliver_message(&message);
         if let Some(risk) = self.state.lexicon.scan(text) {
             // The line is already durable; a failure to raise risk is logged, not shown to the caller.
-            if let Err(e) = self.state.router.send(Command::RaiseRisk { contact, risk }).await {
+            if let Err(e) = self
+                .state
+                .router
+                .send(Command::RaiseRisk { contact, risk })
+                .await
+            {
                 tracing::warn!(contact = %contact, error = %e, "could not raise risk");
             }
         }

@@ -113,19 +113,11 @@ impl Hub {
 
     /// Registers a staff console, replacing (and so closing) any earlier one of the same person.
     /// Returns the connection number to pass to [`Hub::unregister_staff`].
-    pub fn register_staff(
-        &self,
-        id: OperatorId,
-        role: Role,
-        tx: mpsc::Sender<StaffNotice>,
-    ) -> u64 {
+    pub fn register_staff(&self, id: OperatorId, role: Role, tx: mpsc::Sender<StaffNotice>) -> u64 {
         let mut inner = self.lock();
         inner.next_conn += 1;
         let conn = inner.next_conn;
-        inner.staff.insert(
-            id,
-            StaffConn { conn, role, tx },
-        );
+        inner.staff.insert(id, StaffConn { conn, role, tx });
         conn
     }
 
@@ -172,7 +164,12 @@ impl Hub {
 
     /// Everyone, ordered by id.
     pub fn people(&self) -> Vec<(OperatorId, Person)> {
-        let mut all: Vec<_> = self.lock().people.iter().map(|(id, p)| (*id, p.clone())).collect();
+        let mut all: Vec<_> = self
+            .lock()
+            .people
+            .iter()
+            .map(|(id, p)| (*id, p.clone()))
+            .collect();
         all.sort_by_key(|(id, _)| *id);
         all
     }

@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::Message as WsMessage;
 use axum::http::HeaderMap;
 use futures_util::SinkExt;
-use tokio::sync::mpsc;
 use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
 
-use crate::config::ServerSettings;
 use crate::auth::random_token;
+use crate::config::ServerSettings;
 use crate::error::ApiError;
 use crate::store::StoreError;
 use protocol::ErrorFrame;
@@ -53,12 +53,18 @@ pub fn check_origin(headers: &HeaderMap, settings: &ServerSettings) -> Result<()
 /// Decodes one text frame into a request, with a code for every way it can be wrong.
 pub fn decode<T: DeserializeOwned>(text: &str, max_bytes: usize) -> Result<T, ErrorFrame> {
     if text.len() > max_bytes {
-        return Err(ErrorFrame::new("too_large", format!("frames are limited to {max_bytes} bytes")));
+        return Err(ErrorFrame::new(
+            "too_large",
+            format!("frames are limited to {max_bytes} bytes"),
+        ));
     }
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|_| ErrorFrame::new("bad_frame", "frames must be JSON objects"))?;
     if !value.get("type").is_some_and(|t| t.is_string()) {
-        return Err(ErrorFrame::new("bad_frame", "frames need a string \"type\""));
+        return Err(ErrorFrame::new(
+            "bad_frame",
+            "frames need a string \"type\"",
+        ));
     }
     serde_json::from_value(value).map_err(|e| {
         let msg = e.to_string();
@@ -80,7 +86,12 @@ pub struct FloodGuard {
 
 impl FloodGuard {
     pub fn new(limit: u32, window: Duration) -> Self {
-        FloodGuard { limit, window, started: Instant::now(), count: 0 }
+        FloodGuard {
+            limit,
+            window,
+            started: Instant::now(),
+            count: 0,
+        }
     }
 
     /// False when this frame is over the limit.
@@ -121,16 +132,20 @@ where
 pub fn store_error_frame(e: StoreError) -> ErrorFrame {
     let id = random_token(9);
     tracing::error!(error_id = %id, error = %e, "store error on a WebSocket connection");
-    ErrorFrame::new("internal", format!("something went wrong (ref {id}); please try again"))
+    ErrorFrame::new(
+        "internal",
+        format!("something went wrong (ref {id}); please try again"),
+    )
 }
 
 pub fn router_error_frame(e: RouterError) -> ErrorFrame {
     match e {
         RouterError::Engine(e) => ErrorFrame::new(e.code(), e.to_string()),
-        RouterError::Stopped => ErrorFrame::new("unavailable", "the service is restarting; please retry"),
+        RouterError::Stopped => {
+            ErrorFrame::new("unavailable", "the service is restarting; please retry")
+        }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -144,7 +159,13 @@ mod tests {
         assert_eq!(code("{\"no\":1}"), "bad_frame");
         assert_eq!(code("{\"type\":\"dance\"}"), "unknown_type");
         assert_eq!(code("{\"type\":\"say\"}"), "invalid");
-        assert_eq!(code(&format!("{{\"type\":\"say\",\"text\":\"{}\"}}", "x".repeat(200))), "too_large");
+        assert_eq!(
+            code(&format!(
+                "{{\"type\":\"say\",\"text\":\"{}\"}}",
+                "x".repeat(200)
+            )),
+            "too_large"
+        );
         assert!(decode::<CallerRequest>("{\"type\":\"ping\"}", 100).is_ok());
     }
 
@@ -165,7 +186,10 @@ mod tests {
         assert!(check_origin(&h, &s).is_ok());
         h.insert("origin", "http://evil.example".parse().unwrap());
         assert!(check_origin(&h, &s).is_err());
-        let s = ServerSettings { allowed_origins: vec!["http://evil.example".into()], ..s };
+        let s = ServerSettings {
+            allowed_origins: vec!["http://evil.example".into()],
+            ..s
+        };
         assert!(check_origin(&h, &s).is_ok());
     }
 }

@@ -61,7 +61,9 @@ pub enum CallerRequest {
         caller_key: Option<String>,
     },
     /// Come back to a contact after a reload or network loss.
-    Resume { resume_token: String },
+    Resume {
+        resume_token: String,
+    },
     Say {
         text: String,
         /// Echoed in `said`, so the browser can match its pending line.

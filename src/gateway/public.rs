@@ -11,10 +11,10 @@ use super::router::floor;
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::domain::{ContactId, Language, OperatorId, QueueId, Role, Timestamp, Topic};
-use crate::notes::form::Label;
-use crate::routing::OperatorState;
 use crate::error::ApiError;
+use crate::notes::form::Label;
 use crate::queues::Alternative;
+use crate::routing::OperatorState;
 
 /// What the caller page needs before the pre-chat step.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -88,7 +88,11 @@ fn confidentiality() -> Confidentiality {
 pub fn topics() -> Vec<TopicChoice> {
     [
         ("emotions", "情绪困扰", "Feelings and mood"),
-        ("suicide", "自杀或自伤的想法", "Thoughts of suicide or self-harm"),
+        (
+            "suicide",
+            "自杀或自伤的想法",
+            "Thoughts of suicide or self-harm",
+        ),
         ("family", "家庭", "Family"),
         ("relationships", "恋爱与人际关系", "Relationships"),
         ("study", "学习与学校", "Study and school"),

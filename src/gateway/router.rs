@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::domain::{ContactId, OperatorId, RiskLevel, Role, Timestamp};
-use crate::paging::{FlagSource, Pager};
 use crate::metrics::Metrics;
+use crate::paging::{FlagSource, Pager};
 use crate::routing::{
     Command, ContactState, ContactView, Engine, EngineError, Event, OperatorView, QueuePlace,
 };
@@ -266,7 +266,8 @@ impl RouterTask {
         let staff = |id: OperatorId, frame: StaffEvent| {
             hub.to_staff(id, StaffNotice::Frame(frame));
         };
-        let caller = |id: ContactId, frame: CallerEvent| hub.to_caller(id, CallerNotice::Frame(frame));
+        let caller =
+            |id: ContactId, frame: CallerEvent| hub.to_caller(id, CallerNotice::Frame(frame));
         match event {
             Event::Offer {
                 contact,
@@ -294,7 +295,9 @@ impl RouterTask {
                     .unwrap_or_else(|| "Counsellor".into());
                 caller(*contact, CallerEvent::Connected { operator_name });
             }
-            Event::Reject { contact, operator } => staff(*operator, withdrawn(*contact, "rejected")),
+            Event::Reject { contact, operator } => {
+                staff(*operator, withdrawn(*contact, "rejected"))
+            }
             Event::OfferTimeout { contact, operator } => {
                 staff(*operator, withdrawn(*contact, "timed_out"))
             }
@@ -556,17 +559,24 @@ pub fn floor(engine: &Engine, person_of: impl Fn(OperatorId) -> Option<Person>) 
     let operators = engine
         .operators()
         .into_iter()
-        .filter_map(|OperatorView { id, state, contacts, .. }| {
-            let person = person_of(id)?;
-            // Admins take no contacts; they are not on the floor.
-            (person.role != Role::Admin).then_some(FloorOperator {
-                id,
-                name: person.name,
-                role: person.role,
-                state,
-                contacts,
-            })
-        })
+        .filter_map(
+            |OperatorView {
+                 id,
+                 state,
+                 contacts,
+                 ..
+             }| {
+                let person = person_of(id)?;
+                // Admins take no contacts; they are not on the floor.
+                (person.role != Role::Admin).then_some(FloorOperator {
+                    id,
+                    name: person.name,
+                    role: person.role,
+                    state,
+                    contacts,
+                })
+            },
+        )
         .collect();
     StaffEvent::Floor {
         contacts,

@@ -15,13 +15,13 @@ use tokio::sync::mpsc;
 
 use super::hub::{INBOX, StaffNotice};
 use super::protocol::{
-    ContactDetail, ContactSummary, ErrorFrame, HistoryItem, HistoryNote, PROTOCOL_VERSION, StaffEvent, StaffLine,
-    StaffRequest,
+    ContactDetail, ContactSummary, ErrorFrame, HistoryItem, HistoryNote, PROTOCOL_VERSION,
+    StaffEvent, StaffLine, StaffRequest,
 };
 use super::router::summarize;
 use super::{
-    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, check_origin, decode,
-    recv_inbox, router_error_frame, send_frame, store_error_frame,
+    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, check_origin, decode, recv_inbox,
+    router_error_frame, send_frame, store_error_frame,
 };
 use crate::app::AppState;
 use crate::auth::CurrentUser;
@@ -58,7 +58,10 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
     // server (e.g. `hotline user add`) routes correctly from its first sign-in.
     if let Err(e) = crate::admin::sync_account(&state, &user.account).await {
         tracing::error!(error = %e, "could not load the operator's profile");
-        out.push(StaffEvent::Error(ErrorFrame::new("internal", "could not load your profile")));
+        out.push(StaffEvent::Error(ErrorFrame::new(
+            "internal",
+            "could not load your profile",
+        )));
     }
     if let Err(e) = state
         .router
@@ -416,7 +419,8 @@ async fn say(
 
 /// Used by the HTTP transcript endpoint: whether `me` may read this contact now.
 pub fn is_member(state: &AppState, me: OperatorId, contact: ContactId) -> bool {
-    state.hub.members(contact).is_some_and(|m| {
-        m.operator == Some(me) || m.participants.iter().any(|(p, _)| *p == me)
-    })
+    state
+        .hub
+        .members(contact)
+        .is_some_and(|m| m.operator == Some(me) || m.participants.iter().any(|(p, _)| *p == me))
 }

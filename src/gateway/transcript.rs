@@ -24,7 +24,10 @@ pub struct TranscriptWriter {
 impl TranscriptWriter {
     /// Starts the writer; it stops when every handle is dropped or `shutdown` is cancelled and
     /// its queue is drained.
-    pub fn start(store: DynStore, shutdown: CancellationToken) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        store: DynStore,
+        shutdown: CancellationToken,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * BATCH);
         let task = tokio::spawn(write_batches(store, rx, shutdown));
         (TranscriptWriter { tx }, task)

@@ -77,17 +77,29 @@ pub struct Category {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FieldKind {
     /// The contact's call type; decides which other fields are required. Exactly one per form.
-    CallType { options: Vec<Choice> },
-    Text { max_chars: usize },
+    CallType {
+        options: Vec<Choice>,
+    },
+    Text {
+        max_chars: usize,
+    },
     Bool,
-    Choice { options: Vec<Choice> },
-    MultiChoice { options: Vec<Choice> },
+    Choice {
+        options: Vec<Choice>,
+    },
+    MultiChoice {
+        options: Vec<Choice>,
+    },
     /// `{"category": ["subcategory", …]}`, at least one subcategory per named category.
-    Categories { categories: Vec<Category> },
+    Categories {
+        categories: Vec<Category>,
+    },
     /// One of the five risk levels.
     RiskLevel,
     /// `[{"service": id, "reference": "…"}]`.
-    Referrals { services: Vec<Choice> },
+    Referrals {
+        services: Vec<Choice>,
+    },
 }
 
 /// One refused field.
@@ -146,7 +158,8 @@ impl NoteForm {
     pub fn validate(&self, values: &BTreeMap<String, Value>) -> Result<NoteFacts, Vec<FieldError>> {
         let mut errors = Vec::new();
         let data_contact = self.is_data_contact(values);
-        let known: std::collections::BTreeSet<&str> = self.fields().map(|f| f.id.as_str()).collect();
+        let known: std::collections::BTreeSet<&str> =
+            self.fields().map(|f| f.id.as_str()).collect();
         for key in values.keys() {
             if !known.contains(key.as_str()) {
                 errors.push(err(key, "is not a field of this form"));
@@ -175,12 +188,20 @@ impl NoteForm {
                 continue;
             }
             match &field.kind {
-                FieldKind::RiskLevel => facts.risk = value.as_str().and_then(|r| RiskLevel::parse(r).ok()),
-                FieldKind::Bool if field.id == "crisis_flag" => facts.crisis_flag = value.as_bool() == Some(true),
+                FieldKind::RiskLevel => {
+                    facts.risk = value.as_str().and_then(|r| RiskLevel::parse(r).ok())
+                }
+                FieldKind::Bool if field.id == "crisis_flag" => {
+                    facts.crisis_flag = value.as_bool() == Some(true)
+                }
                 _ => {}
             }
         }
-        if errors.is_empty() { Ok(facts) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(facts)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -211,7 +232,9 @@ fn one_of<'a>(options: &'a [Choice], v: &Value) -> Result<&'a Choice, String> {
 
 fn check_value(kind: &FieldKind, v: &Value) -> Result<(), String> {
     match kind {
-        FieldKind::CallType { options } | FieldKind::Choice { options } => one_of(options, v).map(|_| ()),
+        FieldKind::CallType { options } | FieldKind::Choice { options } => {
+            one_of(options, v).map(|_| ())
+        }
         FieldKind::Text { max_chars } => {
             let s = v.as_str().ok_or("must be text")?;
             if s.chars().count() > *max_chars {
@@ -219,28 +242,42 @@ fn check_value(kind: &FieldKind, v: &Value) -> Result<(), String> {
             }
             Ok(())
         }
-        FieldKind::Bool => v.as_bool().map(|_| ()).ok_or_else(|| "must be true or false".into()),
+        FieldKind::Bool => v
+            .as_bool()
+            .map(|_| ())
+            .ok_or_else(|| "must be true or false".into()),
         FieldKind::MultiChoice { options } => {
             let items = v.as_array().ok_or("must be a list of options")?;
-            items.iter().try_for_each(|i| one_of(options, i).map(|_| ()))
+            items
+                .iter()
+                .try_for_each(|i| one_of(options, i).map(|_| ()))
         }
         FieldKind::RiskLevel => {
             let s = v.as_str().ok_or("must be a risk level")?;
-            RiskLevel::parse(s).map(|_| ()).map_err(|e| e.reason.to_owned())
+            RiskLevel::parse(s)
+                .map(|_| ())
+                .map_err(|e| e.reason.to_owned())
         }
         FieldKind::Categories { categories } => {
-            let map = v.as_object().ok_or("must map categories to subcategories")?;
+            let map = v
+                .as_object()
+                .ok_or("must map categories to subcategories")?;
             for (cat, subs) in map {
                 let category = categories
                     .iter()
                     .find(|c| &c.id == cat)
                     .ok_or_else(|| format!("'{cat}' is not a category"))?;
-                let subs = subs.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
-                    format!("'{cat}' needs at least one subcategory")
-                })?;
+                let subs = subs
+                    .as_array()
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| format!("'{cat}' needs at least one subcategory"))?;
                 for s in subs {
-                    one_of(&category.subcategories, s)
-                        .map_err(|_| format!("'{}' is not a subcategory of '{cat}'", s.as_str().unwrap_or("?")))?;
+                    one_of(&category.subcategories, s).map_err(|_| {
+                        format!(
+                            "'{}' is not a subcategory of '{cat}'",
+                            s.as_str().unwrap_or("?")
+                        )
+                    })?;
                 }
             }
             Ok(())
@@ -284,7 +321,11 @@ fn field(id: &str, zh: &str, en: &str, kind: FieldKind, required: Required) -> F
 
 fn yes_no_unknown() -> FieldKind {
     FieldKind::Choice {
-        options: choices(&[("yes", "是", "Yes"), ("no", "否", "No"), ("unknown", "不清楚", "Unknown")]),
+        options: choices(&[
+            ("yes", "是", "Yes"),
+            ("no", "否", "No"),
+            ("unknown", "不清楚", "Unknown"),
+        ]),
     }
 }
 
@@ -310,17 +351,117 @@ pub fn default_form() -> NoteForm {
         subcategories: choices(subs),
     };
     let categories = vec![
-        category("emotional_distress", "情绪困扰", "Emotional distress", &[("anxiety", "焦虑", "Anxiety"), ("depression", "抑郁", "Low mood"), ("loneliness", "孤独", "Loneliness"), ("anger", "愤怒", "Anger")]),
-        category("relationships", "人际关系", "Relationships", &[("partner", "恋爱/伴侣", "Partner"), ("friends", "朋友", "Friends"), ("breakup", "分手", "Break-up")]),
-        category("family", "家庭", "Family", &[("conflict", "家庭冲突", "Conflict"), ("parenting", "亲子教育", "Parenting"), ("domestic_violence", "家庭暴力", "Domestic violence")]),
-        category("study", "学习/学校", "Study and school", &[("exam_stress", "考试压力", "Exam stress"), ("bullying", "校园欺凌", "Bullying"), ("school_refusal", "厌学", "School refusal")]),
-        category("work", "工作", "Work", &[("unemployment", "失业", "Unemployment"), ("workplace_stress", "职场压力", "Workplace stress")]),
-        category("health", "健康", "Health", &[("physical_illness", "躯体疾病", "Physical illness"), ("mental_illness", "精神疾病", "Mental illness"), ("sleep", "睡眠", "Sleep")]),
-        category("suicide_self_harm", "自杀与自伤", "Suicide and self-harm", &[("suicidal_thoughts", "自杀意念", "Suicidal thoughts"), ("self_harm", "自伤", "Self-harm"), ("attempt", "自杀未遂", "Attempt"), ("bereaved_by_suicide", "自杀者亲友", "Bereaved by suicide")]),
-        category("violence_abuse", "暴力与虐待", "Violence and abuse", &[("physical", "躯体", "Physical"), ("sexual", "性", "Sexual"), ("emotional", "情感", "Emotional"), ("neglect", "忽视", "Neglect")]),
-        category("addiction", "成瘾", "Addiction", &[("alcohol", "酒精", "Alcohol"), ("drugs", "药物", "Drugs"), ("gambling", "赌博", "Gambling"), ("internet", "网络", "Internet")]),
-        category("bereavement", "丧亲", "Bereavement", &[("family_member", "家人", "Family member"), ("friend", "朋友", "Friend")]),
-        category("information", "信息咨询", "Information request", &[("services", "服务信息", "Services"), ("mental_health", "心理健康知识", "Mental health")]),
+        category(
+            "emotional_distress",
+            "情绪困扰",
+            "Emotional distress",
+            &[
+                ("anxiety", "焦虑", "Anxiety"),
+                ("depression", "抑郁", "Low mood"),
+                ("loneliness", "孤独", "Loneliness"),
+                ("anger", "愤怒", "Anger"),
+            ],
+        ),
+        category(
+            "relationships",
+            "人际关系",
+            "Relationships",
+            &[
+                ("partner", "恋爱/伴侣", "Partner"),
+                ("friends", "朋友", "Friends"),
+                ("breakup", "分手", "Break-up"),
+            ],
+        ),
+        category(
+            "family",
+            "家庭",
+            "Family",
+            &[
+                ("conflict", "家庭冲突", "Conflict"),
+                ("parenting", "亲子教育", "Parenting"),
+                ("domestic_violence", "家庭暴力", "Domestic violence"),
+            ],
+        ),
+        category(
+            "study",
+            "学习/学校",
+            "Study and school",
+            &[
+                ("exam_stress", "考试压力", "Exam stress"),
+                ("bullying", "校园欺凌", "Bullying"),
+                ("school_refusal", "厌学", "School refusal"),
+            ],
+        ),
+        category(
+            "work",
+            "工作",
+            "Work",
+            &[
+                ("unemployment", "失业", "Unemployment"),
+                ("workplace_stress", "职场压力", "Workplace stress"),
+            ],
+        ),
+        category(
+            "health",
+            "健康",
+            "Health",
+            &[
+                ("physical_illness", "躯体疾病", "Physical illness"),
+                ("mental_illness", "精神疾病", "Mental illness"),
+                ("sleep", "睡眠", "Sleep"),
+            ],
+        ),
+        category(
+            "suicide_self_harm",
+            "自杀与自伤",
+            "Suicide and self-harm",
+            &[
+                ("suicidal_thoughts", "自杀意念", "Suicidal thoughts"),
+                ("self_harm", "自伤", "Self-harm"),
+                ("attempt", "自杀未遂", "Attempt"),
+                ("bereaved_by_suicide", "自杀者亲友", "Bereaved by suicide"),
+            ],
+        ),
+        category(
+            "violence_abuse",
+            "暴力与虐待",
+            "Violence and abuse",
+            &[
+                ("physical", "躯体", "Physical"),
+                ("sexual", "性", "Sexual"),
+                ("emotional", "情感", "Emotional"),
+                ("neglect", "忽视", "Neglect"),
+            ],
+        ),
+        category(
+            "addiction",
+            "成瘾",
+            "Addiction",
+            &[
+                ("alcohol", "酒精", "Alcohol"),
+                ("drugs", "药物", "Drugs"),
+                ("gambling", "赌博", "Gambling"),
+                ("internet", "网络", "Internet"),
+            ],
+        ),
+        category(
+            "bereavement",
+            "丧亲",
+            "Bereavement",
+            &[
+                ("family_member", "家人", "Family member"),
+                ("friend", "朋友", "Friend"),
+            ],
+        ),
+        category(
+            "information",
+            "信息咨询",
+            "Information request",
+            &[
+                ("services", "服务信息", "Services"),
+                ("mental_health", "心理健康知识", "Mental health"),
+            ],
+        ),
     ];
     NoteForm {
         version: 1,
@@ -328,47 +469,220 @@ pub fn default_form() -> NoteForm {
             Section {
                 id: "call".into(),
                 label: label("来电类型", "Call type"),
-                fields: vec![field("call_type", "来电类型", "Call type", FieldKind::CallType { options: call_types }, Always)],
+                fields: vec![field(
+                    "call_type",
+                    "来电类型",
+                    "Call type",
+                    FieldKind::CallType {
+                        options: call_types,
+                    },
+                    Always,
+                )],
             },
             Section {
                 id: "categories".into(),
                 label: label("问题类别", "Categories"),
-                fields: vec![field("categories", "问题类别", "Categories", FieldKind::Categories { categories }, DataContact)],
+                fields: vec![field(
+                    "categories",
+                    "问题类别",
+                    "Categories",
+                    FieldKind::Categories { categories },
+                    DataContact,
+                )],
             },
             Section {
                 id: "caller".into(),
                 label: label("来电者信息", "Caller"),
                 fields: vec![
-                    field("age_group", "年龄段", "Age group", FieldKind::Choice { options: choices(&[("under_12", "12岁以下", "Under 12"), ("12_17", "12–17岁", "12–17"), ("18_24", "18–24岁", "18–24"), ("25_44", "25–44岁", "25–44"), ("45_64", "45–64岁", "45–64"), ("65_plus", "65岁及以上", "65 and over"), ("unknown", "不详", "Unknown")]) }, DataContact),
-                    field("gender", "性别", "Gender", FieldKind::Choice { options: choices(&[("female", "女", "Female"), ("male", "男", "Male"), ("other", "其他", "Other"), ("not_said", "未透露", "Not said")]) }, Never),
-                    field("region", "地区", "Region", FieldKind::Text { max_chars: 60 }, Never),
+                    field(
+                        "age_group",
+                        "年龄段",
+                        "Age group",
+                        FieldKind::Choice {
+                            options: choices(&[
+                                ("under_12", "12岁以下", "Under 12"),
+                                ("12_17", "12–17岁", "12–17"),
+                                ("18_24", "18–24岁", "18–24"),
+                                ("25_44", "25–44岁", "25–44"),
+                                ("45_64", "45–64岁", "45–64"),
+                                ("65_plus", "65岁及以上", "65 and over"),
+                                ("unknown", "不详", "Unknown"),
+                            ]),
+                        },
+                        DataContact,
+                    ),
+                    field(
+                        "gender",
+                        "性别",
+                        "Gender",
+                        FieldKind::Choice {
+                            options: choices(&[
+                                ("female", "女", "Female"),
+                                ("male", "男", "Male"),
+                                ("other", "其他", "Other"),
+                                ("not_said", "未透露", "Not said"),
+                            ]),
+                        },
+                        Never,
+                    ),
+                    field(
+                        "region",
+                        "地区",
+                        "Region",
+                        FieldKind::Text { max_chars: 60 },
+                        Never,
+                    ),
                 ],
             },
             Section {
                 id: "risk".into(),
                 label: label("风险评估", "Risk assessment"),
                 fields: vec![
-                    field("suicidal_thoughts", "自杀意念", "Suicidal thoughts", yes_no_unknown(), DataContact),
+                    field(
+                        "suicidal_thoughts",
+                        "自杀意念",
+                        "Suicidal thoughts",
+                        yes_no_unknown(),
+                        DataContact,
+                    ),
                     field("plan", "自杀计划", "Plan", yes_no_unknown(), Never),
-                    field("access_to_means", "获取手段", "Access to means", yes_no_unknown(), Never),
-                    field("timeframe", "时间框架", "Timeframe", FieldKind::Choice { options: choices(&[("none", "无", "None"), ("within_24h", "24小时内", "Within 24 hours"), ("within_week", "一周内", "Within a week"), ("later", "更久", "Later"), ("unknown", "不清楚", "Unknown")]) }, Never),
-                    field("previous_attempt", "既往自杀未遂", "Previous attempt", yes_no_unknown(), Never),
-                    field("self_harm", "自伤行为", "Self-harm", yes_no_unknown(), Never),
-                    field("harm_to_others", "伤害他人风险", "Harm to others", yes_no_unknown(), Never),
-                    field("protective_factors", "保护性因素", "Protective factors", FieldKind::Text { max_chars: 1000 }, Never),
-                    field("risk_level", "风险等级", "Risk level", FieldKind::RiskLevel, DataContact),
-                    field("crisis_flag", "危机标记", "Crisis flag", FieldKind::Bool, Never),
+                    field(
+                        "access_to_means",
+                        "获取手段",
+                        "Access to means",
+                        yes_no_unknown(),
+                        Never,
+                    ),
+                    field(
+                        "timeframe",
+                        "时间框架",
+                        "Timeframe",
+                        FieldKind::Choice {
+                            options: choices(&[
+                                ("none", "无", "None"),
+                                ("within_24h", "24小时内", "Within 24 hours"),
+                                ("within_week", "一周内", "Within a week"),
+                                ("later", "更久", "Later"),
+                                ("unknown", "不清楚", "Unknown"),
+                            ]),
+                        },
+                        Never,
+                    ),
+                    field(
+                        "previous_attempt",
+                        "既往自杀未遂",
+                        "Previous attempt",
+                        yes_no_unknown(),
+                        Never,
+                    ),
+                    field(
+                        "self_harm",
+                        "自伤行为",
+                        "Self-harm",
+                        yes_no_unknown(),
+                        Never,
+                    ),
+                    field(
+                        "harm_to_others",
+                        "伤害他人风险",
+                        "Harm to others",
+                        yes_no_unknown(),
+                        Never,
+                    ),
+                    field(
+                        "protective_factors",
+                        "保护性因素",
+                        "Protective factors",
+                        FieldKind::Text { max_chars: 1000 },
+                        Never,
+                    ),
+                    field(
+                        "risk_level",
+                        "风险等级",
+                        "Risk level",
+                        FieldKind::RiskLevel,
+                        DataContact,
+                    ),
+                    field(
+                        "crisis_flag",
+                        "危机标记",
+                        "Crisis flag",
+                        FieldKind::Bool,
+                        Never,
+                    ),
                 ],
             },
             Section {
                 id: "handling".into(),
                 label: label("处理", "Handling"),
                 fields: vec![
-                    field("interventions", "干预措施", "Interventions", FieldKind::MultiChoice { options: choices(&[("active_listening", "积极倾听", "Active listening"), ("psychoeducation", "心理健康教育", "Psychoeducation"), ("problem_solving", "问题解决", "Problem solving"), ("grounding", "稳定化技术", "Grounding"), ("safety_planning", "安全计划", "Safety planning"), ("emergency_services", "联系急救/警方", "Emergency services"), ("information", "提供信息", "Information")]) }, DataContact),
-                    field("referrals", "转介", "Referrals", FieldKind::Referrals { services: choices(&[("psychiatric_hospital", "精神专科医院", "Psychiatric hospital"), ("police_110", "110 公安", "Police (110)"), ("ambulance_120", "120 急救", "Ambulance (120)"), ("social_services", "社会服务机构", "Social services"), ("school", "学校", "School"), ("other_hotline", "其他热线", "Other hotline"), ("other", "其他", "Other")]) }, Never),
-                    field("safety_plan_done", "已完成安全计划", "Safety plan done", FieldKind::Bool, Never),
-                    field("outcome", "结果", "Outcome", FieldKind::Choice { options: choices(&[("resolved", "已缓解", "Resolved"), ("referred", "已转介", "Referred"), ("follow_up", "需随访", "Follow-up needed"), ("escalated", "已升级危机干预", "Escalated"), ("caller_disconnected", "来电者中断", "Caller disconnected")]) }, DataContact),
-                    field("summary", "摘要", "Summary", FieldKind::Text { max_chars: 4000 }, DataContact),
+                    field(
+                        "interventions",
+                        "干预措施",
+                        "Interventions",
+                        FieldKind::MultiChoice {
+                            options: choices(&[
+                                ("active_listening", "积极倾听", "Active listening"),
+                                ("psychoeducation", "心理健康教育", "Psychoeducation"),
+                                ("problem_solving", "问题解决", "Problem solving"),
+                                ("grounding", "稳定化技术", "Grounding"),
+                                ("safety_planning", "安全计划", "Safety planning"),
+                                ("emergency_services", "联系急救/警方", "Emergency services"),
+                                ("information", "提供信息", "Information"),
+                            ]),
+                        },
+                        DataContact,
+                    ),
+                    field(
+                        "referrals",
+                        "转介",
+                        "Referrals",
+                        FieldKind::Referrals {
+                            services: choices(&[
+                                (
+                                    "psychiatric_hospital",
+                                    "精神专科医院",
+                                    "Psychiatric hospital",
+                                ),
+                                ("police_110", "110 公安", "Police (110)"),
+                                ("ambulance_120", "120 急救", "Ambulance (120)"),
+                                ("social_services", "社会服务机构", "Social services"),
+                                ("school", "学校", "School"),
+                                ("other_hotline", "其他热线", "Other hotline"),
+                                ("other", "其他", "Other"),
+                            ]),
+                        },
+                        Never,
+                    ),
+                    field(
+                        "safety_plan_done",
+                        "已完成安全计划",
+                        "Safety plan done",
+                        FieldKind::Bool,
+                        Never,
+                    ),
+                    field(
+                        "outcome",
+                        "结果",
+                        "Outcome",
+                        FieldKind::Choice {
+                            options: choices(&[
+                                ("resolved", "已缓解", "Resolved"),
+                                ("referred", "已转介", "Referred"),
+                                ("follow_up", "需随访", "Follow-up needed"),
+                                ("escalated", "已升级危机干预", "Escalated"),
+                                ("caller_disconnected", "来电者中断", "Caller disconnected"),
+                            ]),
+                        },
+                        DataContact,
+                    ),
+                    field(
+                        "summary",
+                        "摘要",
+                        "Summary",
+                        FieldKind::Text { max_chars: 4000 },
+                        DataContact,
+                    ),
                 ],
             },
         ],
@@ -391,7 +705,9 @@ mod tests {
 
     #[test]
     fn non_data_contacts_need_only_the_call_type() {
-        let facts = default_form().validate(&values(json!({"call_type": "silent"}))).unwrap();
+        let facts = default_form()
+            .validate(&values(json!({"call_type": "silent"})))
+            .unwrap();
         assert!(!facts.data_contact);
     }
 
@@ -401,7 +717,15 @@ mod tests {
             .validate(&values(json!({"call_type": "counselling"})))
             .unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        for f in ["categories", "age_group", "suicidal_thoughts", "risk_level", "interventions", "outcome", "summary"] {
+        for f in [
+            "categories",
+            "age_group",
+            "suicidal_thoughts",
+            "risk_level",
+            "interventions",
+            "outcome",
+            "summary",
+        ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
     }

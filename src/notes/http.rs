@@ -59,9 +59,15 @@ async fn handled(state: &AppState, contact: ContactId, me: OperatorId) -> Result
 }
 
 /// Supervisors, admins and crisis leads read every note; operators those of contacts they handled.
-async fn may_read(state: &AppState, user: &CurrentUser, contact: ContactId) -> Result<(), ApiError> {
-    if matches!(user.role(), Role::Supervisor | Role::Admin | Role::CrisisLead)
-        || handled(state, contact, user.id()).await?
+async fn may_read(
+    state: &AppState,
+    user: &CurrentUser,
+    contact: ContactId,
+) -> Result<(), ApiError> {
+    if matches!(
+        user.role(),
+        Role::Supervisor | Role::Admin | Role::CrisisLead
+    ) || handled(state, contact, user.id()).await?
         || crate::gateway::staff::is_member(state, user.id(), contact)
     {
         Ok(())
@@ -71,7 +77,9 @@ async fn may_read(state: &AppState, user: &CurrentUser, contact: ContactId) -> R
 }
 
 fn check_size(fields: &NoteFields) -> Result<(), ApiError> {
-    let size = serde_json::to_string(fields).map(|s| s.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_string(fields)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_NOTE_BYTES {
         return Err(ApiError::Invalid(format!(
             "fields: a note is limited to {MAX_NOTE_BYTES} bytes"
@@ -82,9 +90,9 @@ fn check_size(fields: &NoteFields) -> Result<(), ApiError> {
 
 fn conflict_if_submitted(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict => ApiError::Conflict(
-            "this note is submitted; changes are made as amendments".into(),
-        ),
+        StoreError::Conflict => {
+            ApiError::Conflict("this note is submitted; changes are made as amendments".into())
+        }
         other => other.into(),
     }
 }
@@ -176,7 +184,9 @@ pub async fn submit(
     if facts.crisis_flag || facts.risk.is_some_and(|r| r >= RiskLevel::High) {
         // A flagged note is at least high risk, whatever level it names.
         let risk = facts.risk.unwrap_or(RiskLevel::High).max(RiskLevel::High);
-        state.raise_crisis_from_note(contact, user.id(), risk).await?;
+        state
+            .raise_crisis_from_note(contact, user.id(), risk)
+            .await?;
     }
     Ok(Json(note.into()))
 }
@@ -192,7 +202,9 @@ pub async fn amend(
     let note = state.store.note(id).await?;
     let reason = req.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::Invalid("reason: say why, in at most 500 characters".into()));
+        return Err(ApiError::Invalid(
+            "reason: say why, in at most 500 characters".into(),
+        ));
     }
     if note.status != NoteStatus::Submitted {
         return Err(ApiError::Conflict("a draft is edited, not amended".into()));
@@ -200,7 +212,9 @@ pub async fn amend(
     let window_ms = state.settings.notes.amend_window_hours * 3_600_000;
     let now = Timestamp::now();
     let own_in_window = note.author == user.id()
-        && note.submitted_at.is_some_and(|at| now.since(at) <= window_ms);
+        && note
+            .submitted_at
+            .is_some_and(|at| now.since(at) <= window_ms);
     let supervisor = matches!(user.role(), Role::Supervisor | Role::Admin);
     if !(own_in_window || supervisor) {
         return Err(ApiError::Forbidden);

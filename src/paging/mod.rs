@@ -154,8 +154,8 @@ impl Pager {
     }
 
     /// Raises a crisis flag on a contact: opens an incident and pages the first level of the
-    /// default policy, or, when the contact already has an open incident, adds the flag to its
-    /// timeline. The incident, its first pages and its escalation timer are durable when this
+    /// default policy, or, when the contact already has an open incident, adds a person's flag to
+    /// its timeline (routing's own flag on an open incident changes nothing). The incident, its first pages and its escalation timer are durable when this
     /// returns.
     #[tracing::instrument(skip_all, fields(contact = %contact))]
     pub async fn crisis_flag(
@@ -171,6 +171,12 @@ impl Pager {
         for _ in 0..CHANGE_RETRIES {
             let now = Timestamp::now();
             if let Some(open) = self.store().open_incident_of(contact).await? {
+                // Routing raises its flag whenever a contact reaches imminent risk — often
+                // because a person just flagged it. A person's flag is news for the timeline;
+                // routing's, on an incident already open, is not.
+                if source == FlagSource::Routing {
+                    return Ok(open.id);
+                }
                 let effects = Effects::default().step(
                     source.operator(),
                     Step::Flagged {

@@ -161,25 +161,64 @@ pub enum Command {
     /// a lapsed skill stops routing those contacts immediately.
     UpsertOperator(OperatorProfile),
     /// The operator's console connected (first time, or back within the grace period).
-    OperatorConnected { operator: OperatorId },
+    OperatorConnected {
+        operator: OperatorId,
+    },
     /// The operator's console connection dropped; the grace period starts.
-    OperatorDisconnected { operator: OperatorId },
-    SetPresence { operator: OperatorId, presence: Presence },
+    OperatorDisconnected {
+        operator: OperatorId,
+    },
+    SetPresence {
+        operator: OperatorId,
+        presence: Presence,
+    },
     Enqueue(NewContact),
     /// Risk only rises this way (lexicon, screening, operator flag); it never silently falls.
-    RaiseRisk { contact: ContactId, risk: RiskLevel },
-    Accept { operator: OperatorId, contact: ContactId },
-    Reject { operator: OperatorId, contact: ContactId },
-    End { contact: ContactId, by: EndedBy },
-    FinishWrapUp { operator: OperatorId, contact: ContactId },
+    RaiseRisk {
+        contact: ContactId,
+        risk: RiskLevel,
+    },
+    Accept {
+        operator: OperatorId,
+        contact: ContactId,
+    },
+    Reject {
+        operator: OperatorId,
+        contact: ContactId,
+    },
+    End {
+        contact: ContactId,
+        by: EndedBy,
+    },
+    FinishWrapUp {
+        operator: OperatorId,
+        contact: ContactId,
+    },
     /// The caller left on purpose (closed the chat while waiting or talking).
-    CallerLeft { contact: ContactId },
-    CallerDisconnected { contact: ContactId },
+    CallerLeft {
+        contact: ContactId,
+    },
+    CallerDisconnected {
+        contact: ContactId,
+    },
     /// The caller came back (after a reload or network loss, or within the resume window after an abandon).
-    CallerReturned { contact: ContactId },
-    Transfer { contact: ContactId, by: OperatorId, target: TransferTarget },
-    Join { contact: ContactId, participant: OperatorId, mode: JoinMode },
-    Leave { contact: ContactId, participant: OperatorId },
+    CallerReturned {
+        contact: ContactId,
+    },
+    Transfer {
+        contact: ContactId,
+        by: OperatorId,
+        target: TransferTarget,
+    },
+    Join {
+        contact: ContactId,
+        participant: OperatorId,
+        mode: JoinMode,
+    },
+    Leave {
+        contact: ContactId,
+        participant: OperatorId,
+    },
 }
 
 /// The state of one contact.

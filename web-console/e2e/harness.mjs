@@ -96,3 +96,26 @@ export async function signIn(page, name) {
   await page.click('form button[type=submit]');
   await page.waitForSelector('.statusbar');
 }
+
+/**
+ * Screenshots an open modal dialog in both languages. A modal makes the rest of the page inert,
+ * so it is closed to switch the language and opened again with `reopen`.
+ */
+export async function shootDialogBoth(page, name, reopen) {
+  const first = await page.evaluate(() => document.documentElement.lang);
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.${first}.png`) });
+  for (const target of ['other', 'first']) {
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('dialog[open]', { state: 'detached' });
+    await page.click('[data-testid=lang-switch]');
+    await page.waitForFunction(
+      ([l, back]) => (back ? document.documentElement.lang === l : document.documentElement.lang !== l),
+      [first, target === 'first'],
+    );
+    await reopen();
+    if (target === 'other') {
+      const second = await page.evaluate(() => document.documentElement.lang);
+      await page.screenshot({ path: join(ARTIFACTS, `${name}.${second}.png`) });
+    }
+  }
+}

@@ -1,15 +1,20 @@
 // The whole story in a real browser against a running server (HOTLINE_URL), built console served
-// by it: a caller writes, an operator accepts and replies, a supervisor watches the floor and
-// joins, the operator ends and wraps up, an administrator manages accounts, and a new account is
-// forced to change its password. Every screen is photographed in Chinese and English.
+// by it: a caller writes, an operator accepts and replies; the operator raises a crisis flag, the
+// crisis lead's console rings (on the wallboard), the lead acknowledges, joins the chat and the
+// caller sees the lead's line; a supervisor watches the floor, the incident and joins; the operator
+// ends, writes the note (refused field by field, then fixed, then amended) and wraps up; the lead
+// records what was done and resolves (help must be confirmed first); an administrator manages
+// accounts, escalation policies, schedules and paging addresses, and a new account is forced to
+// change its password. Every screen is photographed in Chinese and English.
 //
 // Needs: HOTLINE_URL, HOTLINE_E2E_PASSWORD (accounts op, lead, sup, boss), HOTLINE_E2E_ARTIFACTS.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BASE, PASSWORD, launch, openPage, session, shootBoth, signIn } from './harness.mjs';
+import { BASE, PASSWORD, launch, openPage, session, shootBoth, shootDialogBoth, signIn } from './harness.mjs';
 
 const REPLY = 'Hello, I am here with you. 我在这里陪着你。';
 const WAITING_LINE = 'I cannot sleep and I feel alone. 我睡不着，觉得很孤单。';
+const LEAD_LINE = 'I am with the crisis team and I am here too. 我是危机干预的同事，我也在这里。';
 
 describe('hotline web console story', { timeout: 150_000 }, () => {
   let browser;
@@ -17,7 +22,10 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
   let op;
   let sup;
   let boss;
+  let lead;
   let contactId;
+  let incidentId;
+  let ids;
   let failed = false;
   const step = (name, fn) =>
     it(name, async (t) => {
@@ -37,6 +45,7 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     const accounts = await admin('GET', '/api/admin/accounts');
     const opAccount = accounts.find((a) => a.name === 'op');
     assert.ok(opAccount, 'the harness made the account op');
+    ids = Object.fromEntries(accounts.map((a) => [a.name, a.id]));
     await admin('PATCH', `/api/admin/accounts/${opAccount.id}`, {
       display_name: null,
       role: null,
@@ -65,15 +74,25 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
         { name: 'Ambulance', number: '120' },
       ],
     });
+    // An on-call schedule (crisis leads and supervisors take turns daily) for the crisis desk to
+    // show; no escalation policy, so the built-in fallback pages every crisis lead first.
+    const today = new Date().toISOString().slice(0, 10);
+    await admin('POST', '/api/admin/schedules', {
+      name: 'Crisis on call',
+      time_zone: 'Asia/Shanghai',
+      rotations: [{ length: 'daily', handoff_time: '09:00', start_date: today, participants: [ids.lead, ids.sup] }],
+      overrides: [],
+    });
     browser = await launch();
     caller = await openPage(browser, { phone: true });
     op = await openPage(browser);
     sup = await openPage(browser);
     boss = await openPage(browser);
+    lead = await openPage(browser);
   });
 
   after(async () => {
-    for (const p of [caller, op, sup, boss]) {
+    for (const p of [caller, op, sup, boss, lead]) {
       if (p?.problems?.length) console.error('page errors:', p.problems);
     }
     await browser?.close();
@@ -127,7 +146,7 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
 
   step('the operator accepts and replies; the caller sees the reply', async () => {
     await op.click('[data-testid=accept]');
-    const reply = op.locator(`article.chat[data-contact="${contactId}"] textarea`);
+    const reply = op.locator(`#reply-${contactId}`);
     await reply.waitFor();
     await reply.fill(REPLY);
     await reply.press('Enter');
@@ -152,12 +171,81 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     );
   });
 
-  step('the supervisor wallboard shows the live contact and the operator busy', async () => {
+
+  step('the crisis lead signs in: the crisis desk, who is on call and the schedule', async () => {
+    await signIn(lead, 'lead');
+    await lead.waitForSelector('[data-link=open]');
+    await lead.waitForSelector('[data-testid=oncall] li[data-person]');
+    assert.match(await lead.locator('[data-testid=oncall]').textContent(), /lead/);
+    await lead.waitForSelector('[data-testid=schedules] .shifts li');
+    const ics = await lead.locator('[data-testid=schedules] a[download]').getAttribute('href');
+    const calendar = await lead.evaluate((href) => fetch(href).then((r) => r.text()), ics);
+    assert.match(calendar, /BEGIN:VCALENDAR/);
+    await shootBoth(lead, '20-crisis-desk');
+    // The lead watches the floor: a page must ring on any screen.
+    await lead.click('a[href="#/wallboard"]');
+    await lead.waitForSelector('[data-testid=wb-queues]');
+  });
+
+  step('the operator raises a crisis flag; the lead is paged on the wallboard (tone and banner)', async () => {
+    const chat = op.locator(`article.chat[data-contact="${contactId}"]`);
+    await chat.locator('[data-testid=crisis-raise]').click();
+    const dialog = op.locator('[data-testid=crisis-dialog]');
+    await dialog.waitFor();
+    await dialog.locator('textarea').fill('Says they have pills at hand. 说手边有药。');
+    await shootDialogBoth(op, '21-operator-crisis-confirm', async () => {
+      await chat.locator('[data-testid=crisis-raise]').click();
+      await dialog.waitFor();
+    });
+    const tonesBefore = await lead.evaluate(() => window.__tones);
+    await dialog.locator('[data-testid=crisis-confirm]').click();
+    await chat.locator('[data-testid=crisis-status]').waitFor();
+    assert.match(await chat.locator('[data-testid=crisis-status]').textContent(), /#\d+/);
+
+    const banner = lead.locator('[data-testid=page-banner]');
+    await banner.waitFor();
+    incidentId = Number(await banner.locator('.page-item').first().getAttribute('data-incident'));
+    assert.ok(incidentId > 0);
+    assert.match(await banner.textContent(), new RegExp(`#${contactId}`));
+    await lead.waitForFunction((n) => window.__tones > n, tonesBefore);
+    await shootBoth(lead, '22-crisis-page-ringing');
+    await shootBoth(op, '23-operator-crisis-paged');
+  });
+
+  step('the lead acknowledges, joins the chat, and the caller sees the lead', async () => {
+    await lead.click('[data-testid=page-acknowledge]');
+    await lead.waitForSelector('[data-testid=page-banner]', { state: 'detached' });
+    const panel = lead.locator(`[data-testid=incident][data-incident="${incidentId}"]`);
+    await panel.waitFor();
+    await lead.waitForSelector(`[data-testid=incident][data-state=acknowledged]`);
+    const chat = op.locator(`article.chat[data-contact="${contactId}"]`);
+    await chat.locator('[data-testid=crisis-acknowledged]').waitFor();
+    assert.match(await chat.locator('[data-testid=crisis-acknowledged]').textContent(), /lead/);
+
+    await panel.locator('[data-testid=join-barge]').click();
+    const leadChat = panel.locator(`article.chat[data-contact="${contactId}"]`);
+    await leadChat.waitFor();
+    await leadChat.locator('li:has-text("I am here with you")').waitFor();
+    await leadChat.locator(`#reply-${contactId}`).fill(LEAD_LINE);
+    await leadChat.locator(`#reply-${contactId}`).press('Enter');
+    await caller.waitForSelector('[data-testid=transcript] li:has-text("crisis team")');
+    await chat.locator('li:has-text("crisis team")').waitFor();
+    await chat.locator('[data-testid=crisis-joined]').waitFor();
+    await panel.locator('[data-testid=timeline] li[data-kind=joined_contact]').waitFor();
+    await shootBoth(lead, '24-crisis-desk-joined');
+    await shootBoth(op, '25-operator-crisis-acknowledged');
+    await shootBoth(caller, '26-caller-sees-lead');
+  });
+
+  step('the supervisor wallboard shows the live contact, the incident and the operator busy', async () => {
     await signIn(sup, 'sup');
     await sup.waitForSelector(`[data-testid=wb-contacts] tr[data-contact="${contactId}"]`);
     const row = sup.locator(`[data-testid=wb-contacts] tr[data-contact="${contactId}"]`);
     assert.ok(['green', 'yellow', 'red'].includes(await row.getAttribute('data-colour')));
     await sup.waitForSelector('[data-testid=wb-operators] tr[data-name="op"] [data-state=busy]');
+    await sup.waitForSelector(`[data-testid=wb-incidents] tr[data-incident="${incidentId}"][data-state=acknowledged]`);
+    assert.match(await sup.locator(`[data-testid=wb-incidents] tr[data-incident="${incidentId}"]`).textContent(), /lead/);
+    await row.locator('[data-testid=crisis-mark][data-state=acknowledged]').waitFor();
     await shootBoth(sup, '09-supervisor-wallboard');
     await row.locator('button').first().click(); // monitor
     await sup.waitForSelector(`.joined article.chat[data-contact="${contactId}"]`);
@@ -167,17 +255,87 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await sup.waitForSelector('.joined', { state: 'detached' });
   });
 
-  step('the operator ends the chat, wraps up and finishes', async () => {
+  step('the operator ends the chat and writes the note: one field refused, fixed, submitted, amended', async () => {
     const chat = op.locator(`article.chat[data-contact="${contactId}"]`);
     await chat.locator('.chat-actions button.danger-outline').click();
     await chat.locator('.chat-actions .danger-button').click();
     await op.waitForSelector('[data-testid=wrapup-timer]');
     await caller.waitForSelector('[data-testid=ended]');
-    await shootBoth(op, '11-operator-wrap-up');
+    const note = chat.locator('[data-testid=note]');
+    const field = (id) => note.locator(`[data-field="${id}"]`);
+    await field('call_type').locator('input[value=crisis]').check();
+    await field('categories').locator('details[data-category=suicide_self_harm] summary').click();
+    await field('categories').locator('input[value=suicidal_thoughts]').check();
+    await field('age_group').locator('select').selectOption('18_24');
+    await field('suicidal_thoughts').locator('input[value=yes]').check();
+    await field('risk_level').locator('input[value=high]').check();
+    await field('interventions').locator('input[value=safety_planning]').check();
+    await field('outcome').locator('select').selectOption('escalated');
+    // The draft saves itself as the operator types.
+    await note.locator('[data-save=saved]').waitFor();
+    await note.locator('[data-testid=note-submit]').click();
+    // Refused: the summary is required for a data contact; the message is at the field.
+    await note.locator('[data-testid=note-errors]').waitFor();
+    assert.equal(await note.locator('[data-testid=note-errors] li').count(), 1, 'one refused field');
+    await field('summary').locator('.field-error').waitFor();
+    assert.equal(await field('summary').locator('textarea').getAttribute('aria-invalid'), 'true');
+    await shootBoth(op, '27-operator-note-refused');
+    await field('summary').locator('textarea').fill('Crisis: pills at hand; crisis lead joined; ambulance called.');
+    await note.locator('[data-testid=note-submit]').click();
+    await note.locator('[data-testid=note-submitted]').waitFor();
+    assert.match(await note.locator('[data-field=summary]').textContent(), /pills at hand/);
+    // Amend: a reason is required; the original is kept and the amendment listed.
+    await note.locator('[data-testid=note-amend]').click();
+    await field('referrals').locator('button:not([aria-label])').click();
+    await field('referrals').locator('select').selectOption('ambulance_120');
+    await field('referrals').locator('input[type=text]').fill('A-120-7');
+    assert.ok(await note.locator('[data-testid=note-save-amendment]').isDisabled(), 'no reason, no amendment');
+    await note.locator('textarea[name=amend-reason]').fill('Added the ambulance referral. 补充转介。');
+    await shootBoth(op, '28-operator-note-amend');
+    await note.locator('[data-testid=note-save-amendment]').click();
+    await note.locator('[data-testid=amendment]').waitFor();
+    assert.match(await note.locator('[data-field=referrals]').textContent(), /A-120-7/);
+    await shootBoth(op, '29-operator-note-submitted');
     await op.click('.wrapup button.primary');
     await op.waitForSelector(`article.chat[data-contact="${contactId}"]`, { state: 'detached' });
+    assert.equal(await op.locator('[data-testid=notes-to-finish]').count(), 0, 'nothing left to finish');
     await caller.click('label.score:nth-child(4)');
     await shootBoth(caller, '12-caller-ended-survey');
+  });
+
+  step('the lead records what was done; resolving waits for help to be confirmed', async () => {
+    await lead.evaluate((id) => (location.hash = `#/crisis/${id}`), incidentId);
+    const panel = lead.locator(`[data-testid=incident][data-incident="${incidentId}"]`);
+    await panel.waitFor();
+    // The operator's high-risk note went on the open incident's timeline.
+    await panel.locator('[data-testid=timeline] li[data-kind=flagged]').waitFor();
+    const steps = panel.locator('[data-testid=step-form]');
+    await steps.locator('input[value=emergency_services_contacted]').check();
+    await steps.locator('select[name=service]').selectOption('ambulance_120');
+    await steps.locator('input[name=reference]').fill('A-120-7');
+    await steps.locator('[data-testid=record-step]').click();
+    await panel.locator('[data-testid=timeline] li[data-kind=emergency_services_contacted]').waitFor();
+    await panel.locator('[data-testid=help-unconfirmed]').waitFor();
+    const resolve = panel.locator('[data-testid=resolve-form]');
+    await resolve.locator('textarea[name=resolution]').fill('Caller safe with family; follow-up booked.');
+    await resolve.locator('[data-testid=resolve]').click();
+    await resolve.locator('[data-testid=resolve-problem]').waitFor();
+    assert.match(await resolve.locator('[data-testid=resolve-problem]').textContent(), /help_confirmed/);
+    await shootBoth(lead, '30-crisis-resolve-refused');
+    await steps.locator('input[value=help_confirmed]').check();
+    await steps.locator('textarea[name=text]').fill('Ambulance crew confirmed on scene by phone.');
+    await steps.locator('[data-testid=record-step]').click();
+    await panel.locator('[data-testid=timeline] li[data-kind=help_confirmed]').waitFor();
+    await steps.locator('input[value=outcome]').check();
+    await steps.locator('textarea[name=text]').fill('Taken to hospital; family informed.');
+    await steps.locator('[data-testid=record-step]').click();
+    await panel.locator('[data-testid=timeline] li[data-kind=outcome]').waitFor();
+    await resolve.locator('[data-testid=resolve]').click();
+    await lead.waitForSelector(`[data-testid=incident][data-incident="${incidentId}"][data-state=resolved]`);
+    await panel.locator('[data-testid=timeline] li[data-kind=resolved]').waitFor();
+    await lead.click('[data-filter=all]');
+    await lead.waitForSelector(`[data-testid=incidents] tr[data-incident="${incidentId}"][data-state=resolved]`);
+    await shootBoth(lead, '31-crisis-resolved-timeline');
   });
 
   step('a caller at risk: red offer, a whisper, raise risk, transfer to a queue', async () => {

@@ -623,7 +623,25 @@ function Skills({ t }: { t: Strings }) {
 
 // ---------- queues ----------
 
-function blankQueue(): QueueDefinition {
+/** A queue with every optional part spelled out (the server leaves defaults out). */
+type Queue = Required<QueueDefinition>;
+
+function complete(q: QueueDefinition): Queue {
+  return {
+    required_skills: [],
+    languages: [],
+    relaxation: [],
+    never_relax: false,
+    overflow_to: null,
+    max_wait_ms: null,
+    opening_hours: { kind: 'always' },
+    closed_message: '',
+    alternatives: [],
+    ...q,
+  };
+}
+
+function blankQueue(): Queue {
   return {
     id: '',
     name: '',
@@ -644,12 +662,12 @@ function blankQueue(): QueueDefinition {
 }
 
 function Queues({ t, onChanged }: { t: Strings; onChanged: () => void }) {
-  const [queues, setQueues] = useState<QueueDefinition[] | null>(null);
+  const [queues, setQueues] = useState<Queue[] | null>(null);
   const [skills, setSkills] = useState<SkillInfo[]>([]);
-  const [editing, setEditing] = useState<{ draft: QueueDefinition; isNew: boolean } | null>(null);
+  const [editing, setEditing] = useState<{ draft: Queue; isNew: boolean } | null>(null);
   const [feedback, setFeedback] = useState<Feedback>(null);
   const load = () => {
-    api<QueueDefinition[]>('GET', '/api/queues').then(setQueues, (e) =>
+    api<QueueDefinition[]>('GET', '/api/queues').then((list) => setQueues(list.map(complete)), (e) =>
       setFeedback({ kind: 'error', text: errorText(e, t) }),
     );
     api<SkillInfo[]>('GET', '/api/skills').then(setSkills, () => undefined);
@@ -749,19 +767,19 @@ function QueueEditor({
   onError,
 }: {
   t: Strings;
-  initial: QueueDefinition;
+  initial: Queue;
   isNew: boolean;
-  queues: QueueDefinition[];
+  queues: Queue[];
   skills: SkillInfo[];
   onSaved: () => void;
   onDeleted: () => void;
   onCancel: () => void;
   onError: (e: unknown) => void;
 }) {
-  const [q, setQ] = useState<QueueDefinition>(initial);
+  const [q, setQ] = useState<Queue>(initial);
   const [languages, setLanguages] = useState(initial.languages.join(', '));
   const [confirmDelete, setConfirmDelete] = useState(false);
-  const set = (patch: Partial<QueueDefinition>) => setQ({ ...q, ...patch });
+  const set = (patch: Partial<Queue>) => setQ({ ...q, ...patch });
   const h = q.opening_hours;
   const unusedSkills = skills.filter((s) => !q.required_skills.some((r) => r.skill === s.skill));
 

@@ -1,29 +1,34 @@
 // The staff console shell: sign-in, the forced password change, navigation by role, the one
-// staff socket, and notices. Pages live under hash routes: #/desk, #/wallboard, #/admin/…
+// staff socket, notices, and the crisis page that rings on every screen. Pages live under hash
+// routes: #/desk, #/wallboard, #/crisis/<incident>, #/admin/…
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { AccountView, Me, QueueDefinition, Role } from '../proto/hotline';
+import type { Me, QueueDefinition, Role, StaffMember } from '../proto/hotline';
 import { ApiError, api } from '../shared/api';
 import { useStrings } from '../shared/i18n';
 import { LangSwitch } from '../shared/LangSwitch';
-import { Admin } from './Admin';
 import type { Colleague } from './ChatView';
+import { CrisisDesk } from './Crisis';
 import { Desk } from './Desk';
-import { StaffStore, useStaff, type Notice } from './staff';
+import { paging, unlockSound } from './ring';
+import { StaffStore, useStaff, type Notice, type StaffState } from './staff';
 import { strings, type Strings } from './strings';
+import { lazy } from './ui';
 import { Wallboard } from './Wallboard';
 
-type Page = 'desk' | 'wallboard' | 'admin' | 'password';
+const Admin = lazy(() => import('./Admin').then((m) => m.Admin), '…');
+
+type Page = 'desk' | 'wallboard' | 'crisis' | 'admin' | 'password';
 
 function pagesFor(role: Role): Page[] {
   switch (role) {
     case 'operator':
       return ['desk'];
     case 'crisis_lead':
-      return ['desk', 'wallboard'];
+      return ['crisis', 'desk', 'wallboard'];
     case 'supervisor':
-      return ['wallboard', 'desk'];
+      return ['wallboard', 'crisis', 'desk'];
     case 'admin':
-      return ['admin', 'wallboard'];
+      return ['admin', 'wallboard', 'crisis'];
   }
 }
 
@@ -95,6 +100,8 @@ function Login({ t, onLogin }: { t: Strings; onLogin: (me: Me) => void }) {
         aria-labelledby="login-title"
         onSubmit={(e) => {
           e.preventDefault();
+          // A click lets the page make sound: offers and crisis pages ring.
+          unlockSound();
           setBusy(true);
           setProblem(null);
           api<Me>('POST', '/api/login', { name: name.trim(), password })
@@ -229,17 +236,20 @@ function Console({ t, me, onSignedOut }: { t: Strings; me: Me; onSignedOut: () =
     store.onAuthLost = onSignedOut;
     store.start();
     loadQueues();
-    // Only supervisors and admins may list accounts; operators transfer to a person by number.
-    if (me.role === 'supervisor' || me.role === 'admin' || me.role === 'crisis_lead') {
-      api<AccountView[]>('GET', '/api/admin/accounts').then(
-        (list) =>
-          setColleagues(
-            list.filter((a) => !a.disabled && a.role !== 'admin').map((a) => ({ id: a.id, name: a.display_name })),
-          ),
-        () => setColleagues(null),
-      );
-    }
-    return () => store.stop();
+    // Colleagues, for transfers and for naming people on timelines and in conversations.
+    api<StaffMember[]>('GET', '/api/staff').then(
+      (list) => setColleagues(list.map((a) => ({ id: a.id, name: a.name, role: a.role }))),
+      () => setColleagues(null),
+    );
+    // Any first click or key lets the page ring (browsers keep pages silent until then).
+    const unlock = () => unlockSound();
+    window.addEventListener('pointerdown', unlock, { once: true });
+    window.addEventListener('keydown', unlock, { once: true });
+    return () => {
+      store.stop();
+      window.removeEventListener('pointerdown', unlock);
+      window.removeEventListener('keydown', unlock);
+    };
   }, [store]);
 
   const pages = pagesFor(me.role);
@@ -287,6 +297,7 @@ function Console({ t, me, onSignedOut }: { t: Strings; me: Me; onSignedOut: () =
           </button>
         </p>
       )}
+      <PageBanner store={store} state={state} t={t} />
       <Notices store={store} notices={state.notices} t={t} />
       {offersElsewhere && (
         <p class="offer-banner" role="alert">
@@ -301,9 +312,65 @@ function Console({ t, me, onSignedOut }: { t: Strings; me: Me; onSignedOut: () =
       {page === 'wallboard' && (
         <Wallboard store={store} state={state} t={t} queues={queues} colleagues={colleagues} names={names} />
       )}
+      {page === 'crisis' && (
+        <CrisisDesk
+          store={store}
+          state={state}
+          t={t}
+          selected={/^\d+$/.test(sub) ? Number(sub) : null}
+          queues={queues}
+          colleagues={colleagues}
+          names={names}
+        />
+      )}
       {page === 'admin' && <Admin t={t} section={sub} onQueuesChanged={loadQueues} />}
       {page === 'password' && <PasswordForm t={t} onDone={() => undefined} />}
     </Frame>
+  );
+}
+
+/** A crisis page rings on every screen (tone and banner) until someone acknowledges it. */
+function PageBanner({ store, state, t }: { store: StaffStore; state: StaffState; t: Strings }) {
+  const paged = state.paged.map((id) => state.incidents[id]).filter((i) => i && i.state === 'triggered');
+  const on = paged.length > 0;
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    paging(on);
+  }, [on]);
+  useEffect(() => () => paging(false), []);
+  if (!on) return null;
+  return (
+    <section class="page-banner" role="alert" aria-labelledby="page-title" data-testid="page-banner">
+      <h2 id="page-title">{t.page.title}</h2>
+      {paged.map((i) => (
+        <div key={i.id} class="page-item" data-incident={i.id}>
+          <p>
+            <strong>{t.page.text(i.id, i.contact, i.level)}</strong>
+            {i.reason ? ` ${t.page.reason(i.reason)}` : ''}
+          </p>
+          <div class="page-actions">
+            <button
+              type="button"
+              class="primary"
+              data-testid="page-acknowledge"
+              onClick={() =>
+                store.acknowledge(i.id).then(
+                  () => {
+                    setProblem(null);
+                    location.hash = `#/crisis/${i.id}`;
+                  },
+                  (e) => setProblem(t.error + (e instanceof ApiError ? e.message : String(e))),
+                )
+              }
+            >
+              {t.crisis.acknowledge}
+            </button>
+            <a href={`#/crisis/${i.id}`}>{t.page.open}</a>
+          </div>
+        </div>
+      ))}
+      {problem && <p class="problem">{problem}</p>}
+    </section>
   );
 }
 

@@ -2,20 +2,23 @@
 // responses, and the holder's controls (raise risk, transfer, end, wrap-up). Supervisors who
 // joined see the same view with the controls of their join mode.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { QueueDefinition, RiskLevel, StaffLine } from '../proto/hotline';
+import type { QueueDefinition, RiskLevel, Role, StaffLine } from '../proto/hotline';
 import { clock, dateTime, timeOfDay } from '../shared/format';
 import { serverNow } from '../shared/api';
 import { useLang } from '../shared/i18n';
 import { languageName, topicLabel } from '../shared/topics';
 import type { Chat, StaffStore } from './staff';
+import { CrisisFlag } from './CrisisFlag';
+import { NotePanel } from './NotePanel';
 import { CANNED, type Strings } from './strings';
-import { Reserved, RiskBadge, useTicker } from './ui';
+import { RiskBadge, useTicker } from './ui';
 
 const LEVELS: RiskLevel[] = ['none', 'low', 'medium', 'high', 'imminent'];
 
 export interface Colleague {
   id: number;
   name: string;
+  role?: Role;
 }
 
 export function ChatView({
@@ -104,7 +107,7 @@ export function ChatView({
         )}
       </header>
 
-      <div class="chat-body">
+      <div class={`chat-body ${holder ? 'with-note' : ''}`}>
         <div class="chat-main">
           <div
             class="transcript"
@@ -279,8 +282,14 @@ export function ChatView({
         <aside class="chat-side">
           {holder && (
             <>
-              <Reserved id="crisis-button" label={t.reservedCrisis} />
-              <Reserved id="note-form" label={t.reservedNote} />
+              <CrisisFlag chat={chat} state={store.state} t={t} names={names} />
+              <NotePanel
+                contact={chat.id}
+                t={t}
+                me={me}
+                names={names}
+                onSubmitted={() => store.noteSubmitted(chat.id)}
+              />
             </>
           )}
           <section aria-labelledby={`history-${chat.id}`} class="history">
@@ -383,7 +392,7 @@ function Transfer({
   const [kind, setKind] = useState<'queue' | 'operator'>('queue');
   const [queue, setQueue] = useState(queues[0]?.id ?? '');
   const [person, setPerson] = useState('');
-  const others = colleagues?.filter((c) => c.id !== me) ?? null;
+  const others = colleagues?.filter((c) => c.id !== me && c.role !== 'admin') ?? null;
   return (
     <form
       class="transfer"
@@ -422,7 +431,7 @@ function Transfer({
             ))}
           </select>
         ) : (
-          // Operators may not list accounts: the server has no colleague directory for them yet.
+          // The colleague directory did not load: transfer by account number.
           <label>
             {t.personId}{' '}
             <input type="number" min={1} value={person} onInput={(e) => setPerson(e.currentTarget.value)} />

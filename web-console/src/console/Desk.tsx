@@ -6,6 +6,7 @@ import { clock, roughDuration, timeOfDay } from '../shared/format';
 import { useLang } from '../shared/i18n';
 import { languageName, topicLabel } from '../shared/topics';
 import { ChatView, type Colleague } from './ChatView';
+import { NotePanel } from './NotePanel';
 import { ringing, unlockSound } from './ring';
 import type { Offer, StaffStore, StaffState } from './staff';
 import type { Strings } from './strings';
@@ -116,6 +117,23 @@ export function Desk({
           </>
         )}
       </section>
+      {state.notesToFinish.length > 0 && (
+        <section class="notes-to-finish" aria-labelledby="notes-title" data-testid="notes-to-finish">
+          <h2 id="notes-title">{t.note.toFinish}</h2>
+          <p class="hint">{t.note.toFinishHint}</p>
+          {state.notesToFinish.map((id) => (
+            <article key={id} class="finish-note" aria-labelledby={`finish-${id}`} data-contact={id}>
+              <div class="section-head">
+                <h3 id={`finish-${id}`}>{t.contact(id)}</h3>
+                <button type="button" onClick={() => store.noteDone(id)}>
+                  {t.note.dismiss}
+                </button>
+              </div>
+              <NotePanel contact={id} t={t} me={me.id} names={names} />
+            </article>
+          ))}
+        </section>
+      )}
     </div>
   );
 }

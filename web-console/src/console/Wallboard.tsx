@@ -1,13 +1,14 @@
 // The supervisors' wallboard: queues (waiting, oldest wait), operators and their states, live
 // contacts with risk colours, and monitor / whisper / barge into a live contact.
 import { useEffect } from 'preact/hooks';
-import type { ContactSummary, JoinMode, QueueDefinition, StaffEvent } from '../proto/hotline';
+import type { ContactSummary, IncidentView, JoinMode, QueueDefinition, StaffEvent } from '../proto/hotline';
 import { api, serverNow } from '../shared/api';
-import { clock } from '../shared/format';
+import { clock, timeOfDay } from '../shared/format';
 import { useLang } from '../shared/i18n';
 import { languageName, topicLabel } from '../shared/topics';
 import { ChatView, type Colleague } from './ChatView';
-import type { StaffState, StaffStore } from './staff';
+import { IncidentState, sourceText } from './Crisis';
+import { incidentOf, type StaffState, type StaffStore } from './staff';
 import type { Strings } from './strings';
 import { OpStateBadge, RiskBadge, useTicker } from './ui';
 
@@ -30,9 +31,13 @@ export function Wallboard({
   names: Map<number, string>;
 }) {
   useTicker(true, 1000);
+  const lang = useLang();
   const load = () => {
     api<StaffEvent>('GET', '/api/wallboard')
       .then((f) => store.setFloor(f))
+      .catch(() => undefined);
+    api<IncidentView[]>('GET', '/api/incidents?state=open')
+      .then((list) => store.mergeIncidents(list))
       .catch(() => undefined);
   };
   // The socket sends the floor only when it changes: start from the HTTP snapshot.
@@ -49,6 +54,9 @@ export function Wallboard({
   const nameOf = (id: number | null | undefined) =>
     id == null ? '—' : floorNames.get(id) || names.get(id) || `#${id}`;
   const joined = state.chats.filter((c) => c.as === 'participant');
+  const incidents = Object.values(state.incidents)
+    .filter((i) => i.state !== 'resolved')
+    .sort((a, b) => b.id - a.id);
 
   return (
     <div class="wallboard">
@@ -86,6 +94,45 @@ export function Wallboard({
             })}
           </tbody>
         </table>
+      </section>
+
+      <section aria-labelledby="wb-incidents">
+        <h3 id="wb-incidents">{t.incidents}</h3>
+        {incidents.length === 0 ? (
+          <p class="hint">{t.noIncidents}</p>
+        ) : (
+          <table class="grid" data-testid="wb-incidents">
+            <thead>
+              <tr>
+                <th scope="col">{t.crisis.columns.incident}</th>
+                <th scope="col">{t.crisis.columns.state}</th>
+                <th scope="col">{t.crisis.columns.contact}</th>
+                <th scope="col">{t.crisis.columns.source}</th>
+                <th scope="col">{t.crisis.columns.since}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {incidents.map((i) => (
+                <tr key={i.id} data-incident={i.id} data-state={i.state} class={i.state === 'triggered' ? 'row-red' : ''}>
+                  <th scope="row">
+                    <a href={`#/crisis/${i.id}`}>{t.crisis.incident(i.id)}</a>
+                  </th>
+                  <td>
+                    <IncidentState incident={i} t={t} />
+                    {i.acknowledged_by != null && i.state === 'acknowledged'
+                      ? ` · ${t.flag.ackBy(nameOf(i.acknowledged_by), timeOfDay(i.acknowledged_at ?? 0, lang))}`
+                      : i.state === 'triggered'
+                        ? ` · ${t.flag.level(i.level)}`
+                        : ''}
+                  </td>
+                  <td>{t.contact(i.contact)}</td>
+                  <td>{sourceText(i, t, (id) => nameOf(id))}</td>
+                  <td>{clock(now - i.created_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
       </section>
 
       <section aria-labelledby="wb-ops">
@@ -143,6 +190,7 @@ export function Wallboard({
                   queueName={queueName(c.queue)}
                   operatorName={nameOf(c.operator)}
                   joined={state.chats.some((x) => x.id === c.id)}
+                  incident={incidentOf(state, c.id)}
                   mine={c.operator === state.me?.id}
                   onJoin={(mode) => store.join(c.id, mode)}
                 />
@@ -179,6 +227,7 @@ function ContactRow({
   queueName,
   operatorName,
   joined,
+  incident,
   mine,
   onJoin,
 }: {
@@ -188,6 +237,7 @@ function ContactRow({
   queueName: string;
   operatorName: string;
   joined: boolean;
+  incident: IncidentView | null;
   mine: boolean;
   onJoin: (mode: JoinMode) => void;
 }) {
@@ -206,6 +256,14 @@ function ContactRow({
       <td>
         {t.contactStates[c.state]}
         {c.caller_away ? ` · ${t.callerAway}` : ''}
+        {incident && incident.state !== 'resolved' && (
+          <>
+            {' '}
+            <a href={`#/crisis/${incident.id}`} class="crisis-mark" data-testid="crisis-mark" data-state={incident.state}>
+              {t.crisisMark(t.crisis.states[incident.state])}
+            </a>
+          </>
+        )}
       </td>
       <td>{operatorName}</td>
       <td>{clock(now - c.entered_at)}</td>

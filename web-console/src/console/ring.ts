@@ -1,5 +1,7 @@
-// The offer ring: a short, soft two-note tone repeated while an offer waits. Browsers only let a
-// page play sound after a user gesture, so the desk calls `unlock()` from clicks (e.g. "Available").
+// The offer ring: a short, soft two-note tone repeated while an offer waits. The crisis page: three
+// rising notes, more often, until someone acknowledges. Browsers only let a page play sound after
+// a user gesture, so the console calls `unlockSound()` from clicks (sign-in, "Available", any
+// first click).
 
 let ctx: AudioContext | null = null;
 let timer: number | undefined;
@@ -43,5 +45,27 @@ export function ringing(on: boolean): void {
   } else if (!on && timer !== undefined) {
     window.clearInterval(timer);
     timer = undefined;
+  }
+}
+
+let pageTimer: number | undefined;
+
+function alarm() {
+  if (!ctx || ctx.state !== 'running') return;
+  const t = ctx.currentTime;
+  beep(660, t, 0.16);
+  beep(880, t + 0.2, 0.16);
+  beep(1100, t + 0.4, 0.3);
+}
+
+/** Starts the crisis page tone (every 1.6 s) or stops it. */
+export function paging(on: boolean): void {
+  if (on && pageTimer === undefined) {
+    unlockSound();
+    alarm();
+    pageTimer = window.setInterval(alarm, 1_600);
+  } else if (!on && pageTimer !== undefined) {
+    window.clearInterval(pageTimer);
+    pageTimer = undefined;
   }
 }

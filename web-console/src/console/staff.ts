@@ -1,6 +1,7 @@
 // The console's live state: one staff WebSocket per person (the server closes an older one when
 // a newer one connects), and everything it tells: presence, offers, held and joined contacts,
-// the floor. Pages read it through `useStaff` and act through the methods.
+// the floor, crisis incidents and pages. Pages read it through `useStaff` and act through the
+// methods.
 
 import { useEffect, useState } from 'preact/hooks';
 import type {
@@ -10,6 +11,8 @@ import type {
   EndedBy,
   FloorOperator,
   HistoryItem,
+  IncidentId,
+  IncidentView,
   JoinMode,
   OperatorId,
   OperatorState,
@@ -76,6 +79,43 @@ export interface StaffState {
   active: ContactId | null;
   floor: { contacts: ContactSummary[]; operators: FloorOperator[] } | null;
   notices: Notice[];
+  /** Crisis incidents this console has heard of (frames and lists), by id. */
+  incidents: Record<number, IncidentView>;
+  /** How many changes of each incident this console has been told of (a change may keep the view as it was: a step). */
+  incidentChanges: Record<number, number>;
+  /** Incidents paging me now (a `page` frame), until someone acknowledges or resolves them. */
+  paged: IncidentId[];
+  /** Contacts I held that ended in this tab: their notes are finished on the desk. */
+  notesToFinish: ContactId[];
+}
+
+const NOTES_KEY = 'hotline.notesToFinish';
+
+function loadNotesToFinish(): ContactId[] {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(NOTES_KEY) ?? '[]');
+    return Array.isArray(v) ? v.filter((x) => Number.isInteger(x)) : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveNotesToFinish(ids: ContactId[]) {
+  try {
+    sessionStorage.setItem(NOTES_KEY, JSON.stringify(ids));
+  } catch {
+    // Not kept over a reload; the drafts themselves are on the server.
+  }
+}
+
+/** The open incident of a contact, if this console knows one. */
+export function incidentOf(state: StaffState, contact: ContactId): IncidentView | null {
+  let found: IncidentView | null = null;
+  for (const i of Object.values(state.incidents)) {
+    if (i.contact !== contact) continue;
+    if (!found || i.id > found.id) found = i;
+  }
+  return found;
 }
 
 const sortLines = (lines: StaffLine[]) => [...lines].sort((a, b) => a.seq - b.seq);
@@ -116,10 +156,15 @@ export class StaffStore {
     active: null,
     floor: null,
     notices: [],
+    incidents: {},
+    incidentChanges: {},
+    paged: [],
+    notesToFinish: loadNotesToFinish(),
   };
   private listeners = new Set<() => void>();
   private socket: JsonSocket<StaffEvent, StaffRequest>;
   private lastTyping = new Map<ContactId, number>();
+  private submittedNotes = new Set<ContactId>();
   /** Called when the socket keeps failing: the session may have ended. */
   onAuthLost: (() => void) | null = null;
 
@@ -285,6 +330,31 @@ export class StaffStore {
     this.send({ type: 'leave', contact });
   }
 
+  /** Records incidents read over HTTP (frames keep them current afterwards). */
+  mergeIncidents(list: IncidentView[]) {
+    const incidents = { ...this.state.incidents };
+    for (const i of list) incidents[i.id] = i;
+    this.set({ incidents, paged: this.state.paged.filter((id) => incidents[id]?.state === 'triggered') });
+  }
+
+  /** Acknowledges an incident: paging stops for everyone. */
+  async acknowledge(id: IncidentId): Promise<IncidentView> {
+    const incident = await api<IncidentView>('POST', `/api/incidents/${id}/acknowledge`);
+    this.mergeIncidents([incident]);
+    return incident;
+  }
+
+  /** The note of a contact I hold is submitted: nothing to finish when it ends. */
+  noteSubmitted(contact: ContactId) {
+    this.submittedNotes.add(contact);
+  }
+
+  noteDone(contact: ContactId) {
+    const notesToFinish = this.state.notesToFinish.filter((c) => c !== contact);
+    saveNotesToFinish(notesToFinish);
+    this.set({ notesToFinish });
+  }
+
   setFloor(frame: StaffEvent) {
     if (frame.type === 'floor') this.set({ floor: { contacts: frame.contacts, operators: frame.operators } });
   }
@@ -378,10 +448,17 @@ export class StaffStore {
           typingUntil: 0,
         }));
         break;
-      case 'completed':
+      case 'completed': {
+        const held = this.state.chats.some((c) => c.id === f.contact && c.as === 'holder');
         this.updateChat(f.contact, () => null);
         this.notify({ kind: 'completed', contact: f.contact });
+        if (held && !this.submittedNotes.has(f.contact) && !this.state.notesToFinish.includes(f.contact)) {
+          const notesToFinish = [...this.state.notesToFinish, f.contact];
+          saveNotesToFinish(notesToFinish);
+          this.set({ notesToFinish });
+        }
         break;
+      }
       case 'released':
         this.updateChat(f.contact, () => null);
         this.notify({ kind: 'released', contact: f.contact, reason: f.reason });
@@ -400,6 +477,30 @@ export class StaffStore {
       case 'floor':
         this.set({ floor: { contacts: f.contacts, operators: f.operators } });
         break;
+      case 'page': {
+        const i = f.incident;
+        const known = this.state.incidents[i.id];
+        // A page delivered late must not ring for an incident already taken in hand.
+        const stale =
+          known &&
+          (known.state === 'resolved' ||
+            (known.state === 'acknowledged' && (known.acknowledged_at ?? 0) >= i.triggered_at));
+        if (stale) break;
+        this.set({
+          incidents: { ...this.state.incidents, [i.id]: i },
+          paged: i.state === 'triggered' && !this.state.paged.includes(i.id) ? [...this.state.paged, i.id] : this.state.paged,
+        });
+        break;
+      }
+      case 'incident_changed': {
+        const i = f.incident;
+        this.set({
+          incidents: { ...this.state.incidents, [i.id]: i },
+          incidentChanges: { ...this.state.incidentChanges, [i.id]: (this.state.incidentChanges[i.id] ?? 0) + 1 },
+          paged: i.state === 'triggered' ? this.state.paged : this.state.paged.filter((id) => id !== i.id),
+        });
+        break;
+      }
       case 'shutdown':
         this.notify({ kind: 'shutdown' });
         break;

@@ -1,4 +1,5 @@
 // Small pieces shared by the console pages.
+import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { OperatorState, RiskColour, RiskLevel } from '../proto/hotline';
 import type { Strings } from './strings';
@@ -37,11 +38,32 @@ export function useTicker(on = true, ms = 1000): number {
   return now;
 }
 
-export function Reserved({ label, id }: { label: string; id: string }) {
-  // A marked empty place: the next server feature fills it. Deliberately does nothing now.
-  return (
-    <section class="reserved" data-reserved={id} aria-label={label}>
-      <p>{label}</p>
-    </section>
-  );
+/**
+ * A page loaded on first use (its own chunk): the administration and quality screens are not
+ * part of what an operator's desk downloads.
+ */
+export function lazy<P extends object>(load: () => Promise<ComponentType<P>>, loading: string) {
+  let cached: ComponentType<P> | null = null;
+  return function Lazy(props: P) {
+    const [Page, setPage] = useState(() => cached);
+    const [failed, setFailed] = useState<string | null>(null);
+    useEffect(() => {
+      if (Page) return;
+      load().then(
+        (c) => {
+          cached = c;
+          setPage(() => c);
+        },
+        (e) => setFailed(String(e)),
+      );
+    }, []);
+    if (Page) return <Page {...props} />;
+    return failed ? (
+      <p class="problem" role="alert">
+        {failed}
+      </p>
+    ) : (
+      <p role="status">{loading}</p>
+    );
+  };
 }

@@ -1,5 +1,5 @@
 // HTTP calls to the server: JSON in and out, errors as ApiError {status, code, message}.
-import type { ErrorBody } from '../proto/hotline';
+import type { ErrorBody, FieldError } from '../proto/hotline';
 
 export class ApiError extends Error {
   constructor(
@@ -7,6 +7,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly errorId?: string | null,
+    /** For `invalid_fields`: each refused field with its message. */
+    readonly fields: FieldError[] = [],
   ) {
     super(message);
   }
@@ -53,7 +55,13 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   }
   if (!res.ok) {
     const err = (json ?? {}) as Partial<ErrorBody>;
-    throw new ApiError(res.status, err.code ?? `http_${res.status}`, err.message ?? res.statusText, err.error_id);
+    throw new ApiError(
+      res.status,
+      err.code ?? `http_${res.status}`,
+      err.message ?? res.statusText,
+      err.error_id,
+      Array.isArray(err.fields) ? err.fields : [],
+    );
   }
   return json as T;
 }
