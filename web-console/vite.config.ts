@@ -22,8 +22,7 @@ export default defineConfig({
         // Preact and src/shared are used by both pages: one cached chunk, named for what it is.
         // (The preload helper stays with the console: only it loads pages on demand.)
         manualChunks(id: string) {
-          if (id.includes('/node_modules/preact/') || id.includes('/src/shared/'))
-            return 'shared';
+          if (id.includes('/node_modules/preact/') || id.includes('/src/shared/')) return 'shared';
           return undefined;
         },
       },

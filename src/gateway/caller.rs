@@ -20,8 +20,8 @@ use super::protocol::{
     CallerEvent, CallerRequest, ErrorFrame, PROTOCOL_VERSION, ScreeningAnswer, TranscriptLine,
 };
 use super::{
-    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, RouterError, check_origin, decode,
-    recv_inbox, router_error_frame, send_frame, store_error_frame,
+    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES, RouterError,
+    check_origin, decode, recv_inbox, router_error_frame, send_frame, store_error_frame,
 };
 use crate::app::AppState;
 use crate::auth::{random_token, token_hash};
@@ -63,6 +63,7 @@ pub async fn upgrade(
     let tasks = state.tasks.clone();
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES * 4)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             tasks.track_future(CallerSession::new(state, peer.ip()).run(socket))
         }))

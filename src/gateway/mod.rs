@@ -33,6 +33,10 @@ use protocol::ErrorFrame;
 /// Largest frame accepted from any peer; larger ones get `too_large`.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 
+/// Read buffer of each socket. tungstenite's default (128 KiB, zero-filled, so all resident) made
+/// an idle connection cost ~129 KiB; chat frames are small, and larger ones are read in pieces.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// WebSocket upgrades from browsers must come from an allowed origin (or the same host).
 /// Requests without an `Origin` header are not from a browser page and cannot be forged by one.
 pub fn check_origin(headers: &HeaderMap, settings: &ServerSettings) -> Result<(), ApiError> {

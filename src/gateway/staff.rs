@@ -20,8 +20,8 @@ use super::protocol::{
 };
 use super::router::summarize;
 use super::{
-    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, check_origin, decode, recv_inbox,
-    router_error_frame, send_frame, store_error_frame,
+    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES, check_origin,
+    decode, recv_inbox, router_error_frame, send_frame, store_error_frame,
 };
 use crate::app::AppState;
 use crate::auth::CurrentUser;
@@ -44,6 +44,7 @@ pub async fn upgrade(
     let tasks = state.tasks.clone();
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES * 4)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| tasks.track_future(run(state, user, socket))))
 }
 

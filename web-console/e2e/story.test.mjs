@@ -4,8 +4,10 @@
 // caller sees the lead's line; a supervisor watches the floor, the incident and joins; the operator
 // ends, writes the note (refused field by field, then fixed, then amended) and wraps up; the lead
 // records what was done and resolves (help must be confirmed first); an administrator manages
-// accounts, escalation policies, schedules and paging addresses, and a new account is forced to
-// change its password. Every screen is photographed in Chinese and English.
+// accounts, escalation policies, schedules and paging addresses; the supervisor scores an audit
+// of the crisis contact and the operator acknowledges it; training, the assessment cycle, trends
+// and KPIs; and a new account is forced to change its password. Every screen is photographed in
+// Chinese and English.
 //
 // Needs: HOTLINE_URL, HOTLINE_E2E_PASSWORD (accounts op, lead, sup, boss), HOTLINE_E2E_ARTIFACTS.
 import assert from 'node:assert/strict';
@@ -171,7 +173,6 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     );
   });
 
-
   step('the crisis lead signs in: the crisis desk, who is on call and the schedule', async () => {
     await signIn(lead, 'lead');
     await lead.waitForSelector('[data-link=open]');
@@ -244,7 +245,10 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     assert.ok(['green', 'yellow', 'red'].includes(await row.getAttribute('data-colour')));
     await sup.waitForSelector('[data-testid=wb-operators] tr[data-name="op"] [data-state=busy]');
     await sup.waitForSelector(`[data-testid=wb-incidents] tr[data-incident="${incidentId}"][data-state=acknowledged]`);
-    assert.match(await sup.locator(`[data-testid=wb-incidents] tr[data-incident="${incidentId}"]`).textContent(), /lead/);
+    assert.match(
+      await sup.locator(`[data-testid=wb-incidents] tr[data-incident="${incidentId}"]`).textContent(),
+      /lead/,
+    );
     await row.locator('[data-testid=crisis-mark][data-state=acknowledged]').waitFor();
     await shootBoth(sup, '09-supervisor-wallboard');
     await row.locator('button').first().click(); // monitor
@@ -279,6 +283,9 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     assert.equal(await note.locator('[data-testid=note-errors] li').count(), 1, 'one refused field');
     await field('summary').locator('.field-error').waitFor();
     assert.equal(await field('summary').locator('textarea').getAttribute('aria-invalid'), 'true');
+    // The message links to its field.
+    await note.locator('[data-testid=note-errors] a').click();
+    assert.equal(await op.evaluate(() => document.activeElement?.id), `note-${contactId}-summary`);
     await shootBoth(op, '27-operator-note-refused');
     await field('summary').locator('textarea').fill('Crisis: pills at hand; crisis lead joined; ambulance called.');
     await note.locator('[data-testid=note-submit]').click();
@@ -410,6 +417,170 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await boss.click('a[href="#/admin/skills"]');
     await boss.waitForSelector('[data-testid=skills]');
     await shootBoth(boss, '16-admin-skills');
+  });
+
+  step('the admin edits escalation policies, schedules and paging addresses', async () => {
+    await boss.click('a[href="#/admin/policies"]');
+    await boss.click('[data-testid=new-policy]');
+    const editor = boss.locator('[data-testid=policy-editor]');
+    await editor.locator('input[name=name]').fill('Crisis team');
+    // Level 1: the on-call schedule, three minutes.
+    await editor.locator('fieldset[data-level="1"] [data-testid=add-target]').click();
+    await editor.locator('fieldset[data-level="1"] .rows select').first().selectOption('schedule');
+    await editor.locator('fieldset[data-level="1"] input[name=delay]').fill('3');
+    // Level 2 without anyone: refused field by field.
+    await editor.locator('[data-testid=add-level]').click();
+    await editor.locator('[data-testid=save-policy]').click();
+    await editor.locator('[data-testid=field-problems] li[data-field="levels[1].targets"]').waitFor();
+    await shootBoth(boss, '32-admin-policy-refused');
+    await editor.locator('fieldset[data-level="2"] [data-testid=add-target]').click();
+    await editor.locator('fieldset[data-level="2"] select[name=target]').selectOption(String(ids.sup));
+    await editor.locator('fieldset[data-level="2"] input[type=radio]').nth(1).check();
+    await editor.locator('[data-testid=save-policy]').click();
+    await boss.waitForSelector('[data-testid=policies] tr[data-policy="Crisis team"]');
+    assert.match(
+      await boss.locator('[data-testid=policies] tr[data-policy="Crisis team"]').textContent(),
+      /Crisis on call/,
+    );
+    await shootBoth(boss, '33-admin-policies');
+
+    await boss.click('a[href="#/admin/schedules"]');
+    await boss.click('[data-testid=schedules-admin] tr[data-schedule="Crisis on call"] button');
+    const schedule = boss.locator('[data-testid=schedule-editor]');
+    await schedule.locator('[data-testid=add-override]').click();
+    await schedule.locator('[data-override="1"] select[name=override-person]').selectOption(String(ids.sup));
+    await shootBoth(boss, '34-admin-schedule-editor');
+    await schedule.locator('[data-testid=save-schedule]').click();
+    await boss.waitForSelector('[data-testid=schedule-editor]', { state: 'detached' });
+    // The override (from now, twelve hours) puts the supervisor on call instead of the lead.
+    await boss.waitForSelector(
+      '[data-testid=schedules-admin] tr[data-schedule="Crisis on call"] td:nth-child(4):has-text("sup")',
+    );
+    await shootBoth(boss, '35-admin-schedules');
+
+    await boss.click('a[href="#/admin/addresses"]');
+    await boss.click('[data-testid=addresses] tr[data-account=lead] button');
+    const addresses = boss.locator('[data-testid=address-editor]');
+    await addresses.locator('input[name=webhook]').fill('ftp://pager.example.org/lead');
+    await addresses.locator('input[name=email]').fill('lead@example.org');
+    await addresses.locator('[data-testid=save-addresses]').click();
+    await addresses.locator('#webhook-error').waitFor();
+    await shootBoth(boss, '36-admin-paging-addresses');
+    await addresses.locator('input[name=webhook]').fill('https://sms.example.org/hook');
+    await addresses.locator('[data-testid=save-addresses]').click();
+    await boss.waitForSelector('[data-testid=address-editor]', { state: 'detached' });
+    const admin = await session('boss');
+    assert.deepEqual(await admin('GET', `/api/admin/paging-addresses/${ids.lead}`), {
+      webhook: 'https://sms.example.org/hook',
+      email: 'lead@example.org',
+    });
+  });
+
+  step('the supervisor scores an audit of the crisis contact; the operator acknowledges it', async () => {
+    await sup.evaluate(() => (location.hash = '#/quality/audits'));
+    await sup.click('[data-testid=sample]');
+    const row = sup.locator(`[data-testid=audits] tr[data-contact="${contactId}"]`);
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-status'), 'pending');
+    await shootBoth(sup, '37-quality-audit-queue');
+    await row.locator('a').click();
+    const audit = sup.locator('[data-testid=audit]');
+    await audit.waitFor();
+    // Everything the supervisor reviews: transcript (the lead's line too), the note as amended, the events.
+    await audit.locator('.transcript li:has-text("crisis team")').waitFor();
+    await audit.locator('.audit-note:has-text("A-120-7")').waitFor();
+    await audit.locator('[data-testid=audit-timeline] li[data-kind=connect]').waitFor();
+    const card = audit.locator('[data-testid=scorecard]');
+    const items = card.locator('[data-item]');
+    const n = await items.count();
+    assert.ok(n >= 5, 'the scorecard has items');
+    for (let i = 0; i < n; i++) {
+      const value = i === 1 ? '1' : i === n - 1 ? 'na' : '2';
+      await items.nth(i).locator(`input[value="${value}"]`).check();
+    }
+    // Written feedback is required.
+    await card.locator('[data-testid=save-score]').click();
+    await card.locator('.problem').waitFor();
+    await card
+      .locator('textarea[name=feedback]')
+      .fill(
+        'Calm and warm; you flagged the crisis at once. Explain confidentiality earlier. 处理及时，请更早说明保密原则。',
+      );
+    await shootBoth(sup, '38-quality-scorecard');
+    await card.locator('[data-testid=save-score]').click();
+    await sup.waitForSelector('[data-testid=audit][data-status=scored]');
+    assert.match(await audit.locator('[data-testid=audit-total]').textContent(), /%/);
+
+    await op.evaluate(() => (location.hash = '#/mine/audits'));
+    const mine = op.locator(`[data-testid=audits] tr[data-contact="${contactId}"]`);
+    await mine.waitFor();
+    await shootBoth(op, '39-operator-my-audits');
+    await mine.locator('a').click();
+    await op.waitForSelector('[data-testid=audit-feedback]:has-text("flagged the crisis")');
+    await op.fill('[data-testid=acknowledge-audit] textarea', 'Thank you, I will. 谢谢，我会注意。');
+    await shootBoth(op, '40-operator-audit-feedback');
+    await op.click('[data-testid=acknowledge-audit] button[type=submit]');
+    await op.waitForSelector('[data-testid=audit][data-status=acknowledged]');
+    await sup.reload();
+    await sup.waitForSelector(
+      '[data-testid=audit][data-status=acknowledged] [data-testid=audit-acknowledged]:has-text("Thank you")',
+    );
+  });
+
+  step('training records, the assessment cycle, trends and KPIs', async () => {
+    await sup.evaluate(() => (location.hash = '#/quality/training'));
+    await sup.click('[data-testid=new-session]');
+    const form = sup.locator('[data-testid=session-form]');
+    await form.locator('input[name=title]').fill('Risk assessment and referral 风险评估与转介');
+    await form.locator('input[name=trainer]').fill('Dr. Wang');
+    await form.locator('input[name=module][value=risk_assessment]').check();
+    await form.locator('input[name=module][value=basic_knowledge]').check();
+    await form.locator(`input[name=attendee][value="${ids.op}"]`).check();
+    await form.locator(`input[name=attendee][value="${ids.lead}"]`).check();
+    await form.locator('[data-testid=save-session]').click();
+    const session = sup.locator('[data-testid=sessions] tr[data-session]').first();
+    await session.waitFor();
+    await session.locator(`li[data-account="${ids.op}"] button`).click();
+    await sup.waitForSelector(`[data-testid=sessions] li[data-account="${ids.op}"]:not(:has(button))`);
+    // With the module done, the crisis certification can be granted.
+    await sup.click('#certs-title + button');
+    const grant = sup.locator('form[aria-label]:has(input[list=cert-kinds])');
+    await grant.locator('select').selectOption(String(ids.op));
+    await grant.locator('input[type=checkbox]').check();
+    await grant.locator('button[type=submit]').click();
+    await sup.waitForSelector('[data-testid=certifications] tr[data-state=valid]');
+    await sup.waitForSelector(`[data-testid=training-hours] tr[data-account="${ids.op}"]`);
+    await shootBoth(sup, '41-quality-training');
+
+    await sup.evaluate(() => (location.hash = '#/quality/assessment'));
+    const row = sup.locator(`[data-testid=assessment-table] tr[data-operator="${ids.op}"]`);
+    await row.waitFor();
+    assert.ok((await row.locator('svg.spark, .spark-empty').count()) >= 4, 'figures over the cycles');
+    const cycle = await sup.locator('select[name=cycle]').inputValue();
+    const csv = await sup.evaluate((c) => fetch(`/api/assessments/${c}?format=csv`).then((r) => r.text()), cycle);
+    assert.match(csv, /op/);
+    const html = await sup.evaluate((c) => fetch(`/api/assessments/${c}/report.html`).then((r) => r.text()), cycle);
+    assert.match(html, /<html/i);
+    await row.locator('[data-testid=sign-off]').click();
+    await sup.locator('[data-testid=sign-off-form] textarea').fill('Reviewed with the operator.');
+    await shootBoth(sup, '42-quality-assessment');
+    await sup.click('[data-testid=confirm-sign-off]');
+    await row.locator('[data-testid=signed-off]').waitFor();
+
+    await sup.evaluate(() => (location.hash = '#/quality/trends'));
+    await sup.waitForSelector('[data-testid=trend-series] tr[data-dimension=total]');
+    await shootBoth(sup, '43-quality-trends');
+    await sup.evaluate(() => (location.hash = '#/quality/kpi'));
+    await sup.waitForSelector('[data-testid=kpi-total]');
+    const kpiCsv = await sup.evaluate(() =>
+      fetch(document.querySelector('[data-testid=kpi-csv]').getAttribute('href')).then((r) => r.text()),
+    );
+    assert.ok(kpiCsv.split('\n').length >= 2, 'KPI CSV has a header and rows');
+    await shootBoth(sup, '44-quality-kpi');
+
+    await op.evaluate(() => (location.hash = '#/mine/training'));
+    await op.waitForSelector('[data-testid=certifications] tr[data-state=valid]');
+    await shootBoth(op, '45-operator-my-training');
   });
 
   step('a new account made by the admin must change its password first', async () => {

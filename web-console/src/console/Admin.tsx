@@ -1,4 +1,5 @@
-// Administration (admin role): accounts, the skill catalogue and queues.
+// Administration (admin role): accounts, the skill catalogue, queues, and paging (escalation
+// policies, on-call schedules, paging addresses: AdminPaging.tsx). Loaded on first use.
 import { useEffect, useState } from 'preact/hooks';
 import type {
   AccountPatch,
@@ -11,6 +12,7 @@ import type {
   SkillLevel,
 } from '../proto/hotline';
 import { ApiError, api } from '../shared/api';
+import { Addresses, Policies, Schedules } from './AdminPaging';
 import type { Strings } from './strings';
 
 const ROLES: Role[] = ['operator', 'crisis_lead', 'supervisor', 'admin'];
@@ -45,6 +47,9 @@ export function Admin({ t, section, onQueuesChanged }: { t: Strings; section: st
     ['accounts', t.accounts],
     ['skills', t.skills],
     ['queues', t.queuesAdmin],
+    ['policies', t.pg.policies],
+    ['schedules', t.pg.schedules],
+    ['addresses', t.pg.addresses],
   ];
   const current = tabs.some(([id]) => id === section) ? section : 'accounts';
   return (
@@ -60,6 +65,9 @@ export function Admin({ t, section, onQueuesChanged }: { t: Strings; section: st
       {current === 'accounts' && <Accounts t={t} />}
       {current === 'skills' && <Skills t={t} />}
       {current === 'queues' && <Queues t={t} onChanged={onQueuesChanged} />}
+      {current === 'policies' && <Policies t={t} />}
+      {current === 'schedules' && <Schedules t={t} />}
+      {current === 'addresses' && <Addresses t={t} />}
     </div>
   );
 }
@@ -667,8 +675,9 @@ function Queues({ t, onChanged }: { t: Strings; onChanged: () => void }) {
   const [editing, setEditing] = useState<{ draft: Queue; isNew: boolean } | null>(null);
   const [feedback, setFeedback] = useState<Feedback>(null);
   const load = () => {
-    api<QueueDefinition[]>('GET', '/api/queues').then((list) => setQueues(list.map(complete)), (e) =>
-      setFeedback({ kind: 'error', text: errorText(e, t) }),
+    api<QueueDefinition[]>('GET', '/api/queues').then(
+      (list) => setQueues(list.map(complete)),
+      (e) => setFeedback({ kind: 'error', text: errorText(e, t) }),
     );
     api<SkillInfo[]>('GET', '/api/skills').then(setSkills, () => undefined);
   };

@@ -16,19 +16,20 @@ import { lazy } from './ui';
 import { Wallboard } from './Wallboard';
 
 const Admin = lazy(() => import('./Admin').then((m) => m.Admin), '…');
+const Quality = lazy(() => import('./Quality').then((m) => m.Quality), '…');
 
-type Page = 'desk' | 'wallboard' | 'crisis' | 'admin' | 'password';
+type Page = 'desk' | 'wallboard' | 'crisis' | 'quality' | 'mine' | 'admin' | 'password';
 
 function pagesFor(role: Role): Page[] {
   switch (role) {
     case 'operator':
-      return ['desk'];
+      return ['desk', 'mine'];
     case 'crisis_lead':
-      return ['crisis', 'desk', 'wallboard'];
+      return ['crisis', 'desk', 'wallboard', 'mine'];
     case 'supervisor':
-      return ['wallboard', 'crisis', 'desk'];
+      return ['wallboard', 'crisis', 'quality', 'desk'];
     case 'admin':
-      return ['admin', 'wallboard', 'crisis'];
+      return ['admin', 'wallboard', 'crisis', 'quality'];
   }
 }
 
@@ -253,7 +254,7 @@ function Console({ t, me, onSignedOut }: { t: Strings; me: Me; onSignedOut: () =
   }, [store]);
 
   const pages = pagesFor(me.role);
-  const [, route = '', sub = ''] = hash.split('/');
+  const [, route = '', sub = '', ...rest] = hash.split('/');
   const page: Page = route === 'password' ? 'password' : pages.includes(route as Page) ? (route as Page) : pages[0];
   const names = new Map<number, string>([
     ...(colleagues ?? []).map((c) => [c.id, c.name] as [number, string]),
@@ -324,6 +325,9 @@ function Console({ t, me, onSignedOut }: { t: Strings; me: Me; onSignedOut: () =
         />
       )}
       {page === 'admin' && <Admin t={t} section={sub} onQueuesChanged={loadQueues} />}
+      {(page === 'quality' || page === 'mine') && (
+        <Quality t={t} me={me} mine={page === 'mine'} section={sub} rest={rest} names={names} queues={queues} />
+      )}
       {page === 'password' && <PasswordForm t={t} onDone={() => undefined} />}
     </Frame>
   );

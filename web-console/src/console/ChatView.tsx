@@ -369,9 +369,12 @@ function WrapUp({ chat, store, t, now }: { chat: Chat; store: StaffStore; t: Str
           {t.wrapUpLeft(clock(left))}
         </p>
       )}
-      <button type="button" class="primary" onClick={() => store.finishWrapUp(chat.id)}>
-        {t.finishWrapUp}
-      </button>
+      {/* Only the holder finishes the wrap-up; someone who joined just leaves. */}
+      {chat.as === 'holder' && (
+        <button type="button" class="primary" onClick={() => store.finishWrapUp(chat.id)}>
+          {t.finishWrapUp}
+        </button>
+      )}
     </div>
   );
 }

@@ -98,7 +98,10 @@ export function CrisisDesk({
   useEffect(load, [filter]);
   // Whether a contact is live comes with the floor; the socket sends it only when it changes.
   useEffect(() => {
-    api<StaffEvent>('GET', '/api/wallboard').then((f) => store.setFloor(f), () => undefined);
+    api<StaffEvent>('GET', '/api/wallboard').then(
+      (f) => store.setFloor(f),
+      () => undefined,
+    );
   }, []);
 
   const incidents = Object.values(state.incidents)
@@ -313,7 +316,10 @@ function IncidentPanel({
         {open && !chat && !live && <p class="hint">{t.crisis.notLive}</p>}
       </div>
       {feedback && (
-        <p class={`feedback ${feedback.kind === 'ok' ? 'ok' : 'problem'}`} role={feedback.kind === 'ok' ? 'status' : 'alert'}>
+        <p
+          class={`feedback ${feedback.kind === 'ok' ? 'ok' : 'problem'}`}
+          role={feedback.kind === 'ok' ? 'status' : 'alert'}
+        >
           {feedback.text}
         </p>
       )}
@@ -389,9 +395,15 @@ export function timelineText(e: TimelineEntry, t: Strings, nameOf: (id: number) 
       return tl.joined(nameOf(e.who));
     case 'emergency_services_contacted': {
       const service = e.service === 'other' && e.detail ? e.detail : t.crisis.services[e.service];
-      return [tl.emergency(service), e.reference ? tl.reference(e.reference) : null, e.service !== 'other' && e.detail ? e.detail : null]
-        .filter(Boolean)
-        .join(' · ') + ` (${actor})`;
+      return (
+        [
+          tl.emergency(service),
+          e.reference ? tl.reference(e.reference) : null,
+          e.service !== 'other' && e.detail ? e.detail : null,
+        ]
+          .filter(Boolean)
+          .join(' · ') + ` (${actor})`
+      );
     }
     case 'help_confirmed':
       return `${tl.helpConfirmed(e.how)} (${actor})`;
@@ -400,7 +412,10 @@ export function timelineText(e: TimelineEntry, t: Strings, nameOf: (id: number) 
     case 'outcome':
       return `${tl.outcome(e.text)} (${actor})`;
     case 'resolved':
-      return [tl.resolved(nameOf(e.by), e.resolution), e.unconfirmed_reason ? tl.unconfirmed(e.unconfirmed_reason) : null]
+      return [
+        tl.resolved(nameOf(e.by), e.resolution),
+        e.unconfirmed_reason ? tl.unconfirmed(e.unconfirmed_reason) : null,
+      ]
         .filter(Boolean)
         .join(' · ');
   }
@@ -472,7 +487,11 @@ function StepForm({ id, t, onRecorded }: { id: number; t: Strings; onRecorded: (
         <>
           <label class="field">
             <span>{t.crisis.service}</span>
-            <select name="service" value={service} onChange={(e) => setService(e.currentTarget.value as EmergencyService)}>
+            <select
+              name="service"
+              value={service}
+              onChange={(e) => setService(e.currentTarget.value as EmergencyService)}
+            >
               {SERVICES.map((s) => (
                 <option key={s} value={s}>
                   {t.crisis.services[s]}
@@ -482,7 +501,13 @@ function StepForm({ id, t, onRecorded }: { id: number; t: Strings; onRecorded: (
           </label>
           <label class="field">
             <span>{t.crisis.reference}</span>
-            <input type="text" name="reference" maxLength={200} value={reference} onInput={(e) => setReference(e.currentTarget.value)} />
+            <input
+              type="text"
+              name="reference"
+              maxLength={200}
+              value={reference}
+              onInput={(e) => setReference(e.currentTarget.value)}
+            />
           </label>
           <label class="field">
             <span>{t.crisis.serviceDetail}</span>
@@ -500,19 +525,43 @@ function StepForm({ id, t, onRecorded }: { id: number; t: Strings; onRecorded: (
       {kind !== 'emergency_services_contacted' && (
         <label class="field">
           <span>
-            {kind === 'help_confirmed' ? t.crisis.how : kind === 'referral_made' ? t.crisis.referralService : t.crisis.outcome}
+            {kind === 'help_confirmed'
+              ? t.crisis.how
+              : kind === 'referral_made'
+                ? t.crisis.referralService
+                : t.crisis.outcome}
           </span>
           {kind === 'referral_made' ? (
-            <input type="text" name="text" required maxLength={200} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+            <input
+              type="text"
+              name="text"
+              required
+              maxLength={200}
+              value={text}
+              onInput={(e) => setText(e.currentTarget.value)}
+            />
           ) : (
-            <textarea name="text" rows={2} required maxLength={2000} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+            <textarea
+              name="text"
+              rows={2}
+              required
+              maxLength={2000}
+              value={text}
+              onInput={(e) => setText(e.currentTarget.value)}
+            />
           )}
         </label>
       )}
       {kind === 'referral_made' && (
         <label class="field">
           <span>{t.crisis.reference}</span>
-          <input type="text" name="reference" maxLength={200} value={reference} onInput={(e) => setReference(e.currentTarget.value)} />
+          <input
+            type="text"
+            name="reference"
+            maxLength={200}
+            value={reference}
+            onInput={(e) => setReference(e.currentTarget.value)}
+          />
         </label>
       )}
       <div class="form-actions">
@@ -521,7 +570,10 @@ function StepForm({ id, t, onRecorded }: { id: number; t: Strings; onRecorded: (
         </button>
       </div>
       {feedback && (
-        <p class={`feedback ${feedback.kind === 'ok' ? 'ok' : 'problem'}`} role={feedback.kind === 'ok' ? 'status' : 'alert'}>
+        <p
+          class={`feedback ${feedback.kind === 'ok' ? 'ok' : 'problem'}`}
+          role={feedback.kind === 'ok' ? 'status' : 'alert'}
+        >
           {feedback.text}
         </p>
       )}
@@ -570,12 +622,25 @@ function ResolveForm({
       )}
       <label class="field">
         <span>{t.crisis.resolution}</span>
-        <textarea name="resolution" rows={2} required maxLength={2000} value={resolution} onInput={(e) => setResolution(e.currentTarget.value)} />
+        <textarea
+          name="resolution"
+          rows={2}
+          required
+          maxLength={2000}
+          value={resolution}
+          onInput={(e) => setResolution(e.currentTarget.value)}
+        />
       </label>
       {unconfirmed && (
         <label class="field">
           <span>{t.crisis.unconfirmedReason}</span>
-          <textarea name="unconfirmed" rows={2} maxLength={2000} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+          <textarea
+            name="unconfirmed"
+            rows={2}
+            maxLength={2000}
+            value={reason}
+            onInput={(e) => setReason(e.currentTarget.value)}
+          />
         </label>
       )}
       {problem && (
@@ -638,7 +703,9 @@ function Schedules({ t }: { t: Strings }) {
       <h3 id="schedules-title">{t.crisis.schedules}</h3>
       {problem && <p class="problem">{problem}</p>}
       {schedules?.length === 0 && <p class="hint">{t.crisis.noSchedules}</p>}
-      {schedules?.map((s) => <ScheduleShifts key={s.id} schedule={s} t={t} />)}
+      {schedules?.map((s) => (
+        <ScheduleShifts key={s.id} schedule={s} t={t} />
+      ))}
     </section>
   );
 }
@@ -678,7 +745,9 @@ function ScheduleShifts({ schedule, t }: { schedule: Schedule; t: Strings }) {
               <li key={s.at} class={i === 0 ? 'now' : ''}>
                 <strong>{s.person?.name ?? t.crisis.nobody}</strong>
                 {s.source?.type === 'override' ? ` (${t.crisis.override})` : ''}{' '}
-                <span class="meta">{t.crisis.shift(dateTime(s.at, lang), s.until ? dateTime(s.until, lang) : '…')}</span>
+                <span class="meta">
+                  {t.crisis.shift(dateTime(s.at, lang), s.until ? dateTime(s.until, lang) : '…')}
+                </span>
               </li>
             ))}
           </ol>

@@ -61,7 +61,13 @@ export function CrisisFlag({
     <section class="crisis-flag" aria-labelledby={`flag-${chat.id}`} data-testid="crisis-flag">
       <h4 id={`flag-${chat.id}`}>{t.flag.title}</h4>
       {id !== null ? (
-        <div class="crisis-status" role="status" aria-live="polite" data-testid="crisis-status" data-state={live?.state ?? 'triggered'}>
+        <div
+          class="crisis-status"
+          role="status"
+          aria-live="polite"
+          data-testid="crisis-status"
+          data-state={live?.state ?? 'triggered'}
+        >
           <p class="crisis-paged">{t.flag.paged(id)}</p>
           {live?.state === 'acknowledged' && live.acknowledged_by != null ? (
             <p data-testid="crisis-acknowledged">

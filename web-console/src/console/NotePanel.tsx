@@ -317,7 +317,9 @@ export function NotePanel({
               <ol>
                 {note.note.amendments.map((a) => (
                   <li key={a.id} data-testid="amendment">
-                    <p class="meta">{t.note.amendmentBy(names.get(a.author) ?? `#${a.author}`, dateTime(a.at, lang))}</p>
+                    <p class="meta">
+                      {t.note.amendmentBy(names.get(a.author) ?? `#${a.author}`, dateTime(a.at, lang))}
+                    </p>
                     <p>
                       {t.note.reason}: {a.reason}
                     </p>
@@ -398,27 +400,28 @@ export function NotePanel({
             </div>
           )}
           <div class="note-body">
-          {form.sections.map((section) => {
-            const lone = section.fields.length === 1 && label(section.fields[0].label, lang) === label(section.label, lang);
-            return (
-              <div class="note-section" key={section.id} data-section={section.id}>
-                {!lone && <h5>{label(section.label, lang)}</h5>}
-                {section.fields.map((f) => (
-                  <FieldInput
-                    key={f.id}
-                    field={f}
-                    id={`${prefix}-${f.id}`}
-                    value={values[f.id]}
-                    required={requiredNow(f, data)}
-                    error={errorOf(f.id)}
-                    lang={lang}
-                    t={t}
-                    onChange={(v) => change(f.id, v)}
-                  />
-                ))}
-              </div>
-            );
-          })}
+            {form.sections.map((section) => {
+              const lone =
+                section.fields.length === 1 && label(section.fields[0].label, lang) === label(section.label, lang);
+              return (
+                <div class="note-section" key={section.id} data-section={section.id}>
+                  {!lone && <h5>{label(section.label, lang)}</h5>}
+                  {section.fields.map((f) => (
+                    <FieldInput
+                      key={f.id}
+                      field={f}
+                      id={`${prefix}-${f.id}`}
+                      value={values[f.id]}
+                      required={requiredNow(f, data)}
+                      error={errorOf(f.id)}
+                      lang={lang}
+                      t={t}
+                      onChange={(v) => change(f.id, v)}
+                    />
+                  ))}
+                </div>
+              );
+            })}
           </div>
           {mode === 'amend' && (
             <label class="field">
@@ -452,7 +455,12 @@ export function NotePanel({
                 >
                   {t.cancel}
                 </button>
-                <button type="submit" class="primary" disabled={busy || !reason.trim()} data-testid="note-save-amendment">
+                <button
+                  type="submit"
+                  class="primary"
+                  disabled={busy || !reason.trim()}
+                  data-testid="note-save-amendment"
+                >
                   {t.note.saveAmendment}
                 </button>
               </>
@@ -499,10 +507,7 @@ function FieldInput({
   const errId = `${id}-error`;
   const describedBy = error ? errId : undefined;
   const mark = required ? (
-    <span class="req">
-      {' '}
-      ({field.required === 'always' ? t.note.required : t.note.requiredData})
-    </span>
+    <span class="req"> ({field.required === 'always' ? t.note.required : t.note.requiredData})</span>
   ) : null;
   const message = error ? (
     <p class="field-error" id={errId}>
@@ -536,13 +541,7 @@ function FieldInput({
       <div class="chips">
         {options.map((o) => (
           <label key={o.id} class="chip">
-            <input
-              type="radio"
-              name={id}
-              value={o.id}
-              checked={value === o.id}
-              onChange={() => onChange(o.id)}
-            />
+            <input type="radio" name={id} value={o.id} checked={value === o.id} onChange={() => onChange(o.id)} />
             {o.colour && <span class={`dot dot-${o.colour}`} aria-hidden="true" />}
             <span>{o.label}</span>
           </label>
@@ -665,7 +664,8 @@ function FieldInput({
       );
     }
     case 'categories': {
-      const map = value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, string[]>) : {};
+      const map =
+        value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, string[]>) : {};
       const toggle = (cat: string, sub: string, on: boolean) => {
         const subs = map[cat] ?? [];
         const nextSubs = on ? [...subs, sub] : subs.filter((s) => s !== sub);
@@ -739,7 +739,9 @@ function FieldInput({
                   value={r.reference ?? ''}
                   onInput={(e) => {
                     const reference = e.currentTarget.value;
-                    onChange(rows.map((x, j) => (j === i ? (reference ? { ...x, reference } : { service: x.service }) : x)));
+                    onChange(
+                      rows.map((x, j) => (j === i ? (reference ? { ...x, reference } : { service: x.service }) : x)),
+                    );
                   }}
                 />
                 <button

@@ -113,7 +113,12 @@ export function Wallboard({
             </thead>
             <tbody>
               {incidents.map((i) => (
-                <tr key={i.id} data-incident={i.id} data-state={i.state} class={i.state === 'triggered' ? 'row-red' : ''}>
+                <tr
+                  key={i.id}
+                  data-incident={i.id}
+                  data-state={i.state}
+                  class={i.state === 'triggered' ? 'row-red' : ''}
+                >
                   <th scope="row">
                     <a href={`#/crisis/${i.id}`}>{t.crisis.incident(i.id)}</a>
                   </th>
@@ -259,7 +264,12 @@ function ContactRow({
         {incident && incident.state !== 'resolved' && (
           <>
             {' '}
-            <a href={`#/crisis/${incident.id}`} class="crisis-mark" data-testid="crisis-mark" data-state={incident.state}>
+            <a
+              href={`#/crisis/${incident.id}`}
+              class="crisis-mark"
+              data-testid="crisis-mark"
+              data-state={incident.state}
+            >
               {t.crisisMark(t.crisis.states[incident.state])}
             </a>
           </>

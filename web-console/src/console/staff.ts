@@ -488,7 +488,10 @@ export class StaffStore {
         if (stale) break;
         this.set({
           incidents: { ...this.state.incidents, [i.id]: i },
-          paged: i.state === 'triggered' && !this.state.paged.includes(i.id) ? [...this.state.paged, i.id] : this.state.paged,
+          paged:
+            i.state === 'triggered' && !this.state.paged.includes(i.id)
+              ? [...this.state.paged, i.id]
+              : this.state.paged,
         });
         break;
       }
