@@ -23,7 +23,8 @@ import { dateTime } from '../shared/format';
 import { useLang } from '../shared/i18n';
 import type { Strings } from './strings';
 
-type Feedback = { kind: 'ok' | 'error'; text: string } | null;
+/** Said in the language of the moment it is shown (the language switch re-renders it). */
+type Feedback = { kind: 'ok' | 'error'; text: (t: Strings) => string } | null;
 
 const MODES: LevelMode[] = ['notify_all', 'round_robin'];
 const LENGTHS: RotationLength[] = ['daily', 'weekly'];
@@ -33,15 +34,15 @@ function errorText(e: unknown, t: Strings): string {
   return t.error + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e));
 }
 
-function FeedbackLine({ feedback }: { feedback: Feedback }) {
+function FeedbackLine({ feedback, t }: { feedback: Feedback; t: Strings }) {
   if (!feedback) return <p class="feedback" role="status" />;
   return feedback.kind === 'ok' ? (
     <p class="feedback ok" role="status">
-      {feedback.text}
+      {feedback.text(t)}
     </p>
   ) : (
     <p class="feedback problem" role="alert">
-      {feedback.text}
+      {feedback.text(t)}
     </p>
   );
 }
@@ -108,17 +109,17 @@ function Problems({ problems, t }: { problems: FieldError[]; t: Strings }) {
   );
 }
 
-function useDirectory(t: Strings) {
+function useDirectory() {
   const [accounts, setAccounts] = useState<AccountView[]>([]);
   const [schedules, setSchedules] = useState<Schedule[] | null>(null);
   const [feedback, setFeedback] = useState<Feedback>(null);
   const loadSchedules = () =>
     api<Schedule[]>('GET', '/api/admin/schedules').then(setSchedules, (e) =>
-      setFeedback({ kind: 'error', text: errorText(e, t) }),
+      setFeedback({ kind: 'error', text: (tr) => errorText(e, tr) }),
     );
   useEffect(() => {
     api<AccountView[]>('GET', '/api/admin/accounts').then(setAccounts, (e) =>
-      setFeedback({ kind: 'error', text: errorText(e, t) }),
+      setFeedback({ kind: 'error', text: (tr) => errorText(e, tr) }),
     );
     void loadSchedules();
   }, []);
@@ -136,12 +137,12 @@ function move<T>(list: T[], i: number, by: number): T[] {
 // ---------- escalation policies ----------
 
 export function Policies({ t }: { t: Strings }) {
-  const { accounts, schedules, feedback, setFeedback } = useDirectory(t);
+  const { accounts, schedules, feedback, setFeedback } = useDirectory();
   const [policies, setPolicies] = useState<EscalationPolicy[] | null>(null);
   const [editing, setEditing] = useState<{ id: number | null; draft: PolicyDefinition } | null>(null);
   const load = () =>
     api<EscalationPolicy[]>('GET', '/api/admin/escalation-policies').then(setPolicies, (e) =>
-      setFeedback({ kind: 'error', text: errorText(e, t) }),
+      setFeedback({ kind: 'error', text: (tr) => errorText(e, tr) }),
     );
   useEffect(() => {
     void load();
@@ -173,7 +174,7 @@ export function Policies({ t }: { t: Strings }) {
           {t.pg.newPolicy}
         </button>
       </div>
-      <FeedbackLine feedback={feedback} />
+      <FeedbackLine feedback={feedback} t={t} />
       {policies && !policies.some((p) => p.default_for_crisis) && <p class="note">{t.pg.fallback}</p>}
       {policies && policies.length > 0 && (
         <table class="grid" data-testid="policies">
@@ -181,7 +182,7 @@ export function Policies({ t }: { t: Strings }) {
             <tr>
               <th scope="col">{t.pg.name}</th>
               <th scope="col">{t.pg.levels}</th>
-              <th scope="col">{t.pg.repeat}</th>
+              <th scope="col">{t.pg.repeatCol}</th>
               <th scope="col">{t.actions}</th>
             </tr>
           </thead>
@@ -236,12 +237,12 @@ export function Policies({ t }: { t: Strings }) {
           schedules={schedules ?? []}
           onSaved={() => {
             setEditing(null);
-            setFeedback({ kind: 'ok', text: t.saved });
+            setFeedback({ kind: 'ok', text: (tr) => tr.saved });
             void load();
           }}
           onDeleted={() => {
             setEditing(null);
-            setFeedback({ kind: 'ok', text: t.deleted });
+            setFeedback({ kind: 'ok', text: (tr) => tr.deleted });
             void load();
           }}
           onCancel={() => setEditing(null)}
@@ -518,7 +519,7 @@ function fromLocalInput(s: string): number {
 }
 
 export function Schedules({ t }: { t: Strings }) {
-  const { accounts, schedules, loadSchedules, feedback, setFeedback } = useDirectory(t);
+  const { accounts, schedules, loadSchedules, feedback, setFeedback } = useDirectory();
   const [editing, setEditing] = useState<{ id: number | null; draft: ScheduleDefinition } | null>(null);
   const personName = (id: number) => accounts.find((a) => a.id === id)?.display_name ?? `#${id}`;
 
@@ -551,7 +552,7 @@ export function Schedules({ t }: { t: Strings }) {
           {t.pg.newSchedule}
         </button>
       </div>
-      <FeedbackLine feedback={feedback} />
+      <FeedbackLine feedback={feedback} t={t} />
       {schedules && schedules.length > 0 && (
         <table class="grid" data-testid="schedules-admin">
           <thead>
@@ -618,12 +619,12 @@ export function Schedules({ t }: { t: Strings }) {
           accounts={accounts}
           onSaved={() => {
             setEditing(null);
-            setFeedback({ kind: 'ok', text: t.saved });
+            setFeedback({ kind: 'ok', text: (tr) => tr.saved });
             void loadSchedules();
           }}
           onDeleted={() => {
             setEditing(null);
-            setFeedback({ kind: 'ok', text: t.deleted });
+            setFeedback({ kind: 'ok', text: (tr) => tr.deleted });
             void loadSchedules();
           }}
           onCancel={() => setEditing(null)}
@@ -930,14 +931,14 @@ function ScheduleEditor({
 // ---------- paging addresses ----------
 
 export function Addresses({ t }: { t: Strings }) {
-  const { accounts, feedback, setFeedback } = useDirectory(t);
+  const { accounts, feedback, setFeedback } = useDirectory();
   const [editing, setEditing] = useState<AccountView | null>(null);
   const people = accounts.filter((a) => !a.disabled);
   return (
     <section aria-labelledby="addresses-title">
       <h3 id="addresses-title">{t.pg.addresses}</h3>
       <p class="hint">{t.pg.consoleAlways}</p>
-      <FeedbackLine feedback={feedback} />
+      <FeedbackLine feedback={feedback} t={t} />
       <table class="grid" data-testid="addresses">
         <thead>
           <tr>
@@ -967,7 +968,7 @@ export function Addresses({ t }: { t: Strings }) {
           account={editing}
           onSaved={() => {
             setEditing(null);
-            setFeedback({ kind: 'ok', text: t.saved });
+            setFeedback({ kind: 'ok', text: (tr) => tr.saved });
           }}
           onCancel={() => setEditing(null)}
         />

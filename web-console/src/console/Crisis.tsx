@@ -38,6 +38,13 @@ function errorText(e: unknown, t: Strings): string {
   return t.error + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e));
 }
 
+/** A message said in the language of the moment it is shown (the switch re-renders it). */
+type Say = (t: Strings) => string;
+const failure =
+  (e: unknown): Say =>
+  (tr) =>
+    errorText(e, tr);
+
 export function sourceText(i: IncidentView, t: Strings, nameOf: (id: number) => string): string {
   const s = i.source;
   return s.kind === 'routing'
@@ -84,7 +91,7 @@ export function CrisisDesk({
 }) {
   const lang = useLang();
   const [filter, setFilter] = useState<Filter>('open');
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Say | null>(null);
   const nameOf = (id: number) => names.get(id) ?? `#${id}`;
 
   const load = () => {
@@ -93,7 +100,7 @@ export function CrisisDesk({
         store.mergeIncidents(list);
         setProblem(null);
       })
-      .catch((e) => setProblem(errorText(e, t)));
+      .catch((e) => setProblem(() => failure(e)));
   };
   useEffect(load, [filter]);
   // Whether a contact is live comes with the floor; the socket sends it only when it changes.
@@ -135,7 +142,7 @@ export function CrisisDesk({
         </nav>
         {problem && (
           <p class="problem" role="alert">
-            {problem}
+            {problem(t)}
           </p>
         )}
         {incidents.length === 0 ? (
@@ -219,7 +226,7 @@ function IncidentPanel({
 }) {
   const lang = useLang();
   const [detail, setDetail] = useState<IncidentDetail | null>(null);
-  const [feedback, setFeedback] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [feedback, setFeedback] = useState<{ kind: 'ok' | 'error'; text: Say } | null>(null);
   const nameOf = (who: number) => names.get(who) ?? `#${who}`;
   const known = state.incidents[id];
   const changes = state.incidentChanges[id] ?? 0;
@@ -230,7 +237,7 @@ function IncidentPanel({
         setDetail(d);
         store.mergeIncidents([d.incident]);
       },
-      (e) => setFeedback({ kind: 'error', text: errorText(e, t) }),
+      (e) => setFeedback({ kind: 'error', text: failure(e) }),
     );
   // Every change announced for this incident (steps and joins included) reloads its timeline.
   const chat = detail ? state.chats.find((c) => c.id === detail.incident.contact) : undefined;
@@ -241,7 +248,7 @@ function IncidentPanel({
   if (!detail) {
     return (
       <section class="panel" aria-busy="true">
-        <p role="status">{feedback?.text ?? t.loading}</p>
+        <p role="status">{feedback?.text(t) ?? t.loading}</p>
       </section>
     );
   }
@@ -292,8 +299,8 @@ function IncidentPanel({
             data-testid="acknowledge"
             onClick={() =>
               store.acknowledge(id).then(
-                () => setFeedback({ kind: 'ok', text: t.crisis.ackDone }),
-                (e) => setFeedback({ kind: 'error', text: errorText(e, t) }),
+                () => setFeedback({ kind: 'ok', text: (tr) => tr.crisis.ackDone }),
+                (e) => setFeedback({ kind: 'error', text: failure(e) }),
               )
             }
           >
@@ -320,7 +327,7 @@ function IncidentPanel({
           class={`feedback ${feedback.kind === 'ok' ? 'ok' : 'problem'}`}
           role={feedback.kind === 'ok' ? 'status' : 'alert'}
         >
-          {feedback.text}
+          {feedback.text(t)}
         </p>
       )}
 
@@ -366,7 +373,12 @@ export function timelineText(e: TimelineEntry, t: Strings, nameOf: (id: number) 
   switch (e.kind) {
     case 'triggered':
     case 'flagged': {
-      const who = e.source.kind === 'routing' ? t.crisis.source.routing : nameOf(e.source.operator);
+      const who =
+        e.source.kind === 'routing'
+          ? t.crisis.source.routing
+          : e.source.kind === 'note'
+            ? t.crisis.source.note(nameOf(e.source.operator))
+            : nameOf(e.source.operator);
       const text = e.kind === 'triggered' ? tl.triggered(who) : tl.flagged(who);
       return e.reason ? `${text} · ${tl.reason(e.reason)}` : text;
     }
@@ -427,7 +439,7 @@ function StepForm({ id, t, onRecorded }: { id: number; t: Strings; onRecorded: (
   const [text, setText] = useState('');
   const [reference, setReference] = useState('');
   const [detail, setDetail] = useState('');
-  const [feedback, setFeedback] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [feedback, setFeedback] = useState<{ kind: 'ok' | 'error'; text: Say } | null>(null);
 
   const body = (): StepRequest => {
     const ref = reference.trim() || null;
@@ -455,10 +467,10 @@ function StepForm({ id, t, onRecorded }: { id: number; t: Strings; onRecorded: (
             setText('');
             setReference('');
             setDetail('');
-            setFeedback({ kind: 'ok', text: t.crisis.recorded });
+            setFeedback({ kind: 'ok', text: (tr) => tr.crisis.recorded });
             onRecorded(d);
           },
-          (err) => setFeedback({ kind: 'error', text: errorText(err, t) }),
+          (err) => setFeedback({ kind: 'error', text: failure(err) }),
         );
       }}
     >
@@ -574,7 +586,7 @@ function StepForm({ id, t, onRecorded }: { id: number; t: Strings; onRecorded: (
           class={`feedback ${feedback.kind === 'ok' ? 'ok' : 'problem'}`}
           role={feedback.kind === 'ok' ? 'status' : 'alert'}
         >
-          {feedback.text}
+          {feedback.text(t)}
         </p>
       )}
     </form>
@@ -594,7 +606,7 @@ function ResolveForm({
 }) {
   const [resolution, setResolution] = useState('');
   const [reason, setReason] = useState('');
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Say | null>(null);
   return (
     <form
       class="resolve-form"
@@ -609,7 +621,7 @@ function ResolveForm({
         }).then(onResolved, (err) => {
           // 422 when help was not confirmed: say why in the console's words, then the server's.
           const help = err instanceof ApiError && err.status === 422 && /help_confirmed/.test(err.message);
-          setProblem(help ? `${t.crisis.refusedHelp} (${err.message})` : errorText(err, t));
+          setProblem(() => (help ? (tr: Strings) => `${tr.crisis.refusedHelp} (${err.message})` : failure(err)));
         });
       }}
     >
@@ -645,7 +657,7 @@ function ResolveForm({
       )}
       {problem && (
         <p class="problem" role="alert" data-testid="resolve-problem">
-          {problem}
+          {problem(t)}
         </p>
       )}
       <div class="form-actions">
@@ -659,14 +671,14 @@ function ResolveForm({
 
 function OnCall({ t }: { t: Strings }) {
   const [now, setNow] = useState<OnCallNow | null>(null);
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Say | null>(null);
   useEffect(() => {
-    api<OnCallNow>('GET', '/api/oncall').then(setNow, (e) => setProblem(errorText(e, t)));
+    api<OnCallNow>('GET', '/api/oncall').then(setNow, (e) => setProblem(() => failure(e)));
   }, []);
   return (
     <section class="panel oncall" aria-labelledby="oncall-title" data-testid="oncall">
       <h3 id="oncall-title">{t.crisis.onCall}</h3>
-      {problem && <p class="problem">{problem}</p>}
+      {problem && <p class="problem">{problem(t)}</p>}
       {now && (
         <>
           {now.people.length === 0 ? (
@@ -694,14 +706,14 @@ function OnCall({ t }: { t: Strings }) {
 
 function Schedules({ t }: { t: Strings }) {
   const [schedules, setSchedules] = useState<Schedule[] | null>(null);
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Say | null>(null);
   useEffect(() => {
-    api<Schedule[]>('GET', '/api/admin/schedules').then(setSchedules, (e) => setProblem(errorText(e, t)));
+    api<Schedule[]>('GET', '/api/admin/schedules').then(setSchedules, (e) => setProblem(() => failure(e)));
   }, []);
   return (
     <section class="panel schedules" aria-labelledby="schedules-title" data-testid="schedules">
       <h3 id="schedules-title">{t.crisis.schedules}</h3>
-      {problem && <p class="problem">{problem}</p>}
+      {problem && <p class="problem">{problem(t)}</p>}
       {schedules?.length === 0 && <p class="hint">{t.crisis.noSchedules}</p>}
       {schedules?.map((s) => (
         <ScheduleShifts key={s.id} schedule={s} t={t} />

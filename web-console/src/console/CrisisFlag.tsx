@@ -24,7 +24,8 @@ export function CrisisFlag({
   const [open, setOpen] = useState(false);
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string | null>(null);
+  // Said in the language of the moment it is shown.
+  const [problem, setProblem] = useState<((t: Strings) => string) | null>(null);
   const [flagged, setFlagged] = useState<number | null>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const button = useRef<HTMLButtonElement>(null);
@@ -53,7 +54,11 @@ export function CrisisFlag({
         setOpen(false);
         setReason('');
       })
-      .catch((e) => setProblem(t.flag.failed + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e))))
+      .catch((e) =>
+        setProblem(
+          () => (tr: Strings) => tr.flag.failed + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e)),
+        ),
+      )
       .finally(() => setBusy(false));
   };
 
@@ -127,7 +132,7 @@ export function CrisisFlag({
           </label>
           {problem && (
             <p class="problem" role="alert">
-              {problem}
+              {problem(t)}
             </p>
           )}
           <div class="form-actions">

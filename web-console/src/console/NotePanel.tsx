@@ -139,10 +139,11 @@ export function NotePanel({
     state: 'idle',
   });
   const [errors, setErrors] = useState<FieldError[]>([]);
-  const [problem, setProblem] = useState<string | null>(null);
+  // Messages are said in the language of the moment they are shown.
+  const [problem, setProblem] = useState<((t: Strings) => string) | null>(null);
   const [busy, setBusy] = useState(false);
   const [reason, setReason] = useState('');
-  const [done, setDone] = useState<string | null>(null);
+  const [done, setDone] = useState(false);
   const timer = useRef<number | undefined>(undefined);
   const pending = useRef<Values | null>(null);
   const chain = useRef<Promise<unknown>>(Promise.resolve());
@@ -166,7 +167,9 @@ export function NotePanel({
     });
 
   useEffect(() => {
-    load().catch((e) => setProblem(t.note.loadFailed + (e instanceof Error ? e.message : String(e))));
+    load().catch((e) =>
+      setProblem(() => (tr: Strings) => tr.note.loadFailed + (e instanceof Error ? e.message : String(e))),
+    );
     return () => flush();
   }, [contact]);
 
@@ -209,13 +212,13 @@ export function NotePanel({
       setProblem(null);
       window.setTimeout(() => summaryRef.current?.focus(), 0);
     } else {
-      setProblem(t.error + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e)));
+      setProblem(() => (tr: Strings) => tr.error + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e)));
     }
   };
 
   const submit = async () => {
     setBusy(true);
-    setDone(null);
+    setDone(false);
     setProblem(null);
     await flush();
     try {
@@ -243,7 +246,7 @@ export function NotePanel({
       if (JSON.stringify(before[id] ?? null) !== JSON.stringify(after[id] ?? null)) changes[id] = after[id] ?? null;
     }
     if (Object.keys(changes).length === 0) {
-      setProblem(t.note.amendNoChange);
+      setProblem(() => (tr: Strings) => tr.note.amendNoChange);
       return;
     }
     setBusy(true);
@@ -253,7 +256,7 @@ export function NotePanel({
       await load();
       setErrors([]);
       setReason('');
-      setDone(t.note.amended);
+      setDone(true);
     } catch (e) {
       refused(e);
     } finally {
@@ -267,7 +270,7 @@ export function NotePanel({
         <h4 id={`${prefix}-title`}>{t.note.title}</h4>
         {problem ? (
           <p class="problem" role="alert">
-            {problem}
+            {problem(t)}
           </p>
         ) : (
           <p class="hint" role="status">
@@ -298,7 +301,7 @@ export function NotePanel({
           </p>
           {done && (
             <p class="feedback ok" role="status">
-              {done}
+              {t.note.amended}
             </p>
           )}
           <dl class="note-view">
@@ -344,7 +347,7 @@ export function NotePanel({
               data-testid="note-amend"
               onClick={() => {
                 setValues(note.effective);
-                setDone(null);
+                setDone(false);
                 setMode('amend');
               }}
             >
@@ -438,7 +441,7 @@ export function NotePanel({
           )}
           {problem && (
             <p class="problem" role="alert">
-              {problem}
+              {problem(t)}
             </p>
           )}
           <div class="form-actions">

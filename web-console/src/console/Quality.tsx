@@ -54,11 +54,19 @@ const pct100 = (p: number | null | undefined) => (p == null ? '—' : `${Math.ro
 const secs = (s: number | null | undefined) => (s == null ? '—' : clock(s * 1000));
 const today = () => new Date().toISOString().slice(0, 10);
 
-function Feedback({ fb }: { fb: { kind: 'ok' | 'error'; text: string } | null }) {
+/** A message said in the language of the moment it is shown (the language switch re-renders it). */
+type Fb = { kind: 'ok' | 'error'; text: (q: QStrings) => string } | null;
+const failed =
+  (e: unknown) =>
+  (q: QStrings): string =>
+    errorText(e, q);
+
+function Feedback({ fb }: { fb: Fb }) {
+  const q = useStrings(qualityStrings);
   if (!fb) return <p class="feedback" role="status" />;
   return (
     <p class={`feedback ${fb.kind === 'ok' ? 'ok' : 'problem'}`} role={fb.kind === 'ok' ? 'status' : 'alert'}>
-      {fb.text}
+      {fb.text(q)}
     </p>
   );
 }
@@ -191,10 +199,10 @@ function AuditQueue({ q, names }: { q: QStrings; names: Names }) {
   const lang = useLang();
   const [status, setStatus] = useState<AuditStatus | ''>('pending');
   const [audits, setAudits] = useState<AuditView[] | null>(null);
-  const [fb, setFb] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [fb, setFb] = useState<Fb>(null);
   const load = () =>
     api<AuditView[]>('GET', `/api/audits${status ? `?status=${status}` : ''}`).then(setAudits, (e) =>
-      setFb({ kind: 'error', text: errorText(e, q) }),
+      setFb({ kind: 'error', text: failed(e) }),
     );
   useEffect(() => {
     void load();
@@ -220,10 +228,10 @@ function AuditQueue({ q, names }: { q: QStrings; names: Names }) {
           onClick={() =>
             api<SampleResult>('POST', '/api/audits/sample', {}).then(
               (r) => {
-                setFb({ kind: 'ok', text: q.sampled(r.new, r.cycle) });
+                setFb({ kind: 'ok', text: (l) => l.sampled(r.new, r.cycle) });
                 void load();
               },
-              (e) => setFb({ kind: 'error', text: errorText(e, q) }),
+              (e) => setFb({ kind: 'error', text: failed(e) }),
             )
           }
         >
@@ -294,9 +302,9 @@ function AuditTable({
 function MyAudits({ q, names }: { q: QStrings; names: Names }) {
   const lang = useLang();
   const [audits, setAudits] = useState<AuditView[] | null>(null);
-  const [fb, setFb] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [fb, setFb] = useState<Fb>(null);
   useEffect(() => {
-    api<AuditView[]>('GET', '/api/audits').then(setAudits, (e) => setFb({ kind: 'error', text: errorText(e, q) }));
+    api<AuditView[]>('GET', '/api/audits').then(setAudits, (e) => setFb({ kind: 'error', text: failed(e) }));
   }, []);
   return (
     <section aria-labelledby="my-audits-title">
@@ -344,17 +352,15 @@ function AuditPage({
   const [detail, setDetail] = useState<AuditDetail | null>(null);
   const [card, setCard] = useState<Scorecard | null>(null);
   const [form, setForm] = useState<NoteForm | null>(null);
-  const [fb, setFb] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [fb, setFb] = useState<Fb>(null);
   const load = () =>
-    api<AuditDetail>('GET', `/api/audits/${id}`).then(setDetail, (e) =>
-      setFb({ kind: 'error', text: errorText(e, q) }),
-    );
+    api<AuditDetail>('GET', `/api/audits/${id}`).then(setDetail, (e) => setFb({ kind: 'error', text: failed(e) }));
   useEffect(() => {
     void load();
     api<Scorecard>('GET', '/api/audits/scorecard').then(setCard, () => undefined);
     noteForm().then(setForm, () => undefined);
   }, [id]);
-  if (!detail) return <p role="status">{fb?.text ?? q.loading}</p>;
+  if (!detail) return <p role="status">{fb?.text(q) ?? q.loading}</p>;
   const a = detail.audit;
   const nameOf = (who: number | null | undefined) => (who == null ? '—' : (names.get(who) ?? `#${who}`));
   // A scored audit is shown with the scorecard it was scored with.
@@ -450,7 +456,7 @@ function AuditPage({
               lang={lang}
               editable={editable}
               onScored={() => {
-                setFb({ kind: 'ok', text: q.scored });
+                setFb({ kind: 'ok', text: (l) => l.scored });
                 void load();
               }}
             />
@@ -471,7 +477,7 @@ function AuditPage({
               id={a.id}
               q={q}
               onDone={() => {
-                setFb({ kind: 'ok', text: q.acknowledged });
+                setFb({ kind: 'ok', text: (l) => l.acknowledged });
                 void load();
               }}
             />
@@ -579,7 +585,7 @@ function ScoreForm({
   );
   const [feedback, setFeedback] = useState(a.feedback ?? '');
   const [errors, setErrors] = useState<FieldError[]>([]);
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<((q: QStrings) => string) | null>(null);
   const [editing, setEditing] = useState(editable && a.status === 'pending');
   const sectionScore = (id: string) => detail.summary?.sections.find((s) => s.id === id);
   const items = card.sections.flatMap((s) => s.items);
@@ -596,7 +602,7 @@ function ScoreForm({
         e.preventDefault();
         setProblem(null);
         if (!feedback.trim()) {
-          setProblem(q.feedbackRequired);
+          setProblem(() => (l: QStrings) => l.feedbackRequired);
           return;
         }
         api<AuditView>('PUT', `/api/audits/${a.id}/score`, { scores, feedback: feedback.trim() }).then(
@@ -607,7 +613,7 @@ function ScoreForm({
           },
           (err) => {
             if (err instanceof ApiError && err.fields.length > 0) setErrors(err.fields);
-            else setProblem(errorText(err, q));
+            else setProblem(() => failed(err));
           },
         );
       }}
@@ -702,7 +708,7 @@ function ScoreForm({
       )}
       {problem && (
         <p class="problem" role="alert">
-          {problem}
+          {problem(q)}
         </p>
       )}
       <div class="form-actions">
@@ -723,7 +729,7 @@ function ScoreForm({
 
 function AcknowledgeForm({ id, q, onDone }: { id: number; q: QStrings; onDone: () => void }) {
   const [comment, setComment] = useState('');
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<((q: QStrings) => string) | null>(null);
   return (
     <form
       class="panel"
@@ -732,7 +738,7 @@ function AcknowledgeForm({ id, q, onDone }: { id: number; q: QStrings; onDone: (
         e.preventDefault();
         api('POST', `/api/audits/${id}/acknowledge`, comment.trim() ? { comment: comment.trim() } : {}).then(
           onDone,
-          (err) => setProblem(errorText(err, q)),
+          (err) => setProblem(() => failed(err)),
         );
       }}
     >
@@ -748,7 +754,7 @@ function AcknowledgeForm({ id, q, onDone }: { id: number; q: QStrings; onDone: (
       </label>
       {problem && (
         <p class="problem" role="alert">
-          {problem}
+          {problem(q)}
         </p>
       )}
       <button type="submit" class="primary">
@@ -768,8 +774,8 @@ function Training({ q, me, manager, names }: { q: QStrings; me: Me; manager: boo
   const [certs, setCerts] = useState<Certification[] | null>(null);
   const [creating, setCreating] = useState(false);
   const [granting, setGranting] = useState(false);
-  const [fb, setFb] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
-  const fail = (e: unknown) => setFb({ kind: 'error', text: errorText(e, q) });
+  const [fb, setFb] = useState<Fb>(null);
+  const fail = (e: unknown) => setFb({ kind: 'error', text: failed(e) });
   const load = () => {
     api<TrainingModule[]>('GET', '/api/training/modules').then(setModules, fail);
     api<TrainingSession[]>('GET', '/api/training/sessions').then(setSessions, fail);
@@ -846,7 +852,7 @@ function Training({ q, me, manager, names }: { q: QStrings; me: Me; manager: boo
             lang={lang}
             onSaved={() => {
               setCreating(false);
-              setFb({ kind: 'ok', text: q.sessionSaved });
+              setFb({ kind: 'ok', text: (l) => l.sessionSaved });
               load();
             }}
           />
@@ -924,7 +930,7 @@ function Training({ q, me, manager, names }: { q: QStrings; me: Me; manager: boo
             nameOf={nameOf}
             onSaved={() => {
               setGranting(false);
-              setFb({ kind: 'ok', text: q.granted });
+              setFb({ kind: 'ok', text: (l) => l.granted });
               load();
             }}
           />
@@ -1080,7 +1086,7 @@ function SessionForm({
   const [systematic, setSystematic] = useState(true);
   const [chosen, setChosen] = useState<string[]>([]);
   const [attendees, setAttendees] = useState<number[]>([]);
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<((q: QStrings) => string) | null>(null);
   const toggle = <T,>(list: T[], x: T, on: boolean) => (on ? [...list, x] : list.filter((y) => y !== x));
   return (
     <form
@@ -1096,7 +1102,7 @@ function SessionForm({
           systematic,
           modules: chosen,
           attendees: attendees.map((account) => ({ account, questionnaire_done: false })),
-        }).then(onSaved, (err) => setProblem(errorText(err, q)));
+        }).then(onSaved, (err) => setProblem(() => failed(err)));
       }}
     >
       <h4>{q.newSession}</h4>
@@ -1170,7 +1176,7 @@ function SessionForm({
       </fieldset>
       {problem && (
         <p class="problem" role="alert">
-          {problem}
+          {problem(q)}
         </p>
       )}
       <div class="form-actions">
@@ -1198,7 +1204,7 @@ function GrantForm({
   const [passed, setPassed] = useState(false);
   const [score, setScore] = useState('');
   const [note, setNote] = useState('');
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<((q: QStrings) => string) | null>(null);
   return (
     <form
       class="panel form-grid"
@@ -1212,7 +1218,7 @@ function GrantForm({
           assessment_passed: passed,
           assessment_score: score === '' ? null : Number(score),
           note: note.trim() || null,
-        }).then(onSaved, (err) => setProblem(errorText(err, q)));
+        }).then(onSaved, (err) => setProblem(() => failed(err)));
       }}
     >
       <h4>{q.grantTitle}</h4>
@@ -1247,7 +1253,7 @@ function GrantForm({
       </label>
       {problem && (
         <p class="problem" role="alert">
-          {problem}
+          {problem(q)}
         </p>
       )}
       <div class="form-actions">
@@ -1321,7 +1327,7 @@ function Assessment({ q, me, names }: { q: QStrings; me: Me; names: Names }) {
   const [cycles, setCycles] = useState<string[]>([]);
   const [selected, setSelected] = useState<string | null>(null);
   const [reports, setReports] = useState<Record<string, CycleAssessment | null>>({});
-  const [fb, setFb] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [fb, setFb] = useState<Fb>(null);
   const [signing, setSigning] = useState<number | null>(null);
 
   const loadAll = (ids: string[]) =>
@@ -1340,7 +1346,7 @@ function Assessment({ q, me, names }: { q: QStrings; me: Me; names: Names }) {
         setSelected(ids[ids.length - 1]);
         void loadAll(ids);
       },
-      (e) => setFb({ kind: 'error', text: errorText(e, q) }),
+      (e) => setFb({ kind: 'error', text: failed(e) }),
     );
   }, []);
 
@@ -1495,7 +1501,7 @@ function Assessment({ q, me, names }: { q: QStrings; me: Me; names: Names }) {
                             o={o}
                             onDone={() => {
                               setSigning(null);
-                              setFb({ kind: 'ok', text: q.signOffDone });
+                              setFb({ kind: 'ok', text: (l) => l.signOffDone });
                               void loadAll(cycles);
                             }}
                             onCancel={() => setSigning(null)}
@@ -1548,7 +1554,7 @@ function SignOffForm({
 }) {
   const [outcome, setOutcome] = useState<Outcome>(o.computed);
   const [comment, setComment] = useState('');
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<((q: QStrings) => string) | null>(null);
   return (
     <form
       class="sign-off"
@@ -1558,7 +1564,7 @@ function SignOffForm({
         e.preventDefault();
         api('POST', `/api/assessments/${cycle}/${o.operator}/sign-off`, { outcome, comment: comment.trim() }).then(
           onDone,
-          (err) => setProblem(errorText(err, q)),
+          (err) => setProblem(() => failed(err)),
         );
       }}
     >
@@ -1586,7 +1592,7 @@ function SignOffForm({
       </label>
       {problem && (
         <p class="problem" role="alert">
-          {problem}
+          {problem(q)}
         </p>
       )}
       <div class="form-actions">
@@ -1627,12 +1633,12 @@ function Trends({ q, t, queues }: { q: QStrings; t: Strings; queues: QueueDefini
   const [to, setTo] = useState(today());
   const [report, setReport] = useState<TrendReport | null>(null);
   const [form, setForm] = useState<NoteForm | null>(null);
-  const [fb, setFb] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [fb, setFb] = useState<Fb>(null);
   const lang = useLang();
   const query = `from=${from}&to=${to}`;
   const load = () =>
     api<TrendReport>('GET', `/api/reports/trends?${query}`).then(setReport, (e) =>
-      setFb({ kind: 'error', text: errorText(e, q) }),
+      setFb({ kind: 'error', text: failed(e) }),
     );
   useEffect(() => {
     void load();
@@ -1760,11 +1766,11 @@ function KpiPage({ q, t, queues, names }: { q: QStrings; t: Strings; queues: Que
   const [to, setTo] = useState(today());
   const [queue, setQueue] = useState('');
   const [report, setReport] = useState<KpiReport | null>(null);
-  const [fb, setFb] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [fb, setFb] = useState<Fb>(null);
   const query = `from=${from}&to=${to}${queue ? `&queue=${encodeURIComponent(queue)}` : ''}`;
   const load = () =>
     api<KpiReport>('GET', `/api/reports/kpi?${query}`).then(setReport, (e) =>
-      setFb({ kind: 'error', text: errorText(e, q) }),
+      setFb({ kind: 'error', text: failed(e) }),
     );
   useEffect(() => {
     void load();
@@ -1921,10 +1927,10 @@ function KpiPage({ q, t, queues, names }: { q: QStrings; t: Strings; queues: Que
 function AccessLog({ q, names }: { q: QStrings; names: Names }) {
   const lang = useLang();
   const [records, setRecords] = useState<AccessRecord[] | null>(null);
-  const [fb, setFb] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [fb, setFb] = useState<Fb>(null);
   useEffect(() => {
     api<AccessRecord[]>('GET', '/api/access-log?limit=200').then(setRecords, (e) =>
-      setFb({ kind: 'error', text: errorText(e, q) }),
+      setFb({ kind: 'error', text: failed(e) }),
     );
   }, []);
   return (
