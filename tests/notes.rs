@@ -328,3 +328,64 @@ async fn a_high_risk_note_pages_the_crisis_team(db: FreshDb) {
     server.stop().await;
 }
 server_test!(a_high_risk_note_pages_the_crisis_team);
+
+/// A high-risk note for a contact whose crisis was already handled does not page everyone again.
+async fn a_note_after_a_resolved_incident_does_not_page_again(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("lead", Role::CrisisLead, &[]).await;
+    let cookie = server.login("op").await;
+    let lead_cookie = server.login("lead").await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let contact = handled_contact(&server, &mut op, "browser-key-notes-0004").await;
+    let (status, flagged) = post(
+        &server,
+        &cookie,
+        &format!("/api/contacts/{contact}/crisis"),
+        json!({}),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {flagged}");
+    let (_, open) = get(&server, &lead_cookie, "/api/incidents?state=open").await;
+    let incident = open[0]["id"].as_i64().unwrap();
+    let path = format!("/api/incidents/{incident}");
+    assert!(
+        post(
+            &server,
+            &lead_cookie,
+            &format!("{path}/acknowledge"),
+            json!({})
+        )
+        .await
+        .0 < 300
+    );
+    let (status, body) = post(
+        &server,
+        &lead_cookie,
+        &format!("{path}/resolve"),
+        json!({"resolution": "talked it through; safe at home"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut note = valid_note();
+    note["risk_level"] = json!("high");
+    let submit = format!("/api/contacts/{contact}/note/submit");
+    assert_eq!(
+        post(&server, &cookie, &submit, json!({"fields": note}))
+            .await
+            .0,
+        200
+    );
+    let (_, all) = get(&server, &lead_cookie, "/api/incidents?state=all").await;
+    let of_contact = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["contact"] == contact)
+        .count();
+    assert_eq!(of_contact, 1, "no second incident: {all}");
+    server.stop().await;
+}
+server_test!(a_note_after_a_resolved_incident_does_not_page_again);

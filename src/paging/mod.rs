@@ -189,6 +189,14 @@ impl Pager {
                 }
                 continue;
             }
+            // A note written after the contact's crisis was handled records the assessment; it
+            // does not page the team again for a contact that is over. (A person can still press
+            // the crisis button to open a new incident.)
+            if let FlagSource::Note(_) = source
+                && let Some(handled) = self.store().latest_incident_of(contact).await?
+            {
+                return Ok(handled.id);
+            }
             let directory = self.directory().await?;
             let (policy_id, policy) = match self.store().default_policy().await? {
                 Some(p) => (Some(p.id), p.definition),

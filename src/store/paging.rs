@@ -230,6 +230,8 @@ pub trait PagingStore {
         at: Timestamp,
     ) -> StoreResult<Incident>;
     async fn open_incident_of(&self, contact: ContactId) -> StoreResult<Option<Incident>>;
+    /// The contact's newest incident in any state.
+    async fn latest_incident_of(&self, contact: ContactId) -> StoreResult<Option<Incident>>;
     async fn incident(&self, id: IncidentId) -> StoreResult<Incident>;
     /// Newest first, in any of `states`.
     async fn incidents(&self, states: &[IncidentState], limit: i64) -> StoreResult<Vec<Incident>>;
@@ -974,6 +976,22 @@ macro_rules! impl_paging_store {
                     let row: Option<paging::IncidentRow> = sqlx::query_as(concat!(
                         "SELECT ", paging::incident_columns!(), " FROM incidents \
                          WHERE contact_id = $1 AND state IN ('triggered', 'acknowledged')"
+                    ))
+                    .bind(contact.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    row.map(Incident::try_from).transpose()
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
+                async fn latest_incident_of(
+                    &self,
+                    contact: ContactId,
+                ) -> StoreResult<Option<Incident>> {
+                    let row: Option<paging::IncidentRow> = sqlx::query_as(concat!(
+                        "SELECT ", paging::incident_columns!(), " FROM incidents \
+                         WHERE contact_id = $1 ORDER BY id DESC LIMIT 1"
                     ))
                     .bind(contact.0)
                     .fetch_optional(&self.pool)
