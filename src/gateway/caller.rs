@@ -8,11 +8,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::hub::{CallerNotice, INBOX};
@@ -21,7 +21,7 @@ use super::protocol::{
 };
 use super::{
     CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES, RouterError,
-    check_origin, decode, recv_inbox, router_error_frame, send_frame, store_error_frame,
+    check_origin, decode, farewell, recv_inbox, router_error_frame, send_frame, store_error_frame,
 };
 use crate::app::AppState;
 use crate::auth::{random_token, token_hash};
@@ -131,17 +131,7 @@ impl CallerSession {
                 },
             }
         };
-        for frame in out.drain(..) {
-            let _ = send_frame(&mut sink, &frame).await;
-        }
-        if let Some((code, reason)) = close {
-            let _ = sink
-                .send(WsMessage::Close(Some(CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                })))
-                .await;
-        }
+        farewell(&mut sink, out, close).await;
         self.disconnected().await;
     }
 

@@ -132,6 +132,28 @@ where
     sink.send(WsMessage::Text(text.into())).await
 }
 
+/// Sends what is still queued for a peer, then, if the server is the one ending the connection,
+/// a close frame with its code and reason.
+pub async fn farewell<S, T>(sink: &mut S, out: Vec<T>, close: Option<(u16, &'static str)>)
+where
+    S: futures_util::Sink<WsMessage, Error = axum::Error> + Unpin,
+    T: serde::Serialize,
+{
+    for frame in &out {
+        if send_frame(sink, frame).await.is_err() {
+            return;
+        }
+    }
+    if let Some((code, reason)) = close {
+        let _ = sink
+            .send(WsMessage::Close(Some(axum::extract::ws::CloseFrame {
+                code,
+                reason: axum::extract::ws::Utf8Bytes::from_static(reason),
+            })))
+            .await;
+    }
+}
+
 /// Logs a store failure with an id and gives the peer only the id.
 pub fn store_error_frame(e: StoreError) -> ErrorFrame {
     let id = random_token(9);

@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::hub::{INBOX, StaffNotice};
@@ -21,7 +21,7 @@ use super::protocol::{
 use super::router::summarize;
 use super::{
     CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES, check_origin,
-    decode, recv_inbox, router_error_frame, send_frame, store_error_frame,
+    decode, farewell, recv_inbox, router_error_frame, send_frame, store_error_frame,
 };
 use crate::app::AppState;
 use crate::auth::CurrentUser;
@@ -106,17 +106,7 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
             },
         }
     };
-    for frame in out.drain(..) {
-        let _ = send_frame(&mut sink, &frame).await;
-    }
-    if let Some((code, reason)) = close {
-        let _ = sink
-            .send(WsMessage::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            })))
-            .await;
-    }
+    farewell(&mut sink, out, close).await;
     if state.hub.unregister_staff(me, conn) {
         let _ = state
             .router
