@@ -50,6 +50,34 @@ impl ContactChange {
     }
 }
 
+impl ContactChange {
+    /// This change followed by `later`, as one change: applying the result equals applying the
+    /// two in order (later values win, except `connected_at`, where the first connection does).
+    pub fn then(self, later: ContactChange) -> ContactChange {
+        ContactChange {
+            state: later.state.or(self.state),
+            operator: later.operator.or(self.operator),
+            queue: later.queue.or(self.queue),
+            risk: later.risk.or(self.risk),
+            connected_at: self.connected_at.or(later.connected_at),
+            ended_at: later.ended_at.or(self.ended_at),
+        }
+    }
+}
+
+/// The net change of a batch of events to each contact they touch, in order of first appearance:
+/// one row update per contact instead of one per event.
+pub fn project_batch(events: &[Event], at: Timestamp) -> Vec<(ContactId, ContactChange)> {
+    let mut changes: Vec<(ContactId, ContactChange)> = Vec::new();
+    for (contact, change) in events.iter().filter_map(|e| project(e, at)) {
+        match changes.iter_mut().find(|(c, _)| *c == contact) {
+            Some((_, earlier)) => *earlier = std::mem::take(earlier).then(change),
+            None => changes.push((contact, change)),
+        }
+    }
+    changes
+}
+
 /// The contact an event changes and how, or `None` when it leaves every contact row as it is
 /// (relaxation, caller away/back, joins, operator states…). `at` is when the event happened.
 pub fn project(event: &Event, at: Timestamp) -> Option<(ContactId, ContactChange)> {
@@ -120,6 +148,106 @@ pub fn project(event: &Event, at: Timestamp) -> Option<(ContactId, ContactChange
 
 #[cfg(test)]
 mod tests {
+
+    /// Folding a batch gives the row that applying its events one by one gives.
+    #[test]
+    fn a_folded_batch_equals_its_events_in_order() {
+        use crate::domain::{Channel, Language, QueueId, RiskLevel};
+        use crate::routing::{EndedBy, Event, OverflowReason};
+        let (c, op) = (ContactId(7), OperatorId(3));
+        let q = |s: &str| QueueId::parse(s).unwrap();
+        let events = vec![
+            Event::EnterQueue {
+                contact: c,
+                queue: q("general"),
+                channel: Channel::Chat,
+                risk: RiskLevel::Low,
+            },
+            Event::RiskChange {
+                contact: c,
+                from: RiskLevel::Low,
+                to: RiskLevel::High,
+            },
+            Event::Overflow {
+                contact: c,
+                from: q("general"),
+                to: q("crisis"),
+                reason: OverflowReason::MaxWait,
+            },
+            Event::Offer {
+                contact: c,
+                operator: op,
+                expires_at: Timestamp(50),
+            },
+            Event::Reject {
+                contact: c,
+                operator: op,
+            },
+            Event::Offer {
+                contact: c,
+                operator: op,
+                expires_at: Timestamp(60),
+            },
+            Event::Accept {
+                contact: c,
+                operator: op,
+            },
+            Event::Connect {
+                contact: c,
+                operator: op,
+                queue: q("crisis"),
+                waited_ms: 9,
+            },
+            Event::WrapUp {
+                contact: c,
+                operator: op,
+                by: EndedBy::Caller,
+            },
+            Event::Complete {
+                contact: c,
+                operator: op,
+                handled_ms: 5,
+            },
+        ];
+        let row = || ContactRecord {
+            id: c,
+            queue: q("general"),
+            channel: Channel::Chat,
+            language: Language::parse("zh").unwrap(),
+            topic: None,
+            age_group: None,
+            risk: RiskLevel::Low,
+            state: ContactState::Waiting,
+            operator: None,
+            caller_key_hash: None,
+            resume_token_hash: "x".into(),
+            entered_at: Timestamp(1),
+            connected_at: None,
+            ended_at: None,
+        };
+        for split in 0..=events.len() {
+            let (before, batch) = events.split_at(split);
+            let mut one_by_one = row();
+            let mut folded = row();
+            for e in before {
+                if let Some((_, ch)) = project(e, Timestamp(10)) {
+                    ch.apply(&mut one_by_one);
+                    ch.apply(&mut folded);
+                }
+            }
+            for e in batch {
+                if let Some((_, ch)) = project(e, Timestamp(20)) {
+                    ch.apply(&mut one_by_one);
+                }
+            }
+            for (contact, ch) in project_batch(batch, Timestamp(20)) {
+                assert_eq!(contact, c);
+                ch.apply(&mut folded);
+            }
+            assert_eq!(folded, one_by_one, "split at {split}");
+        }
+    }
+
     use super::*;
     use crate::domain::{Channel, JoinMode, Language};
     use crate::routing::{EndedBy, OperatorState, OverflowReason, RequeueReason};

@@ -28,6 +28,10 @@ use super::{
     Visibility,
 };
 
+/// Events per multi-row INSERT: 5 parameters each, well under SQLite's 32,766 and PostgreSQL's
+/// 65,535 parameters per statement.
+pub(crate) const EVENTS_PER_INSERT: usize = 1_000;
+
 /// Maps driver errors to the store's: unique keys → `Conflict`, a missing row or a dangling
 /// reference (unknown account, skill or contact) → `NotFound`.
 pub(crate) fn error(e: sqlx::Error) -> StoreError {
@@ -804,23 +808,35 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(sql::error)?;
-                    for event in events {
-                        sqlx::query(concat!(
-                            "INSERT INTO events (at, kind, contact_id, operator_id, data) \
-                             VALUES ($1, $2, $3, $4, $5", $json_cast, ")"
-                        ))
-                        .bind(at.0)
-                        .bind(event.kind())
-                        .bind(event.contact().map(|c| c.0))
-                        .bind(event.operator().map(|o| o.0))
-                        .bind(sql::to_json("events.data", event)?)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(sql::error)?;
-
-                        let Some((contact, change)) = projection::project(event, at) else {
-                            continue;
-                        };
+                    // One multi-row INSERT per chunk (statements, not rows, are what cost here),
+                    // in the engine's order, so seq order is decision order.
+                    for chunk in events.chunks(sql::EVENTS_PER_INSERT) {
+                        let mut insert = String::from(
+                            "INSERT INTO events (at, kind, contact_id, operator_id, data) VALUES ",
+                        );
+                        for i in 0..chunk.len() {
+                            let p = i * 5;
+                            if i > 0 {
+                                insert.push_str(", ");
+                            }
+                            insert.push_str(&format!(
+                                concat!("(${}, ${}, ${}, ${}, ${}", $json_cast, ")"),
+                                p + 1, p + 2, p + 3, p + 4, p + 5
+                            ));
+                        }
+                        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+                        for event in chunk {
+                            query = query
+                                .bind(at.0)
+                                .bind(event.kind())
+                                .bind(event.contact().map(|c| c.0))
+                                .bind(event.operator().map(|o| o.0))
+                                .bind(sql::to_json("events.data", event)?);
+                        }
+                        query.execute(&mut *tx).await.map_err(sql::error)?;
+                    }
+                    // One UPDATE per contact touched, with the batch's changes folded in order.
+                    for (contact, change) in projection::project_batch(events, at) {
                         let done = sqlx::query(
                             "UPDATE contacts SET \
                              state = COALESCE($2, state), \
@@ -844,13 +860,9 @@ macro_rules! impl_store {
                         .await
                         .map_err(sql::error)?;
                         if done.rows_affected() == 0 {
-                            // The event is in the log all the same: the log never refuses
+                            // The events are in the log all the same: the log never refuses
                             // what the engine decided.
-                            tracing::warn!(
-                                contact = %contact,
-                                kind = event.kind(),
-                                "event for an unknown contact"
-                            );
+                            tracing::warn!(contact = %contact, "events for an unknown contact");
                         }
                     }
                     tx.commit().await.map_err(sql::error)
