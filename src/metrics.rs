@@ -36,6 +36,10 @@ pub struct Metrics {
     // the queue it entered.
     /// Contacts that entered a queue.
     pub arrived: IntCounterVec,
+    /// Per operator, labelled by account id only (bounded by the number of accounts).
+    pub operator_answered: IntCounterVec,
+    pub operator_completed: IntCounterVec,
+    pub operator_handle_seconds: prometheus::CounterVec,
     /// Contacts answered (first connect only), by queue.
     pub answered: IntCounterVec,
     /// Contacts abandoned, by queue; `short` = "true" under `quality.short_abandon_ms`.
@@ -187,6 +191,31 @@ impl Metrics {
                 "Overdue paging timers the auditor fired, by kind.",
                 &["kind"],
             ),
+            operator_answered: counter(
+                &r,
+                "hotline_operator_answered_total",
+                "Contacts an operator answered (first connect), by operator id.",
+                &["operator"],
+            ),
+            operator_completed: counter(
+                &r,
+                "hotline_operator_completed_total",
+                "Contacts an operator completed (after wrap-up), by operator id.",
+                &["operator"],
+            ),
+            operator_handle_seconds: {
+                let c = prometheus::CounterVec::new(
+                    Opts::new(
+                        "hotline_operator_handle_seconds_total",
+                        "Talk + wrap-up time of completed contacts, by operator id \
+                         (average handle time = this / hotline_operator_completed_total).",
+                    ),
+                    &["operator"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(c.clone())).expect("unique metric");
+                c
+            },
             arrived: counter(
                 &r,
                 "hotline_arrived_total",

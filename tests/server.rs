@@ -355,6 +355,25 @@ async fn chat_from_join_to_complete(db: FreshDb) {
         .await
         .unwrap();
     assert_eq!(transcript.len(), 3);
+    // Live per-operator figures, labelled by account id only (never a name).
+    let mut seen = false;
+    for _ in 0..50 {
+        let metrics = reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("hotline_operator_completed_total{operator=\"")
+            && metrics.contains("hotline_operator_handle_seconds_total{operator=\"")
+        {
+            assert!(!metrics.contains("op display"), "no names in metrics");
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen, "per-operator metrics after a completed contact");
     server.stop().await;
 }
 server_test!(chat_from_join_to_complete);

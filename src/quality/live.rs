@@ -97,7 +97,7 @@ impl Live {
                 contact,
                 waited_ms,
                 queue,
-                ..
+                operator,
             } => {
                 if !self.open.contains_key(contact) {
                     // Entered before this task started (or resumed after an abandon).
@@ -134,6 +134,9 @@ impl Live {
                 }
                 if live {
                     m.answered.with_label_values(&[queue.as_str()]).inc();
+                    m.operator_answered
+                        .with_label_values(&[&operator.to_string()])
+                        .inc();
                     if risk >= RiskLevel::High {
                         m.high_risk_wait_seconds
                             .with_label_values(&[risk.as_str()])
@@ -163,8 +166,19 @@ impl Live {
                         .inc();
                 }
             }
-            Event::Complete { contact, .. } => {
+            Event::Complete {
+                contact,
+                operator,
+                handled_ms,
+            } => {
                 self.open.remove(contact);
+                if live {
+                    let id = operator.to_string();
+                    m.operator_completed.with_label_values(&[&id]).inc();
+                    m.operator_handle_seconds
+                        .with_label_values(&[&id])
+                        .inc_by(*handled_ms as f64 / 1000.0);
+                }
             }
             _ => {}
         }
