@@ -42,38 +42,6 @@ async fn handled_contact(server: &Server, op: &mut Ws, caller_key: &str) -> i64 
     contact
 }
 
-async fn put(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .put(server.url(path))
-        .header("cookie", cookie)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(server.url(path))
-        .header("cookie", cookie)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(server: &Server, cookie: &str, path: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .get(server.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 async fn a_note_from_draft_to_amendment(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     server.account("op", Role::Operator, &[]).await;

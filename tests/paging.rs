@@ -176,34 +176,6 @@ fn paging_settings(db: &FreshDb, receiver: &Receiver) -> Settings {
     s
 }
 
-async fn api(
-    server: &Server,
-    cookie: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = client
-        .request(method, server.url(path))
-        .header("cookie", cookie);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-async fn id_of(store: &DynStore, name: &str) -> i64 {
-    store.account_by_name(name).await.unwrap().id.0
-}
-
 /// A contact row, as a caller's join would make it.
 async fn contact(store: &DynStore) -> i64 {
     store

@@ -26,7 +26,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 // ---- helpers ----
 
-async fn get(server: &Server, cookie: &str, path: &str) -> reqwest::Response {
+/// The raw response (CSV and HTML reports are not JSON).
+async fn get_raw(server: &Server, cookie: &str, path: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(server.url(path))
         .header("cookie", cookie)
@@ -36,40 +37,9 @@ async fn get(server: &Server, cookie: &str, path: &str) -> reqwest::Response {
 }
 
 async fn get_json(server: &Server, cookie: &str, path: &str) -> Value {
-    let response = get(server, cookie, path).await;
+    let response = get_raw(server, cookie, path).await;
     assert_eq!(response.status(), 200, "GET {path}");
     response.json().await.unwrap()
-}
-
-async fn send(
-    server: &Server,
-    cookie: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .request(method, server.url(path))
-        .header("cookie", cookie)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn post(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
-    send(server, cookie, reqwest::Method::POST, path, body).await
-}
-
-async fn put(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
-    send(server, cookie, reqwest::Method::PUT, path, body).await
-}
-
-async fn id_of(store: &DynStore, name: &str) -> i64 {
-    store.account_by_name(name).await.unwrap().id.0
 }
 
 fn settings(db: &FreshDb) -> hotline::config::Settings {
@@ -465,7 +435,7 @@ async fn fixture_reports(db: FreshDb) -> (Value, String, Value, String, Value) {
     )
     .await;
     assert_eq!(voice["total"]["arrived"], 1);
-    let csv = get(&server, &sup, &format!("/api/reports/kpi?{day}&format=csv")).await;
+    let csv = get_raw(&server, &sup, &format!("/api/reports/kpi?{day}&format=csv")).await;
     assert_eq!(csv.status(), 200);
     assert!(
         csv.headers()["content-type"]
@@ -495,7 +465,7 @@ async fn fixture_reports(db: FreshDb) -> (Value, String, Value, String, Value) {
     assert_eq!(series("total", "all")["points"][0]["week_before"], 1);
     assert_eq!(series("category", "family")["points"][0]["count"], 2);
     assert_eq!(series("risk", "imminent")["points"][0]["count"], 1);
-    let trends_csv = get(
+    let trends_csv = get_raw(
         &server,
         &sup,
         &format!("/api/reports/trends?{day}&format=csv"),
@@ -566,7 +536,9 @@ async fn audit_cycle(db: FreshDb) {
 
     // Operators may not read reports or draw audits.
     assert_eq!(
-        get(&server, &op_cookie, "/api/reports/kpi").await.status(),
+        get_raw(&server, &op_cookie, "/api/reports/kpi")
+            .await
+            .status(),
         403
     );
     assert_eq!(
@@ -602,7 +574,7 @@ async fn audit_cycle(db: FreshDb) {
         json!([])
     );
     assert_eq!(
-        get(&server, &op_cookie, &format!("/api/audits/{id}"))
+        get_raw(&server, &op_cookie, &format!("/api/audits/{id}"))
             .await
             .status(),
         403
@@ -740,7 +712,7 @@ async fn audit_cycle(db: FreshDb) {
 
     // Reading the transcript and notes is logged too; the log is for supervisors.
     assert_eq!(
-        get(
+        get_raw(
             &server,
             &sup,
             &format!("/api/contacts/{contact}/transcript")
@@ -750,7 +722,7 @@ async fn audit_cycle(db: FreshDb) {
         200
     );
     assert_eq!(
-        get(
+        get_raw(
             &server,
             &op_cookie,
             &format!("/api/contacts/{contact}/notes")
@@ -773,7 +745,9 @@ async fn audit_cycle(db: FreshDb) {
     let by_reader = get_json(&server, &sup, &format!("/api/access-log?reader={op_id}")).await;
     assert_eq!(by_reader.as_array().unwrap().len(), 1);
     assert_eq!(
-        get(&server, &op_cookie, "/api/access-log").await.status(),
+        get_raw(&server, &op_cookie, "/api/access-log")
+            .await
+            .status(),
         403
     );
 
@@ -863,7 +837,7 @@ async fn audit_cycle(db: FreshDb) {
     );
     assert_eq!(signed["figures"]["kpis"]["completed"], 1);
     assert_eq!(post(&server, &sup, &sign, json!({})).await.0, 409);
-    let csv = get(
+    let csv = get_raw(
         &server,
         &sup,
         &format!("/api/assessments/{cycle}?format=csv"),
@@ -874,7 +848,7 @@ async fn audit_cycle(db: FreshDb) {
     .unwrap();
     assert!(csv.lines().next().unwrap().contains("computed"));
     assert!(csv.contains("op display") && csv.contains("meets"), "{csv}");
-    let html = get(
+    let html = get_raw(
         &server,
         &sup,
         &format!("/api/assessments/{cycle}/report.html"),
@@ -891,7 +865,7 @@ async fn audit_cycle(db: FreshDb) {
         html.contains("@media print") && html.contains("op display") && html.contains("按期完成")
     );
     assert_eq!(
-        get(&server, &sup, "/api/assessments/2026-Q9")
+        get_raw(&server, &sup, "/api/assessments/2026-Q9")
             .await
             .status(),
         422

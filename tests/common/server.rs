@@ -277,6 +277,49 @@ impl Ws {
     }
 }
 
+/// One signed-in JSON request: the status and the body as JSON (an empty body as null, any other
+/// body that is not JSON as a string).
+pub async fn api(
+    server: &Server,
+    cookie: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = reqwest::Client::new()
+        .request(method, server.url(path))
+        .header("cookie", cookie);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = match text.as_str() {
+        "" => Value::Null,
+        _ => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    };
+    (status, body)
+}
+
+pub async fn get(server: &Server, cookie: &str, path: &str) -> (u16, Value) {
+    api(server, cookie, "GET", path, None).await
+}
+
+pub async fn post(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
+    api(server, cookie, "POST", path, Some(body)).await
+}
+
+pub async fn put(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
+    api(server, cookie, "PUT", path, Some(body)).await
+}
+
+/// An account's id, by login name.
+pub async fn id_of(store: &DynStore, name: &str) -> i64 {
+    store.account_by_name(name).await.unwrap().id.0
+}
+
 pub fn join(queue: &str, screening: &str) -> Value {
     json!({"type": "join", "queue": queue, "language": "zh", "topic": "family",
            "screening": screening, "accepted_confidentiality": true,
