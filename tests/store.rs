@@ -720,6 +720,144 @@ async fn record_and_check(
     row
 }
 
+store_test!(a_batch_creates_contacts_with_reserved_ids);
+async fn a_batch_creates_contacts_with_reserved_ids(store: DynStore, _db: FreshDb) {
+    let before = store
+        .create_contact(new_contact("r0", None, 1))
+        .await
+        .unwrap();
+    let ids = store.reserve_contact_ids(3).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(
+        ids.iter().all(|id| id.0 > before.0),
+        "{ids:?} after {before:?}"
+    );
+    let more = store.reserve_contact_ids(2).await.unwrap();
+    assert!(
+        more.iter().all(|id| !ids.contains(id)),
+        "never handed out twice"
+    );
+    // A contact created the ordinary way takes none of the reserved ids.
+    let after = store
+        .create_contact(new_contact("r9", None, 1))
+        .await
+        .unwrap();
+    assert!(!ids.contains(&after) && !more.contains(&after));
+
+    // Contacts created in the batch that logs their first events; the projection applies to them.
+    let (a, b) = (ids[0], ids[2]);
+    let enter = |contact, risk| Event::EnterQueue {
+        contact,
+        queue: queue_id("general"),
+        channel: Channel::Chat,
+        risk,
+    };
+    store
+        .record_batch(
+            Timestamp(5_000),
+            &[
+                (a, new_contact("ra", Some("caller"), 5_000)),
+                (b, new_contact("rb", None, 5_000)),
+            ],
+            &[
+                enter(a, RiskLevel::Low),
+                enter(b, RiskLevel::Low),
+                Event::RiskChange {
+                    contact: b,
+                    from: RiskLevel::Low,
+                    to: RiskLevel::High,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let (row_a, row_b) = (
+        store.contact(a).await.unwrap(),
+        store.contact(b).await.unwrap(),
+    );
+    assert_eq!(
+        (row_a.state, row_a.risk),
+        (ContactState::Waiting, RiskLevel::Low)
+    );
+    assert_eq!(row_a.caller_key_hash.as_deref(), Some("caller"));
+    assert_eq!(row_b.risk, RiskLevel::High);
+    assert_eq!(store.contact_by_resume_token("rb").await.unwrap().id, b);
+    let kinds: Vec<_> = store
+        .events_of_contact(b)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["enter_queue", "risk_change"]);
+    // Lines can be appended to them at once.
+    assert_eq!(
+        store
+            .append_message(line(b, "hi", 5_001))
+            .await
+            .unwrap()
+            .seq,
+        1
+    );
+
+    // A batch that fails (a resume token used twice) creates nothing and logs nothing.
+    let c = more[0];
+    assert!(
+        store
+            .record_batch(
+                Timestamp(6_000),
+                &[(c, new_contact("ra", None, 6_000))],
+                &[enter(c, RiskLevel::None)],
+            )
+            .await
+            .is_err()
+    );
+    assert!(matches!(store.contact(c).await, Err(StoreError::NotFound)));
+    assert!(store.events_of_contact(c).await.unwrap().is_empty());
+}
+
+store_test!(a_batch_of_lines_is_numbered_per_contact);
+async fn a_batch_of_lines_is_numbered_per_contact(store: DynStore, _db: FreshDb) {
+    let a = store
+        .create_contact(new_contact("ra", None, 1))
+        .await
+        .unwrap();
+    let b = store
+        .create_contact(new_contact("rb", None, 1))
+        .await
+        .unwrap();
+    store.append_message(line(a, "first", 1)).await.unwrap();
+    let batch = vec![
+        line(b, "b1", 2),
+        line(a, "a2", 3),
+        line(b, "b2", 4),
+        line(a, "a3", 5),
+    ];
+    let written = store.append_messages(batch).await.unwrap();
+    let got: Vec<_> = written
+        .iter()
+        .map(|m| (m.contact, m.seq, m.body.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [(b, 1, "b1"), (a, 2, "a2"), (b, 2, "b2"), (a, 3, "a3")]
+    );
+    assert_eq!(
+        store.messages(a).await.unwrap()[1..],
+        [written[1].clone(), written[3].clone()]
+    );
+    let ids: BTreeSet<_> = written.iter().map(|m| m.id).collect();
+    assert_eq!(ids.len(), 4, "each line has its own id");
+    // One unknown contact fails the whole batch, and leaves no gap.
+    assert!(matches!(
+        store
+            .append_messages(vec![line(a, "x", 6), line(ContactId(9_999), "y", 6)])
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.append_message(line(a, "a4", 7)).await.unwrap().seq, 4);
+}
+
 store_test!(record_events_through_a_lifecycle);
 async fn record_events_through_a_lifecycle(store: DynStore, _db: FreshDb) {
     let op = store

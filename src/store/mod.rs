@@ -262,7 +262,20 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>>;
     async fn messages(&self, contact: ContactId) -> StoreResult<Vec<Message>>;
     /// Appends events in order and applies their projection to `contacts`, in one transaction.
-    async fn record_events(&self, at: Timestamp, events: &[Event]) -> StoreResult<()>;
+    async fn record_events(&self, at: Timestamp, events: &[Event]) -> StoreResult<()> {
+        self.record_batch(at, &[], events).await
+    }
+    /// Hands out `n` contact ids (at least one) for [`Store::record_batch`]; they are never
+    /// handed out again nor taken by [`Store::create_contact`].
+    async fn reserve_contact_ids(&self, n: u32) -> StoreResult<Vec<ContactId>>;
+    /// Creates `contacts` (with ids from [`Store::reserve_contact_ids`], state `waiting`), then
+    /// appends `events` and applies their projection — all in one transaction.
+    async fn record_batch(
+        &self,
+        at: Timestamp,
+        contacts: &[(ContactId, NewContactRecord)],
+        events: &[Event],
+    ) -> StoreResult<()>;
     async fn events_of_contact(&self, contact: ContactId) -> StoreResult<Vec<StoredEvent>>;
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;

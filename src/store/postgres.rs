@@ -51,7 +51,7 @@ impl PgStore {
     }
 }
 
-sql::impl_store!(PgStore, dialect = "postgres", json_cast = "::jsonb");
+sql::impl_store!(PgStore, dialect = "postgres");
 super::notes::impl_note_store!(PgStore, dialect = "postgres");
 super::paging::impl_paging_store!(PgStore, dialect = "postgres");
 super::quality::impl_quality_store!(PgStore, dialect = "postgres");

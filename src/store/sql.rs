@@ -1,9 +1,9 @@
 //! The one SQL body behind both stores. [`impl_store!`] expands to `impl Store for …` for
 //! [`SqliteStore`](super::SqliteStore) and [`PgStore`](super::PgStore) from the same queries, so
 //! each query is written (and read) once. Both dialects accept `$N` placeholders, `RETURNING`,
-//! `ON CONFLICT … DO UPDATE` and `CAST(… AS TEXT)`; the only dialect-specific bit is how a JSON
-//! parameter becomes the event log's `data` column (`jsonb`, the `$json_cast` argument: JSONB
-//! on PostgreSQL, TEXT on SQLite).
+//! `ON CONFLICT … DO UPDATE`, `UPDATE … FROM` and `CAST(… AS TEXT)`. The dialect-specific bits
+//! are few and spelled out where they are: a batch as a JSON table ([`json_rows`]), explicit
+//! contact ids (`OVERRIDING SYSTEM VALUE`), and reserving ids from each one's sequence.
 //!
 //! Rows are read into plain `*Row` structs (`sqlx::FromRow`, generic over the database) and
 //! parsed into domain records here: an unknown enum string or malformed JSON in a stored row is
@@ -28,9 +28,36 @@ use super::{
     Visibility,
 };
 
-/// Events per multi-row INSERT: 5 parameters each, well under SQLite's 32,766 and PostgreSQL's
-/// 65,535 parameters per statement.
-pub(crate) const EVENTS_PER_INSERT: usize = 1_000;
+/// A JSON array parameter (`$param`) read as a table with `columns` (name, PostgreSQL type), in
+/// either dialect. A batch of any size is then **one statement with one parameter**: one
+/// prepared statement, reused, and one round trip to the database — where a multi-row `VALUES`
+/// list would be a new statement for every batch size, and a statement per row a round trip per
+/// row (on SQLite each round trip is a hand-off to sqlx's worker thread, ~60 µs; that, not
+/// SQLite, was the cost of a batch). A column of type `jsonb` is kept as JSON text on SQLite.
+pub(crate) fn json_rows(dialect: &str, param: usize, columns: &[(&str, &str)]) -> String {
+    let mut select = String::new();
+    for (i, (name, ty)) in columns.iter().enumerate() {
+        if i > 0 {
+            select.push_str(", ");
+        }
+        if dialect == "sqlite" {
+            let op = if *ty == "jsonb" { "->" } else { "->>" };
+            select.push_str(&format!("value {op} '$.{name}' AS {name}"));
+        } else {
+            select.push_str(&format!("{name} {ty}"));
+        }
+    }
+    if dialect == "sqlite" {
+        format!("(SELECT {select} FROM json_each(${param}))")
+    } else {
+        format!("(SELECT * FROM jsonb_to_recordset(${param}::jsonb) AS r({select}))")
+    }
+}
+
+/// Rows as the JSON array parameter of a [`json_rows`] table.
+pub(crate) fn json_param(rows: Vec<serde_json::Value>) -> String {
+    serde_json::Value::Array(rows).to_string()
+}
 
 /// Maps driver errors to the store's: unique keys → `Conflict`, a missing row or a dangling
 /// reference (unknown account, skill or contact) → `NotFound`.
@@ -303,11 +330,10 @@ pub(crate) fn all<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreRe
 
 /// `impl Store for $store` over its `pool` field, from the one body of SQL below.
 ///
-/// `dialect`: what [`Store::dialect`](super::Store::dialect) answers and spans record.
-/// `json_cast`: appended to the JSON parameter of the event log's `data` column
-/// (`""` for SQLite's TEXT, `"::jsonb"` for PostgreSQL's JSONB).
+/// `dialect`: `"sqlite"` or `"postgres"`: what [`Store::dialect`](super::Store::dialect)
+/// answers, spans record, and the few dialect-specific statements switch on.
 macro_rules! impl_store {
-    ($store:ty, dialect = $dialect:literal, json_cast = $json_cast:literal) => {
+    ($store:ty, dialect = $dialect:literal) => {
         // An anonymous const gives the `use`s a scope of their own: the invoking module's
         // namespace stays untouched, and the impl is global all the same.
         const _: () = {
@@ -317,6 +343,8 @@ macro_rules! impl_store {
             };
             use $crate::queues::QueueDefinition;
             use $crate::routing::{ContactState, Event};
+            use std::sync::LazyLock;
+
             use $crate::store::{
                 Account, AccountUpdate, ContactRecord, Message, NewAccount, NewContactRecord,
                 NewMessage, Session, SkillInfo, Store, StoreError, StoreResult, StoredEvent,
@@ -739,36 +767,73 @@ macro_rules! impl_store {
                     appended.pop().ok_or(StoreError::NotFound)
                 }
 
+                /// Two statements for any number of lines: one `UPDATE … FROM` bumps each
+                /// contact's `last_message_seq` by its number of lines (taking the row lock that
+                /// serializes appends to a contact on PostgreSQL), one `INSERT … SELECT` writes the
+                /// lines with the seqs that leaves.
                 #[tracing::instrument(skip_all, fields(db = $dialect, lines = messages.len()))]
                 async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
+                    static BUMP: LazyLock<String> = LazyLock::new(|| format!(
+                        "UPDATE contacts SET last_message_seq = last_message_seq + j.n \
+                         FROM {} AS j WHERE contacts.id = j.cid RETURNING id, last_message_seq",
+                        sql::json_rows($dialect, 1, &[("cid", "bigint"), ("n", "bigint")]),
+                    ));
+                    static INSERT: LazyLock<String> = LazyLock::new(|| format!(
+                        "INSERT INTO messages (contact_id, seq, sender, author_id, visibility, body, at) \
+                         SELECT c, s, f, a, v, b, t FROM {} AS j ORDER BY i RETURNING id, contact_id, seq",
+                        sql::json_rows($dialect, 1, &[
+                            ("i", "bigint"), ("c", "bigint"), ("s", "bigint"), ("f", "text"),
+                            ("a", "bigint"), ("v", "text"), ("b", "text"), ("t", "bigint"),
+                        ]),
+                    ));
+                    if messages.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    // Lines per contact, in order of first appearance.
+                    let mut per_contact: Vec<(ContactId, i64)> = Vec::new();
+                    for m in &messages {
+                        match per_contact.iter_mut().find(|(c, _)| *c == m.contact) {
+                            Some((_, n)) => *n += 1,
+                            None => per_contact.push((m.contact, 1)),
+                        }
+                    }
+                    let counts = per_contact
+                        .iter()
+                        .map(|(c, n)| serde_json::json!({"cid": c.0, "n": n}))
+                        .collect();
                     let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                    let bumped: Vec<(i64, i64)> =
+                        sqlx::query_as(sqlx::AssertSqlSafe(BUMP.as_str()))
+                            .bind(sql::json_param(counts))
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(sql::error)?;
+                    if bumped.len() != per_contact.len() {
+                        return Err(StoreError::NotFound);
+                    }
+                    // The next seq of each contact: its new last seq minus its lines, plus one.
+                    let mut next: std::collections::HashMap<i64, i64> = bumped
+                        .into_iter()
+                        .map(|(id, last)| {
+                            let n = per_contact.iter().find(|(c, _)| c.0 == id).map_or(0, |p| p.1);
+                            (id, last - n + 1)
+                        })
+                        .collect();
                     let mut appended = Vec::with_capacity(messages.len());
-                    for message in messages {
-                        let seq: i64 = sqlx::query_scalar(
-                            "UPDATE contacts SET last_message_seq = last_message_seq + 1 \
-                             WHERE id = $1 RETURNING last_message_seq",
-                        )
-                        .bind(message.contact.0)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(sql::error)?;
-                        let id: i64 = sqlx::query_scalar(
-                            "INSERT INTO messages \
-                             (contact_id, seq, sender, author_id, visibility, body, at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                        )
-                        .bind(message.contact.0)
-                        .bind(seq)
-                        .bind(sql::sender_str(message.sender))
-                        .bind(message.author.map(|a| a.0))
-                        .bind(sql::visibility_str(message.visibility))
-                        .bind(&message.body)
-                        .bind(message.at.0)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(sql::error)?;
+                    let mut rows = Vec::with_capacity(messages.len());
+                    for (i, message) in messages.into_iter().enumerate() {
+                        let slot = next.get_mut(&message.contact.0).ok_or(StoreError::NotFound)?;
+                        let seq = *slot;
+                        *slot += 1;
+                        rows.push(serde_json::json!({
+                            "i": i, "c": message.contact.0, "s": seq,
+                            "f": sql::sender_str(message.sender),
+                            "a": message.author.map(|a| a.0),
+                            "v": sql::visibility_str(message.visibility),
+                            "b": &message.body, "t": message.at.0,
+                        }));
                         appended.push(Message {
-                            id,
+                            id: 0,
                             contact: message.contact,
                             seq,
                             sender: message.sender,
@@ -777,6 +842,19 @@ macro_rules! impl_store {
                             body: message.body,
                             at: message.at,
                         });
+                    }
+                    let ids: Vec<(i64, i64, i64)> =
+                        sqlx::query_as(sqlx::AssertSqlSafe(INSERT.as_str()))
+                            .bind(sql::json_param(rows))
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(sql::error)?;
+                    let ids: std::collections::HashMap<(i64, i64), i64> =
+                        ids.into_iter().map(|(id, c, s)| ((c, s), id)).collect();
+                    for m in &mut appended {
+                        m.id = *ids.get(&(m.contact.0, m.seq)).ok_or_else(|| {
+                            StoreError::Corrupt("messages: a line was not returned".into())
+                        })?;
                     }
                     tx.commit().await.map_err(sql::error)?;
                     Ok(appended)
@@ -797,9 +875,95 @@ macro_rules! impl_store {
 
                 // ---- event log ----
 
-                #[tracing::instrument(skip_all, fields(db = $dialect, events = events.len()))]
-                async fn record_events(&self, at: Timestamp, events: &[Event]) -> StoreResult<()> {
-                    if events.is_empty() {
+                /// Ids handed out ahead of their rows, so that the router can create a contact
+                /// inside the transaction that logs its first events. Never handed out twice, and
+                /// never taken by a later `create_contact`.
+                #[tracing::instrument(skip_all, fields(db = $dialect, n = n))]
+                async fn reserve_contact_ids(&self, n: u32) -> StoreResult<Vec<ContactId>> {
+                    let n = i64::from(n.max(1));
+                    if $dialect == "sqlite" {
+                        // AUTOINCREMENT takes max(rowid, sqlite_sequence.seq) + 1: moving the
+                        // sequence on reserves the ids in between.
+                        let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                        sqlx::query(
+                            "INSERT INTO sqlite_sequence (name, seq) SELECT 'contacts', 0 \
+                             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'contacts')",
+                        )
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+                        let last: i64 = sqlx::query_scalar(
+                            "UPDATE sqlite_sequence \
+                             SET seq = MAX(seq, COALESCE((SELECT MAX(id) FROM contacts), 0)) + $1 \
+                             WHERE name = 'contacts' RETURNING seq",
+                        )
+                        .bind(n)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+                        tx.commit().await.map_err(sql::error)?;
+                        Ok((last - n + 1..=last).map(ContactId).collect())
+                    } else {
+                        let ids: Vec<i64> = sqlx::query_scalar(
+                            "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) \
+                             FROM generate_series(1, $1::bigint)",
+                        )
+                        .bind(n)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                        Ok(ids.into_iter().map(ContactId).collect())
+                    }
+                }
+
+                /// One transaction of at most four statements, whatever the batch's size: new
+                /// contacts, the events (in the engine's order, so seq order is decision order),
+                /// and one projection row per contact touched (the batch's changes folded in order).
+                #[tracing::instrument(skip_all, fields(db = $dialect, contacts = contacts.len(), events = events.len()))]
+                async fn record_batch(
+                    &self,
+                    at: Timestamp,
+                    contacts: &[(ContactId, NewContactRecord)],
+                    events: &[Event],
+                ) -> StoreResult<()> {
+                    static CONTACTS: LazyLock<String> = LazyLock::new(|| format!(
+                        "INSERT INTO contacts (id, queue, channel, language, topic, age_group, risk, \
+                         state, caller_key_hash, resume_token_hash, entered_at) {} \
+                         SELECT id, queue, channel, language, topic, age_group, risk, state, \
+                         caller_key_hash, resume_token_hash, entered_at FROM {} AS j ORDER BY id",
+                        if $dialect == "sqlite" { "" } else { "OVERRIDING SYSTEM VALUE" },
+                        sql::json_rows($dialect, 1, &[
+                            ("id", "bigint"), ("queue", "text"), ("channel", "text"),
+                            ("language", "text"), ("topic", "text"), ("age_group", "text"),
+                            ("risk", "text"), ("state", "text"), ("caller_key_hash", "text"),
+                            ("resume_token_hash", "text"), ("entered_at", "bigint"),
+                        ]),
+                    ));
+                    static EVENTS: LazyLock<String> = LazyLock::new(|| format!(
+                        "INSERT INTO events (at, kind, contact_id, operator_id, data) \
+                         SELECT t, k, c, o, d FROM {} AS j ORDER BY i",
+                        sql::json_rows($dialect, 1, &[
+                            ("i", "bigint"), ("t", "bigint"), ("k", "text"), ("c", "bigint"),
+                            ("o", "bigint"), ("d", "jsonb"),
+                        ]),
+                    ));
+                    static PROJECT: LazyLock<String> = LazyLock::new(|| format!(
+                        "UPDATE contacts SET \
+                         state = COALESCE(j.new_state, state), \
+                         operator_id = CASE WHEN j.set_operator THEN j.new_operator ELSE operator_id END, \
+                         queue = COALESCE(j.new_queue, queue), \
+                         risk = COALESCE(j.new_risk, risk), \
+                         connected_at = COALESCE(connected_at, j.new_connected_at), \
+                         ended_at = CASE WHEN j.set_ended THEN j.new_ended_at ELSE ended_at END \
+                         FROM {} AS j WHERE contacts.id = j.cid",
+                        sql::json_rows($dialect, 1, &[
+                            ("cid", "bigint"), ("new_state", "text"), ("set_operator", "boolean"),
+                            ("new_operator", "bigint"), ("new_queue", "text"), ("new_risk", "text"),
+                            ("new_connected_at", "bigint"), ("set_ended", "boolean"),
+                            ("new_ended_at", "bigint"),
+                        ]),
+                    ));
+                    if events.is_empty() && contacts.is_empty() {
                         return Ok(());
                     }
                     let mut tx = self.pool.begin().await.map_err(sql::error)?;
@@ -808,61 +972,76 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(sql::error)?;
-                    // One multi-row INSERT per chunk (statements, not rows, are what cost here),
-                    // in the engine's order, so seq order is decision order.
-                    for chunk in events.chunks(sql::EVENTS_PER_INSERT) {
-                        let mut insert = String::from(
-                            "INSERT INTO events (at, kind, contact_id, operator_id, data) VALUES ",
-                        );
-                        for i in 0..chunk.len() {
-                            let p = i * 5;
-                            if i > 0 {
-                                insert.push_str(", ");
-                            }
-                            insert.push_str(&format!(
-                                concat!("(${}, ${}, ${}, ${}, ${}", $json_cast, ")"),
-                                p + 1, p + 2, p + 3, p + 4, p + 5
-                            ));
-                        }
-                        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
-                        for event in chunk {
-                            query = query
-                                .bind(at.0)
-                                .bind(event.kind())
-                                .bind(event.contact().map(|c| c.0))
-                                .bind(event.operator().map(|o| o.0))
-                                .bind(sql::to_json("events.data", event)?);
-                        }
-                        query.execute(&mut *tx).await.map_err(sql::error)?;
+                    if !contacts.is_empty() {
+                        let rows = contacts
+                            .iter()
+                            .map(|(id, c)| serde_json::json!({
+                                "id": id.0,
+                                "queue": c.queue.as_str(),
+                                "channel": c.channel.as_str(),
+                                "language": c.language.as_str(),
+                                "topic": c.topic.as_ref().map(Topic::as_str),
+                                "age_group": c.age_group,
+                                "risk": c.risk.as_str(),
+                                "state": ContactState::Waiting.as_str(),
+                                "caller_key_hash": c.caller_key_hash,
+                                "resume_token_hash": c.resume_token_hash,
+                                "entered_at": c.entered_at.0,
+                            }))
+                            .collect();
+                        sqlx::query(sqlx::AssertSqlSafe(CONTACTS.as_str()))
+                            .bind(sql::json_param(rows))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(sql::error)?;
                     }
-                    // One UPDATE per contact touched, with the batch's changes folded in order.
-                    for (contact, change) in projection::project_batch(events, at) {
-                        let done = sqlx::query(
-                            "UPDATE contacts SET \
-                             state = COALESCE($2, state), \
-                             operator_id = CASE WHEN $3 THEN $4 ELSE operator_id END, \
-                             queue = COALESCE($5, queue), \
-                             risk = COALESCE($6, risk), \
-                             connected_at = COALESCE(connected_at, $7), \
-                             ended_at = CASE WHEN $8 THEN $9 ELSE ended_at END \
-                             WHERE id = $1",
-                        )
-                        .bind(contact.0)
-                        .bind(change.state.map(ContactState::as_str))
-                        .bind(change.operator.is_some())
-                        .bind(change.operator.flatten().map(|o| o.0))
-                        .bind(change.queue.as_ref().map(QueueId::as_str))
-                        .bind(change.risk.map(RiskLevel::as_str))
-                        .bind(change.connected_at.map(|t| t.0))
-                        .bind(change.ended_at.is_some())
-                        .bind(change.ended_at.flatten().map(|t| t.0))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(sql::error)?;
-                        if done.rows_affected() == 0 {
-                            // The events are in the log all the same: the log never refuses
-                            // what the engine decided.
-                            tracing::warn!(contact = %contact, "events for an unknown contact");
+                    if !events.is_empty() {
+                        let mut rows = Vec::with_capacity(events.len());
+                        for (i, event) in events.iter().enumerate() {
+                            rows.push(serde_json::json!({
+                                "i": i,
+                                "t": at.0,
+                                "k": event.kind(),
+                                "c": event.contact().map(|c| c.0),
+                                "o": event.operator().map(|o| o.0),
+                                "d": serde_json::to_value(event)
+                                    .map_err(|e| StoreError::Corrupt(format!("events.data: {e}")))?,
+                            }));
+                        }
+                        sqlx::query(sqlx::AssertSqlSafe(EVENTS.as_str()))
+                            .bind(sql::json_param(rows))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(sql::error)?;
+                        let changes: Vec<_> = projection::project_batch(events, at)
+                            .into_iter()
+                            .map(|(contact, change)| serde_json::json!({
+                                "cid": contact.0,
+                                "new_state": change.state.map(ContactState::as_str),
+                                "set_operator": change.operator.is_some(),
+                                "new_operator": change.operator.flatten().map(|o| o.0),
+                                "new_queue": change.queue.as_ref().map(QueueId::as_str),
+                                "new_risk": change.risk.map(RiskLevel::as_str),
+                                "new_connected_at": change.connected_at.map(|t| t.0),
+                                "set_ended": change.ended_at.is_some(),
+                                "new_ended_at": change.ended_at.flatten().map(|t| t.0),
+                            }))
+                            .collect();
+                        let touched = changes.len() as u64;
+                        if touched > 0 {
+                            let done = sqlx::query(sqlx::AssertSqlSafe(PROJECT.as_str()))
+                                .bind(sql::json_param(changes))
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(sql::error)?;
+                            if done.rows_affected() < touched {
+                                // The events are in the log all the same: the log never refuses
+                                // what the engine decided.
+                                tracing::warn!(
+                                    unknown = touched - done.rows_affected(),
+                                    "events for unknown contacts"
+                                );
+                            }
                         }
                     }
                     tx.commit().await.map_err(sql::error)

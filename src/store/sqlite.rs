@@ -78,7 +78,7 @@ fn is_in_memory(url: &str) -> bool {
     database == ":memory:" || params.split('&').any(|p| p == "mode=memory")
 }
 
-sql::impl_store!(SqliteStore, dialect = "sqlite", json_cast = "");
+sql::impl_store!(SqliteStore, dialect = "sqlite");
 super::notes::impl_note_store!(SqliteStore, dialect = "sqlite");
 super::paging::impl_paging_store!(SqliteStore, dialect = "sqlite");
 super::quality::impl_quality_store!(SqliteStore, dialect = "sqlite");
