@@ -5,6 +5,7 @@
 //! and is scanned against the risk lexicon; a match raises the contact's risk (never lowers it).
 //! A dropped connection is not an abandon: the engine gives the caller a grace period to return.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -19,9 +20,11 @@ use super::hub::{CallerNotice, INBOX};
 use super::protocol::{
     CallerEvent, CallerRequest, ErrorFrame, PROTOCOL_VERSION, ScreeningAnswer, TranscriptLine,
 };
+use super::router::Join;
+use super::transcript::Pending;
 use super::{
     CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES, RouterError,
-    check_origin, decode, farewell, recv_inbox, router_error_frame, send_frame, store_error_frame,
+    check_origin, decode, farewell, recv_inbox, router_error_frame, send_frames, store_error_frame,
 };
 use crate::app::AppState;
 use crate::auth::{random_token, token_hash};
@@ -29,7 +32,9 @@ use crate::config::CallerSettings;
 use crate::domain::{ContactId, Language, QueueId, RiskLevel, Timestamp, Topic};
 use crate::error::ApiError;
 use crate::routing::{Command, EngineError, NewContact, SkillRequirement};
-use crate::store::{NewContactRecord, NewMessage, Sender, StoreError, Visibility};
+use crate::store::{
+    Message, NewContactRecord, NewMessage, Sender, StoreError, StoreResult, Visibility,
+};
 
 /// Skills a contact needs beyond its queue's: from its topic, and the crisis skill at high risk.
 pub fn contact_requirements(
@@ -76,6 +81,8 @@ struct CallerSession {
     joined: Option<(ContactId, u64)>,
     inbox: Option<mpsc::Receiver<CallerNotice>>,
     left: bool,
+    /// Lines handed to the transcript writer, oldest first, not yet answered.
+    lines: VecDeque<Line>,
 }
 
 impl CallerSession {
@@ -86,6 +93,7 @@ impl CallerSession {
             joined: None,
             inbox: None,
             left: false,
+            lines: VecDeque::new(),
         }
     }
 
@@ -98,24 +106,35 @@ impl CallerSession {
             protocol: PROTOCOL_VERSION,
         }];
         let close = loop {
-            for frame in out.drain(..) {
-                if send_frame(&mut sink, &frame).await.is_err() {
-                    break;
-                }
+            if send_frames(&mut sink, out.drain(..)).await.is_err() {
+                break None;
             }
             tokio::select! {
                 _ = shutdown.cancelled() => {
+                    self.settle(&mut out).await;
                     out.push(CallerEvent::Error(ErrorFrame::new(
                         "shutting_down",
                         "the service is restarting; reconnect in a moment to keep your place",
                     )));
                     break Some((CLOSE_GOING_AWAY, "restarting"));
                 }
+                outcome = next_durable(&mut self.lines) => {
+                    self.durable(outcome, &mut out).await;
+                    // Every line of the writer's batch is durable now: answer them in one write.
+                    while let Some(outcome) = self.lines.front_mut().and_then(|l| l.pending.try_take()) {
+                        self.durable(outcome, &mut out).await;
+                    }
+                }
                 notice = recv_inbox(&mut self.inbox) => match notice {
-                    Some(CallerNotice::Frame(frame)) => out.push(frame),
+                    Some(CallerNotice::Frame(frame)) => {
+                        out.push(frame);
+                        while let Some(Ok(CallerNotice::Frame(frame))) = self.inbox.as_mut().map(|rx| rx.try_recv()) {
+                            out.push(frame);
+                        }
+                    }
                     None => break Some((CLOSE_POLICY, "too slow")),
                 },
-                frame = stream.next() => match frame {
+                frame = stream.next(), if self.lines.len() < LINES_IN_FLIGHT => match frame {
                     Some(Ok(WsMessage::Text(text))) => {
                         if !flood.admit() {
                             self.state.metrics.frames_rejected.with_label_values(&["flood"]).inc();
@@ -131,8 +150,53 @@ impl CallerSession {
                 },
             }
         };
-        farewell(&mut sink, out, close).await;
+        // Lines already handed to the writer are written whatever happens to the socket; answer
+        // them if it is still there.
+        self.settle(&mut out).await;
+        farewell(&mut sink, &mut stream, out, close).await;
         self.disconnected().await;
+    }
+
+    /// Waits until every submitted line is durable and answered.
+    async fn settle(&mut self, out: &mut Vec<CallerEvent>) {
+        while let Some(line) = self.lines.front_mut() {
+            let outcome = line.pending.outcome().await;
+            self.durable(outcome, out).await;
+        }
+    }
+
+    /// The oldest submitted line is durable (or failed): acknowledge it, show it to the operator
+    /// and raise the contact's risk if the lexicon matched it.
+    async fn durable(&mut self, outcome: StoreResult<Message>, out: &mut Vec<CallerEvent>) {
+        let Some(line) = self.lines.pop_front() else {
+            return;
+        };
+        let message = match outcome {
+            Ok(message) => message,
+            Err(e) => {
+                out.push(CallerEvent::Error(
+                    store_error_frame(e).for_line(&line.client_id),
+                ));
+                return;
+            }
+        };
+        out.push(CallerEvent::Said {
+            client_id: line.client_id,
+            seq: message.seq,
+        });
+        self.state.hub.deliver_message(&message);
+        if let Some(risk) = line.risk {
+            let contact = message.contact;
+            // The line is already durable; a failure to raise risk is logged, not shown to the caller.
+            if let Err(e) = self
+                .state
+                .router
+                .send(Command::RaiseRisk { contact, risk })
+                .await
+            {
+                tracing::warn!(contact = %contact, error = %e, "could not raise risk");
+            }
+        }
     }
 
     async fn handle(&mut self, text: &str, out: &mut Vec<CallerEvent>) {
@@ -148,6 +212,10 @@ impl CallerSession {
                 return;
             }
         };
+        if !matches!(request, CallerRequest::Say { .. }) {
+            // Everything else sees the lines before it as durable and answered.
+            self.settle(out).await;
+        }
         let result = match request {
             CallerRequest::Join {
                 queue,
@@ -175,7 +243,7 @@ impl CallerSession {
             CallerRequest::Resume { resume_token } => self.resume(&resume_token, out).await,
             CallerRequest::Say { text, client_id } => {
                 let line = client_id.clone();
-                self.say(text, client_id, out)
+                self.say(text, client_id)
                     .await
                     .map_err(|e| e.for_line(&line))
             }
@@ -272,40 +340,42 @@ impl CallerSession {
 
         let risk = form.screening.risk();
         let resume_token = random_token(24);
-        let id = self
-            .state
-            .store
-            .create_contact(NewContactRecord {
-                queue: form.queue.clone(),
-                channel: crate::domain::Channel::Chat,
-                language: form.language.clone(),
-                topic: form.topic.clone(),
-                age_group: form.age_group,
-                risk,
-                caller_key_hash: form.caller_key.as_deref().map(token_hash),
-                resume_token_hash: token_hash(&resume_token),
-                entered_at: now,
-            })
-            .await
-            .map_err(store_error_frame)?;
-        self.attach(id);
         let extra_skills =
             contact_requirements(&self.state.settings.caller, form.topic.as_ref(), risk);
-        self.state
+        let (tx, rx) = mpsc::channel(INBOX);
+        let joined = self
+            .state
             .router
-            .send(Command::Enqueue(NewContact {
-                id,
-                queue: form.queue.clone(),
-                channel: crate::domain::Channel::Chat,
-                language: form.language,
-                topic: form.topic,
-                extra_skills,
-                risk,
-            }))
+            .join(Join {
+                record: NewContactRecord {
+                    queue: form.queue.clone(),
+                    channel: crate::domain::Channel::Chat,
+                    language: form.language.clone(),
+                    topic: form.topic.clone(),
+                    age_group: form.age_group,
+                    risk,
+                    caller_key_hash: form.caller_key.as_deref().map(token_hash),
+                    resume_token_hash: token_hash(&resume_token),
+                    entered_at: now,
+                },
+                routing: NewContact {
+                    id: ContactId(0),
+                    queue: form.queue.clone(),
+                    channel: crate::domain::Channel::Chat,
+                    language: form.language,
+                    topic: form.topic,
+                    extra_skills,
+                    risk,
+                },
+                inbox: tx,
+            })
             .await
             .map_err(router_error_frame)?;
+        let id = joined.contact;
+        self.joined = Some((id, joined.conn));
+        self.inbox = Some(rx);
         tracing::info!(contact = %id, queue = %form.queue, risk = risk.as_str(), "caller joined");
-        let (position, estimated_wait_ms) = self.place(id).await.unwrap_or((1, 0));
+        let (position, estimated_wait_ms) = joined.place.unwrap_or((1, 0));
         out.push(CallerEvent::Joined {
             contact: id,
             resume_token,
@@ -418,12 +488,9 @@ impl CallerSession {
         self.inbox = None;
     }
 
-    async fn say(
-        &mut self,
-        text: String,
-        client_id: String,
-        out: &mut Vec<CallerEvent>,
-    ) -> Result<(), ErrorFrame> {
+    /// Checks a line and hands it to the transcript writer; it is acknowledged (`said`) and shown
+    /// to the operator once durable, in [`CallerSession::durable`].
+    async fn say(&mut self, text: String, client_id: String) -> Result<(), ErrorFrame> {
         let contact = self.contact()?;
         let max = self.state.settings.caller.max_message_bytes;
         let text = text.trim();
@@ -442,10 +509,11 @@ impl CallerSession {
                 "client_id: at most 64 characters",
             ));
         }
-        let message = self
+        let risk = self.state.lexicon.scan(text);
+        let pending = self
             .state
             .transcripts
-            .append(NewMessage {
+            .submit(NewMessage {
                 contact,
                 sender: Sender::Caller,
                 author: None,
@@ -455,22 +523,11 @@ impl CallerSession {
             })
             .await
             .map_err(store_error_frame)?;
-        out.push(CallerEvent::Said {
+        self.lines.push_back(Line {
             client_id,
-            seq: message.seq,
+            risk,
+            pending,
         });
-        self.state.hub.deliver_message(&message);
-        if let Some(risk) = self.state.lexicon.scan(text) {
-            // The line is already durable; a failure to raise risk is logged, not shown to the caller.
-            if let Err(e) = self
-                .state
-                .router
-                .send(Command::RaiseRisk { contact, risk })
-                .await
-            {
-                tracing::warn!(contact = %contact, error = %e, "could not raise risk");
-            }
-        }
         Ok(())
     }
 
@@ -498,6 +555,26 @@ impl CallerSession {
                 .send(Command::CallerDisconnected { contact })
                 .await;
         }
+    }
+}
+
+/// Lines a caller may have in flight (handed to the writer, not yet durable); past this the
+/// connection stops reading until the oldest is written.
+const LINES_IN_FLIGHT: usize = 32;
+
+/// A line handed to the transcript writer.
+struct Line {
+    client_id: String,
+    /// What the lexicon found in it, acted on once the line is durable.
+    risk: Option<RiskLevel>,
+    pending: Pending,
+}
+
+/// The outcome of the oldest line in flight; pends while there is none.
+async fn next_durable(lines: &mut VecDeque<Line>) -> StoreResult<Message> {
+    match lines.front_mut() {
+        Some(line) => line.pending.outcome().await,
+        None => std::future::pending().await,
     }
 }
 

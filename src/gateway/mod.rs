@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Message as WsMessage;
 use axum::http::HeaderMap;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
@@ -122,35 +122,61 @@ pub async fn recv_inbox<T>(inbox: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     }
 }
 
-/// Sends one frame as JSON text.
-pub async fn send_frame<S, T>(sink: &mut S, frame: &T) -> Result<(), axum::Error>
+/// Sends frames as JSON text, written out together (one flush, so usually one system call).
+pub async fn send_frames<S, T>(
+    sink: &mut S,
+    frames: impl IntoIterator<Item = T>,
+) -> Result<(), axum::Error>
 where
     S: futures_util::Sink<WsMessage, Error = axum::Error> + Unpin,
     T: serde::Serialize,
 {
-    let text = serde_json::to_string(frame).unwrap_or_default();
-    sink.send(WsMessage::Text(text.into())).await
+    let mut any = false;
+    for frame in frames {
+        let text = serde_json::to_string(&frame).unwrap_or_default();
+        sink.feed(WsMessage::Text(text.into())).await?;
+        any = true;
+    }
+    if any { sink.flush().await } else { Ok(()) }
 }
 
+/// How long a closing connection waits for the peer's close frame (the closing handshake), so
+/// that the peer reads the close frame before the socket goes — not a reset.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// Sends what is still queued for a peer, then, if the server is the one ending the connection,
-/// a close frame with its code and reason.
-pub async fn farewell<S, T>(sink: &mut S, out: Vec<T>, close: Option<(u16, &'static str)>)
-where
+/// a close frame with its code and reason, and waits briefly for the peer's answer.
+pub async fn farewell<S, R, T>(
+    sink: &mut S,
+    stream: &mut R,
+    out: Vec<T>,
+    close: Option<(u16, &'static str)>,
+) where
     S: futures_util::Sink<WsMessage, Error = axum::Error> + Unpin,
+    R: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
     T: serde::Serialize,
 {
-    for frame in &out {
-        if send_frame(sink, frame).await.is_err() {
-            return;
-        }
+    if send_frames(sink, out).await.is_err() {
+        return;
     }
     if let Some((code, reason)) = close {
-        let _ = sink
+        let sent = sink
             .send(WsMessage::Close(Some(axum::extract::ws::CloseFrame {
                 code,
                 reason: axum::extract::ws::Utf8Bytes::from_static(reason),
             })))
             .await;
+        if sent.is_ok() {
+            // Whatever the peer still sends is dropped; its close frame (or end) ends the wait.
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                while let Some(Ok(frame)) = stream.next().await {
+                    if matches!(frame, WsMessage::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
     }
 }
 
@@ -170,6 +196,10 @@ pub fn router_error_frame(e: RouterError) -> ErrorFrame {
         RouterError::Stopped => {
             ErrorFrame::new("unavailable", "the service is restarting; please retry")
         }
+        RouterError::Store => ErrorFrame::new(
+            "unavailable",
+            "the service cannot save right now; please retry in a moment",
+        ),
     }
 }
 

@@ -7,10 +7,14 @@
 //! anyone before the log has it would break "durable before acknowledged"); meanwhile requests
 //! queue up and `/readyz` reports the store as unreachable.
 //!
+//! A caller's join is a request of its own: the contact's row is created **in the same transaction**
+//! as its first events (one commit, one fsync on the way to the first offer), with an id reserved
+//! ahead from the store, and the reply carries the caller's place in the queue.
+//!
 //! It also sleeps until the engine's next deadline (offer timeouts, grace periods…), and once a
 //! second pushes queue positions to waiting callers and the floor to supervisors when it changed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -23,9 +27,10 @@ use crate::domain::{ContactId, OperatorId, RiskLevel, Role, Timestamp};
 use crate::metrics::Metrics;
 use crate::paging::{FlagSource, Pager};
 use crate::routing::{
-    Command, ContactState, ContactView, Engine, EngineError, Event, OperatorView, QueuePlace,
+    Command, ContactState, ContactView, Engine, EngineError, Event, NewContact, OperatorView,
+    QueuePlace,
 };
-use crate::store::DynStore;
+use crate::store::{DynStore, NewContactRecord};
 
 use super::hub::{CallerNotice, Hub, Members, Person, StaffNotice};
 use super::protocol::{CallerEvent, ContactSummary, FloorOperator, StaffEvent};
@@ -39,7 +44,29 @@ enum Request {
         command: Command,
         reply: oneshot::Sender<Result<Vec<Event>, RouterError>>,
     },
+    Join {
+        join: Join,
+        reply: oneshot::Sender<Result<Joined, RouterError>>,
+    },
     Read(Read),
+}
+
+/// A caller entering a queue: what the store keeps, what the engine routes on, and the caller
+/// connection's inbox (registered before anyone can be told about the contact).
+pub struct Join {
+    pub record: NewContactRecord,
+    /// Its `id` is ignored: the router assigns one.
+    pub routing: NewContact,
+    pub inbox: mpsc::Sender<CallerNotice>,
+}
+
+/// A durable join: the contact, the connection's registration in the hub, and the caller's place.
+#[derive(Debug, Clone, Copy)]
+pub struct Joined {
+    pub contact: ContactId,
+    pub conn: u64,
+    /// 1-based; `None` when the contact was offered at once.
+    pub place: Option<(u32, i64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +75,8 @@ pub enum RouterError {
     Engine(#[from] EngineError),
     #[error("the router is stopped")]
     Stopped,
+    #[error("the store cannot be written")]
+    Store,
 }
 
 /// A cheap, cloneable handle to the router task.
@@ -62,6 +91,16 @@ impl RouterHandle {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Command { command, reply })
+            .await
+            .map_err(|_| RouterError::Stopped)?;
+        rx.await.map_err(|_| RouterError::Stopped)?
+    }
+
+    /// Creates and enqueues a contact; returns once it is durable, with its place in the queue.
+    pub async fn join(&self, join: Join) -> Result<Joined, RouterError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Join { join, reply })
             .await
             .map_err(|_| RouterError::Stopped)?;
         rx.await.map_err(|_| RouterError::Stopped)?
@@ -102,6 +141,17 @@ impl StoreHealth {
 
 const BATCH: usize = 64;
 
+/// Contact ids reserved from the store at a time.
+const RESERVED_IDS: u32 = 64;
+
+/// What one commit makes durable, and the caller connections it registers first.
+#[derive(Default)]
+struct Batch {
+    contacts: Vec<(ContactId, NewContactRecord)>,
+    inboxes: Vec<(ContactId, mpsc::Sender<CallerNotice>)>,
+    events: Vec<Event>,
+}
+
 pub struct RouterTask {
     engine: Engine,
     store: DynStore,
@@ -116,6 +166,8 @@ pub struct RouterTask {
     /// Last place sent to each waiting caller, so only changes are pushed.
     places_sent: HashMap<ContactId, (u32, i64)>,
     floor_dirty: bool,
+    /// Contact ids reserved from the store, not yet used.
+    ids: VecDeque<ContactId>,
 }
 
 impl RouterTask {
@@ -140,6 +192,7 @@ impl RouterTask {
             rx,
             places_sent: HashMap::new(),
             floor_dirty: true,
+            ids: VecDeque::new(),
         };
         (task, RouterHandle { tx })
     }
@@ -162,7 +215,7 @@ impl RouterTask {
                     let started = Instant::now();
                     let events = self.engine.tick(now);
                     self.metrics.routing_seconds.with_label_values(&["tick"]).observe(started.elapsed().as_secs_f64());
-                    self.commit(now, &events).await;
+                    self.commit(now, Batch { events, ..Batch::default() }).await;
                 }
                 _ = pulse.tick() => self.pulse(),
             }
@@ -182,25 +235,47 @@ impl RouterTask {
                 Err(_) => break,
             }
         }
+        let joining = requests
+            .iter()
+            .filter(|r| matches!(r, Request::Join { .. }))
+            .count();
+        let ids_ok = self.reserve_ids(joining).await;
         let now = Timestamp::now();
         let started = Instant::now();
         // Deadlines that are due fire first: a command must meet the state the clock says it is in
         // (an offer that has expired is no longer there to accept).
-        let mut all_events = if self.engine.next_deadline().is_some_and(|d| d <= now) {
-            self.engine.tick(now)
-        } else {
-            Vec::new()
-        };
+        let mut batch = Batch::default();
+        if self.engine.next_deadline().is_some_and(|d| d <= now) {
+            batch.events = self.engine.tick(now);
+        }
         let mut replies = Vec::new();
+        let mut joins = Vec::new();
         let mut reads = Vec::new();
         for request in requests {
             match request {
                 Request::Command { command, reply } => {
                     let outcome = self.engine.handle(now, command);
                     if let Ok(events) = &outcome {
-                        all_events.extend_from_slice(events);
+                        batch.events.extend_from_slice(events);
                     }
                     replies.push((reply, outcome));
+                }
+                Request::Join { join, reply } => {
+                    let Some(id) = ids_ok.then(|| self.ids.pop_front()).flatten() else {
+                        joins.push((reply, Err(RouterError::Store)));
+                        continue;
+                    };
+                    let routing = NewContact { id, ..join.routing };
+                    match self.engine.handle(now, Command::Enqueue(routing)) {
+                        Ok(events) => {
+                            batch.events.extend(events);
+                            batch.contacts.push((id, join.record));
+                            batch.inboxes.push((id, join.inbox));
+                            joins.push((reply, Ok(id)));
+                        }
+                        // The id is not reused: a gap in contact ids is harmless.
+                        Err(e) => joins.push((reply, Err(e.into()))),
+                    }
                 }
                 Request::Read(read) => reads.push(read),
             }
@@ -209,24 +284,80 @@ impl RouterTask {
             .routing_seconds
             .with_label_values(&["command"])
             .observe(started.elapsed().as_secs_f64());
-        self.commit(now, &all_events).await;
+        let conns = self.commit(now, batch).await;
         for (reply, outcome) in replies {
             let _ = reply.send(outcome.map_err(RouterError::from));
+        }
+        if !joins.is_empty() {
+            let places = self.places_of(now, joins.iter().filter_map(|(_, j)| j.as_ref().ok()));
+            for (reply, outcome) in joins {
+                let _ = reply.send(outcome.map(|contact| Joined {
+                    contact,
+                    conn: conns.get(&contact).copied().unwrap_or_default(),
+                    place: places.get(&contact).copied(),
+                }));
+            }
         }
         for read in reads {
             read(&self.engine, now);
         }
     }
 
-    /// Makes events durable (retrying until it succeeds), then tells the people concerned.
-    async fn commit(&mut self, now: Timestamp, events: &[Event]) {
-        if events.is_empty() {
-            return;
+    /// Makes sure `needed` contact ids are at hand; false if the store cannot give them.
+    async fn reserve_ids(&mut self, needed: usize) -> bool {
+        if self.ids.len() >= needed {
+            return true;
+        }
+        let n = RESERVED_IDS.max(u32::try_from(needed).unwrap_or(u32::MAX));
+        match self.store.reserve_contact_ids(n).await {
+            Ok(ids) => {
+                self.ids.extend(ids);
+                self.ids.len() >= needed
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not reserve contact ids");
+                false
+            }
+        }
+    }
+
+    /// Place and estimated wait of each of `contacts` still waiting: one pass per queue.
+    fn places_of<'a>(
+        &self,
+        now: Timestamp,
+        contacts: impl Iterator<Item = &'a ContactId>,
+    ) -> HashMap<ContactId, (u32, i64)> {
+        let mut queues = Vec::new();
+        for id in contacts {
+            if let Some(view) = self.engine.contact(*id)
+                && view.state == ContactState::Waiting
+                && !queues.contains(&view.queue)
+            {
+                queues.push(view.queue);
+            }
+        }
+        queues
+            .iter()
+            .flat_map(|queue| self.engine.queue_places(now, queue))
+            .map(|p| (p.contact, (p.position, p.estimated_wait_ms)))
+            .collect()
+    }
+
+    /// Makes a batch durable (retrying until it succeeds), registers its callers' connections,
+    /// then tells the people concerned. Returns each new caller's registration number.
+    async fn commit(&mut self, now: Timestamp, batch: Batch) -> HashMap<ContactId, u64> {
+        let Batch {
+            contacts,
+            inboxes,
+            events,
+        } = batch;
+        if events.is_empty() && contacts.is_empty() {
+            return HashMap::new();
         }
         let mut backoff = Duration::from_millis(50);
         loop {
             let started = Instant::now();
-            match self.store.record_events(now, events).await {
+            match self.store.record_batch(now, &contacts, &events).await {
                 Ok(()) => {
                     self.metrics
                         .store_write_seconds
@@ -247,16 +378,21 @@ impl RouterTask {
                 }
             }
         }
+        let conns = inboxes
+            .into_iter()
+            .map(|(contact, inbox)| (contact, self.hub.register_caller(contact, inbox)))
+            .collect();
         self.floor_dirty = true;
-        for event in events {
+        for event in &events {
             self.metrics.observe(event);
             self.notify(now, event);
             self.page(event);
         }
-        for contact in touched_contacts(events) {
+        for contact in touched_contacts(&events) {
             let members = self.engine.contact(contact).and_then(|v| members_of(&v));
             self.hub.set_members(contact, members);
         }
+        conns
     }
 
     /// Tells the people concerned about one durable event.

@@ -21,7 +21,7 @@ use super::protocol::{
 use super::router::summarize;
 use super::{
     CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES, check_origin,
-    decode, farewell, recv_inbox, router_error_frame, send_frame, store_error_frame,
+    decode, farewell, recv_inbox, router_error_frame, send_frames, store_error_frame,
 };
 use crate::app::AppState;
 use crate::auth::CurrentUser;
@@ -74,10 +74,8 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
     out.push(hello(&state, &user).await);
     let mut flood = FloodGuard::new(STAFF_FRAMES_PER_10S, Duration::from_secs(10));
     let close = loop {
-        for frame in out.drain(..) {
-            if send_frame(&mut sink, &frame).await.is_err() {
-                break;
-            }
+        if send_frames(&mut sink, out.drain(..)).await.is_err() {
+            break None;
         }
         tokio::select! {
             _ = state.shutdown.cancelled() => {
@@ -85,7 +83,13 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
                 break Some((CLOSE_GOING_AWAY, "restarting"));
             }
             notice = recv_inbox(&mut inbox) => match notice {
-                Some(notice) => out.push(expand(&state, notice).await),
+                Some(notice) => {
+                    out.push(expand(&state, notice).await);
+                    // Whatever else is queued goes out in the same write.
+                    while let Some(Ok(notice)) = inbox.as_mut().map(|rx| rx.try_recv()) {
+                        out.push(expand(&state, notice).await);
+                    }
+                }
                 None => break Some((CLOSE_POLICY, "replaced or too slow")),
             },
             frame = stream.next() => match frame {
@@ -106,7 +110,7 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
             },
         }
     };
-    farewell(&mut sink, out, close).await;
+    farewell(&mut sink, &mut stream, out, close).await;
     if state.hub.unregister_staff(me, conn) {
         let _ = state
             .router

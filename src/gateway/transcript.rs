@@ -35,12 +35,43 @@ impl TranscriptWriter {
 
     /// Appends a line; returns once it is durable.
     pub async fn append(&self, message: NewMessage) -> StoreResult<Message> {
+        self.submit(message).await?.wait().await
+    }
+
+    /// Hands a line to the writer (waiting only for room in its queue) and returns at once, so
+    /// that a connection can go on reading while the line is written. Lines are written in the
+    /// order they are submitted.
+    pub async fn submit(&self, message: NewMessage) -> StoreResult<Pending> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((message, reply))
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        Ok(Pending(answer))
+    }
+}
+
+/// A submitted line, until it is durable.
+pub struct Pending(oneshot::Receiver<StoreResult<Message>>);
+
+impl Pending {
+    /// The stored line, once durable.
+    pub async fn wait(self) -> StoreResult<Message> {
+        self.0.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The outcome if it is already known.
+    pub fn try_take(&mut self) -> Option<StoreResult<Message>> {
+        match self.0.try_recv() {
+            Ok(outcome) => Some(outcome),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(StoreError::Closed)),
+        }
+    }
+
+    /// Waits for the outcome without consuming (for use in `select!`).
+    pub async fn outcome(&mut self) -> StoreResult<Message> {
+        (&mut self.0).await.map_err(|_| StoreError::Closed)?
     }
 }
 

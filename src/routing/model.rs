@@ -104,7 +104,8 @@ pub struct OperatorProfile {
     pub voice_excludes_chat: bool,
 }
 
-/// A new contact entering a queue. The id was assigned by the store: it is already durable.
+/// A new contact entering a queue. Its id comes from the store (reserved ahead by the router),
+/// and its row is written in the same transaction as the events of entering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NewContact {
     pub id: ContactId,
