@@ -671,6 +671,81 @@ async fn bad_input_is_refused_with_codes(db: FreshDb) {
 }
 server_test!(bad_input_is_refused_with_codes);
 
+/// A caller may write faster than lines are written: every line is acknowledged in order, shown
+/// to the operator in order, and stored in order; a bad line in between fails alone; a frame after
+/// them (leave) is answered only after them.
+async fn lines_written_back_to_back(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    op.expect("offer").await;
+    op.send(json!({"type": "accept", "contact": contact})).await;
+    op.expect("assigned").await;
+    caller.expect("connected").await;
+
+    let lines = 40;
+    for i in 0..lines {
+        let text = if i == 7 {
+            "   ".to_owned()
+        } else {
+            format!("line {i}")
+        };
+        caller
+            .send(json!({"type": "say", "text": text, "client_id": format!("c{i}")}))
+            .await;
+    }
+    caller.send(json!({"type": "leave"})).await;
+    // A line refused on sight is answered at once; durable ones are acknowledged in order.
+    let mut said = Vec::new();
+    for _ in 0..lines {
+        let frame = caller.next().await;
+        if frame["type"] == "error" {
+            assert_eq!(
+                (frame["code"].as_str(), frame["client_id"].as_str()),
+                (Some("invalid"), Some("c7")),
+                "{frame}"
+            );
+            continue;
+        }
+        assert_eq!(frame["type"], "said", "{frame}");
+        said.push((
+            frame["client_id"].as_str().unwrap().to_owned(),
+            frame["seq"].as_i64().unwrap(),
+        ));
+    }
+    let expected: Vec<_> = (0..lines)
+        .filter(|i| *i != 7)
+        .enumerate()
+        .map(|(n, i)| (format!("c{i}"), n as i64 + 1))
+        .collect();
+    assert_eq!(said, expected);
+    caller.expect("ended").await;
+    for i in (0..lines).filter(|i| *i != 7) {
+        let line = op.expect("message").await;
+        assert_eq!(line["line"]["body"], format!("line {i}"));
+    }
+    let stored: Vec<_> = server
+        .store
+        .messages(hotline::domain::ContactId(contact))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.seq, m.body))
+        .collect();
+    let expected: Vec<_> = (0..lines)
+        .filter(|i| *i != 7)
+        .enumerate()
+        .map(|(n, i)| (n as i64 + 1, format!("line {i}")))
+        .collect();
+    assert_eq!(stored, expected);
+    server.stop().await;
+}
+server_test!(lines_written_back_to_back);
+
 /// A closed queue answers with its message and alternative numbers.
 async fn closed_queue_lists_alternatives(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;

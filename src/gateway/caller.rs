@@ -510,6 +510,7 @@ impl CallerSession {
             ));
         }
         let risk = self.state.lexicon.scan(text);
+        self.state.hub.spoke(contact);
         let pending = self
             .state
             .transcripts

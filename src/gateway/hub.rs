@@ -50,6 +50,9 @@ struct StaffConn {
 struct CallerConn {
     conn: u64,
     tx: mpsc::Sender<CallerNotice>,
+    /// Known to have no transcript yet (joined on this connection, nothing written since), so an
+    /// offer of it needs no read of the store.
+    quiet: bool,
 }
 
 /// An account as colleagues see it.
@@ -133,11 +136,34 @@ impl Hub {
     }
 
     pub fn register_caller(&self, contact: ContactId, tx: mpsc::Sender<CallerNotice>) -> u64 {
+        self.register(contact, tx, false)
+    }
+
+    /// Registers the connection of a contact that has just been created: it has no transcript.
+    pub fn register_new_caller(&self, contact: ContactId, tx: mpsc::Sender<CallerNotice>) -> u64 {
+        self.register(contact, tx, true)
+    }
+
+    fn register(&self, contact: ContactId, tx: mpsc::Sender<CallerNotice>, quiet: bool) -> u64 {
         let mut inner = self.lock();
         inner.next_conn += 1;
         let conn = inner.next_conn;
-        inner.callers.insert(contact, CallerConn { conn, tx });
+        inner
+            .callers
+            .insert(contact, CallerConn { conn, tx, quiet });
         conn
+    }
+
+    /// A line is being written for `contact`: it is no longer known to have no transcript.
+    pub fn spoke(&self, contact: ContactId) {
+        if let Some(c) = self.lock().callers.get_mut(&contact) {
+            c.quiet = false;
+        }
+    }
+
+    /// True only if `contact` is known to have no transcript (else its transcript must be read).
+    pub fn is_quiet(&self, contact: ContactId) -> bool {
+        self.lock().callers.get(&contact).is_some_and(|c| c.quiet)
     }
 
     pub fn unregister_caller(&self, contact: ContactId, conn: u64) -> bool {

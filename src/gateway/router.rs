@@ -141,8 +141,10 @@ impl StoreHealth {
 
 const BATCH: usize = 64;
 
-/// Contact ids reserved from the store at a time.
-const RESERVED_IDS: u32 = 64;
+/// Contact ids reserved from the store at a time, in the background once fewer than
+/// `IDS_LOW_WATER` are left, so that a join rarely waits for a reservation.
+const RESERVED_IDS: u32 = 256;
+const IDS_LOW_WATER: usize = 64;
 
 /// What one commit makes durable, and the caller connections it registers first.
 #[derive(Default)]
@@ -168,6 +170,8 @@ pub struct RouterTask {
     floor_dirty: bool,
     /// Contact ids reserved from the store, not yet used.
     ids: VecDeque<ContactId>,
+    /// A reservation under way in the background.
+    refill: Option<tokio::task::JoinHandle<crate::store::StoreResult<Vec<ContactId>>>>,
 }
 
 impl RouterTask {
@@ -193,6 +197,7 @@ impl RouterTask {
             places_sent: HashMap::new(),
             floor_dirty: true,
             ids: VecDeque::new(),
+            refill: None,
         };
         (task, RouterHandle { tx })
     }
@@ -303,22 +308,38 @@ impl RouterTask {
         }
     }
 
-    /// Makes sure `needed` contact ids are at hand; false if the store cannot give them.
+    /// Makes sure `needed` contact ids are at hand (waiting for the store only if they have run
+    /// out) and starts a reservation in the background when few are left; false if the store
+    /// cannot give them.
     async fn reserve_ids(&mut self, needed: usize) -> bool {
-        if self.ids.len() >= needed {
-            return true;
-        }
-        let n = RESERVED_IDS.max(u32::try_from(needed).unwrap_or(u32::MAX));
-        match self.store.reserve_contact_ids(n).await {
-            Ok(ids) => {
-                self.ids.extend(ids);
-                self.ids.len() >= needed
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not reserve contact ids");
-                false
+        let finished = self.refill.as_ref().is_some_and(|r| r.is_finished());
+        if (finished || self.ids.len() < needed)
+            && let Some(refill) = self.refill.take()
+        {
+            match refill.await {
+                Ok(Ok(ids)) => self.ids.extend(ids),
+                Ok(Err(e)) => tracing::error!(error = %e, "could not reserve contact ids"),
+                Err(e) => tracing::error!(error = %e, "contact id reservation failed"),
             }
         }
+        if self.ids.len() < needed {
+            let n = RESERVED_IDS.max(u32::try_from(needed).unwrap_or(u32::MAX));
+            match self.store.reserve_contact_ids(n).await {
+                Ok(ids) => self.ids.extend(ids),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not reserve contact ids");
+                    return false;
+                }
+            }
+        }
+        if self.ids.len() - needed < IDS_LOW_WATER && self.refill.is_none() {
+            let store = self.store.clone();
+            self.refill = Some(
+                self.tasks
+                    .spawn(async move { store.reserve_contact_ids(RESERVED_IDS).await }),
+            );
+        }
+        true
     }
 
     /// Place and estimated wait of each of `contacts` still waiting: one pass per queue.
@@ -380,7 +401,7 @@ impl RouterTask {
         }
         let conns = inboxes
             .into_iter()
-            .map(|(contact, inbox)| (contact, self.hub.register_caller(contact, inbox)))
+            .map(|(contact, inbox)| (contact, self.hub.register_new_caller(contact, inbox)))
             .collect();
         self.floor_dirty = true;
         for event in &events {

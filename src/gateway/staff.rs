@@ -227,13 +227,19 @@ async fn expand(state: &AppState, notice: StaffNotice) -> StaffEvent {
         StaffNotice::Offer {
             contact,
             expires_at,
-        } => transcript(state, contact.id)
-            .await
-            .map(|transcript| StaffEvent::Offer {
+        } => {
+            // A contact that has just joined and written nothing needs no read of the store.
+            let lines = if state.hub.is_quiet(contact.id) {
+                Ok(Vec::new())
+            } else {
+                transcript(state, contact.id).await
+            };
+            lines.map(|transcript| StaffEvent::Offer {
                 contact,
                 expires_at,
                 transcript,
-            }),
+            })
+        }
         StaffNotice::Assigned { contact } => detail(state, contact)
             .await
             .map(|contact| StaffEvent::Assigned { contact }),

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{DynStore, Message, NewMessage, StoreError, StoreResult};
 
 /// Lines written in one transaction at most.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 
 type Reply = oneshot::Sender<StoreResult<Message>>;
 
