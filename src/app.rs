@@ -262,7 +262,7 @@ pub async fn run(
     let router_join = tokio::spawn(router_task.run(router_stop.clone()));
     // Stopped with the router, after every connection task has finished writing.
     let (transcripts, transcripts_join) =
-        gateway::TranscriptWriter::start(store.clone(), router_stop.clone());
+        gateway::TranscriptWriter::start(store.clone(), metrics.clone(), router_stop.clone());
 
     let state = AppState {
         login_limiter: AddressLimiter::per_minute(settings.auth.logins_per_minute),

@@ -5,9 +5,12 @@
 //!
 //! If a batch fails, its lines are retried one by one, so one bad line fails alone.
 
+use std::time::Instant;
+
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::store::{DynStore, Message, NewMessage, StoreError, StoreResult};
 
 /// Lines written in one transaction at most.
@@ -26,10 +29,11 @@ impl TranscriptWriter {
     /// its queue is drained.
     pub fn start(
         store: DynStore,
+        metrics: Metrics,
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * BATCH);
-        let task = tokio::spawn(write_batches(store, rx, shutdown));
+        let task = tokio::spawn(write_batches(store, metrics, rx, shutdown));
         (TranscriptWriter { tx }, task)
     }
 
@@ -77,6 +81,7 @@ impl Pending {
 
 async fn write_batches(
     store: DynStore,
+    metrics: Metrics,
     mut rx: mpsc::Receiver<(NewMessage, Reply)>,
     shutdown: CancellationToken,
 ) {
@@ -99,8 +104,13 @@ async fn write_batches(
             }
         }
         let (lines, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        let started = Instant::now();
         match store.append_messages(lines.clone()).await {
             Ok(written) => {
+                metrics
+                    .store_write_seconds
+                    .with_label_values(&["transcript"])
+                    .observe(started.elapsed().as_secs_f64());
                 for (reply, message) in replies.into_iter().zip(written) {
                     let _ = reply.send(Ok(message));
                 }

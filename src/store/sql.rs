@@ -55,8 +55,65 @@ pub(crate) fn json_rows(dialect: &str, param: usize, columns: &[(&str, &str)]) -
 }
 
 /// Rows as the JSON array parameter of a [`json_rows`] table.
-pub(crate) fn json_param(rows: Vec<serde_json::Value>) -> String {
-    serde_json::Value::Array(rows).to_string()
+pub(crate) fn json_param<T: serde::Serialize>(rows: &[T]) -> StoreResult<String> {
+    serde_json::to_string(rows).map_err(|e| corrupt("batch parameter", e))
+}
+
+/// The rows of the batch statements, named as their [`json_rows`] columns.
+#[derive(serde::Serialize)]
+pub(crate) struct SeqParam {
+    pub cid: i64,
+    pub n: i64,
+}
+
+#[derive(serde::Serialize)]
+pub(crate) struct LineParam<'a> {
+    pub i: usize,
+    pub c: i64,
+    pub s: i64,
+    pub f: &'static str,
+    pub a: Option<i64>,
+    pub v: &'static str,
+    pub b: &'a str,
+    pub t: i64,
+}
+
+#[derive(serde::Serialize)]
+pub(crate) struct ContactParam<'a> {
+    pub id: i64,
+    pub queue: &'a str,
+    pub channel: &'static str,
+    pub language: &'a str,
+    pub topic: Option<&'a str>,
+    pub age_group: Option<&'a str>,
+    pub risk: &'static str,
+    pub state: &'static str,
+    pub caller_key_hash: Option<&'a str>,
+    pub resume_token_hash: &'a str,
+    pub entered_at: i64,
+}
+
+#[derive(serde::Serialize)]
+pub(crate) struct EventParam<'a> {
+    pub i: usize,
+    pub t: i64,
+    pub k: &'static str,
+    pub c: Option<i64>,
+    pub o: Option<i64>,
+    pub d: &'a crate::routing::Event,
+}
+
+#[derive(serde::Serialize)]
+pub(crate) struct ProjectionParam<'a> {
+    pub cid: i64,
+    pub new_state: Option<&'static str>,
+    pub set_operator: bool,
+    pub new_operator: Option<i64>,
+    pub new_queue: Option<&'a str>,
+    pub new_risk: Option<&'static str>,
+    pub new_connected_at: Option<i64>,
+    pub set_ended: bool,
+    pub new_ended_at: Option<i64>,
 }
 
 /// Maps driver errors to the store's: unique keys → `Conflict`, a missing row or a dangling
@@ -797,14 +854,14 @@ macro_rules! impl_store {
                             None => per_contact.push((m.contact, 1)),
                         }
                     }
-                    let counts = per_contact
+                    let counts: Vec<_> = per_contact
                         .iter()
-                        .map(|(c, n)| serde_json::json!({"cid": c.0, "n": n}))
+                        .map(|(c, n)| sql::SeqParam { cid: c.0, n: *n })
                         .collect();
                     let mut tx = self.pool.begin().await.map_err(sql::error)?;
                     let bumped: Vec<(i64, i64)> =
                         sqlx::query_as(sqlx::AssertSqlSafe(BUMP.as_str()))
-                            .bind(sql::json_param(counts))
+                            .bind(sql::json_param(&counts)?)
                             .fetch_all(&mut *tx)
                             .await
                             .map_err(sql::error)?;
@@ -819,21 +876,44 @@ macro_rules! impl_store {
                             (id, last - n + 1)
                         })
                         .collect();
-                    let mut appended = Vec::with_capacity(messages.len());
-                    let mut rows = Vec::with_capacity(messages.len());
-                    for (i, message) in messages.into_iter().enumerate() {
+                    let mut seqs = Vec::with_capacity(messages.len());
+                    for message in &messages {
                         let slot = next.get_mut(&message.contact.0).ok_or(StoreError::NotFound)?;
-                        let seq = *slot;
+                        seqs.push(*slot);
                         *slot += 1;
-                        rows.push(serde_json::json!({
-                            "i": i, "c": message.contact.0, "s": seq,
-                            "f": sql::sender_str(message.sender),
-                            "a": message.author.map(|a| a.0),
-                            "v": sql::visibility_str(message.visibility),
-                            "b": &message.body, "t": message.at.0,
-                        }));
+                    }
+                    let rows: Vec<_> = messages
+                        .iter()
+                        .zip(&seqs)
+                        .enumerate()
+                        .map(|(i, (m, seq))| sql::LineParam {
+                            i,
+                            c: m.contact.0,
+                            s: *seq,
+                            f: sql::sender_str(m.sender),
+                            a: m.author.map(|a| a.0),
+                            v: sql::visibility_str(m.visibility),
+                            b: &m.body,
+                            t: m.at.0,
+                        })
+                        .collect();
+                    let param = sql::json_param(&rows)?;
+                    drop(rows);
+                    let ids: Vec<(i64, i64, i64)> =
+                        sqlx::query_as(sqlx::AssertSqlSafe(INSERT.as_str()))
+                            .bind(param)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(sql::error)?;
+                    let ids: std::collections::HashMap<(i64, i64), i64> =
+                        ids.into_iter().map(|(id, c, s)| ((c, s), id)).collect();
+                    let mut appended = Vec::with_capacity(messages.len());
+                    for (message, seq) in messages.into_iter().zip(seqs) {
+                        let id = *ids.get(&(message.contact.0, seq)).ok_or_else(|| {
+                            StoreError::Corrupt("messages: a line was not returned".into())
+                        })?;
                         appended.push(Message {
-                            id: 0,
+                            id,
                             contact: message.contact,
                             seq,
                             sender: message.sender,
@@ -842,19 +922,6 @@ macro_rules! impl_store {
                             body: message.body,
                             at: message.at,
                         });
-                    }
-                    let ids: Vec<(i64, i64, i64)> =
-                        sqlx::query_as(sqlx::AssertSqlSafe(INSERT.as_str()))
-                            .bind(sql::json_param(rows))
-                            .fetch_all(&mut *tx)
-                            .await
-                            .map_err(sql::error)?;
-                    let ids: std::collections::HashMap<(i64, i64), i64> =
-                        ids.into_iter().map(|(id, c, s)| ((c, s), id)).collect();
-                    for m in &mut appended {
-                        m.id = *ids.get(&(m.contact.0, m.seq)).ok_or_else(|| {
-                            StoreError::Corrupt("messages: a line was not returned".into())
-                        })?;
                     }
                     tx.commit().await.map_err(sql::error)?;
                     Ok(appended)
@@ -973,64 +1040,65 @@ macro_rules! impl_store {
                         .await
                         .map_err(sql::error)?;
                     if !contacts.is_empty() {
-                        let rows = contacts
+                        let rows: Vec<_> = contacts
                             .iter()
-                            .map(|(id, c)| serde_json::json!({
-                                "id": id.0,
-                                "queue": c.queue.as_str(),
-                                "channel": c.channel.as_str(),
-                                "language": c.language.as_str(),
-                                "topic": c.topic.as_ref().map(Topic::as_str),
-                                "age_group": c.age_group,
-                                "risk": c.risk.as_str(),
-                                "state": ContactState::Waiting.as_str(),
-                                "caller_key_hash": c.caller_key_hash,
-                                "resume_token_hash": c.resume_token_hash,
-                                "entered_at": c.entered_at.0,
-                            }))
+                            .map(|(id, c)| sql::ContactParam {
+                                id: id.0,
+                                queue: c.queue.as_str(),
+                                channel: c.channel.as_str(),
+                                language: c.language.as_str(),
+                                topic: c.topic.as_ref().map(Topic::as_str),
+                                age_group: c.age_group.as_deref(),
+                                risk: c.risk.as_str(),
+                                state: ContactState::Waiting.as_str(),
+                                caller_key_hash: c.caller_key_hash.as_deref(),
+                                resume_token_hash: &c.resume_token_hash,
+                                entered_at: c.entered_at.0,
+                            })
                             .collect();
                         sqlx::query(sqlx::AssertSqlSafe(CONTACTS.as_str()))
-                            .bind(sql::json_param(rows))
+                            .bind(sql::json_param(&rows)?)
                             .execute(&mut *tx)
                             .await
                             .map_err(sql::error)?;
                     }
                     if !events.is_empty() {
-                        let mut rows = Vec::with_capacity(events.len());
-                        for (i, event) in events.iter().enumerate() {
-                            rows.push(serde_json::json!({
-                                "i": i,
-                                "t": at.0,
-                                "k": event.kind(),
-                                "c": event.contact().map(|c| c.0),
-                                "o": event.operator().map(|o| o.0),
-                                "d": serde_json::to_value(event)
-                                    .map_err(|e| StoreError::Corrupt(format!("events.data: {e}")))?,
-                            }));
-                        }
+                        let rows: Vec<_> = events
+                            .iter()
+                            .enumerate()
+                            .map(|(i, event)| sql::EventParam {
+                                i,
+                                t: at.0,
+                                k: event.kind(),
+                                c: event.contact().map(|c| c.0),
+                                o: event.operator().map(|o| o.0),
+                                d: event,
+                            })
+                            .collect();
                         sqlx::query(sqlx::AssertSqlSafe(EVENTS.as_str()))
-                            .bind(sql::json_param(rows))
+                            .bind(sql::json_param(&rows)?)
                             .execute(&mut *tx)
                             .await
                             .map_err(sql::error)?;
-                        let changes: Vec<_> = projection::project_batch(events, at)
-                            .into_iter()
-                            .map(|(contact, change)| serde_json::json!({
-                                "cid": contact.0,
-                                "new_state": change.state.map(ContactState::as_str),
-                                "set_operator": change.operator.is_some(),
-                                "new_operator": change.operator.flatten().map(|o| o.0),
-                                "new_queue": change.queue.as_ref().map(QueueId::as_str),
-                                "new_risk": change.risk.map(RiskLevel::as_str),
-                                "new_connected_at": change.connected_at.map(|t| t.0),
-                                "set_ended": change.ended_at.is_some(),
-                                "new_ended_at": change.ended_at.flatten().map(|t| t.0),
-                            }))
+                        let folded = projection::project_batch(events, at);
+                        let changes: Vec<_> = folded
+                            .iter()
+                            .map(|(contact, change)| sql::ProjectionParam {
+                                cid: contact.0,
+                                new_state: change.state.map(ContactState::as_str),
+                                set_operator: change.operator.is_some(),
+                                new_operator: change.operator.flatten().map(|o| o.0),
+                                new_queue: change.queue.as_ref().map(QueueId::as_str),
+                                new_risk: change.risk.map(RiskLevel::as_str),
+                                new_connected_at: change.connected_at.map(|t| t.0),
+                                set_ended: change.ended_at.is_some(),
+                                new_ended_at: change.ended_at.flatten().map(|t| t.0),
+                            })
                             .collect();
                         let touched = changes.len() as u64;
                         if touched > 0 {
                             let done = sqlx::query(sqlx::AssertSqlSafe(PROJECT.as_str()))
-                                .bind(sql::json_param(changes))
+                                .bind(sql::json_param(&changes)?)
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(sql::error)?;
