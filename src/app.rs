@@ -175,9 +175,13 @@ async fn prepare_engine(
         )?;
         hub.set_person(account.id, gateway::hub::Person::of(&account));
     }
-    let restored: Vec<RestoredContact> = store
-        .open_contacts()
-        .await?
+    // Open contacts, and those abandoned recently enough to be resumed.
+    let mut stored = store.open_contacts().await?;
+    let window = settings.routing.resume_window_ms;
+    if window > 0 {
+        stored.extend(store.abandoned_since(now.plus_ms(-window)).await?);
+    }
+    let restored: Vec<RestoredContact> = stored
         .into_iter()
         .map(|c| RestoredContact {
             contact: NewContact {
@@ -198,10 +202,15 @@ async fn prepare_engine(
             operator: c
                 .operator
                 .filter(|_| matches!(c.state, ContactState::Assigned | ContactState::Wrapping)),
+            connected_at: c.connected_at,
+            ended_at: c.ended_at.filter(|_| c.state == ContactState::Abandoned),
         })
         .collect();
     if !restored.is_empty() {
-        tracing::info!(contacts = restored.len(), "restoring open contacts");
+        tracing::info!(
+            contacts = restored.len(),
+            "restoring open and resumable contacts"
+        );
         let callers: Vec<_> = restored.iter().map(|c| c.contact.id).collect();
         let mut events = engine.restore(now, restored);
         // No caller is connected after a restart: each one's grace period starts now, so a caller

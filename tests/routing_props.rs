@@ -2030,6 +2030,14 @@ fn restore_after_a_restart() {
         entered_at: Timestamp(T0 + at),
         state,
         operator: op.map(OperatorId),
+        connected_at: None,
+        ended_at: None,
+    };
+    // Left before the restart: one within the resume window, one long before it.
+    let now = s.now;
+    let left = |id: i64, at: i64, ago: i64| RestoredContact {
+        ended_at: Some(Timestamp(now - ago)),
+        ..restored(id, at, ContactState::Abandoned, None)
     };
     let ev = s.e.restore(
         s.ts(),
@@ -2039,6 +2047,8 @@ fn restore_after_a_restart() {
             restored(12, 0, ContactState::Assigned, Some(1)),
             restored(13, 0, ContactState::Completed, None),
             restored(14, 0, ContactState::Assigned, Some(99)),
+            left(15, 3_000, 1_000),
+            left(16, 3_000, 10_000_000),
         ],
     );
     // Nobody is connected yet; nothing overflows during the reconnection grace period.
@@ -2064,6 +2074,21 @@ fn restore_after_a_restart() {
             .map(|p| p.contact.0)
             .collect();
     assert_eq!(order, vec![14, 11, 10]);
+    // The caller who left within the window is kept out of the queue, resumable; the other is gone.
+    assert_eq!(s.state(15), Some(ContactState::Abandoned));
+    assert!(s.e.contact(ContactId(16)).is_none());
+    let ev = s.cmd(Command::CallerReturned {
+        contact: ContactId(15),
+    });
+    assert!(ev.contains(&Event::Resume {
+        contact: ContactId(15)
+    }));
+    let order: Vec<i64> =
+        s.e.queue_places(s.ts(), &qid("general"))
+            .iter()
+            .map(|p| p.contact.0)
+            .collect();
+    assert_eq!(order, vec![14, 11, 15, 10], "back in its place");
     // Operator 1 reconnects in time and keeps their contact.
     let ev = s.cmd(Command::OperatorConnected {
         operator: OperatorId(1),
@@ -2088,6 +2113,8 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
             entered_at: Timestamp(T0 - 5_000),
             state: ContactState::Wrapping,
             operator: Some(OperatorId(1)),
+            connected_at: Some(Timestamp(T0 - 4_000)),
+            ended_at: None,
         }],
     );
     assert!(ev.contains(&Event::OperatorState {

@@ -551,6 +551,12 @@ async fn restart_restores_contacts(db: FreshDb) {
     let mut waiting = server.caller().await;
     waiting.send(join("general", "no")).await;
     let waiting_joined = waiting.expect("joined").await;
+    // A caller who leaves before the restart can still come back within the resume window.
+    let mut leaving = server.caller().await;
+    leaving.send(join("general", "no")).await;
+    let leaving_joined = leaving.expect("joined").await;
+    leaving.send(json!({"type": "leave"})).await;
+    leaving.expect("ended").await;
 
     // The server goes down: everyone is told.
     let stop = tokio::spawn(server.stop());
@@ -572,6 +578,16 @@ async fn restart_restores_contacts(db: FreshDb) {
     let resumed = waiting.expect("resumed").await;
     assert_eq!(resumed["state"], "waiting");
     assert_eq!(resumed["position"], 1);
+    let mut leaving = server.caller().await;
+    leaving
+        .send(json!({"type": "resume", "resume_token": leaving_joined["resume_token"]}))
+        .await;
+    let resumed = leaving.expect("resumed").await;
+    assert_eq!(resumed["state"], "waiting", "{resumed}");
+    assert_eq!(
+        resumed["position"], 2,
+        "back in its place, after the earlier caller"
+    );
 
     let (_op, hello) = server.staff_with_hello("op").await;
     assert_eq!(hello["contacts"][0]["summary"]["id"], talking_id);

@@ -554,6 +554,40 @@ async fn contacts(store: DynStore, _db: FreshDb) {
         ids(store.open_contacts().await.unwrap()),
         vec![second, first, third]
     );
+    // Abandoned ones are found by when they were abandoned.
+    assert!(
+        store
+            .abandoned_since(Timestamp(0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .record_events(
+            Timestamp(6_000),
+            &[Event::Abandon {
+                contact: third,
+                queue: queue_id("general"),
+                waited_ms: 1,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.abandoned_since(Timestamp(6_000)).await.unwrap()),
+        vec![third]
+    );
+    assert!(
+        store
+            .abandoned_since(Timestamp(6_001))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(store.open_contacts().await.unwrap()),
+        vec![second, first]
+    );
 
     // A caller's contacts, newest first, limited.
     assert_eq!(
@@ -814,6 +848,20 @@ async fn a_batch_creates_contacts_with_reserved_ids(store: DynStore, _db: FreshD
     );
     assert!(matches!(store.contact(c).await, Err(StoreError::NotFound)));
     assert!(store.events_of_contact(c).await.unwrap().is_empty());
+    // Nothing of the failed transaction lingers (no lock held, no half-open transaction): the
+    // next writes go through at once.
+    for _ in 0..10 {
+        store.append_message(line(b, "again", 6_001)).await.unwrap();
+    }
+    store
+        .record_batch(
+            Timestamp(7_000),
+            &[(c, new_contact("rc", None, 7_000))],
+            &[enter(c, RiskLevel::None)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.contact(c).await.unwrap().state, ContactState::Waiting);
 }
 
 store_test!(a_batch_of_lines_is_numbered_per_contact);

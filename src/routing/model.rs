@@ -534,6 +534,11 @@ pub struct RestoredContact {
     pub state: ContactState,
     /// For assigned/wrapping contacts: the operator holding it.
     pub operator: Option<OperatorId>,
+    /// When it was first connected to an operator, if it was.
+    pub connected_at: Option<Timestamp>,
+    /// For abandoned contacts: when the caller left. One that left less than the resume window
+    /// ago is restored as abandoned and can still be resumed, in its place.
+    pub ended_at: Option<Timestamp>,
 }
 
 /// How many contacts of one risk level wait in one queue (waiting or offered, not yet

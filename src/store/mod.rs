@@ -250,6 +250,8 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     async fn contact_by_resume_token(&self, token_hash: &str) -> StoreResult<ContactRecord>;
     /// Contacts whose state is waiting, offered, assigned or wrapping — what a restart restores.
     async fn open_contacts(&self) -> StoreResult<Vec<ContactRecord>>;
+    /// Contacts abandoned at or after `since`, oldest first — those a restart keeps resumable.
+    async fn abandoned_since(&self, since: Timestamp) -> StoreResult<Vec<ContactRecord>>;
     /// A caller's earlier contacts, newest first.
     async fn contacts_of_caller(
         &self,

@@ -59,6 +59,26 @@ pub(crate) fn json_param<T: serde::Serialize>(rows: &[T]) -> StoreResult<String>
     serde_json::to_string(rows).map_err(|e| corrupt("batch parameter", e))
 }
 
+/// One SQLite transaction as one statement string — `BEGIN IMMEDIATE; …; COMMIT` — so that it
+/// costs one round trip to sqlx's worker thread instead of one per statement (with `$N`
+/// parameters numbered across the whole string). `IMMEDIATE` takes the write lock at once.
+/// If it fails part-way, [`abandon`] the connection.
+pub(crate) fn one_shot(statements: &[&str]) -> String {
+    format!("BEGIN IMMEDIATE; {}; COMMIT", statements.join("; "))
+}
+
+/// After a failed [`one_shot`]: rolls back whatever it left open (nothing, if it failed at
+/// `BEGIN`) and closes the connection instead of returning it to the pool, so no later use of it
+/// can find itself inside a half-done transaction.
+pub(crate) async fn abandon<DB: sqlx::Database>(conn: &mut sqlx::pool::PoolConnection<DB>)
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    let _ = sqlx::query::<DB>("ROLLBACK").execute(&mut **conn).await;
+    conn.close_on_drop();
+}
+
 /// The rows of the batch statements, named as their [`json_rows`] columns.
 #[derive(serde::Serialize)]
 pub(crate) struct SeqParam {
@@ -70,7 +90,8 @@ pub(crate) struct SeqParam {
 pub(crate) struct LineParam<'a> {
     pub i: usize,
     pub c: i64,
-    pub s: i64,
+    pub n: i64,
+    pub k: i64,
     pub f: &'static str,
     pub a: Option<i64>,
     pub v: &'static str,
@@ -796,6 +817,21 @@ macro_rules! impl_store {
                     sql::all(rows)
                 }
 
+                /// The condition is the partial index `contacts_abandoned`'s, word for word.
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn abandoned_since(&self, since: Timestamp) -> StoreResult<Vec<ContactRecord>> {
+                    let rows: Vec<sql::ContactRow> = sqlx::query_as(concat!(
+                        "SELECT ", sql::contact_columns!(), " FROM contacts \
+                         WHERE state = 'abandoned' AND ended_at >= $1 \
+                         ORDER BY entered_at, id"
+                    ))
+                    .bind(since.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    sql::all(rows)
+                }
+
                 #[tracing::instrument(skip_all, fields(db = $dialect))]
                 async fn contacts_of_caller(
                     &self,
@@ -827,69 +863,63 @@ macro_rules! impl_store {
                 /// Two statements for any number of lines: one `UPDATE … FROM` bumps each
                 /// contact's `last_message_seq` by its number of lines (taking the row lock that
                 /// serializes appends to a contact on PostgreSQL), one `INSERT … SELECT` writes the
-                /// lines with the seqs that leaves.
+                /// lines with the seqs that leaves. On SQLite the whole transaction is one
+                /// round trip ([`sql::one_shot`]).
                 #[tracing::instrument(skip_all, fields(db = $dialect, lines = messages.len()))]
                 async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
-                    static BUMP: LazyLock<String> = LazyLock::new(|| format!(
+                    fn bump(param: usize) -> String {
+                        format!(
                         "UPDATE contacts SET last_message_seq = last_message_seq + j.n \
-                         FROM {} AS j WHERE contacts.id = j.cid RETURNING id, last_message_seq",
-                        sql::json_rows($dialect, 1, &[("cid", "bigint"), ("n", "bigint")]),
-                    ));
-                    static INSERT: LazyLock<String> = LazyLock::new(|| format!(
+                         FROM {} AS j WHERE contacts.id = j.cid",
+                        sql::json_rows($dialect, param, &[("cid", "bigint"), ("n", "bigint")]),
+                        )
+                    }
+                    // A line's seq: its contact's last seq after the bump, less the contact's lines
+                    // in the batch (n), plus its own rank among them (k, from 1). An unknown
+                    // contact leaves it NULL, which the NOT NULL column refuses.
+                    fn insert(param: usize) -> String {
+                        format!(
                         "INSERT INTO messages (contact_id, seq, sender, author_id, visibility, body, at) \
-                         SELECT c, s, f, a, v, b, t FROM {} AS j ORDER BY i RETURNING id, contact_id, seq",
-                        sql::json_rows($dialect, 1, &[
-                            ("i", "bigint"), ("c", "bigint"), ("s", "bigint"), ("f", "text"),
-                            ("a", "bigint"), ("v", "text"), ("b", "text"), ("t", "bigint"),
+                         SELECT j.c, (SELECT last_message_seq FROM contacts WHERE id = j.c) - j.n + j.k, \
+                         j.f, j.a, j.v, j.b, j.t FROM {} AS j ORDER BY j.i \
+                         RETURNING id, contact_id, seq",
+                        sql::json_rows($dialect, param, &[
+                            ("i", "bigint"), ("c", "bigint"), ("n", "bigint"), ("k", "bigint"),
+                            ("f", "text"), ("a", "bigint"), ("v", "text"), ("b", "text"),
+                            ("t", "bigint"),
                         ]),
-                    ));
+                        )
+                    }
+                    static BUMP: LazyLock<String> = LazyLock::new(|| bump(1));
+                    static INSERT: LazyLock<String> = LazyLock::new(|| insert(1));
+                    static ONE_SHOT: LazyLock<String> =
+                        LazyLock::new(|| sql::one_shot(&[&bump(1), &insert(2)]));
                     if messages.is_empty() {
                         return Ok(Vec::new());
                     }
-                    // Lines per contact, in order of first appearance.
-                    let mut per_contact: Vec<(ContactId, i64)> = Vec::new();
+                    // Lines per contact (in order of first appearance) and each line's rank.
+                    let mut per_contact: Vec<sql::SeqParam> = Vec::new();
+                    let mut ranks = Vec::with_capacity(messages.len());
                     for m in &messages {
-                        match per_contact.iter_mut().find(|(c, _)| *c == m.contact) {
-                            Some((_, n)) => *n += 1,
-                            None => per_contact.push((m.contact, 1)),
-                        }
-                    }
-                    let counts: Vec<_> = per_contact
-                        .iter()
-                        .map(|(c, n)| sql::SeqParam { cid: c.0, n: *n })
-                        .collect();
-                    let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                    let bumped: Vec<(i64, i64)> =
-                        sqlx::query_as(sqlx::AssertSqlSafe(BUMP.as_str()))
-                            .bind(sql::json_param(&counts)?)
-                            .fetch_all(&mut *tx)
-                            .await
-                            .map_err(sql::error)?;
-                    if bumped.len() != per_contact.len() {
-                        return Err(StoreError::NotFound);
-                    }
-                    // The next seq of each contact: its new last seq minus its lines, plus one.
-                    let mut next: std::collections::HashMap<i64, i64> = bumped
-                        .into_iter()
-                        .map(|(id, last)| {
-                            let n = per_contact.iter().find(|(c, _)| c.0 == id).map_or(0, |p| p.1);
-                            (id, last - n + 1)
-                        })
-                        .collect();
-                    let mut seqs = Vec::with_capacity(messages.len());
-                    for message in &messages {
-                        let slot = next.get_mut(&message.contact.0).ok_or(StoreError::NotFound)?;
-                        seqs.push(*slot);
-                        *slot += 1;
+                        let slot = match per_contact.iter().position(|p| p.cid == m.contact.0) {
+                            Some(slot) => slot,
+                            None => {
+                                per_contact.push(sql::SeqParam { cid: m.contact.0, n: 0 });
+                                per_contact.len() - 1
+                            }
+                        };
+                        per_contact[slot].n += 1;
+                        ranks.push((slot, per_contact[slot].n));
                     }
                     let rows: Vec<_> = messages
                         .iter()
-                        .zip(&seqs)
+                        .zip(&ranks)
                         .enumerate()
-                        .map(|(i, (m, seq))| sql::LineParam {
+                        .map(|(i, (m, (slot, k)))| sql::LineParam {
                             i,
                             c: m.contact.0,
-                            s: *seq,
+                            n: per_contact[*slot].n,
+                            k: *k,
                             f: sql::sender_str(m.sender),
                             a: m.author.map(|a| a.0),
                             v: sql::visibility_str(m.visibility),
@@ -897,34 +927,76 @@ macro_rules! impl_store {
                             t: m.at.0,
                         })
                         .collect();
-                    let param = sql::json_param(&rows)?;
+                    let (counts, lines) = (sql::json_param(&per_contact)?, sql::json_param(&rows)?);
                     drop(rows);
-                    let ids: Vec<(i64, i64, i64)> =
-                        sqlx::query_as(sqlx::AssertSqlSafe(INSERT.as_str()))
-                            .bind(param)
-                            .fetch_all(&mut *tx)
+                    let refused = |e: sqlx::Error| match e.as_database_error().map(|d| d.kind()) {
+                        Some(sqlx::error::ErrorKind::NotNullViolation) => StoreError::NotFound,
+                        _ => sql::error(e),
+                    };
+                    let written: Vec<(i64, i64, i64)> = if $dialect == "sqlite" {
+                        let mut conn = self.pool.acquire().await.map_err(sql::error)?;
+                        let written = sqlx::query_as(sqlx::AssertSqlSafe(ONE_SHOT.as_str()))
+                            .bind(counts)
+                            .bind(lines)
+                            .fetch_all(&mut *conn)
+                            .await;
+                        match written {
+                            Ok(rows) => rows,
+                            Err(e) => {
+                                sql::abandon(&mut conn).await;
+                                return Err(refused(e));
+                            }
+                        }
+                    } else {
+                        let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                        let bumped = sqlx::query(sqlx::AssertSqlSafe(BUMP.as_str()))
+                            .bind(counts)
+                            .execute(&mut *tx)
                             .await
                             .map_err(sql::error)?;
-                    let ids: std::collections::HashMap<(i64, i64), i64> =
-                        ids.into_iter().map(|(id, c, s)| ((c, s), id)).collect();
-                    let mut appended = Vec::with_capacity(messages.len());
-                    for (message, seq) in messages.into_iter().zip(seqs) {
-                        let id = *ids.get(&(message.contact.0, seq)).ok_or_else(|| {
-                            StoreError::Corrupt("messages: a line was not returned".into())
-                        })?;
-                        appended.push(Message {
-                            id,
-                            contact: message.contact,
-                            seq,
-                            sender: message.sender,
-                            author: message.author,
-                            visibility: message.visibility,
-                            body: message.body,
-                            at: message.at,
-                        });
+                        if bumped.rows_affected() != per_contact.len() as u64 {
+                            return Err(StoreError::NotFound);
+                        }
+                        let written = sqlx::query_as(sqlx::AssertSqlSafe(INSERT.as_str()))
+                            .bind(lines)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(refused)?;
+                        tx.commit().await.map_err(sql::error)?;
+                        written
+                    };
+                    // Each contact's (seq, id)s in seq order, handed to its lines in rank order.
+                    let mut stored: Vec<Vec<(i64, i64)>> = vec![Vec::new(); per_contact.len()];
+                    for (id, contact, seq) in written {
+                        if let Some(slot) = per_contact.iter().position(|p| p.cid == contact) {
+                            stored[slot].push((seq, id));
+                        }
                     }
-                    tx.commit().await.map_err(sql::error)?;
-                    Ok(appended)
+                    for seqs in &mut stored {
+                        seqs.sort_unstable();
+                    }
+                    messages
+                        .into_iter()
+                        .zip(ranks)
+                        .map(|(message, (slot, k))| {
+                            let (seq, id) = usize::try_from(k - 1)
+                                .ok()
+                                .and_then(|k| stored[slot].get(k).copied())
+                                .ok_or_else(|| {
+                                    StoreError::Corrupt("messages: a line was not returned".into())
+                                })?;
+                            Ok(Message {
+                                id,
+                                contact: message.contact,
+                                seq,
+                                sender: message.sender,
+                                author: message.author,
+                                visibility: message.visibility,
+                                body: message.body,
+                                at: message.at,
+                            })
+                        })
+                        .collect()
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
@@ -983,9 +1055,10 @@ macro_rules! impl_store {
                     }
                 }
 
-                /// One transaction of at most four statements, whatever the batch's size: new
-                /// contacts, the events (in the engine's order, so seq order is decision order),
-                /// and one projection row per contact touched (the batch's changes folded in order).
+                /// One transaction of at most five statements, whatever the batch's size: the log's
+                /// head, new contacts, the events (in the engine's order, so seq order is decision
+                /// order), and one projection row per contact touched (the batch's changes folded in
+                /// order). On SQLite the whole transaction is one round trip ([`sql::one_shot`]).
                 #[tracing::instrument(skip_all, fields(db = $dialect, contacts = contacts.len(), events = events.len()))]
                 async fn record_batch(
                     &self,
@@ -993,28 +1066,35 @@ macro_rules! impl_store {
                     contacts: &[(ContactId, NewContactRecord)],
                     events: &[Event],
                 ) -> StoreResult<()> {
-                    static CONTACTS: LazyLock<String> = LazyLock::new(|| format!(
+                    // Serializes writers of the log: seq order is commit order (see events_head).
+                    const HEAD: &str = "UPDATE events_head SET batches = batches + 1 WHERE id = 1";
+                    fn create(param: usize) -> String {
+                        format!(
                         "INSERT INTO contacts (id, queue, channel, language, topic, age_group, risk, \
                          state, caller_key_hash, resume_token_hash, entered_at) {} \
                          SELECT id, queue, channel, language, topic, age_group, risk, state, \
                          caller_key_hash, resume_token_hash, entered_at FROM {} AS j ORDER BY id",
                         if $dialect == "sqlite" { "" } else { "OVERRIDING SYSTEM VALUE" },
-                        sql::json_rows($dialect, 1, &[
+                        sql::json_rows($dialect, param, &[
                             ("id", "bigint"), ("queue", "text"), ("channel", "text"),
                             ("language", "text"), ("topic", "text"), ("age_group", "text"),
                             ("risk", "text"), ("state", "text"), ("caller_key_hash", "text"),
                             ("resume_token_hash", "text"), ("entered_at", "bigint"),
                         ]),
-                    ));
-                    static EVENTS: LazyLock<String> = LazyLock::new(|| format!(
+                        )
+                    }
+                    fn log(param: usize) -> String {
+                        format!(
                         "INSERT INTO events (at, kind, contact_id, operator_id, data) \
                          SELECT t, k, c, o, d FROM {} AS j ORDER BY i",
-                        sql::json_rows($dialect, 1, &[
+                        sql::json_rows($dialect, param, &[
                             ("i", "bigint"), ("t", "bigint"), ("k", "text"), ("c", "bigint"),
                             ("o", "bigint"), ("d", "jsonb"),
                         ]),
-                    ));
-                    static PROJECT: LazyLock<String> = LazyLock::new(|| format!(
+                        )
+                    }
+                    fn project(param: usize) -> String {
+                        format!(
                         "UPDATE contacts SET \
                          state = COALESCE(j.new_state, state), \
                          operator_id = CASE WHEN j.set_operator THEN j.new_operator ELSE operator_id END, \
@@ -1022,97 +1102,122 @@ macro_rules! impl_store {
                          risk = COALESCE(j.new_risk, risk), \
                          connected_at = COALESCE(connected_at, j.new_connected_at), \
                          ended_at = CASE WHEN j.set_ended THEN j.new_ended_at ELSE ended_at END \
-                         FROM {} AS j WHERE contacts.id = j.cid",
-                        sql::json_rows($dialect, 1, &[
+                         FROM {} AS j WHERE contacts.id = j.cid RETURNING id",
+                        sql::json_rows($dialect, param, &[
                             ("cid", "bigint"), ("new_state", "text"), ("set_operator", "boolean"),
                             ("new_operator", "bigint"), ("new_queue", "text"), ("new_risk", "text"),
                             ("new_connected_at", "bigint"), ("set_ended", "boolean"),
                             ("new_ended_at", "bigint"),
                         ]),
-                    ));
+                        )
+                    }
+                    static CREATE: LazyLock<String> = LazyLock::new(|| create(1));
+                    static LOG: LazyLock<String> = LazyLock::new(|| log(1));
+                    static PROJECT: LazyLock<String> = LazyLock::new(|| project(1));
+                    static ONE_SHOT: LazyLock<String> = LazyLock::new(|| {
+                        sql::one_shot(&[HEAD, &create(1), &log(2), &project(3)])
+                    });
                     if events.is_empty() && contacts.is_empty() {
                         return Ok(());
                     }
-                    let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                    // Serializes writers of the log: seq order is commit order (see events_head).
-                    sqlx::query("UPDATE events_head SET batches = batches + 1 WHERE id = 1")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(sql::error)?;
-                    if !contacts.is_empty() {
-                        let rows: Vec<_> = contacts
-                            .iter()
-                            .map(|(id, c)| sql::ContactParam {
-                                id: id.0,
-                                queue: c.queue.as_str(),
-                                channel: c.channel.as_str(),
-                                language: c.language.as_str(),
-                                topic: c.topic.as_ref().map(Topic::as_str),
-                                age_group: c.age_group.as_deref(),
-                                risk: c.risk.as_str(),
-                                state: ContactState::Waiting.as_str(),
-                                caller_key_hash: c.caller_key_hash.as_deref(),
-                                resume_token_hash: &c.resume_token_hash,
-                                entered_at: c.entered_at.0,
-                            })
-                            .collect();
-                        sqlx::query(sqlx::AssertSqlSafe(CONTACTS.as_str()))
-                            .bind(sql::json_param(&rows)?)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(sql::error)?;
-                    }
-                    if !events.is_empty() {
-                        let rows: Vec<_> = events
-                            .iter()
-                            .enumerate()
-                            .map(|(i, event)| sql::EventParam {
-                                i,
-                                t: at.0,
-                                k: event.kind(),
-                                c: event.contact().map(|c| c.0),
-                                o: event.operator().map(|o| o.0),
-                                d: event,
-                            })
-                            .collect();
-                        sqlx::query(sqlx::AssertSqlSafe(EVENTS.as_str()))
-                            .bind(sql::json_param(&rows)?)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(sql::error)?;
-                        let folded = projection::project_batch(events, at);
-                        let changes: Vec<_> = folded
-                            .iter()
-                            .map(|(contact, change)| sql::ProjectionParam {
-                                cid: contact.0,
-                                new_state: change.state.map(ContactState::as_str),
-                                set_operator: change.operator.is_some(),
-                                new_operator: change.operator.flatten().map(|o| o.0),
-                                new_queue: change.queue.as_ref().map(QueueId::as_str),
-                                new_risk: change.risk.map(RiskLevel::as_str),
-                                new_connected_at: change.connected_at.map(|t| t.0),
-                                set_ended: change.ended_at.is_some(),
-                                new_ended_at: change.ended_at.flatten().map(|t| t.0),
-                            })
-                            .collect();
-                        let touched = changes.len() as u64;
-                        if touched > 0 {
-                            let done = sqlx::query(sqlx::AssertSqlSafe(PROJECT.as_str()))
-                                .bind(sql::json_param(&changes)?)
+                    let created: Vec<_> = contacts
+                        .iter()
+                        .map(|(id, c)| sql::ContactParam {
+                            id: id.0,
+                            queue: c.queue.as_str(),
+                            channel: c.channel.as_str(),
+                            language: c.language.as_str(),
+                            topic: c.topic.as_ref().map(Topic::as_str),
+                            age_group: c.age_group.as_deref(),
+                            risk: c.risk.as_str(),
+                            state: ContactState::Waiting.as_str(),
+                            caller_key_hash: c.caller_key_hash.as_deref(),
+                            resume_token_hash: &c.resume_token_hash,
+                            entered_at: c.entered_at.0,
+                        })
+                        .collect();
+                    let logged: Vec<_> = events
+                        .iter()
+                        .enumerate()
+                        .map(|(i, event)| sql::EventParam {
+                            i,
+                            t: at.0,
+                            k: event.kind(),
+                            c: event.contact().map(|c| c.0),
+                            o: event.operator().map(|o| o.0),
+                            d: event,
+                        })
+                        .collect();
+                    let folded = projection::project_batch(events, at);
+                    let changes: Vec<_> = folded
+                        .iter()
+                        .map(|(contact, change)| sql::ProjectionParam {
+                            cid: contact.0,
+                            new_state: change.state.map(ContactState::as_str),
+                            set_operator: change.operator.is_some(),
+                            new_operator: change.operator.flatten().map(|o| o.0),
+                            new_queue: change.queue.as_ref().map(QueueId::as_str),
+                            new_risk: change.risk.map(RiskLevel::as_str),
+                            new_connected_at: change.connected_at.map(|t| t.0),
+                            set_ended: change.ended_at.is_some(),
+                            new_ended_at: change.ended_at.flatten().map(|t| t.0),
+                        })
+                        .collect();
+                    let (created_json, logged_json, changes_json) = (
+                        sql::json_param(&created)?,
+                        sql::json_param(&logged)?,
+                        sql::json_param(&changes)?,
+                    );
+                    let projected: Vec<i64> = if $dialect == "sqlite" {
+                        let mut conn = self.pool.acquire().await.map_err(sql::error)?;
+                        let projected = sqlx::query_scalar(sqlx::AssertSqlSafe(ONE_SHOT.as_str()))
+                            .bind(created_json)
+                            .bind(logged_json)
+                            .bind(changes_json)
+                            .fetch_all(&mut *conn)
+                            .await;
+                        match projected {
+                            Ok(ids) => ids,
+                            Err(e) => {
+                                sql::abandon(&mut conn).await;
+                                return Err(sql::error(e));
+                            }
+                        }
+                    } else {
+                        let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                        sqlx::query(HEAD).execute(&mut *tx).await.map_err(sql::error)?;
+                        if !created.is_empty() {
+                            sqlx::query(sqlx::AssertSqlSafe(CREATE.as_str()))
+                                .bind(created_json)
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(sql::error)?;
-                            if done.rows_affected() < touched {
-                                // The events are in the log all the same: the log never refuses
-                                // what the engine decided.
-                                tracing::warn!(
-                                    unknown = touched - done.rows_affected(),
-                                    "events for unknown contacts"
-                                );
-                            }
                         }
+                        let mut projected = Vec::new();
+                        if !logged.is_empty() {
+                            sqlx::query(sqlx::AssertSqlSafe(LOG.as_str()))
+                                .bind(logged_json)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(sql::error)?;
+                            projected = sqlx::query_scalar(sqlx::AssertSqlSafe(PROJECT.as_str()))
+                                .bind(changes_json)
+                                .fetch_all(&mut *tx)
+                                .await
+                                .map_err(sql::error)?;
+                        }
+                        tx.commit().await.map_err(sql::error)?;
+                        projected
+                    };
+                    if projected.len() < changes.len() {
+                        // The events are in the log all the same: the log never refuses what the
+                        // engine decided.
+                        tracing::warn!(
+                            unknown = changes.len() - projected.len(),
+                            "events for unknown contacts"
+                        );
                     }
-                    tx.commit().await.map_err(sql::error)
+                    Ok(())
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]

@@ -772,9 +772,18 @@ impl Engine {
         self.overflow_suspended_until = Some(until);
         self.timers.insert((until, TimerRef::OverflowResume));
 
+        let window = self.config.resume_window_ms;
+        let resumable_until = |rc: &RestoredContact| {
+            rc.ended_at
+                .map(|t| t.plus_ms(window))
+                .filter(|until| window > 0 && now < *until)
+        };
         let (held, waiting): (Vec<_>, Vec<_>) = contacts
             .into_iter()
-            .filter(|rc| !rc.state.is_terminal())
+            .filter(|rc| {
+                !rc.state.is_terminal()
+                    || (rc.state == ContactState::Abandoned && resumable_until(rc).is_some())
+            })
             .partition(|rc| matches!(rc.state, ContactState::Assigned | ContactState::Wrapping));
         for rc in held.into_iter().chain(waiting) {
             let id = rc.contact.id;
@@ -803,8 +812,20 @@ impl Engine {
                 }
             };
             let holder = rc.operator.and_then(|o| self.op_ix.get(&o).copied());
+            let resume_until = resumable_until(&rc);
             self.insert_contact(now, rc.contact, qi, rc.entered_at);
+            if let (Some(c), Some(at)) = (self.contacts.get_mut(&id), rc.connected_at) {
+                c.connected_at = at;
+            }
             match (rc.state, holder) {
+                (ContactState::Abandoned, _) => {
+                    // Left before the restart: kept, out of the queue, for the rest of its
+                    // resume window; its key (its place) is the one it had.
+                    if let Some(c) = self.contacts.get_mut(&id) {
+                        c.state = ContactState::Abandoned;
+                    }
+                    self.set_ctimer(id, CTimer::ResumeEnd, resume_until);
+                }
                 (ContactState::Assigned | ContactState::Wrapping, Some(op)) => {
                     self.restore_held(now, id, op, rc.state == ContactState::Wrapping);
                 }
@@ -858,7 +879,6 @@ impl Engine {
             ContactState::Assigned
         };
         c.operator = Some(operator);
-        c.connected_at = now;
         let channel = ch_ix(c.channel);
         let o = &mut self.ops[op];
         o.contacts.insert(id);
