@@ -94,6 +94,18 @@ fn new_contact(resume_token: &str, caller: Option<&str>, entered_at: i64) -> New
     }
 }
 
+/// Contacts made the ordinary way, one per resume token.
+async fn made_contacts<const N: usize>(store: &DynStore, tokens: [&str; N]) -> [ContactId; N] {
+    let mut ids = [ContactId(0); N];
+    for (id, token) in ids.iter_mut().zip(tokens) {
+        *id = store
+            .create_contact(new_contact(token, None, 1))
+            .await
+            .unwrap();
+    }
+    ids
+}
+
 fn line(contact: ContactId, body: &str, at: i64) -> NewMessage {
     NewMessage {
         contact,
@@ -651,14 +663,7 @@ async fn messages_are_numbered_per_contact(store: DynStore, _db: FreshDb) {
         .create_account(new_account("op"), Timestamp(0))
         .await
         .unwrap();
-    let a = store
-        .create_contact(new_contact("ra", None, 1))
-        .await
-        .unwrap();
-    let b = store
-        .create_contact(new_contact("rb", None, 1))
-        .await
-        .unwrap();
+    let [a, b] = made_contacts(&store, ["ra", "rb"]).await;
 
     let m1 = store.append_message(line(a, "你好", 10)).await.unwrap();
     let whisper = NewMessage {
@@ -866,14 +871,7 @@ async fn a_batch_creates_contacts_with_reserved_ids(store: DynStore, _db: FreshD
 
 store_test!(a_batch_of_lines_is_numbered_per_contact);
 async fn a_batch_of_lines_is_numbered_per_contact(store: DynStore, _db: FreshDb) {
-    let a = store
-        .create_contact(new_contact("ra", None, 1))
-        .await
-        .unwrap();
-    let b = store
-        .create_contact(new_contact("rb", None, 1))
-        .await
-        .unwrap();
+    let [a, b] = made_contacts(&store, ["ra", "rb"]).await;
     store.append_message(line(a, "first", 1)).await.unwrap();
     let batch = vec![
         line(b, "b1", 2),

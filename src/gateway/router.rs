@@ -141,6 +141,9 @@ impl StoreHealth {
 
 const BATCH: usize = 64;
 
+/// A commit slower than this is logged: every routing decision waits for it.
+const SLOW_COMMIT: Duration = Duration::from_millis(10);
+
 /// Contact ids reserved from the store at a time, in the background once fewer than
 /// `IDS_LOW_WATER` are left, so that a join rarely waits for a reservation.
 const RESERVED_IDS: u32 = 256;
@@ -380,10 +383,18 @@ impl RouterTask {
             let started = Instant::now();
             match self.store.record_batch(now, &contacts, &events).await {
                 Ok(()) => {
+                    let took = started.elapsed();
+                    if took >= SLOW_COMMIT {
+                        tracing::warn!(
+                            ms = took.as_millis() as u64,
+                            events = events.len(),
+                            "slow event-log commit"
+                        );
+                    }
                     self.metrics
                         .store_write_seconds
                         .with_label_values(&["events"])
-                        .observe(started.elapsed().as_secs_f64());
+                        .observe(took.as_secs_f64());
                     self.health.set(true);
                     break;
                 }
