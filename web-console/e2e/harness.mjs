@@ -34,10 +34,12 @@ export async function launch() {
 
 /** A new browser context (its own cookies and storage) and page, sized like a phone or a desk. */
 export async function openPage(browser, { phone = false } = {}) {
+  // The people who use it are in China: their browsers keep Shanghai's calendar, as the service does.
+  const place = { timezoneId: 'Asia/Shanghai' };
   const context = await browser.newContext(
     phone
-      ? { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
-      : { viewport: { width: 1366, height: 900 } },
+      ? { ...place, viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
+      : { ...place, viewport: { width: 1366, height: 900 } },
   );
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);

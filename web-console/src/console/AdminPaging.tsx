@@ -19,7 +19,7 @@ import type {
   Target,
 } from '../proto/hotline';
 import { ApiError, api } from '../shared/api';
-import { dateTime } from '../shared/format';
+import { dateTime, localDate } from '../shared/format';
 import { useLang } from '../shared/i18n';
 import type { Strings } from './strings';
 
@@ -540,7 +540,7 @@ export function Schedules({ t }: { t: Strings }) {
                   {
                     length: 'weekly',
                     handoff_time: '09:00',
-                    start_date: new Date().toISOString().slice(0, 10),
+                    start_date: localDate(),
                     participants: [],
                   },
                 ],
@@ -830,7 +830,7 @@ function ScheduleEditor({
               {
                 length: 'weekly',
                 handoff_time: '09:00',
-                start_date: new Date().toISOString().slice(0, 10),
+                start_date: localDate(),
                 participants: [],
               },
             ],

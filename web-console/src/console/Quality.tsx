@@ -32,7 +32,7 @@ import type {
   TrendSeries,
 } from '../proto/hotline';
 import { ApiError, api } from '../shared/api';
-import { clock, dateTime, timeOfDay } from '../shared/format';
+import { clock, dateTime, localDate, timeOfDay } from '../shared/format';
 import { useLang, useStrings, type Lang } from '../shared/i18n';
 import { label } from './NotePanel';
 import { qualityStrings, type QStrings } from './qualityStrings';
@@ -52,7 +52,7 @@ function errorText(e: unknown, q: QStrings): string {
 const pct = (r: number | null | undefined) => (r == null ? '—' : `${Math.round(r * 100)}%`);
 const pct100 = (p: number | null | undefined) => (p == null ? '—' : `${Math.round(p)}%`);
 const secs = (s: number | null | undefined) => (s == null ? '—' : clock(s * 1000));
-const today = () => new Date().toISOString().slice(0, 10);
+const today = () => localDate();
 
 /** A message said in the language of the moment it is shown (the language switch re-renders it). */
 type Fb = { kind: 'ok' | 'error'; text: (q: QStrings) => string } | null;
@@ -1609,12 +1609,6 @@ function SignOffForm({
 
 // ---------- trends ----------
 
-function daysAgo(n: number): string {
-  const d = new Date();
-  d.setDate(d.getDate() - n);
-  return d.toISOString().slice(0, 10);
-}
-
 function seriesKey(s: TrendSeries, q: QStrings, t: Strings, queues: QueueDefinition[]): string {
   switch (s.dimension) {
     case 'total':
@@ -1629,7 +1623,7 @@ function seriesKey(s: TrendSeries, q: QStrings, t: Strings, queues: QueueDefinit
 }
 
 function Trends({ q, t, queues }: { q: QStrings; t: Strings; queues: QueueDefinition[] }) {
-  const [from, setFrom] = useState(daysAgo(27));
+  const [from, setFrom] = useState(localDate(27));
   const [to, setTo] = useState(today());
   const [report, setReport] = useState<TrendReport | null>(null);
   const [form, setForm] = useState<NoteForm | null>(null);
@@ -1762,7 +1756,7 @@ function KpiCells({ k, thresholds }: { k: Kpis; thresholds: number[] }) {
 }
 
 function KpiPage({ q, t, queues, names }: { q: QStrings; t: Strings; queues: QueueDefinition[]; names: Names }) {
-  const [from, setFrom] = useState(daysAgo(6));
+  const [from, setFrom] = useState(localDate(6));
   const [to, setTo] = useState(today());
   const [queue, setQueue] = useState('');
   const [report, setReport] = useState<KpiReport | null>(null);

@@ -27,3 +27,12 @@ export function timeOfDay(at: number, lang: Lang): string {
 export function dateTime(at: number, lang: Lang): string {
   return new Date(at).toLocaleString(lang, { dateStyle: 'short', timeStyle: 'short' });
 }
+
+/** `YYYY-MM-DD` of the user's own calendar day `daysAgo` days back (not UTC's: before 08:00 in
+ *  Shanghai, UTC is still on yesterday). */
+export function localDate(daysAgo = 0): string {
+  const d = new Date();
+  d.setDate(d.getDate() - daysAgo);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
