@@ -66,21 +66,29 @@ enum UserCommand {
     },
 }
 
-fn init_tracing() {
+/// JSON logs on standard error, written by a thread of their own: a connection or the router
+/// never waits for a log line to reach the disk (a write to a file can stall behind the store's
+/// fsyncs). Nothing is dropped — under a flood of lines the writers wait rather than lose them.
+/// The guard flushes what is queued when `main` returns.
+fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("HOTLINE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
+    guard
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing();
+    let _logs = init_tracing();
     let mut settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
     if let Some(url) = cli.database_url {
         settings.database.url = url;
