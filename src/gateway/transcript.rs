@@ -60,8 +60,8 @@ pub struct Pending(oneshot::Receiver<StoreResult<Message>>);
 
 impl Pending {
     /// The stored line, once durable.
-    pub async fn wait(self) -> StoreResult<Message> {
-        self.0.await.map_err(|_| StoreError::Closed)?
+    pub async fn wait(mut self) -> StoreResult<Message> {
+        self.outcome().await
     }
 
     /// The outcome if it is already known.

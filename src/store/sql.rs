@@ -899,15 +899,14 @@ macro_rules! impl_store {
                     }
                     // Lines per contact (in order of first appearance) and each line's rank.
                     let mut per_contact: Vec<sql::SeqParam> = Vec::new();
+                    let mut slot_of: std::collections::HashMap<i64, usize> =
+                        std::collections::HashMap::new();
                     let mut ranks = Vec::with_capacity(messages.len());
                     for m in &messages {
-                        let slot = match per_contact.iter().position(|p| p.cid == m.contact.0) {
-                            Some(slot) => slot,
-                            None => {
-                                per_contact.push(sql::SeqParam { cid: m.contact.0, n: 0 });
-                                per_contact.len() - 1
-                            }
-                        };
+                        let slot = *slot_of.entry(m.contact.0).or_insert_with(|| {
+                            per_contact.push(sql::SeqParam { cid: m.contact.0, n: 0 });
+                            per_contact.len() - 1
+                        });
                         per_contact[slot].n += 1;
                         ranks.push((slot, per_contact[slot].n));
                     }
@@ -968,7 +967,7 @@ macro_rules! impl_store {
                     // Each contact's (seq, id)s in seq order, handed to its lines in rank order.
                     let mut stored: Vec<Vec<(i64, i64)>> = vec![Vec::new(); per_contact.len()];
                     for (id, contact, seq) in written {
-                        if let Some(slot) = per_contact.iter().position(|p| p.cid == contact) {
+                        if let Some(&slot) = slot_of.get(&contact) {
                             stored[slot].push((seq, id));
                         }
                     }
