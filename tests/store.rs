@@ -902,6 +902,28 @@ async fn a_batch_of_lines_is_numbered_per_contact(store: DynStore, _db: FreshDb)
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.append_message(line(a, "a4", 7)).await.unwrap().seq, 4);
+    // Batches of every size the statements are shaped for (SQLite writes lines in inserts of 8
+    // or 128 rows): each line once, in order, numbered on from the contact's last line.
+    let mut next = [3, 5]; // b's and a's next seq
+    for size in [8, 9, 128, 129, 300, 1_500] {
+        let batch: Vec<_> = (0..size)
+            .map(|i| line(if i % 3 == 0 { b } else { a }, &format!("{size}:{i}"), 10))
+            .collect();
+        let written = store.append_messages(batch).await.unwrap();
+        assert_eq!(written.len(), size);
+        for (i, m) in written.iter().enumerate() {
+            let slot = usize::from(i % 3 != 0);
+            assert_eq!(m.contact, [b, a][slot]);
+            assert_eq!(
+                (m.seq, m.body.as_str()),
+                (next[slot], format!("{size}:{i}").as_str())
+            );
+            next[slot] += 1;
+        }
+    }
+    let stored = store.messages(a).await.unwrap();
+    assert_eq!(stored.len() as i64, next[1] - 1);
+    assert!(stored.iter().zip(1..).all(|(m, seq)| m.seq == seq));
 }
 
 store_test!(record_events_through_a_lifecycle);

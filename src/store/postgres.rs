@@ -45,6 +45,11 @@ impl PgStore {
             .await
     }
 
+    /// The pool for the hot writes: the same pool (PostgreSQL has no single-writer lock).
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Closes every connection, waiting for them to finish.
     pub async fn close(&self) {
         self.pool.close().await;

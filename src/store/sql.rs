@@ -34,7 +34,15 @@ use super::{
 /// list would be a new statement for every batch size, and a statement per row a round trip per
 /// row (on SQLite each round trip is a hand-off to sqlx's worker thread, ~60 µs; that, not
 /// SQLite, was the cost of a batch). A column of type `jsonb` is kept as JSON text on SQLite.
+/// SQLite pays for reading each row back out of JSON; the hottest batch, transcript lines, is
+/// therefore bound as `VALUES` rows of a few fixed shapes there ([`sqlite_append_lines`]).
 pub(crate) fn json_rows(dialect: &str, param: usize, columns: &[(&str, &str)]) -> String {
+    json_rows_at(dialect, &format!("${param}"), columns)
+}
+
+/// [`json_rows`] with the parameter spelled out (`$1`, or `?` for SQLite's positional
+/// parameters).
+fn json_rows_at(dialect: &str, placeholder: &str, columns: &[(&str, &str)]) -> String {
     let mut select = String::new();
     for (i, (name, ty)) in columns.iter().enumerate() {
         if i > 0 {
@@ -48,9 +56,9 @@ pub(crate) fn json_rows(dialect: &str, param: usize, columns: &[(&str, &str)]) -
         }
     }
     if dialect == "sqlite" {
-        format!("(SELECT {select} FROM json_each(${param}))")
+        format!("(SELECT {select} FROM json_each({placeholder}))")
     } else {
-        format!("(SELECT * FROM jsonb_to_recordset(${param}::jsonb) AS r({select}))")
+        format!("(SELECT * FROM jsonb_to_recordset({placeholder}::jsonb) AS r({select}))")
     }
 }
 
@@ -61,11 +69,65 @@ pub(crate) fn json_param<T: serde::Serialize>(rows: &[T]) -> StoreResult<String>
 
 /// One SQLite transaction as one statement string — `BEGIN IMMEDIATE; …; COMMIT` — so that it
 /// costs one round trip to sqlx's worker thread instead of one per statement (with `$N`
-/// parameters numbered across the whole string). `IMMEDIATE` takes the write lock at once.
+/// parameters numbered across the whole string, or positional `?` taken in order across it).
+/// `IMMEDIATE` takes the write lock at once.
 /// If it fails part-way, [`abandon`] the connection.
 pub(crate) fn one_shot(statements: &[&str]) -> String {
     format!("BEGIN IMMEDIATE; {}; COMMIT", statements.join("; "))
 }
+
+/// Transcript lines on SQLite, the hottest write: a [`one_shot`] that bumps each contact's
+/// `last_message_seq` (a [`json_rows`] table of `(cid, n)`, one row per contact) and then inserts
+/// the lines from bound `VALUES` rows. SQLite binds a value about three times faster than it reads
+/// it back out of a JSON row (`json_each`, then `->>` per column), so lines are not sent as JSON.
+/// To keep the number of statement shapes small (each is prepared once per connection), a batch
+/// of n lines is written as ⌈n / 128⌉ inserts of 128 rows, or one insert of 8 rows when n ≤ 8;
+/// rows past the last line are bound NULL and skipped. Every parameter is a positional `?`: the
+/// counts first, then [`LINE_VALUES`] per row — contact id, lines of that contact after this one
+/// in the batch, sender, author, visibility, body, time. Returns the statement and its rows.
+pub(crate) fn sqlite_append_lines(lines: usize) -> (std::borrow::Cow<'static, str>, usize) {
+    use std::sync::LazyLock;
+    const SMALL: usize = 8;
+    const CHUNK: usize = 128;
+    /// Shapes kept ready: the small one, then 1..=8 chunks (the transcript writer's largest batch).
+    static SHAPES: LazyLock<Vec<String>> = LazyLock::new(|| {
+        std::iter::once(append_lines(SMALL, 1))
+            .chain((1..=8).map(|chunks| append_lines(CHUNK, chunks)))
+            .collect()
+    });
+    fn append_lines(rows: usize, inserts: usize) -> String {
+        let bump = format!(
+            "UPDATE contacts SET last_message_seq = last_message_seq + j.n FROM {} AS j \
+             WHERE contacts.id = j.cid",
+            json_rows_at("sqlite", "?", &[("cid", "bigint"), ("n", "bigint")]),
+        );
+        let row = format!("({})", vec!["?"; LINE_VALUES].join(", "));
+        // A line's seq: its contact's last seq after the bump, less the contact's lines after it.
+        // An unknown contact leaves it NULL, which the NOT NULL column refuses.
+        let insert = format!(
+            "INSERT INTO messages (contact_id, seq, sender, author_id, visibility, body, at) \
+             SELECT column1, (SELECT last_message_seq FROM contacts WHERE id = column1) - column2, \
+             column3, column4, column5, column6, column7 FROM (VALUES {}) \
+             WHERE column1 IS NOT NULL RETURNING id, contact_id, seq",
+            vec![row; rows].join(", "),
+        );
+        let mut statements = vec![bump.as_str()];
+        statements.extend(std::iter::repeat_n(insert.as_str(), inserts));
+        one_shot(&statements)
+    }
+    if lines <= SMALL {
+        return (std::borrow::Cow::Borrowed(&SHAPES[0]), SMALL);
+    }
+    let inserts = lines.div_ceil(CHUNK);
+    let rows = inserts * CHUNK;
+    match SHAPES.get(inserts) {
+        Some(shape) => (std::borrow::Cow::Borrowed(shape), rows),
+        None => (std::borrow::Cow::Owned(append_lines(CHUNK, inserts)), rows),
+    }
+}
+
+/// Values bound per line by [`sqlite_append_lines`].
+pub(crate) const LINE_VALUES: usize = 7;
 
 /// After a failed [`one_shot`]: rolls back whatever it left open (nothing, if it failed at
 /// `BEGIN`) and closes the connection instead of returning it to the pool, so no later use of it
@@ -864,7 +926,7 @@ macro_rules! impl_store {
                 /// contact's `last_message_seq` by its number of lines (taking the row lock that
                 /// serializes appends to a contact on PostgreSQL), one `INSERT … SELECT` writes the
                 /// lines with the seqs that leaves. On SQLite the whole transaction is one
-                /// round trip ([`sql::one_shot`]).
+                /// round trip, with the lines as bound rows ([`sql::sqlite_append_lines`]).
                 #[tracing::instrument(skip_all, fields(db = $dialect, lines = messages.len()))]
                 async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
                     fn bump(param: usize) -> String {
@@ -892,8 +954,6 @@ macro_rules! impl_store {
                     }
                     static BUMP: LazyLock<String> = LazyLock::new(|| bump(1));
                     static INSERT: LazyLock<String> = LazyLock::new(|| insert(1));
-                    static ONE_SHOT: LazyLock<String> =
-                        LazyLock::new(|| sql::one_shot(&[&bump(1), &insert(2)]));
                     if messages.is_empty() {
                         return Ok(Vec::new());
                     }
@@ -910,36 +970,29 @@ macro_rules! impl_store {
                         per_contact[slot].n += 1;
                         ranks.push((slot, per_contact[slot].n));
                     }
-                    let rows: Vec<_> = messages
-                        .iter()
-                        .zip(&ranks)
-                        .enumerate()
-                        .map(|(i, (m, (slot, k)))| sql::LineParam {
-                            i,
-                            c: m.contact.0,
-                            n: per_contact[*slot].n,
-                            k: *k,
-                            f: sql::sender_str(m.sender),
-                            a: m.author.map(|a| a.0),
-                            v: sql::visibility_str(m.visibility),
-                            b: &m.body,
-                            t: m.at.0,
-                        })
-                        .collect();
-                    let (counts, lines) = (sql::json_param(&per_contact)?, sql::json_param(&rows)?);
-                    drop(rows);
+                    let counts = sql::json_param(&per_contact)?;
                     let refused = |e: sqlx::Error| match e.as_database_error().map(|d| d.kind()) {
                         Some(sqlx::error::ErrorKind::NotNullViolation) => StoreError::NotFound,
                         _ => sql::error(e),
                     };
                     let written: Vec<(i64, i64, i64)> = if $dialect == "sqlite" {
-                        let mut conn = self.pool.acquire().await.map_err(sql::error)?;
-                        let written = sqlx::query_as(sqlx::AssertSqlSafe(ONE_SHOT.as_str()))
-                            .bind(counts)
-                            .bind(lines)
-                            .fetch_all(&mut *conn)
-                            .await;
-                        match written {
+                        let (statement, rows) = sql::sqlite_append_lines(messages.len());
+                        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(statement)).bind(counts);
+                        for (m, (slot, k)) in messages.iter().zip(&ranks) {
+                            query = query
+                                .bind(m.contact.0)
+                                .bind(per_contact[*slot].n - k)
+                                .bind(sql::sender_str(m.sender))
+                                .bind(m.author.map(|a| a.0))
+                                .bind(sql::visibility_str(m.visibility))
+                                .bind(m.body.as_str())
+                                .bind(m.at.0);
+                        }
+                        for _ in 0..(rows - messages.len()) * sql::LINE_VALUES {
+                            query = query.bind(None::<i64>);
+                        }
+                        let mut conn = self.writer().acquire().await.map_err(sql::error)?;
+                        match query.fetch_all(&mut *conn).await {
                             Ok(rows) => rows,
                             Err(e) => {
                                 sql::abandon(&mut conn).await;
@@ -947,7 +1000,25 @@ macro_rules! impl_store {
                             }
                         }
                     } else {
-                        let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                        let rows: Vec<_> = messages
+                            .iter()
+                            .zip(&ranks)
+                            .enumerate()
+                            .map(|(i, (m, (slot, k)))| sql::LineParam {
+                                i,
+                                c: m.contact.0,
+                                n: per_contact[*slot].n,
+                                k: *k,
+                                f: sql::sender_str(m.sender),
+                                a: m.author.map(|a| a.0),
+                                v: sql::visibility_str(m.visibility),
+                                b: &m.body,
+                                t: m.at.0,
+                            })
+                            .collect();
+                        let lines = sql::json_param(&rows)?;
+                        drop(rows);
+                        let mut tx = self.writer().begin().await.map_err(sql::error)?;
                         let bumped = sqlx::query(sqlx::AssertSqlSafe(BUMP.as_str()))
                             .bind(counts)
                             .execute(&mut *tx)
@@ -1022,7 +1093,7 @@ macro_rules! impl_store {
                     if $dialect == "sqlite" {
                         // AUTOINCREMENT takes max(rowid, sqlite_sequence.seq) + 1: moving the
                         // sequence on reserves the ids in between.
-                        let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                        let mut tx = self.writer().begin().await.map_err(sql::error)?;
                         sqlx::query(
                             "INSERT INTO sqlite_sequence (name, seq) SELECT 'contacts', 0 \
                              WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'contacts')",
@@ -1168,7 +1239,7 @@ macro_rules! impl_store {
                         sql::json_param(&changes)?,
                     );
                     let projected: Vec<i64> = if $dialect == "sqlite" {
-                        let mut conn = self.pool.acquire().await.map_err(sql::error)?;
+                        let mut conn = self.writer().acquire().await.map_err(sql::error)?;
                         let projected = sqlx::query_scalar(sqlx::AssertSqlSafe(ONE_SHOT.as_str()))
                             .bind(created_json)
                             .bind(logged_json)
@@ -1183,7 +1254,7 @@ macro_rules! impl_store {
                             }
                         }
                     } else {
-                        let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                        let mut tx = self.writer().begin().await.map_err(sql::error)?;
                         sqlx::query(HEAD).execute(&mut *tx).await.map_err(sql::error)?;
                         if !created.is_empty() {
                             sqlx::query(sqlx::AssertSqlSafe(CREATE.as_str()))

@@ -20,8 +20,20 @@ use super::{StoreResult, sql};
 /// How long a writer waits for another's lock before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Rows sqlx's worker thread may read ahead of the task that asked for them. sqlx's default
+/// (50) makes a transcript batch's `RETURNING` (one row per line, up to 1,024) stop and wait for
+/// the task several times over, and each wait is a hand-off between threads.
+const ROW_BUFFER: usize = 2_048;
+
+/// Two pools on one file: `pool` for everything, and `writer`, one connection for the hot writes
+/// — the router's event log and the transcript writer. SQLite has one writer at a time anyway;
+/// with their own connection those two queue for it in the pool instead of meeting SQLite's
+/// lock, whose busy handler sleeps 1 ms and more before it retries, and that connection's page
+/// cache stays warm from one commit to the next (SQLite drops a connection's cache when another
+/// connection has written since its last transaction).
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -35,36 +47,62 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            .row_buffer_size(ROW_BUFFER)
+            .pragma("temp_store", "memory");
 
-        let pool_options = if in_memory {
+        if in_memory {
             // An in-memory database lives as long as its one connection: keep exactly one open
             // (several would share a cache with table-level locks rather than wait).
-            SqlitePoolOptions::new()
+            let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-        } else {
-            if let Some(dir) = options.get_filename().parent()
-                && !dir.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(dir).map_err(|e| sql::error(sqlx::Error::Io(e)))?;
-            }
-            SqlitePoolOptions::new().max_connections(8)
-        };
-        let pool = pool_options
-            .connect_with(options)
+                .connect_with(options)
+                .await
+                .map_err(sql::error)?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            tracing::info!(in_memory, "SQLite store open");
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                pool,
+            });
+        }
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| sql::error(sqlx::Error::Io(e)))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
             .await
             .map_err(sql::error)?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(sql::error)?;
         tracing::info!(in_memory, "SQLite store open");
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
+    }
+
+    /// The connection for the hot writes (the event log, transcript lines).
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 
     /// Closes every connection, waiting for them to finish (and SQLite to checkpoint the WAL).
     /// Dropping the store closes them too, in the background.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
