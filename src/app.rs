@@ -27,7 +27,9 @@ use crate::gateway::{self, Hub, RouterHandle, RouterTask, StoreHealth};
 use crate::metrics::{Metrics, state_label};
 use crate::queues::QueueDefinition;
 use crate::routing::lexicon::RiskLexicon;
-use crate::routing::{Command, ContactState, Engine, NewContact, RestoredContact};
+use crate::routing::{
+    Command, ContactState, Engine, Event, NewContact, RequeueReason, RestoredContact,
+};
 use crate::store::{self, DynStore, NewAccount};
 use crate::{admin, domain::Role};
 
@@ -181,9 +183,34 @@ async fn prepare_engine(
     if window > 0 {
         stored.extend(store.abandoned_since(now.plus_ms(-window)).await?);
     }
+    // Which of the waiting ones were requeued after losing their operator (first in line).
+    let mut operator_lost = std::collections::HashSet::new();
+    for c in &stored {
+        if matches!(
+            c.state,
+            ContactState::Waiting | ContactState::Offered | ContactState::Abandoned
+        ) && store
+            .events_of_contact(c.id)
+            .await?
+            .into_iter()
+            .filter(|e| e.kind == "requeue")
+            .any(|e| {
+                matches!(
+                    serde_json::from_value(e.data),
+                    Ok(Event::Requeue {
+                        reason: RequeueReason::OperatorLost,
+                        ..
+                    })
+                )
+            })
+        {
+            operator_lost.insert(c.id);
+        }
+    }
     let restored: Vec<RestoredContact> = stored
         .into_iter()
         .map(|c| RestoredContact {
+            operator_lost: operator_lost.contains(&c.id),
             contact: NewContact {
                 id: c.id,
                 extra_skills: gateway::caller::contact_requirements(

@@ -2032,6 +2032,7 @@ fn restore_after_a_restart() {
         operator: op.map(OperatorId),
         connected_at: None,
         ended_at: None,
+        operator_lost: false,
     };
     // Left before the restart: one within the resume window, one long before it.
     let now = s.now;
@@ -2049,6 +2050,11 @@ fn restore_after_a_restart() {
             restored(14, 0, ContactState::Assigned, Some(99)),
             left(15, 3_000, 1_000),
             left(16, 3_000, 10_000_000),
+            // Requeued after losing its operator before the restart: first in line again.
+            RestoredContact {
+                operator_lost: true,
+                ..restored(17, 9_000, ContactState::Waiting, None)
+            },
         ],
     );
     // Nobody is connected yet; nothing overflows during the reconnection grace period.
@@ -2073,7 +2079,7 @@ fn restore_after_a_restart() {
             .iter()
             .map(|p| p.contact.0)
             .collect();
-    assert_eq!(order, vec![14, 11, 10]);
+    assert_eq!(order, vec![14, 17, 11, 10]);
     // The caller who left within the window is kept out of the queue, resumable; the other is gone.
     assert_eq!(s.state(15), Some(ContactState::Abandoned));
     assert!(s.e.contact(ContactId(16)).is_none());
@@ -2088,7 +2094,7 @@ fn restore_after_a_restart() {
             .iter()
             .map(|p| p.contact.0)
             .collect();
-    assert_eq!(order, vec![14, 11, 15, 10], "back in its place");
+    assert_eq!(order, vec![14, 17, 11, 15, 10], "back in its place");
     // Operator 1 reconnects in time and keeps their contact.
     let ev = s.cmd(Command::OperatorConnected {
         operator: OperatorId(1),
@@ -2115,6 +2121,7 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
             operator: Some(OperatorId(1)),
             connected_at: Some(Timestamp(T0 - 4_000)),
             ended_at: None,
+            operator_lost: false,
         }],
     );
     assert!(ev.contains(&Event::OperatorState {

@@ -599,6 +599,62 @@ async fn restart_restores_contacts(db: FreshDb) {
 }
 server_test!(restart_restores_contacts);
 
+/// A contact requeued after losing its operator waits first in line, ahead of callers who came
+/// before it — and still does after a restart.
+async fn lost_contact_stays_first_after_a_restart(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.caller_grace_ms = 10_000;
+    let server = start(&db, settings.clone()).await;
+    server.account("op", Role::Operator, &[]).await;
+    let mut early = server.caller().await;
+    early.send(join("general", "no")).await;
+    let early_joined = early.expect("joined").await;
+    let mut lost = server.caller().await;
+    lost.send(join("general", "no")).await;
+    let lost_joined = lost.expect("joined").await;
+    assert_eq!(lost_joined["position"], 2);
+
+    // The operator passes on the first caller and takes the second, then their console drops
+    // for good (grace is 1 s in these tests).
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let offer = op.expect("offer").await;
+    assert_eq!(offer["contact"]["id"], early_joined["contact"]);
+    op.send(json!({"type": "reject", "contact": early_joined["contact"]}))
+        .await;
+    let offer = op.expect("offer").await;
+    assert_eq!(offer["contact"]["id"], lost_joined["contact"]);
+    op.send(json!({"type": "accept", "contact": lost_joined["contact"]}))
+        .await;
+    op.expect("assigned").await;
+    lost.expect("connected").await;
+    drop(op);
+    let lost_id = lost_joined["contact"].as_i64().unwrap();
+    while !server
+        .events_of(lost_id)
+        .await
+        .contains(&"requeue".to_owned())
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let stop = tokio::spawn(server.stop());
+    stop.await.unwrap();
+    let server = start(&db, settings).await;
+    for (caller, joined, position) in [(&mut early, &early_joined, 2), (&mut lost, &lost_joined, 1)]
+    {
+        *caller = server.caller().await;
+        caller
+            .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
+            .await;
+        let resumed = caller.expect("resumed").await;
+        assert_eq!(resumed["state"], "waiting", "{resumed}");
+        assert_eq!(resumed["position"], position, "{resumed}");
+    }
+    server.stop().await;
+}
+server_test!(lost_contact_stays_first_after_a_restart);
+
 /// Bad frames get coded errors and the connection stays usable; floods are closed with 1008;
 /// forged origins and wrong roles are refused.
 async fn bad_input_is_refused_with_codes(db: FreshDb) {

@@ -539,6 +539,8 @@ pub struct RestoredContact {
     /// For abandoned contacts: when the caller left. One that left less than the resume window
     /// ago is restored as abandoned and can still be resumed, in its place.
     pub ended_at: Option<Timestamp>,
+    /// It was requeued after losing its operator: it waits first in line again.
+    pub operator_lost: bool,
 }
 
 /// How many contacts of one risk level wait in one queue (waiting or offered, not yet

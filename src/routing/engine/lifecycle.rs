@@ -551,16 +551,9 @@ impl Engine {
             return;
         };
         c.operator = None;
-        c.lost = true;
         c.state = ContactState::Waiting;
         let queue = self.queues[c.queue].cfg.id.clone();
-        let key = {
-            let c = &self.contacts[&id];
-            self.key_for(c, c.risk)
-        };
-        if let Some(c) = self.contacts.get_mut(&id) {
-            c.key = key;
-        }
+        self.mark_lost(id);
         self.out.push(Event::Requeue {
             contact: id,
             queue,
@@ -817,6 +810,9 @@ impl Engine {
             if let (Some(c), Some(at)) = (self.contacts.get_mut(&id), rc.connected_at) {
                 c.connected_at = at;
             }
+            if rc.operator_lost {
+                self.mark_lost(id);
+            }
             match (rc.state, holder) {
                 (ContactState::Abandoned, _) => {
                     // Left before the restart: kept, out of the queue, for the rest of its
@@ -830,17 +826,7 @@ impl Engine {
                     self.restore_held(now, id, op, rc.state == ContactState::Wrapping);
                 }
                 (ContactState::Assigned, None) => {
-                    let key = {
-                        let Some(c) = self.contacts.get_mut(&id) else {
-                            continue;
-                        };
-                        c.lost = true;
-                        let c = &self.contacts[&id];
-                        self.key_for(c, c.risk)
-                    };
-                    if let Some(c) = self.contacts.get_mut(&id) {
-                        c.key = key;
-                    }
+                    self.mark_lost(id);
                     self.out.push(Event::Requeue {
                         contact: id,
                         queue: self.queues[qi].cfg.id.clone(),
@@ -865,6 +851,19 @@ impl Engine {
                     self.enter_waiting(now, id);
                 }
             }
+        }
+    }
+
+    /// First in line from now on (tier 1): it lost its operator.
+    fn mark_lost(&mut self, id: ContactId) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        c.lost = true;
+        let c = &self.contacts[&id];
+        let key = self.key_for(c, c.risk);
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.key = key;
         }
     }
 
