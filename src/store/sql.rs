@@ -101,7 +101,7 @@ pub(crate) fn sqlite_append_lines(lines: usize) -> (std::borrow::Cow<'static, st
              WHERE contacts.id = j.cid",
             json_rows_at("sqlite", "?", &[("cid", "bigint"), ("n", "bigint")]),
         );
-        let row = format!("({})", vec!["?"; LINE_VALUES].join(", "));
+        let row = format!("({})", ["?"; LINE_VALUES].join(", "));
         // A line's seq: its contact's last seq after the bump, less the contact's lines after it.
         // An unknown contact leaves it NULL, which the NOT NULL column refuses.
         let insert = format!(
