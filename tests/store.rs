@@ -1343,3 +1343,36 @@ async fn postgres_creates_a_missing_database() {
     assert_eq!(store.dialect(), "postgres");
     assert_eq!(store.count_accounts().await.unwrap(), 0);
 }
+
+/// Several processes starting at once on a fresh database all open it: one migrates while the
+/// others wait, as when `hotline user add` is run twice at once before the first start.
+async fn opened_at_once_on_a_fresh_database(backend: Backend) {
+    let Some(db) = common::fresh_database(backend).await else {
+        eprintln!("skipped: no PostgreSQL configured");
+        return;
+    };
+    let opening: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url().to_owned();
+            tokio::spawn(async move { hotline::store::connect(&url).await })
+        })
+        .collect();
+    for store in opening {
+        let store = store.await.unwrap().expect("every one opens");
+        assert_eq!(store.count_accounts().await.unwrap(), 0);
+    }
+}
+
+mod opened_at_once_on_a_fresh_database {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::opened_at_once_on_a_fresh_database(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::opened_at_once_on_a_fresh_database(Backend::Postgres).await
+    }
+}

@@ -74,6 +74,10 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(dir).map_err(|e| sql::error(sqlx::Error::Io(e)))?;
         }
+        // Opening (which may switch the file to WAL) and migrating are done by one process at a
+        // time: two `hotline` commands started at once on a fresh file would otherwise both
+        // create the tables, and one of them fail.
+        let opening = lock_for_opening(options.get_filename()).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
@@ -81,6 +85,7 @@ impl SqliteStore {
             .await
             .map_err(sql::error)?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        drop(opening);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -105,6 +110,27 @@ impl SqliteStore {
         self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// Takes an exclusive lock on `<database>.lock` (created if missing, never removed, so that every
+/// process locks the same file), waiting for another process that holds it; released on drop.
+/// A file of its own: SQLite's locks on the database file itself are POSIX locks, which a second
+/// descriptor on that file would release when closed.
+async fn lock_for_opening(database: &std::path::Path) -> StoreResult<std::fs::File> {
+    let mut path = database.as_os_str().to_owned();
+    path.push(".lock");
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| sql::error(sqlx::Error::Io(std::io::Error::other(e))))?
+    .map_err(|e| sql::error(sqlx::Error::Io(e)))
 }
 
 /// `sqlite::memory:`, `sqlite://:memory:` or `…?mode=memory`.
