@@ -305,6 +305,15 @@ fn openapi() -> Value {
         },
         Route {
             method: "get",
+            path: "/api/contacts/{id}/crisis",
+            summary: "The contact's latest crisis incident, open or resolved, or null if it was never flagged (an operator's desk reads it after a reload)",
+            access: "the operator holding the contact, supervisor, crisis_lead",
+            request: None,
+            response: s!(Option<crate::paging::IncidentView>),
+            created: false,
+        },
+        Route {
+            method: "get",
             path: "/api/incidents",
             summary: "Incidents, newest first (?state=open|triggered|acknowledged|resolved|all, default open; ?limit= up to 500)",
             access: "crisis_lead, supervisor, admin",

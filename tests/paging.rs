@@ -1213,9 +1213,24 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
     )
     .await;
     assert_eq!(status, 403, "an operator flags only the contact they hold");
+    let crisis_of = |contact: i64| format!("/api/contacts/{contact}/crisis");
+    assert_eq!(
+        api(&server, &op, "GET", &crisis_of(contact), None).await,
+        (200, Value::Null),
+        "never flagged"
+    );
     let incident = flag(&server, &op, contact, "said goodbye").await;
     let changed = op_ws.expect("incident_changed").await;
     assert_eq!(changed["incident"]["id"], incident);
+    // After a reload the desk reads it back: the operator holding the contact, and no other.
+    let (status, read) = api(&server, &op, "GET", &crisis_of(contact), None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["id"], incident);
+    assert_eq!(read["state"], "triggered");
+    assert_eq!(
+        api(&server, &op, "GET", &crisis_of(other), None).await.0,
+        403
+    );
 
     let lead = server.login("lead1").await;
     let steps_path = format!("/api/incidents/{incident}/steps");

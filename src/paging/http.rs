@@ -47,7 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/acknowledge", post(acknowledge))
         .route("/incidents/{id}/resolve", post(resolve))
         .route("/incidents/{id}/steps", post(add_step))
-        .route("/contacts/{id}/crisis", post(crisis_flag))
+        .route(
+            "/contacts/{id}/crisis",
+            post(crisis_flag).get(contact_incident),
+        )
         .route("/oncall", get(on_call_now))
         .route("/schedules/{id}/oncall", get(schedule_on_call))
         .route("/schedules/{id}/calendar.ics", get(calendar))
@@ -212,16 +215,39 @@ async fn crisis_flag(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(e.to_string()))?
     };
-    match user.role() {
-        Role::Supervisor | Role::CrisisLead => {}
-        Role::Operator if holds(&state, user.id(), contact).await? => {}
-        Role::Operator | Role::Admin => return Err(ApiError::Forbidden),
-    }
+    may_flag(&state, &user, contact).await?;
     let incident = state
         .pager
         .crisis_flag(contact, FlagSource::Operator(user.id()), req.reason)
         .await?;
     Ok(Json(CrisisFlagged { incident }))
+}
+
+/// The contact's latest incident (open or not), or `null`: what an operator's desk shows beside
+/// the crisis flag after a reload, before any `incident_changed` frame arrives.
+async fn contact_incident(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Option<IncidentView>>, ApiError> {
+    let contact = ContactId(id_of(&id)?);
+    may_flag(&state, &user, contact).await?;
+    let incident = state.store.latest_incident_of(contact).await?;
+    Ok(Json(incident.as_ref().map(IncidentView::from)))
+}
+
+/// Who may flag a contact and read its incident: the operator holding it, supervisors and crisis
+/// leads.
+async fn may_flag(
+    state: &AppState,
+    user: &CurrentUser,
+    contact: ContactId,
+) -> Result<(), ApiError> {
+    match user.role() {
+        Role::Supervisor | Role::CrisisLead => Ok(()),
+        Role::Operator if holds(state, user.id(), contact).await? => Ok(()),
+        Role::Operator | Role::Admin => Err(ApiError::Forbidden),
+    }
 }
 
 /// Whether `me` holds the contact now (live, or assigned/wrapping in the store).

@@ -222,6 +222,10 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     const chat = op.locator(`article.chat[data-contact="${contactId}"]`);
     await chat.locator('[data-testid=crisis-acknowledged]').waitFor();
     assert.match(await chat.locator('[data-testid=crisis-acknowledged]').textContent(), /lead/);
+    // A reload of the operator's desk keeps what the crisis team is doing.
+    await op.reload();
+    await chat.locator('[data-testid=crisis-acknowledged]').waitFor();
+    assert.match(await chat.locator('[data-testid=crisis-acknowledged]').textContent(), /lead/);
 
     await panel.locator('[data-testid=join-barge]').click();
     const leadChat = panel.locator(`article.chat[data-contact="${contactId}"]`);

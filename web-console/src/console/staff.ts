@@ -337,6 +337,16 @@ export class StaffStore {
     this.set({ incidents, paged: this.state.paged.filter((id) => incidents[id]?.state === 'triggered') });
   }
 
+  /** After a (re)connection: the crisis incidents of the contacts on the desk, which frames
+   *  only report when they change. One that cannot be read (no longer held) is left out. */
+  private readIncidents(contacts: ContactId[]) {
+    for (const id of contacts) {
+      api<IncidentView | null>('GET', `/api/contacts/${id}/crisis`)
+        .then((incident) => incident && this.mergeIncidents([incident]))
+        .catch(() => {});
+    }
+  }
+
   /** Acknowledges an incident: paging stops for everyone. */
   async acknowledge(id: IncidentId): Promise<IncidentView> {
     const incident = await api<IncidentView>('POST', `/api/incidents/${id}/acknowledge`);
@@ -384,6 +394,7 @@ export class StaffStore {
           // `hello` does not repeat a ringing offer; keep ours until it expires.
           offers: this.state.offers.filter((o) => o.expiresAt > now),
         });
+        this.readIncidents(chats.filter((c) => !incidentOf(this.state, c.id)).map((c) => c.id));
         break;
       }
       case 'offer':
