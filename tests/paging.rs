@@ -1214,12 +1214,12 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
     .await;
     assert_eq!(status, 403, "an operator flags only the contact they hold");
     let crisis_of = |contact: i64| format!("/api/contacts/{contact}/crisis");
-    assert_eq!(
-        api(&server, &op, "GET", &crisis_of(contact), None).await,
-        (200, Value::Null),
-        "never flagged"
-    );
+    // The screening answer has opened an incident already; the operator's flag joins it.
+    let (status, screened) = api(&server, &op, "GET", &crisis_of(contact), None).await;
+    assert_eq!(status, 200, "{screened}");
+    assert_eq!(screened["source"]["kind"], "routing");
     let incident = flag(&server, &op, contact, "said goodbye").await;
+    assert_eq!(screened["id"], incident);
     let changed = op_ws.expect("incident_changed").await;
     assert_eq!(changed["incident"]["id"], incident);
     // After a reload the desk reads it back: the operator holding the contact, and no other.
@@ -1230,6 +1230,11 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
     assert_eq!(
         api(&server, &op, "GET", &crisis_of(other), None).await.0,
         403
+    );
+    assert_eq!(
+        api(&server, &crew.sup, "GET", &crisis_of(other), None).await,
+        (200, Value::Null),
+        "never flagged"
     );
 
     let lead = server.login("lead1").await;
