@@ -1155,6 +1155,36 @@ async fn on_call_and_calendar_export(db: FreshDb) {
     .await;
     assert_eq!(status, 422);
 
+    // A calendar app sends no cookie: it reads the same export through a feed token.
+    let feed = |token: &str| format!("/api/calendar-feeds/{token}/schedules/{id}/calendar.ics");
+    let no_cookie = |path: String| {
+        let url = server.url(&path);
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, created) = api(&server, sup, "POST", "/api/me/calendar-feed", None).await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    let (status, text) = no_cookie(feed(&token)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("On call: lead1 display"), "{text}");
+    assert_eq!(no_cookie(feed("not-a-token")).await.0, 404);
+    // A new token replaces the old one; revoking ends it.
+    let (_, renewed) = api(&server, sup, "POST", "/api/me/calendar-feed", None).await;
+    let renewed = renewed["token"].as_str().unwrap().to_owned();
+    assert_ne!(renewed, token);
+    assert_eq!(no_cookie(feed(&token)).await.0, 404);
+    assert_eq!(no_cookie(feed(&renewed)).await.0, 200);
+    let (status, _) = api(&server, sup, "DELETE", "/api/me/calendar-feed", None).await;
+    assert_eq!(status, 204);
+    assert_eq!(no_cookie(feed(&renewed)).await.0, 404);
+    // Operators are not on these schedules and get no feed.
+    let op = server.login("op").await;
+    let (status, _) = api(&server, &op, "POST", "/api/me/calendar-feed", None).await;
+    assert_eq!(status, 403);
+
     // Without a default policy, the fallback: every crisis lead.
     let (_, now) = api(&server, sup, "GET", "/api/oncall", None).await;
     assert_eq!(now["policy"]["id"], Value::Null);

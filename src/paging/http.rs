@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -54,6 +54,14 @@ pub fn routes() -> Router<AppState> {
         .route("/oncall", get(on_call_now))
         .route("/schedules/{id}/oncall", get(schedule_on_call))
         .route("/schedules/{id}/calendar.ics", get(calendar))
+        .route(
+            "/me/calendar-feed",
+            post(create_calendar_feed).delete(delete_calendar_feed),
+        )
+        .route(
+            "/calendar-feeds/{token}/schedules/{id}/calendar.ics",
+            get(calendar_feed),
+        )
         .route(
             "/admin/escalation-policies",
             get(list_policies).post(create_policy),
@@ -406,7 +414,66 @@ async fn calendar(
     Path(id): Path<String>,
     Query(q): Query<CalendarQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let schedule = state.store.schedule(ScheduleId(id_of(&id)?)).await?;
+    ical(&state, &id, q).await
+}
+
+/// A calendar app's own address for a person: sent once, kept only as a hash.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct CalendarFeed {
+    /// Goes in `/api/calendar-feeds/{token}/schedules/{id}/calendar.ics`.
+    pub token: String,
+}
+
+/// A new calendar feed token for the signed-in person; the one they had stops working.
+async fn create_calendar_feed(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<(StatusCode, Json<CalendarFeed>), ApiError> {
+    user.require(READ_ROLES)?;
+    let token = crate::auth::random_token(32);
+    state
+        .store
+        .set_calendar_feed(
+            user.id(),
+            &crate::auth::token_hash(&token),
+            Timestamp::now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(CalendarFeed { token })))
+}
+
+async fn delete_calendar_feed(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_calendar_feed(user.id()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A schedule as iCalendar for a calendar app, which sends no cookie: the token in the path
+/// stands for its person, who must still be an active account allowed to read schedules. An
+/// unknown or revoked token is `not_found`, like an unknown schedule.
+async fn calendar_feed(
+    State(state): State<AppState>,
+    Path((token, id)): Path<(String, String)>,
+    Query(q): Query<CalendarQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let account = match state
+        .store
+        .calendar_feed_account(&crate::auth::token_hash(&token))
+        .await?
+    {
+        Some(id) => state.store.account(id).await?,
+        None => return Err(StoreError::NotFound.into()),
+    };
+    if account.disabled || !READ_ROLES.contains(&account.role) {
+        return Err(StoreError::NotFound.into());
+    }
+    ical(&state, &id, q).await
+}
+
+async fn ical(state: &AppState, id: &str, q: CalendarQuery) -> Result<Response, ApiError> {
+    let schedule = state.store.schedule(ScheduleId(id_of(id)?)).await?;
     let weeks = q.weeks.unwrap_or(4);
     if !(1..=MAX_EXPORT_WEEKS).contains(&weeks) {
         return Err(ApiError::Invalid(format!(
@@ -414,7 +481,7 @@ async fn calendar(
         )));
     }
     let now = Timestamp::now();
-    let text = schedule.to_ical(now, weeks, &names(&state).await?, now);
+    let text = schedule.to_ical(now, weeks, &names(state).await?, now);
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
@@ -424,7 +491,8 @@ async fn calendar(
             ),
         ],
         text,
-    ))
+    )
+        .into_response())
 }
 
 // ---- escalation policies ----

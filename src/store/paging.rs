@@ -186,6 +186,18 @@ pub trait PagingStore {
         addresses: &[PagingAddress],
     ) -> StoreResult<()>;
 
+    /// Gives the account a new calendar feed token (by its hash), replacing any it had.
+    /// `NotFound` for an unknown account.
+    async fn set_calendar_feed(
+        &self,
+        account: OperatorId,
+        token_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    async fn delete_calendar_feed(&self, account: OperatorId) -> StoreResult<()>;
+    /// The account a calendar feed token (by its hash) belongs to.
+    async fn calendar_feed_account(&self, token_hash: &str) -> StoreResult<Option<OperatorId>>;
+
     // escalation policies. Saving a default policy clears the flag on the others; a policy naming
     // an unknown account or schedule is `NotFound`; a taken name is `Conflict`.
     async fn create_policy(
@@ -602,6 +614,60 @@ macro_rules! impl_paging_store {
                     rows.into_iter()
                         .map(|(id, c, a)| Ok((OperatorId(id), paging::paging_address(&c, a)?)))
                         .collect()
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, account = %account))]
+                async fn set_calendar_feed(
+                    &self,
+                    account: OperatorId,
+                    token_hash: &str,
+                    at: Timestamp,
+                ) -> StoreResult<()> {
+                    let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                    sqlx::query("DELETE FROM calendar_feeds WHERE account_id = $1")
+                        .bind(account.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(sql::error)?;
+                    sqlx::query(
+                        "INSERT INTO calendar_feeds (token_hash, account_id, created_at) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(token_hash)
+                    .bind(account.0)
+                    .bind(at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match e.as_database_error().map(|d| d.kind()) {
+                        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => StoreError::NotFound,
+                        _ => sql::error(e),
+                    })?;
+                    tx.commit().await.map_err(sql::error)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, account = %account))]
+                async fn delete_calendar_feed(&self, account: OperatorId) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM calendar_feeds WHERE account_id = $1")
+                        .bind(account.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn calendar_feed_account(
+                    &self,
+                    token_hash: &str,
+                ) -> StoreResult<Option<OperatorId>> {
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "SELECT account_id FROM calendar_feeds WHERE token_hash = $1",
+                    )
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    Ok(id.map(OperatorId))
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, account = %account))]

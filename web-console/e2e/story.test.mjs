@@ -182,6 +182,11 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     const ics = await lead.locator('[data-testid=schedules] a[download]').getAttribute('href');
     const calendar = await lead.evaluate((href) => fetch(href).then((r) => r.text()), ics);
     assert.match(calendar, /BEGIN:VCALENDAR/);
+    // A calendar app subscribes without the session cookie, through the address the desk makes.
+    await lead.click('[data-testid=calendar-feed-new]');
+    const feed = await lead.locator('[data-testid=calendar-feed]').first().inputValue();
+    const subscribed = await lead.evaluate((href) => fetch(href, { credentials: 'omit' }).then((r) => r.text()), feed);
+    assert.match(subscribed, /BEGIN:VCALENDAR/);
     await shootBoth(lead, '20-crisis-desk');
     // The lead watches the floor: a page must ring on any screen.
     await lead.click('a[href="#/wallboard"]');

@@ -4,6 +4,7 @@
 // must be confirmed once emergency services were called), and who is on call with the schedules.
 import { useEffect, useState } from 'preact/hooks';
 import type {
+  CalendarFeed,
   EmergencyService,
   IncidentDetail,
   IncidentView,
@@ -707,23 +708,46 @@ function OnCall({ t }: { t: Strings }) {
 function Schedules({ t }: { t: Strings }) {
   const [schedules, setSchedules] = useState<Schedule[] | null>(null);
   const [problem, setProblem] = useState<Say | null>(null);
+  // A calendar app sends no cookie: it reads the schedules through a secret address, shown once.
+  const [feed, setFeed] = useState<string | null>(null);
   useEffect(() => {
     api<Schedule[]>('GET', '/api/admin/schedules').then(setSchedules, (e) => setProblem(() => failure(e)));
   }, []);
+  const newFeed = () =>
+    api<CalendarFeed>('POST', '/api/me/calendar-feed').then(
+      (f) => setFeed(f.token),
+      (e) => setProblem(() => failure(e)),
+    );
+  const stopFeed = () =>
+    api('DELETE', '/api/me/calendar-feed').then(
+      () => setFeed(null),
+      (e) => setProblem(() => failure(e)),
+    );
   return (
     <section class="panel schedules" aria-labelledby="schedules-title" data-testid="schedules">
       <h3 id="schedules-title">{t.crisis.schedules}</h3>
       {problem && <p class="problem">{problem(t)}</p>}
       {schedules?.length === 0 && <p class="hint">{t.crisis.noSchedules}</p>}
       {schedules?.map((s) => (
-        <ScheduleShifts key={s.id} schedule={s} t={t} />
+        <ScheduleShifts key={s.id} schedule={s} t={t} feed={feed} />
       ))}
+      {!!schedules?.length && (
+        <p class="feed">
+          <button type="button" onClick={newFeed} data-testid="calendar-feed-new">
+            {feed ? t.crisis.feedRenew : t.crisis.feedNew}
+          </button>
+          <button type="button" onClick={stopFeed}>
+            {t.crisis.feedStop}
+          </button>
+          <span class="hint">{t.crisis.feedHint}</span>
+        </p>
+      )}
     </section>
   );
 }
 
 /** The next shifts of a schedule, from the server's own answer (who is on call at a time, until when). */
-function ScheduleShifts({ schedule, t }: { schedule: Schedule; t: Strings }) {
+function ScheduleShifts({ schedule, t, feed }: { schedule: Schedule; t: Strings; feed: string | null }) {
   const lang = useLang();
   const [shifts, setShifts] = useState<ScheduleOnCall[] | null>(null);
   useEffect(() => {
@@ -768,6 +792,17 @@ function ScheduleShifts({ schedule, t }: { schedule: Schedule; t: Strings }) {
       <a href={`/api/schedules/${schedule.id}/calendar.ics?weeks=4`} download={`oncall-${schedule.id}.ics`}>
         {t.crisis.exportIcs}
       </a>
+      {feed && (
+        <label class="feed-address">
+          {t.crisis.feedAddress}
+          <input
+            readOnly
+            data-testid="calendar-feed"
+            value={`${location.origin}/api/calendar-feeds/${feed}/schedules/${schedule.id}/calendar.ics?weeks=8`}
+            onFocus={(e) => e.currentTarget.select()}
+          />
+        </label>
+      )}
     </article>
   );
 }

@@ -1012,6 +1012,15 @@ export interface AuditView {
   audit: Audit;
   summary?: ScoreSummary | null;
 }
+/**
+ * A calendar app's own address for a person: sent once, kept only as a hash.
+ */
+export interface CalendarFeed {
+  /**
+   * Goes in `/api/calendar-feeds/{token}/schedules/{id}/calendar.ics`.
+   */
+  token: string;
+}
 export interface Category {
   id: string;
   label: Label;
