@@ -9,6 +9,7 @@ import type {
   IncidentDetail,
   IncidentView,
   OnCallNow,
+  PolicyRef,
   QueueDefinition,
   Schedule,
   ScheduleOnCall,
@@ -289,7 +290,7 @@ function IncidentPanel({
         <dd>{dateTime(incident.created_at, lang)}</dd>
         <dt>{t.crisis.policyLabel}</dt>
         <dd>
-          {incident.policy.name} · {t.crisis.level(incident.level, incident.cycle)}
+          {policyName(incident.policy, t)} · {t.crisis.level(incident.level, incident.cycle)}
         </dd>
       </dl>
       <div class="chat-actions" aria-live="polite">
@@ -693,7 +694,7 @@ function OnCall({ t }: { t: Strings }) {
               ))}
             </ul>
           )}
-          <p class="hint">{t.crisis.policy(now.policy.name)}</p>
+          <p class="hint">{t.crisis.policy(policyName(now.policy, t))}</p>
           {now.problems.map((p) => (
             <p key={p} class="warn-note">
               {p}
@@ -703,6 +704,11 @@ function OnCall({ t }: { t: Strings }) {
       )}
     </section>
   );
+}
+
+/** A policy's name; the built-in fallback (no id) in the console's language. */
+function policyName(policy: PolicyRef, t: Strings): string {
+  return policy.id == null ? t.crisis.fallbackPolicy : policy.name;
 }
 
 function Schedules({ t }: { t: Strings }) {
