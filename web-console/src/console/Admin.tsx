@@ -11,17 +11,14 @@ import type {
   SkillInfo,
   SkillLevel,
 } from '../proto/hotline';
-import { ApiError, api } from '../shared/api';
+import { api } from '../shared/api';
+import { errorText } from '../shared/errors';
 import { Addresses, Policies, Schedules } from './AdminPaging';
 import type { Strings } from './strings';
 
 const ROLES: Role[] = ['operator', 'crisis_lead', 'supervisor', 'admin'];
 
 type Feedback = { kind: 'ok' | 'error'; text: string } | null;
-
-function errorText(e: unknown, t: Strings): string {
-  return t.error + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e));
-}
 
 function FeedbackLine({ feedback }: { feedback: Feedback }) {
   if (!feedback) return <p class="feedback" role="status" />;

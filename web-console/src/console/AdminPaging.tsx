@@ -19,6 +19,7 @@ import type {
   Target,
 } from '../proto/hotline';
 import { ApiError, api } from '../shared/api';
+import { errorText } from '../shared/errors';
 import { dateTime, localDate } from '../shared/format';
 import { useLang } from '../shared/i18n';
 import type { Strings } from './strings';
@@ -29,10 +30,6 @@ type Feedback = { kind: 'ok' | 'error'; text: (t: Strings) => string } | null;
 const MODES: LevelMode[] = ['notify_all', 'round_robin'];
 const LENGTHS: RotationLength[] = ['daily', 'weekly'];
 const ZONES = ['Asia/Shanghai', 'Asia/Hong_Kong', 'Asia/Macau', 'Asia/Taipei', 'Asia/Urumqi', 'UTC'];
-
-function errorText(e: unknown, t: Strings): string {
-  return t.error + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e));
-}
 
 function FeedbackLine({ feedback, t }: { feedback: Feedback; t: Strings }) {
   if (!feedback) return <p class="feedback" role="status" />;

@@ -3,7 +3,8 @@
 // routes: #/desk, #/wallboard, #/crisis/<incident>, #/admin/…
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Me, QueueDefinition, Role, StaffMember } from '../proto/hotline';
-import { ApiError, api } from '../shared/api';
+import { api } from '../shared/api';
+import { errorText } from '../shared/errors';
 import { useStrings } from '../shared/i18n';
 import { LangSwitch } from '../shared/LangSwitch';
 import type { Colleague } from './ChatView';
@@ -107,7 +108,7 @@ function Login({ t, onLogin }: { t: Strings; onLogin: (me: Me) => void }) {
           setProblem(null);
           api<Me>('POST', '/api/login', { name: name.trim(), password })
             .then(onLogin)
-            .catch((err) => setProblem(t.loginFailed + (err instanceof ApiError ? err.message : String(err))))
+            .catch((err) => setProblem(errorText(err, { error: t.loginFailed })))
             .finally(() => setBusy(false));
         }}
       >
@@ -171,7 +172,7 @@ function PasswordForm({ t, forced, onDone }: { t: Strings; forced?: boolean; onD
             setAgain('');
             onDone();
           })
-          .catch((err) => setProblem(t.error + (err instanceof ApiError ? err.message : String(err))));
+          .catch((err) => setProblem(errorText(err, t)));
       }}
     >
       <h2 id="pw-title">{t.changePassword}</h2>
@@ -363,7 +364,7 @@ function PageBanner({ store, state, t }: { store: StaffStore; state: StaffState;
                     setProblem(null);
                     location.hash = `#/crisis/${i.id}`;
                   },
-                  (e) => setProblem(t.error + (e instanceof ApiError ? e.message : String(e))),
+                  (e) => setProblem(errorText(e, t)),
                 )
               }
             >

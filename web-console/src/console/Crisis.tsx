@@ -18,6 +18,7 @@ import type {
   TimelineEntry,
 } from '../proto/hotline';
 import { ApiError, api } from '../shared/api';
+import { errorText } from '../shared/errors';
 import { dateTime, timeOfDay } from '../shared/format';
 import { useLang } from '../shared/i18n';
 import { ChatView, type Colleague } from './ChatView';
@@ -34,10 +35,6 @@ function matches(i: IncidentView, f: Filter): boolean {
   if (f === 'all') return true;
   if (f === 'open') return i.state !== 'resolved';
   return i.state === f;
-}
-
-function errorText(e: unknown, t: Strings): string {
-  return t.error + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e));
 }
 
 /** A message said in the language of the moment it is shown (the switch re-renders it). */

@@ -3,7 +3,8 @@
 // frames (paging, acknowledged by whom, who joined the conversation).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { CrisisFlagged } from '../proto/hotline';
-import { ApiError, api } from '../shared/api';
+import { api } from '../shared/api';
+import { errorText } from '../shared/errors';
 import { timeOfDay } from '../shared/format';
 import { useLang } from '../shared/i18n';
 import { incidentOf, type Chat, type StaffState } from './staff';
@@ -54,11 +55,7 @@ export function CrisisFlag({
         setOpen(false);
         setReason('');
       })
-      .catch((e) =>
-        setProblem(
-          () => (tr: Strings) => tr.flag.failed + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e)),
-        ),
-      )
+      .catch((e) => setProblem(() => (tr: Strings) => errorText(e, { error: tr.flag.failed })))
       .finally(() => setBusy(false));
   };
 

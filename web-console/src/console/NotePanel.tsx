@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Field, FieldError, Label, NoteForm, NoteView, RiskLevel } from '../proto/hotline';
 import { ApiError, api } from '../shared/api';
+import { errorText } from '../shared/errors';
 import { dateTime, timeOfDay } from '../shared/format';
 import { useLang, type Lang } from '../shared/i18n';
 import type { Strings } from './strings';
@@ -212,7 +213,7 @@ export function NotePanel({
       setProblem(null);
       window.setTimeout(() => summaryRef.current?.focus(), 0);
     } else {
-      setProblem(() => (tr: Strings) => tr.error + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e)));
+      setProblem(() => (tr: Strings) => errorText(e, tr));
     }
   };
 

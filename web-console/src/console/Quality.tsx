@@ -32,6 +32,7 @@ import type {
   TrendSeries,
 } from '../proto/hotline';
 import { ApiError, api } from '../shared/api';
+import { errorText } from '../shared/errors';
 import { clock, dateTime, localDate, timeOfDay } from '../shared/format';
 import { useLang, useStrings, type Lang } from '../shared/i18n';
 import { label } from './NotePanel';
@@ -44,10 +45,6 @@ const MINE_TABS = ['audits', 'training'] as const;
 const STATUSES: AuditStatus[] = ['pending', 'scored', 'acknowledged'];
 const OUTCOMES: Outcome[] = ['meets', 'needs_improvement', 'not_eligible'];
 const SCORES = [0, 1, 2] as const;
-
-function errorText(e: unknown, q: QStrings): string {
-  return q.error + (e instanceof ApiError ? `${e.message} (${e.code})` : String(e));
-}
 
 const pct = (r: number | null | undefined) => (r == null ? '—' : `${Math.round(r * 100)}%`);
 const pct100 = (p: number | null | undefined) => (p == null ? '—' : `${Math.round(p)}%`);
