@@ -677,20 +677,7 @@ macro_rules! impl_paging_store {
                     addresses: &[PagingAddress],
                 ) -> StoreResult<()> {
                     let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                    sqlx::query("DELETE FROM paging_addresses WHERE account_id = $1")
-                        .bind(account.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(sql::error)?;
-                    let exists: Option<i64> =
-                        sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
-                            .bind(account.0)
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(sql::error)?;
-                    if exists.is_none() {
-                        return Err(StoreError::NotFound);
-                    }
+                    sql::clear_account_rows!(tx, "paging_addresses", account);
                     for a in addresses {
                         sqlx::query(
                             "INSERT INTO paging_addresses (account_id, channel, address) \

@@ -301,7 +301,30 @@ macro_rules! event_columns {
         "seq, at, kind, contact_id, operator_id, CAST(data AS TEXT) AS data"
     };
 }
-pub(crate) use {account_columns, contact_columns, event_columns, message_columns};
+/// Inside a write transaction `$tx`: deletes the account's rows of `$table` — the first write, so
+/// that SQLite holds the write lock before anything is read — then returns `NotFound` from the
+/// enclosing function if the account does not exist. Used by the "replace an account's rows"
+/// writes (skills, paging addresses).
+macro_rules! clear_account_rows {
+    ($tx:expr, $table:literal, $account:expr) => {{
+        sqlx::query(concat!("DELETE FROM ", $table, " WHERE account_id = $1"))
+            .bind($account.0)
+            .execute(&mut *$tx)
+            .await
+            .map_err(sql::error)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
+            .bind($account.0)
+            .fetch_optional(&mut *$tx)
+            .await
+            .map_err(sql::error)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+    }};
+}
+pub(crate) use {
+    account_columns, clear_account_rows, contact_columns, event_columns, message_columns,
+};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct AccountRow {
@@ -723,21 +746,7 @@ macro_rules! impl_store {
                     skills: &[(Skill, Proficiency)],
                 ) -> StoreResult<()> {
                     let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                    sqlx::query("DELETE FROM account_skills WHERE account_id = $1")
-                        .bind(account.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(sql::error)?;
-                    // After the first write, so that SQLite holds the write lock already.
-                    let exists: Option<i64> =
-                        sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
-                            .bind(account.0)
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(sql::error)?;
-                    if exists.is_none() {
-                        return Err(StoreError::NotFound);
-                    }
+                    sql::clear_account_rows!(tx, "account_skills", account);
                     for (skill, proficiency) in skills {
                         // An unknown skill breaks the foreign key: NotFound.
                         sqlx::query(
