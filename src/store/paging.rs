@@ -624,11 +624,7 @@ macro_rules! impl_paging_store {
                     at: Timestamp,
                 ) -> StoreResult<()> {
                     let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                    sqlx::query("DELETE FROM calendar_feeds WHERE account_id = $1")
-                        .bind(account.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(sql::error)?;
+                    sql::clear_account_rows!(tx, "calendar_feeds", account);
                     sqlx::query(
                         "INSERT INTO calendar_feeds (token_hash, account_id, created_at) \
                          VALUES ($1, $2, $3)",
@@ -638,10 +634,7 @@ macro_rules! impl_paging_store {
                     .bind(at.0)
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| match e.as_database_error().map(|d| d.kind()) {
-                        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => StoreError::NotFound,
-                        _ => sql::error(e),
-                    })?;
+                    .map_err(sql::error)?;
                     tx.commit().await.map_err(sql::error)
                 }
 
