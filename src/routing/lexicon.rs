@@ -177,10 +177,22 @@ fn normalize(text: &str) -> String {
             in_space = true;
         } else {
             in_space = false;
-            out.extend(ch.to_lowercase());
+            // Most lines are ASCII or CJK, which lower-case to themselves without a table lookup.
+            if ch.is_ascii() {
+                out.push(ch.to_ascii_lowercase());
+            } else if is_caseless_cjk(ch) {
+                out.push(ch);
+            } else {
+                out.extend(ch.to_lowercase());
+            }
         }
     }
     out
+}
+
+/// CJK punctuation, Kana, Hangul and ideographs: characters without case.
+fn is_caseless_cjk(ch: char) -> bool {
+    matches!(ch, '\u{3000}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -328,6 +340,18 @@ mod tests {
         assert_eq!(lex.scan("遗书写好了"), Some(RiskLevel::Imminent));
         assert_eq!(lex.scan("今晚吃什么"), None);
         assert_eq!(lex.scan("考试压力很大，睡不着"), None);
+    }
+
+    #[test]
+    fn normalize_lower_cases_every_character_as_the_standard_library_does() {
+        for ch in (0..=0x10FFFF).filter_map(char::from_u32) {
+            if ch.is_whitespace() {
+                continue;
+            }
+            let expected: String = ch.to_lowercase().collect();
+            assert_eq!(normalize(&ch.to_string()), expected, "{ch:?}");
+        }
+        assert_eq!(normalize("  A\t\nb  我 "), " a b 我 ");
     }
 
     #[test]
