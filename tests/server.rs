@@ -184,6 +184,10 @@ async fn accounts_and_roles(db: FreshDb) {
             .iter()
             .any(|t| t["id"] == "suicide")
     );
+    assert_eq!(
+        info["max_message_bytes"],
+        hotline::config::Settings::default().caller.max_message_bytes
+    );
     let staff: Value = http
         .get(server.url("/api/staff"))
         .header("cookie", &op)

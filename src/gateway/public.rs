@@ -24,6 +24,8 @@ pub struct PublicInfo {
     pub confidentiality: Confidentiality,
     /// Topics the caller may choose in the pre-chat step (ids as `join.topic` expects).
     pub topics: Vec<TopicChoice>,
+    /// The longest line a caller may write, in UTF-8 bytes (a Chinese character is three).
+    pub max_message_bytes: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -130,6 +132,7 @@ pub async fn info(State(state): State<AppState>) -> Json<PublicInfo> {
         queues,
         confidentiality: confidentiality(),
         topics: topics(),
+        max_message_bytes: state.settings.caller.max_message_bytes,
     })
 }
 

@@ -109,7 +109,7 @@ export function CallerApp() {
   } else if (state.phase === 'ended') {
     body = <Ended session={session} t={t} />;
   } else {
-    body = <Conversation session={session} t={t} />;
+    body = <Conversation session={session} t={t} maxBytes={info?.max_message_bytes ?? null} />;
   }
 
   return (
@@ -163,9 +163,8 @@ function Start({ info, session, t, lang }: { info: PublicInfo; session: CallerSe
           </p>
         )}
         {state.error && (
-          <p class="problem" role="alert">
-            {t.error}
-            {state.error.message}
+          <p class="problem" role="alert" data-testid="problem">
+            {t.problems[state.error.code] ?? t.problemOther}
           </p>
         )}
         <fieldset class="queues">
@@ -385,10 +384,14 @@ function Closed({
   );
 }
 
-function Conversation({ session, t }: { session: CallerSession; t: S }) {
+/** A line's size as the server counts it (UTF-8 bytes of the trimmed text). */
+const utf8 = new TextEncoder();
+
+function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; maxBytes: number | null }) {
   const state = session.state;
   const lang = useLang();
   const [text, setText] = useState('');
+  const tooLong = maxBytes !== null && utf8.encode(text.trim()).length > maxBytes;
   const [confirming, setConfirming] = useState(false);
   const logRef = useRef<HTMLDivElement>(null);
   const typing = state.typingUntil > Date.now();
@@ -403,7 +406,7 @@ function Conversation({ session, t }: { session: CallerSession; t: S }) {
   }, [state.lines.length, typing]);
 
   const send = () => {
-    if (!text.trim()) return;
+    if (!text.trim() || tooLong) return;
     session.say(text);
     setText('');
   };
@@ -442,9 +445,8 @@ function Conversation({ session, t }: { session: CallerSession; t: S }) {
         </div>
       )}
       {state.error && state.error.code !== 'ended' && (
-        <p class="problem" role="alert">
-          {t.error}
-          {state.error.message}
+        <p class="problem" role="alert" data-testid="problem">
+          {t.problems[state.error.code] ?? t.problemOther}
         </p>
       )}
       <div
@@ -479,7 +481,8 @@ function Conversation({ session, t }: { session: CallerSession; t: S }) {
           id="message"
           name="message"
           rows={2}
-          maxLength={2000}
+          aria-invalid={tooLong}
+          aria-describedby={tooLong ? 'too-long' : undefined}
           placeholder={t.placeholder}
           value={text}
           disabled={state.phase === 'joining'}
@@ -494,9 +497,14 @@ function Conversation({ session, t }: { session: CallerSession; t: S }) {
             }
           }}
         />
-        <button type="submit" class="primary" disabled={!text.trim()}>
+        <button type="submit" class="primary" disabled={!text.trim() || tooLong}>
           {t.send}
         </button>
+        {tooLong && (
+          <p id="too-long" class="problem" role="status" data-testid="too-long">
+            {t.tooLong}
+          </p>
+        )}
       </form>
       <div class="leave">
         {confirming ? (

@@ -77,7 +77,19 @@ const zh = {
   closedTitle: '现在不在服务时间',
   otherNumbers: '你可以拨打以下电话：',
   call: (n: string) => `拨打 ${n}`,
-  error: '出了点问题：',
+  /** What a refused request means for the caller, by the server's error code. */
+  problems: {
+    rate_limited: '刚才从这里发起的新对话太多了，请等一分钟再试。情况紧急时，请直接拨打下面的电话。',
+    too_large: '这段话太长了，没有发出去。请分成几段发送。',
+    invalid: '这条内容没能发送，请修改后再试。',
+    not_found: '这项服务现在不可用，请选择其他服务。',
+    not_joined: '连接还没准备好，请稍等片刻再发送。',
+    forbidden: '现在不能这样做。',
+    unavailable: '服务暂时不可用，请稍后再试。情况紧急时，请直接拨打下面的电话。',
+    internal: '服务出了点问题，请稍后再试。情况紧急时，请直接拨打下面的电话。',
+  } as Record<string, string>,
+  problemOther: '出了点问题，请刷新页面后再试。',
+  tooLong: '这段话太长了，请分成几段发送。',
 };
 
 type Strings = typeof zh;
@@ -160,7 +172,21 @@ const en: Strings = {
   closedTitle: 'This line is closed right now',
   otherNumbers: 'You can call:',
   call: (n: string) => `Call ${n}`,
-  error: 'Something went wrong: ',
+  problems: {
+    rate_limited:
+      'Too many new chats were started from here just now; please wait a minute. If it is urgent, call one of the numbers below.',
+    too_large: 'That was too long to send. Please send it in a few parts.',
+    invalid: 'That could not be sent; please change it and try again.',
+    not_found: 'That service is not available now; please choose another.',
+    not_joined: 'The connection is not ready yet; please wait a moment and send again.',
+    forbidden: 'That is not possible right now.',
+    unavailable:
+      'The service is unavailable for now; please try again shortly. If it is urgent, call one of the numbers below.',
+    internal:
+      'Something went wrong on our side; please try again shortly. If it is urgent, call one of the numbers below.',
+  },
+  problemOther: 'Something went wrong; please reload the page and try again.',
+  tooLong: 'This is too long to send in one go; please split it into a few parts.',
 };
 
 export const strings: Record<Lang, Strings> = { 'zh-CN': zh, en };

@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Me, QueueDefinition, Role, StaffMember } from '../proto/hotline';
 import { api } from '../shared/api';
-import { errorText } from '../shared/errors';
+import { errorText, frameErrorText } from '../shared/errors';
 import { useStrings } from '../shared/i18n';
 import { LangSwitch } from '../shared/LangSwitch';
 import type { Colleague } from './ChatView';
@@ -390,7 +390,7 @@ function noticeText(n: Notice, t: Strings): string {
     case 'shutdown':
       return t.shutdown;
     case 'error':
-      return `${t.error}${n.message} (${n.code})`;
+      return frameErrorText(n.code, n.message, t);
   }
 }
 

@@ -1512,6 +1512,10 @@ export interface PublicInfo {
    * Topics the caller may choose in the pre-chat step (ids as `join.topic` expects).
    */
   topics: TopicChoice[];
+  /**
+   * The longest line a caller may write, in UTF-8 bytes (a Chinese character is three).
+   */
+  max_message_bytes: number;
 }
 export interface PublicQueue {
   id: QueueId;

@@ -1,6 +1,7 @@
 // A refused request said in the reader's language. The server's error codes are stable and its
 // messages English: a code whose meaning is the whole story is said here; for the others (what
-// was invalid, what conflicts) the server's own words follow.
+// was invalid, what conflicts) the server's own words follow. HTTP answers and WebSocket `error`
+// frames share the codes; a few only come over the socket.
 import { ApiError } from './api';
 import { getLang, type Lang } from './i18n';
 
@@ -12,6 +13,18 @@ const WHOLE: Record<Lang, Record<string, string>> = {
     rate_limited: '操作太频繁，请稍后再试。',
     unavailable: '服务器暂时不可用，请稍后再试。',
     internal: '服务器出错了，请稍后再试或联系管理员。',
+    not_offered: '这个接入已不再提供给你（可能已超时或被撤回）。',
+    not_assigned: '这个接入已不在你名下。',
+    not_wrapping: '你已不在整理状态。',
+    target_unavailable: '转接对象现在无法接收。',
+    wrong_state: '当前状态下不能这样做。',
+    unknown_contact: '找不到这个接入（可能已经结束）。',
+    unknown_operator: '找不到这位同事（可能已离线）。',
+    unknown_queue: '没有这个队列。',
+    bad_frame: '控制台与服务器版本不一致，请刷新页面。',
+    unknown_type: '控制台与服务器版本不一致，请刷新页面。',
+    offline: '未连接到服务器；重新连接后再试。',
+    shutting_down: '服务器正在重启，控制台会自动重新连接。',
   },
   en: {
     unauthorized: 'Your session has ended; please sign in again.',
@@ -20,24 +33,56 @@ const WHOLE: Record<Lang, Record<string, string>> = {
     rate_limited: 'Too many attempts; please try again shortly.',
     unavailable: 'The server is unavailable for now; please try again shortly.',
     internal: 'The server failed; please try again or tell an administrator.',
+    not_offered: 'That contact is no longer offered to you (it may have timed out or been withdrawn).',
+    not_assigned: 'That contact is no longer yours.',
+    not_wrapping: 'You are no longer in wrap-up.',
+    target_unavailable: 'The transfer target cannot take it now.',
+    wrong_state: 'Not possible in the current state.',
+    unknown_contact: 'That contact is not known (it may have ended).',
+    unknown_operator: 'That colleague is not known (they may be offline).',
+    unknown_queue: 'There is no such queue.',
+    bad_frame: 'The console and the server disagree; please reload the page.',
+    unknown_type: 'The console and the server disagree; please reload the page.',
+    offline: 'Not connected to the server; try again once reconnected.',
+    shutting_down: 'The server is restarting; the console reconnects by itself.',
   },
 };
 
 const LEAD: Record<Lang, Record<string, string>> = {
-  'zh-CN': { invalid: '输入有误：', invalid_fields: '有内容需要修改：', conflict: '与当前状态冲突：' },
+  'zh-CN': {
+    invalid: '输入有误：',
+    invalid_fields: '有内容需要修改：',
+    conflict: '与当前状态冲突：',
+    too_large: '内容太长：',
+  },
   en: {
     invalid: 'Not accepted: ',
     invalid_fields: 'Some fields need changing: ',
     conflict: 'Conflicts with the current state: ',
+    too_large: 'Too long: ',
   },
 };
+
+/** Over the socket, `forbidden` is about a contact rather than a page. */
+const FRAME_WHOLE: Record<Lang, Record<string, string>> = {
+  'zh-CN': { forbidden: '你不能对这个接入这样做。' },
+  en: { forbidden: 'You may not do that with this contact.' },
+};
+
+/** What went wrong, in the reader's language. */
+function describe(code: string, message: string, whole = WHOLE): string {
+  const lang = getLang();
+  return whole[lang][code] ?? WHOLE[lang][code] ?? `${LEAD[lang][code] ?? ''}${message}`;
+}
 
 /** `t.error` (the page's "failed:" lead-in), then what went wrong, with the code for support. */
 export function errorText(e: unknown, t: { error: string }): string {
   if (!(e instanceof ApiError)) return t.error + String(e);
-  const lang = getLang();
-  const whole = WHOLE[lang][e.code];
-  const text = whole ?? `${LEAD[lang][e.code] ?? ''}${e.message}`;
   const reference = e.errorId ? ` ${e.errorId}` : '';
-  return `${t.error}${text} (${e.code}${reference})`;
+  return `${t.error}${describe(e.code, e.message)} (${e.code}${reference})`;
+}
+
+/** The same for a WebSocket `error` frame. */
+export function frameErrorText(code: string, message: string, t: { error: string }): string {
+  return `${t.error}${describe(code, message, FRAME_WHOLE)} (${code})`;
 }
