@@ -186,7 +186,9 @@ async fn accounts_and_roles(db: FreshDb) {
     );
     assert_eq!(
         info["max_message_bytes"],
-        hotline::config::Settings::default().caller.max_message_bytes
+        hotline::config::Settings::default()
+            .caller
+            .max_message_bytes
     );
     let staff: Value = http
         .get(server.url("/api/staff"))
