@@ -104,6 +104,10 @@ struct ServerArgs {
     /// Keep the server's temporary data directory (database, server.log) for inspection.
     #[arg(long)]
     keep_data: bool,
+    /// An empty database for the server, e.g. a fresh PostgreSQL database
+    /// [default: a new SQLite file in the temporary directory].
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 impl ServerArgs {
@@ -113,6 +117,7 @@ impl ServerArgs {
             accounts: Vec::new(),
             env: abuse_limits_raised(),
             keep_data: self.keep_data,
+            database_url: self.database_url,
         }
     }
 }

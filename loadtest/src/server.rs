@@ -66,6 +66,8 @@ pub struct ServerConfig {
     /// Extra `HOTLINE__…` variables (the abuse limits a benchmark must raise).
     pub env: Vec<(String, String)>,
     pub keep_data: bool,
+    /// An empty database for the server; `None`: a new SQLite file in the temporary directory.
+    pub database_url: Option<String>,
 }
 
 /// The running server.
@@ -88,7 +90,7 @@ impl Hotline {
         dir.keep = config.keep_data;
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let env = base_env(&dir.path, addr, &config.env);
+        let env = base_env(&dir.path, config.database_url.as_deref(), addr, &config.env);
 
         let started = Instant::now();
         create_accounts(&bin, &dir.path, &env, &config.accounts).await?;
@@ -245,12 +247,18 @@ pub async fn stop_child(child: &mut Child, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn base_env(dir: &Path, addr: SocketAddr, extra: &[(String, String)]) -> Vec<(String, String)> {
+fn base_env(
+    dir: &Path,
+    database_url: Option<&str>,
+    addr: SocketAddr,
+    extra: &[(String, String)],
+) -> Vec<(String, String)> {
+    let database_url = database_url.map_or_else(
+        || format!("sqlite://{}", dir.join("hotline.db").display()),
+        str::to_owned,
+    );
     let mut env = vec![
-        (
-            "HOTLINE__DATABASE__URL".to_owned(),
-            format!("sqlite://{}", dir.join("hotline.db").display()),
-        ),
+        ("HOTLINE__DATABASE__URL".to_owned(), database_url),
         ("HOTLINE__SERVER__LISTEN".to_owned(), addr.to_string()),
     ];
     env.extend(extra.iter().cloned());
