@@ -62,6 +62,30 @@ fn json_rows_at(dialect: &str, placeholder: &str, columns: &[(&str, &str)]) -> S
     }
 }
 
+/// `UPDATE contacts SET {set} FROM ({json_rows}) AS j WHERE contacts.id = j.cid {tail}`: a
+/// batch's change to each of its contacts, `j.cid` naming the contact. PostgreSQL's planner
+/// takes a JSON table for 100 rows, and with fewer than some 15,000 contacts it would rather scan
+/// them all and hash-join (1.4–2.8 ms at 5,500–12,000) than look up the one or two a batch holds;
+/// naming the ids as an array (`id = ANY(ARRAY(…))`) makes it a primary-key lookup at any size
+/// (0.06–0.08 ms).
+pub(crate) fn update_contacts_from(
+    dialect: &str,
+    param: usize,
+    columns: &[(&str, &str)],
+    set: &str,
+    tail: &str,
+) -> String {
+    let rows = json_rows(dialect, param, columns);
+    if dialect == "sqlite" {
+        format!("UPDATE contacts SET {set} FROM {rows} AS j WHERE contacts.id = j.cid {tail}")
+    } else {
+        format!(
+            "WITH j AS {rows} UPDATE contacts SET {set} FROM j WHERE contacts.id = j.cid \
+             AND contacts.id = ANY(ARRAY(SELECT cid FROM j)) {tail}"
+        )
+    }
+}
+
 /// Rows as the JSON array parameter of a [`json_rows`] table.
 pub(crate) fn json_param<T: serde::Serialize>(rows: &[T]) -> StoreResult<String> {
     serde_json::to_string(rows).map_err(|e| corrupt("batch parameter", e))
@@ -939,10 +963,12 @@ macro_rules! impl_store {
                 #[tracing::instrument(skip_all, fields(db = $dialect, lines = messages.len()))]
                 async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
                     fn bump(param: usize) -> String {
-                        format!(
-                        "UPDATE contacts SET last_message_seq = last_message_seq + j.n \
-                         FROM {} AS j WHERE contacts.id = j.cid",
-                        sql::json_rows($dialect, param, &[("cid", "bigint"), ("n", "bigint")]),
+                        sql::update_contacts_from(
+                            $dialect,
+                            param,
+                            &[("cid", "bigint"), ("n", "bigint")],
+                            "last_message_seq = last_message_seq + j.n",
+                            "",
                         )
                     }
                     // A line's seq: its contact's last seq after the bump, less the contact's lines
@@ -1174,21 +1200,22 @@ macro_rules! impl_store {
                         )
                     }
                     fn project(param: usize) -> String {
-                        format!(
-                        "UPDATE contacts SET \
-                         state = COALESCE(j.new_state, state), \
-                         operator_id = CASE WHEN j.set_operator THEN j.new_operator ELSE operator_id END, \
-                         queue = COALESCE(j.new_queue, queue), \
-                         risk = COALESCE(j.new_risk, risk), \
-                         connected_at = COALESCE(connected_at, j.new_connected_at), \
-                         ended_at = CASE WHEN j.set_ended THEN j.new_ended_at ELSE ended_at END \
-                         FROM {} AS j WHERE contacts.id = j.cid RETURNING id",
-                        sql::json_rows($dialect, param, &[
-                            ("cid", "bigint"), ("new_state", "text"), ("set_operator", "boolean"),
-                            ("new_operator", "bigint"), ("new_queue", "text"), ("new_risk", "text"),
-                            ("new_connected_at", "bigint"), ("set_ended", "boolean"),
-                            ("new_ended_at", "bigint"),
-                        ]),
+                        sql::update_contacts_from(
+                            $dialect,
+                            param,
+                            &[
+                                ("cid", "bigint"), ("new_state", "text"), ("set_operator", "boolean"),
+                                ("new_operator", "bigint"), ("new_queue", "text"), ("new_risk", "text"),
+                                ("new_connected_at", "bigint"), ("set_ended", "boolean"),
+                                ("new_ended_at", "bigint"),
+                            ],
+                            "state = COALESCE(j.new_state, state), \
+                             operator_id = CASE WHEN j.set_operator THEN j.new_operator ELSE operator_id END, \
+                             queue = COALESCE(j.new_queue, queue), \
+                             risk = COALESCE(j.new_risk, risk), \
+                             connected_at = COALESCE(connected_at, j.new_connected_at), \
+                             ended_at = CASE WHEN j.set_ended THEN j.new_ended_at ELSE ended_at END",
+                            "RETURNING id",
                         )
                     }
                     static CREATE: LazyLock<String> = LazyLock::new(|| create(1));
