@@ -22,14 +22,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, AddressLimiter};
 use crate::config::Settings;
-use crate::domain::{QueueId, Timestamp};
+use crate::domain::{ContactId, QueueId, Timestamp};
 use crate::gateway::{self, Hub, RouterHandle, RouterTask, StoreHealth};
 use crate::metrics::{Metrics, state_label};
 use crate::queues::QueueDefinition;
 use crate::routing::lexicon::RiskLexicon;
-use crate::routing::{
-    Command, ContactState, Engine, Event, NewContact, RequeueReason, RestoredContact,
-};
+use crate::routing::{Command, ContactState, Engine, NewContact, RestoredContact};
 use crate::store::{self, DynStore, NewAccount};
 use crate::{admin, domain::Role};
 
@@ -184,29 +182,21 @@ async fn prepare_engine(
         stored.extend(store.abandoned_since(now.plus_ms(-window)).await?);
     }
     // Which of the waiting ones were requeued after losing their operator (first in line).
-    let mut operator_lost = std::collections::HashSet::new();
-    for c in &stored {
-        if matches!(
-            c.state,
-            ContactState::Waiting | ContactState::Offered | ContactState::Abandoned
-        ) && store
-            .events_of_contact(c.id)
-            .await?
-            .into_iter()
-            .filter(|e| e.kind == "requeue")
-            .any(|e| {
-                matches!(
-                    serde_json::from_value(e.data),
-                    Ok(Event::Requeue {
-                        reason: RequeueReason::OperatorLost,
-                        ..
-                    })
-                )
-            })
-        {
-            operator_lost.insert(c.id);
-        }
-    }
+    let waiting: Vec<ContactId> = stored
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.state,
+                ContactState::Waiting | ContactState::Offered | ContactState::Abandoned
+            )
+        })
+        .map(|c| c.id)
+        .collect();
+    let operator_lost: std::collections::HashSet<ContactId> = store
+        .lost_their_operator(&waiting)
+        .await?
+        .into_iter()
+        .collect();
     let restored: Vec<RestoredContact> = stored
         .into_iter()
         .map(|c| RestoredContact {

@@ -1223,6 +1223,50 @@ async fn events_without_a_contact_row_are_still_logged(store: DynStore, _db: Fre
     );
 }
 
+store_test!(which_contacts_lost_their_operator);
+async fn which_contacts_lost_their_operator(store: DynStore, _db: FreshDb) {
+    assert!(store.lost_their_operator(&[]).await.unwrap().is_empty());
+    let (lost, not_taken, never, lost_twice) =
+        (ContactId(11), ContactId(12), ContactId(13), ContactId(14));
+    let requeue = |contact, reason| Event::Requeue {
+        contact,
+        queue: queue_id("general"),
+        reason,
+    };
+    store
+        .record_events(
+            Timestamp(1),
+            &[
+                requeue(lost_twice, RequeueReason::OperatorLost),
+                requeue(lost, RequeueReason::OperatorLost),
+                requeue(not_taken, RequeueReason::TransferNotTaken),
+                Event::CallerAway { contact: never },
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .record_events(
+            Timestamp(2),
+            &[requeue(lost_twice, RequeueReason::OperatorLost)],
+        )
+        .await
+        .unwrap();
+    let asked = [lost, not_taken, never, lost_twice, ContactId(99)];
+    assert_eq!(
+        store.lost_their_operator(&asked).await.unwrap(),
+        vec![lost, lost_twice]
+    );
+    // Only the contacts asked about.
+    assert_eq!(
+        store
+            .lost_their_operator(&[not_taken, lost_twice])
+            .await
+            .unwrap(),
+        vec![lost_twice]
+    );
+}
+
 // ---------- durability and migrations ----------
 
 store_test!(data_survives_reopening);

@@ -184,10 +184,13 @@ pub async fn farewell<S, R, T>(
 pub fn store_error_frame(e: StoreError) -> ErrorFrame {
     let id = random_token(9);
     tracing::error!(error_id = %id, error = %e, "store error on a WebSocket connection");
-    ErrorFrame::new(
-        "internal",
-        format!("something went wrong (ref {id}); please try again"),
-    )
+    ErrorFrame {
+        error_id: Some(id.clone()),
+        ..ErrorFrame::new(
+            "internal",
+            format!("something went wrong (ref {id}); please try again"),
+        )
+    }
 }
 
 pub fn router_error_frame(e: RouterError) -> ErrorFrame {
@@ -207,6 +210,15 @@ pub fn router_error_frame(e: RouterError) -> ErrorFrame {
 mod tests {
     use super::*;
     use protocol::CallerRequest;
+
+    #[test]
+    fn a_store_failure_gives_the_peer_only_its_log_id() {
+        let frame = store_error_frame(StoreError::Corrupt("contacts row 7".into()));
+        assert_eq!(frame.code, "internal");
+        let id = frame.error_id.expect("an error id");
+        assert!(frame.message.contains(&id), "{}", frame.message);
+        assert!(!frame.message.contains("contacts row"), "{}", frame.message);
+    }
 
     #[test]
     fn decode_gives_a_code_for_each_mistake() {

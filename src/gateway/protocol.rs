@@ -158,6 +158,9 @@ pub struct ErrorFrame {
     /// For a refused `say`: the line's `client_id`, so the sender can mark that line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// For `internal`: the id under which the server logged the failure, for support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
 }
 
 impl ErrorFrame {
@@ -166,6 +169,7 @@ impl ErrorFrame {
             code: code.into(),
             message: message.into(),
             client_id: None,
+            error_id: None,
         }
     }
 

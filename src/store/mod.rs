@@ -279,6 +279,9 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
         events: &[Event],
     ) -> StoreResult<()>;
     async fn events_of_contact(&self, contact: ContactId) -> StoreResult<Vec<StoredEvent>>;
+    /// Of `contacts`, those the log shows requeued after losing their operator (a restart puts
+    /// them first in line again), in id order.
+    async fn lost_their_operator(&self, contacts: &[ContactId]) -> StoreResult<Vec<ContactId>>;
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
 }

@@ -75,6 +75,9 @@ pub fn project_batch(events: &[Event], at: Timestamp) -> Vec<(ContactId, Contact
             None => changes.push((contact, change)),
         }
     }
+    // Rows are updated (and on PostgreSQL locked) in ascending id, as the transcript writer's
+    // do, so that two transactions never wait on each other's rows in opposite orders.
+    changes.sort_by_key(|(contact, _)| *contact);
     changes
 }
 

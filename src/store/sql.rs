@@ -167,6 +167,11 @@ where
 
 /// The rows of the batch statements, named as their [`json_rows`] columns.
 #[derive(serde::Serialize)]
+pub(crate) struct IdParam {
+    pub cid: i64,
+}
+
+#[derive(serde::Serialize)]
 pub(crate) struct SeqParam {
     pub cid: i64,
     pub n: i64,
@@ -1005,7 +1010,11 @@ macro_rules! impl_store {
                         per_contact[slot].n += 1;
                         ranks.push((slot, per_contact[slot].n));
                     }
-                    let counts = sql::json_param(&per_contact)?;
+                    // Bumped (and on PostgreSQL locked) in ascending id, as the router's
+                    // projection does, so that the two never wait on each other's rows.
+                    let mut bumps: Vec<&sql::SeqParam> = per_contact.iter().collect();
+                    bumps.sort_by_key(|p| p.cid);
+                    let counts = sql::json_param(&bumps)?;
                     let refused = |e: sqlx::Error| match e.as_database_error().map(|d| d.kind()) {
                         Some(sqlx::error::ErrorKind::NotNullViolation) => StoreError::NotFound,
                         _ => sql::error(e),
@@ -1341,6 +1350,32 @@ macro_rules! impl_store {
                     .await
                     .map_err(sql::error)?;
                     sql::all(rows)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, contacts = contacts.len()))]
+                async fn lost_their_operator(
+                    &self,
+                    contacts: &[ContactId],
+                ) -> StoreResult<Vec<ContactId>> {
+                    static QUERY: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "SELECT DISTINCT contact_id FROM events \
+                             WHERE contact_id IN (SELECT cid FROM {} AS j) \
+                             AND kind = 'requeue' AND data ->> 'reason' = 'operator_lost' \
+                             ORDER BY contact_id",
+                            sql::json_rows($dialect, 1, &[("cid", "bigint")]),
+                        )
+                    });
+                    if contacts.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let ids: Vec<_> = contacts.iter().map(|c| sql::IdParam { cid: c.0 }).collect();
+                    let lost: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(QUERY.as_str()))
+                        .bind(sql::json_param(&ids)?)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    Ok(lost.into_iter().map(ContactId).collect())
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, after = after, limit = limit))]

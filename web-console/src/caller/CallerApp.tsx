@@ -76,7 +76,9 @@ export function CallerApp() {
   };
   useEffect(load, []);
 
-  const emergency = info ? uniqueAlternatives(info.queues) : [];
+  // Before the service's own numbers arrive (a conversation resumed after a reload), the
+  // built-in ones: the problem texts point to them. The start page shows its own when loading fails.
+  const emergency = info ? uniqueAlternatives(info.queues) : state.phase === 'start' ? [] : OFFLINE_NUMBERS;
 
   let body;
   if (state.phase === 'start') {
@@ -164,7 +166,7 @@ function Start({ info, session, t, lang }: { info: PublicInfo; session: CallerSe
         )}
         {state.error && (
           <p class="problem" role="alert" data-testid="problem">
-            {t.problems[state.error.code] ?? t.problemOther}
+            {t.joinProblems[state.error.code] ?? t.problems[state.error.code] ?? t.problemOther}
           </p>
         )}
         <fieldset class="queues">
@@ -384,14 +386,25 @@ function Closed({
   );
 }
 
-/** A line's size as the server counts it (UTF-8 bytes of the trimmed text). */
-const utf8 = new TextEncoder();
+/** How many characters of `text` (trimmed, as the server counts it) are past `maxBytes` of UTF-8. */
+function charactersOver(text: string, maxBytes: number | null): number {
+  if (maxBytes === null) return 0;
+  let bytes = 0;
+  let over = 0;
+  for (const ch of text.trim()) {
+    const cp = ch.codePointAt(0)!;
+    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes > maxBytes) over++;
+  }
+  return over;
+}
 
 function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; maxBytes: number | null }) {
   const state = session.state;
   const lang = useLang();
   const [text, setText] = useState('');
-  const tooLong = maxBytes !== null && utf8.encode(text.trim()).length > maxBytes;
+  const over = charactersOver(text, maxBytes);
+  const tooLong = over > 0;
   const [confirming, setConfirming] = useState(false);
   const logRef = useRef<HTMLDivElement>(null);
   const typing = state.typingUntil > Date.now();
@@ -500,12 +513,11 @@ function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; 
         <button type="submit" class="primary" disabled={!text.trim() || tooLong}>
           {t.send}
         </button>
-        {tooLong && (
-          <p id="too-long" class="problem" role="status" data-testid="too-long">
-            {t.tooLong}
-          </p>
-        )}
       </form>
+      {/* Always there, so that screen readers announce the text when it appears. */}
+      <p id="too-long" class={tooLong ? 'problem' : 'hint'} role="status" data-testid="too-long">
+        {tooLong ? t.tooLong(over) : ''}
+      </p>
       <div class="leave">
         {confirming ? (
           <div class="confirm" role="group" aria-label={t.confirmLeave}>

@@ -81,15 +81,20 @@ const zh = {
   problems: {
     rate_limited: '刚才从这里发起的新对话太多了，请等一分钟再试。情况紧急时，请直接拨打下面的电话。',
     too_large: '这段话太长了，没有发出去。请分成几段发送。',
-    invalid: '这条内容没能发送，请修改后再试。',
+    invalid: '这条消息没有发出去，请再发一次。',
     not_found: '这项服务现在不可用，请选择其他服务。',
+    unknown_queue: '这项服务现在不可用，请选择其他服务。',
     not_joined: '连接还没准备好，请稍等片刻再发送。',
-    forbidden: '现在不能这样做。',
+    unknown_contact: '这次对话已经结束了。',
     unavailable: '服务暂时不可用，请稍后再试。情况紧急时，请直接拨打下面的电话。',
     internal: '服务出了点问题，请稍后再试。情况紧急时，请直接拨打下面的电话。',
   } as Record<string, string>,
-  problemOther: '出了点问题，请刷新页面后再试。',
-  tooLong: '这段话太长了，请分成几段发送。',
+  /** The same, for the form that starts a conversation. */
+  joinProblems: {
+    invalid: '没能开始对话，请再试一次。',
+  } as Record<string, string>,
+  problemOther: '出了点问题，请刷新页面后再试。情况紧急时，请直接拨打下面的电话。',
+  tooLong: (over: number) => `这段话太长了，多出 ${over} 个字。请分成几段发送。`,
 };
 
 type Strings = typeof zh;
@@ -176,17 +181,23 @@ const en: Strings = {
     rate_limited:
       'Too many new chats were started from here just now; please wait a minute. If it is urgent, call one of the numbers below.',
     too_large: 'That was too long to send. Please send it in a few parts.',
-    invalid: 'That could not be sent; please change it and try again.',
+    invalid: 'That message did not go through; please send it again.',
     not_found: 'That service is not available now; please choose another.',
+    unknown_queue: 'That service is not available now; please choose another.',
     not_joined: 'The connection is not ready yet; please wait a moment and send again.',
-    forbidden: 'That is not possible right now.',
+    unknown_contact: 'This conversation has already ended.',
     unavailable:
       'The service is unavailable for now; please try again shortly. If it is urgent, call one of the numbers below.',
     internal:
       'Something went wrong on our side; please try again shortly. If it is urgent, call one of the numbers below.',
   },
-  problemOther: 'Something went wrong; please reload the page and try again.',
-  tooLong: 'This is too long to send in one go; please split it into a few parts.',
+  joinProblems: {
+    invalid: 'The conversation could not be started; please try again.',
+  },
+  problemOther:
+    'Something went wrong; please reload the page and try again. If it is urgent, call one of the numbers below.',
+  tooLong: (over: number) =>
+    `This is ${over} ${over === 1 ? 'character' : 'characters'} too long to send in one go; please split it into a few parts.`,
 };
 
 export const strings: Record<Lang, Strings> = { 'zh-CN': zh, en };

@@ -390,7 +390,7 @@ function noticeText(n: Notice, t: Strings): string {
     case 'shutdown':
       return t.shutdown;
     case 'error':
-      return frameErrorText(n.code, n.message, t);
+      return frameErrorText(n.code, n.message, n.errorId, t);
   }
 }
 

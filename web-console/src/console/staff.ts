@@ -63,7 +63,7 @@ export type Notice =
   | { id: number; kind: 'withdrawn'; contact: ContactId; reason: string }
   | { id: number; kind: 'released'; contact: ContactId; reason: string }
   | { id: number; kind: 'completed'; contact: ContactId }
-  | { id: number; kind: 'error'; code: string; message: string }
+  | { id: number; kind: 'error'; code: string; message: string; errorId?: string | null }
   | { id: number; kind: 'shutdown' };
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -521,7 +521,7 @@ export class StaffStore {
       case 'pong':
         break;
       case 'error':
-        this.notify({ kind: 'error', code: f.code, message: f.message });
+        this.notify({ kind: 'error', code: f.code, message: f.message, errorId: f.error_id });
         break;
     }
   }

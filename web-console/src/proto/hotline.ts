@@ -725,6 +725,10 @@ export interface ErrorFrame {
    * For a refused `say`: the line's `client_id`, so the sender can mark that line.
    */
   client_id?: string | null;
+  /**
+   * For `internal`: the id under which the server logged the failure, for support.
+   */
+  error_id?: string | null;
 }
 export interface ContactDetail {
   summary: ContactSummary;

@@ -83,6 +83,12 @@ export function errorText(e: unknown, t: { error: string }): string {
 }
 
 /** The same for a WebSocket `error` frame. */
-export function frameErrorText(code: string, message: string, t: { error: string }): string {
-  return `${t.error}${describe(code, message, FRAME_WHOLE)} (${code})`;
+export function frameErrorText(
+  code: string,
+  message: string,
+  errorId: string | null | undefined,
+  t: { error: string },
+): string {
+  const reference = errorId ? ` ${errorId}` : '';
+  return `${t.error}${describe(code, message, FRAME_WHOLE)} (${code}${reference})`;
 }
