@@ -783,8 +783,10 @@ async fn a_batch_creates_contacts_with_reserved_ids(store: DynStore, _db: FreshD
         .unwrap();
     assert!(!ids.contains(&after) && !more.contains(&after));
 
-    // Contacts created in the batch that logs their first events; the projection applies to them.
-    let (a, b) = (ids[0], ids[2]);
+    // Contacts created in the batch that logs their first events; the projection applies to
+    // them, and to a contact that existed before, in the same batch.
+    let (a, d, b) = (ids[0], ids[1], ids[2]);
+    let op = OperatorId(7);
     let enter = |contact, risk| Event::EnterQueue {
         contact,
         queue: queue_id("general"),
@@ -797,6 +799,7 @@ async fn a_batch_creates_contacts_with_reserved_ids(store: DynStore, _db: FreshD
             &[
                 (a, new_contact("ra", Some("caller"), 5_000)),
                 (b, new_contact("rb", None, 5_000)),
+                (d, new_contact("rd", None, 5_000)),
             ],
             &[
                 enter(a, RiskLevel::Low),
@@ -806,10 +809,25 @@ async fn a_batch_creates_contacts_with_reserved_ids(store: DynStore, _db: FreshD
                     from: RiskLevel::Low,
                     to: RiskLevel::High,
                 },
+                enter(d, RiskLevel::None),
+                Event::Offer {
+                    contact: d,
+                    operator: op,
+                    expires_at: Timestamp(5_030),
+                },
+                Event::Offer {
+                    contact: before,
+                    operator: op,
+                    expires_at: Timestamp(5_030),
+                },
             ],
         )
         .await
         .unwrap();
+    for id in [d, before] {
+        let row = store.contact(id).await.unwrap();
+        assert_eq!((row.state, row.operator), (ContactState::Offered, Some(op)));
+    }
     let (row_a, row_b) = (
         store.contact(a).await.unwrap(),
         store.contact(b).await.unwrap(),

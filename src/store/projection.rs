@@ -65,8 +65,8 @@ impl ContactChange {
     }
 }
 
-/// The net change of a batch of events to each contact they touch, in order of first appearance:
-/// one row update per contact instead of one per event.
+/// The net change of a batch of events to each contact they touch, in ascending contact id: one
+/// row update per contact instead of one per event.
 pub fn project_batch(events: &[Event], at: Timestamp) -> Vec<(ContactId, ContactChange)> {
     let mut changes: Vec<(ContactId, ContactChange)> = Vec::new();
     for (contact, change) in events.iter().filter_map(|e| project(e, at)) {

@@ -200,9 +200,12 @@ pub(crate) struct ContactParam<'a> {
     pub age_group: Option<&'a str>,
     pub risk: &'static str,
     pub state: &'static str,
+    pub operator_id: Option<i64>,
     pub caller_key_hash: Option<&'a str>,
     pub resume_token_hash: &'a str,
     pub entered_at: i64,
+    pub connected_at: Option<i64>,
+    pub ended_at: Option<i64>,
 }
 
 #[derive(serde::Serialize)]
@@ -1169,10 +1172,12 @@ macro_rules! impl_store {
                     }
                 }
 
-                /// One transaction of at most five statements, whatever the batch's size: the log's
-                /// head, new contacts, the events (in the engine's order, so seq order is decision
-                /// order), and one projection row per contact touched (the batch's changes folded in
-                /// order). On SQLite the whole transaction is one round trip ([`sql::one_shot`]).
+                /// One transaction, whatever the batch's size: new contacts (with the batch's
+                /// changes to them already applied), the events (in the engine's order, so seq
+                /// order is decision order), and one projection row per other contact touched (the
+                /// batch's changes folded in order). On SQLite it is three statements sent as one
+                /// round trip ([`sql::one_shot`]); on PostgreSQL one statement, whose data-modifying
+                /// `WITH` parts all wait for the log's head row first (see events_head).
                 #[tracing::instrument(skip_all, fields(db = $dialect, contacts = contacts.len(), events = events.len()))]
                 async fn record_batch(
                     &self,
@@ -1180,76 +1185,104 @@ macro_rules! impl_store {
                     contacts: &[(ContactId, NewContactRecord)],
                     events: &[Event],
                 ) -> StoreResult<()> {
-                    // Serializes writers of the log on PostgreSQL: seq order is commit order (see
-                    // events_head). SQLite has one writer, so its batches skip this row's page.
-                    const HEAD: &str = "UPDATE events_head SET batches = batches + 1 WHERE id = 1";
-                    fn create(param: usize) -> String {
+                    const CREATED: &[(&str, &str)] = &[
+                        ("id", "bigint"), ("queue", "text"), ("channel", "text"),
+                        ("language", "text"), ("topic", "text"), ("age_group", "text"),
+                        ("risk", "text"), ("state", "text"), ("operator_id", "bigint"),
+                        ("caller_key_hash", "text"), ("resume_token_hash", "text"),
+                        ("entered_at", "bigint"), ("connected_at", "bigint"), ("ended_at", "bigint"),
+                    ];
+                    const LOGGED: &[(&str, &str)] = &[
+                        ("i", "bigint"), ("t", "bigint"), ("k", "text"), ("c", "bigint"),
+                        ("o", "bigint"), ("d", "jsonb"),
+                    ];
+                    const CHANGED: &[(&str, &str)] = &[
+                        ("cid", "bigint"), ("new_state", "text"), ("set_operator", "boolean"),
+                        ("new_operator", "bigint"), ("new_queue", "text"), ("new_risk", "text"),
+                        ("new_connected_at", "bigint"), ("set_ended", "boolean"),
+                        ("new_ended_at", "bigint"),
+                    ];
+                    const SET: &str = "state = COALESCE(j.new_state, state), \
+                        operator_id = CASE WHEN j.set_operator THEN j.new_operator ELSE operator_id END, \
+                        queue = COALESCE(j.new_queue, queue), \
+                        risk = COALESCE(j.new_risk, risk), \
+                        connected_at = COALESCE(connected_at, j.new_connected_at), \
+                        ended_at = CASE WHEN j.set_ended THEN j.new_ended_at ELSE ended_at END";
+                    /// `also` joins the head row on PostgreSQL (empty on SQLite).
+                    fn create(param: usize, also: &str) -> String {
+                        let names: Vec<&str> = CREATED.iter().map(|(name, _)| *name).collect();
                         format!(
-                        "INSERT INTO contacts (id, queue, channel, language, topic, age_group, risk, \
-                         state, caller_key_hash, resume_token_hash, entered_at) {} \
-                         SELECT id, queue, channel, language, topic, age_group, risk, state, \
-                         caller_key_hash, resume_token_hash, entered_at FROM {} AS j ORDER BY id",
-                        if $dialect == "sqlite" { "" } else { "OVERRIDING SYSTEM VALUE" },
-                        sql::json_rows($dialect, param, &[
-                            ("id", "bigint"), ("queue", "text"), ("channel", "text"),
-                            ("language", "text"), ("topic", "text"), ("age_group", "text"),
-                            ("risk", "text"), ("state", "text"), ("caller_key_hash", "text"),
-                            ("resume_token_hash", "text"), ("entered_at", "bigint"),
-                        ]),
+                            "INSERT INTO contacts ({names}) {overriding} SELECT {names} \
+                             FROM {rows} AS j{also} ORDER BY j.id",
+                            names = names.join(", "),
+                            overriding = if $dialect == "sqlite" { "" } else { "OVERRIDING SYSTEM VALUE" },
+                            rows = sql::json_rows($dialect, param, CREATED),
                         )
                     }
-                    fn log(param: usize) -> String {
+                    fn log(param: usize, also: &str) -> String {
                         format!(
-                        "INSERT INTO events (at, kind, contact_id, operator_id, data) \
-                         SELECT t, k, c, o, d FROM {} AS j ORDER BY i",
-                        sql::json_rows($dialect, param, &[
-                            ("i", "bigint"), ("t", "bigint"), ("k", "text"), ("c", "bigint"),
-                            ("o", "bigint"), ("d", "jsonb"),
-                        ]),
+                            "INSERT INTO events (at, kind, contact_id, operator_id, data) \
+                             SELECT t, k, c, o, d FROM {} AS j{also} ORDER BY j.i",
+                            sql::json_rows($dialect, param, LOGGED),
                         )
                     }
-                    fn project(param: usize) -> String {
-                        sql::update_contacts_from(
-                            $dialect,
-                            param,
-                            &[
-                                ("cid", "bigint"), ("new_state", "text"), ("set_operator", "boolean"),
-                                ("new_operator", "bigint"), ("new_queue", "text"), ("new_risk", "text"),
-                                ("new_connected_at", "bigint"), ("set_ended", "boolean"),
-                                ("new_ended_at", "bigint"),
-                            ],
-                            "state = COALESCE(j.new_state, state), \
-                             operator_id = CASE WHEN j.set_operator THEN j.new_operator ELSE operator_id END, \
-                             queue = COALESCE(j.new_queue, queue), \
-                             risk = COALESCE(j.new_risk, risk), \
-                             connected_at = COALESCE(connected_at, j.new_connected_at), \
-                             ended_at = CASE WHEN j.set_ended THEN j.new_ended_at ELSE ended_at END",
-                            "RETURNING id",
-                        )
-                    }
-                    static CREATE: LazyLock<String> = LazyLock::new(|| create(1));
-                    static LOG: LazyLock<String> = LazyLock::new(|| log(1));
-                    static PROJECT: LazyLock<String> = LazyLock::new(|| project(1));
                     static ONE_SHOT: LazyLock<String> = LazyLock::new(|| {
-                        sql::one_shot(&[&create(1), &log(2), &project(3)])
+                        sql::one_shot(&[
+                            &create(1, ""),
+                            &log(2, ""),
+                            &sql::update_contacts_from("sqlite", 3, CHANGED, SET, "RETURNING id"),
+                        ])
+                    });
+                    // The head row first: it serializes writers of the log, so that seq order is
+                    // commit order. Every part joins it, so none runs before its lock is taken.
+                    static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "WITH head AS (UPDATE events_head SET batches = batches + 1 WHERE id = 1 \
+                             RETURNING batches), \
+                             created AS ({create}), logged AS ({log}), changes AS {changes}, \
+                             projected AS (UPDATE contacts SET {SET} FROM changes AS j, head \
+                             WHERE contacts.id = j.cid AND contacts.id = ANY(ARRAY(SELECT cid FROM changes)) \
+                             RETURNING contacts.id) \
+                             SELECT id FROM projected",
+                            create = create(1, ", head"),
+                            log = log(2, ", head"),
+                            changes = sql::json_rows("postgres", 3, CHANGED),
+                        )
                     });
                     if events.is_empty() && contacts.is_empty() {
                         return Ok(());
                     }
+                    let mut folded = projection::project_batch(events, at);
+                    // A contact created in this batch is written as the batch leaves it: the
+                    // projection of the other statement would not see it on PostgreSQL.
                     let created: Vec<_> = contacts
                         .iter()
-                        .map(|(id, c)| sql::ContactParam {
+                        .map(|(id, c)| {
+                            let change = folded
+                                .iter()
+                                .position(|(contact, _)| contact == id)
+                                .map(|i| folded.remove(i).1)
+                                .unwrap_or_default();
+                            (id, c, change)
+                        })
+                        .collect();
+                    let created: Vec<_> = created
+                        .iter()
+                        .map(|(id, c, change)| sql::ContactParam {
                             id: id.0,
-                            queue: c.queue.as_str(),
+                            queue: change.queue.as_ref().unwrap_or(&c.queue).as_str(),
                             channel: c.channel.as_str(),
                             language: c.language.as_str(),
                             topic: c.topic.as_ref().map(Topic::as_str),
                             age_group: c.age_group.as_deref(),
-                            risk: c.risk.as_str(),
-                            state: ContactState::Waiting.as_str(),
+                            risk: change.risk.unwrap_or(c.risk).as_str(),
+                            state: change.state.unwrap_or(ContactState::Waiting).as_str(),
+                            operator_id: change.operator.flatten().map(|o| o.0),
                             caller_key_hash: c.caller_key_hash.as_deref(),
                             resume_token_hash: &c.resume_token_hash,
                             entered_at: c.entered_at.0,
+                            connected_at: change.connected_at.map(|t| t.0),
+                            ended_at: change.ended_at.flatten().map(|t| t.0),
                         })
                         .collect();
                     let logged: Vec<_> = events
@@ -1264,7 +1297,6 @@ macro_rules! impl_store {
                             d: event,
                         })
                         .collect();
-                    let folded = projection::project_batch(events, at);
                     let changes: Vec<_> = folded
                         .iter()
                         .map(|(contact, change)| sql::ProjectionParam {
@@ -1279,51 +1311,22 @@ macro_rules! impl_store {
                             new_ended_at: change.ended_at.flatten().map(|t| t.0),
                         })
                         .collect();
-                    let (created_json, logged_json, changes_json) = (
-                        sql::json_param(&created)?,
-                        sql::json_param(&logged)?,
-                        sql::json_param(&changes)?,
-                    );
-                    let projected: Vec<i64> = if $dialect == "sqlite" {
-                        let mut conn = self.writer().acquire().await.map_err(sql::error)?;
-                        let projected = sqlx::query_scalar(sqlx::AssertSqlSafe(ONE_SHOT.as_str()))
-                            .bind(created_json)
-                            .bind(logged_json)
-                            .bind(changes_json)
-                            .fetch_all(&mut *conn)
-                            .await;
-                        match projected {
-                            Ok(ids) => ids,
-                            Err(e) => {
+                    let statement = if $dialect == "sqlite" { &ONE_SHOT } else { &ONE_STATEMENT };
+                    let mut conn = self.writer().acquire().await.map_err(sql::error)?;
+                    let projected: Vec<i64> = match sqlx::query_scalar(sqlx::AssertSqlSafe(statement.as_str()))
+                        .bind(sql::json_param(&created)?)
+                        .bind(sql::json_param(&logged)?)
+                        .bind(sql::json_param(&changes)?)
+                        .fetch_all(&mut *conn)
+                        .await
+                    {
+                        Ok(ids) => ids,
+                        Err(e) => {
+                            if $dialect == "sqlite" {
                                 sql::abandon(&mut conn).await;
-                                return Err(sql::error(e));
                             }
+                            return Err(sql::error(e));
                         }
-                    } else {
-                        let mut tx = self.writer().begin().await.map_err(sql::error)?;
-                        sqlx::query(HEAD).execute(&mut *tx).await.map_err(sql::error)?;
-                        if !created.is_empty() {
-                            sqlx::query(sqlx::AssertSqlSafe(CREATE.as_str()))
-                                .bind(created_json)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(sql::error)?;
-                        }
-                        let mut projected = Vec::new();
-                        if !logged.is_empty() {
-                            sqlx::query(sqlx::AssertSqlSafe(LOG.as_str()))
-                                .bind(logged_json)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(sql::error)?;
-                            projected = sqlx::query_scalar(sqlx::AssertSqlSafe(PROJECT.as_str()))
-                                .bind(changes_json)
-                                .fetch_all(&mut *tx)
-                                .await
-                                .map_err(sql::error)?;
-                        }
-                        tx.commit().await.map_err(sql::error)?;
-                        projected
                     };
                     if projected.len() < changes.len() {
                         // The events are in the log all the same: the log never refuses what the
