@@ -62,28 +62,46 @@ fn json_rows_at(dialect: &str, placeholder: &str, columns: &[(&str, &str)]) -> S
     }
 }
 
-/// `UPDATE contacts SET {set} FROM ({json_rows}) AS j WHERE contacts.id = j.cid {tail}`: a
-/// batch's change to each of its contacts, `j.cid` naming the contact. PostgreSQL's planner
-/// takes a JSON table for 100 rows, and with fewer than some 15,000 contacts it would rather scan
-/// them all and hash-join (1.4–2.8 ms at 5,500–12,000) than look up the one or two a batch holds;
-/// naming the ids as an array (`id = ANY(ARRAY(…))`) makes it a primary-key lookup at any size
+/// `UPDATE contacts SET {set} FROM ({json_rows} at `placeholder`) AS j{joined} WHERE
+/// contacts.id = j.cid {tail}`: a batch's change to each of its contacts, `j.cid` naming the
+/// contact; `joined` adds tables to the `FROM` (`", head"`). PostgreSQL's planner takes a JSON
+/// table for 100 rows, and with fewer than some 15,000 contacts it would rather scan them all and
+/// hash-join (1.4–2.8 ms at 5,500–12,000) than look up the one or two a batch holds; naming the
+/// ids as an array (`id = ANY(ARRAY(…))`) makes it a primary-key lookup at any size
 /// (0.06–0.08 ms).
 pub(crate) fn update_contacts_from(
     dialect: &str,
-    param: usize,
+    placeholder: &str,
     columns: &[(&str, &str)],
     set: &str,
+    joined: &str,
     tail: &str,
 ) -> String {
-    let rows = json_rows(dialect, param, columns);
+    let rows = json_rows_at(dialect, placeholder, columns);
     if dialect == "sqlite" {
-        format!("UPDATE contacts SET {set} FROM {rows} AS j WHERE contacts.id = j.cid {tail}")
+        format!(
+            "UPDATE contacts SET {set} FROM {rows} AS j{joined} WHERE contacts.id = j.cid {tail}"
+        )
     } else {
         format!(
-            "WITH j AS {rows} UPDATE contacts SET {set} FROM j WHERE contacts.id = j.cid \
+            "WITH j AS {rows} UPDATE contacts SET {set} FROM j{joined} WHERE contacts.id = j.cid \
              AND contacts.id = ANY(ARRAY(SELECT cid FROM j)) {tail}"
         )
     }
+}
+
+/// Moves each contact's `last_message_seq` on by its lines in a transcript batch: a JSON table
+/// of `(cid, n)` at `placeholder`, one row per contact. On PostgreSQL it takes the row lock that
+/// serializes appends to a contact.
+pub(crate) fn bump_message_seqs(dialect: &str, placeholder: &str) -> String {
+    update_contacts_from(
+        dialect,
+        placeholder,
+        &[("cid", "bigint"), ("n", "bigint")],
+        "last_message_seq = last_message_seq + j.n",
+        "",
+        "",
+    )
 }
 
 /// Rows as the JSON array parameter of a [`json_rows`] table.
@@ -101,7 +119,7 @@ pub(crate) fn one_shot(statements: &[&str]) -> String {
 }
 
 /// Transcript lines on SQLite, the hottest write: a [`one_shot`] that bumps each contact's
-/// `last_message_seq` (a [`json_rows`] table of `(cid, n)`, one row per contact) and then inserts
+/// `last_message_seq` ([`bump_message_seqs`], at the first `?`) and then inserts
 /// the lines from bound `VALUES` rows. SQLite binds a value about three times faster than it reads
 /// it back out of a JSON row (`json_each`, then `->>` per column), so lines are not sent as JSON.
 /// To keep the number of statement shapes small (each is prepared once per connection), a batch
@@ -120,11 +138,7 @@ pub(crate) fn sqlite_append_lines(lines: usize) -> (std::borrow::Cow<'static, st
             .collect()
     });
     fn append_lines(rows: usize, inserts: usize) -> String {
-        let bump = format!(
-            "UPDATE contacts SET last_message_seq = last_message_seq + j.n FROM {} AS j \
-             WHERE contacts.id = j.cid",
-            json_rows_at("sqlite", "?", &[("cid", "bigint"), ("n", "bigint")]),
-        );
+        let bump = bump_message_seqs("sqlite", "?");
         let row = format!("({})", ["?"; LINE_VALUES].join(", "));
         // A line's seq: its contact's last seq after the bump, less the contact's lines after it.
         // An unknown contact leaves it NULL, which the NOT NULL column refuses.
@@ -970,15 +984,6 @@ macro_rules! impl_store {
                 /// round trip, with the lines as bound rows ([`sql::sqlite_append_lines`]).
                 #[tracing::instrument(skip_all, fields(db = $dialect, lines = messages.len()))]
                 async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
-                    fn bump(param: usize) -> String {
-                        sql::update_contacts_from(
-                            $dialect,
-                            param,
-                            &[("cid", "bigint"), ("n", "bigint")],
-                            "last_message_seq = last_message_seq + j.n",
-                            "",
-                        )
-                    }
                     // A line's seq: its contact's last seq after the bump, less the contact's lines
                     // in the batch (n), plus its own rank among them (k, from 1). An unknown
                     // contact leaves it NULL, which the NOT NULL column refuses.
@@ -995,7 +1000,7 @@ macro_rules! impl_store {
                         ]),
                         )
                     }
-                    static BUMP: LazyLock<String> = LazyLock::new(|| bump(1));
+                    static BUMP: LazyLock<String> = LazyLock::new(|| sql::bump_message_seqs($dialect, "$1"));
                     static INSERT: LazyLock<String> = LazyLock::new(|| insert(1));
                     if messages.is_empty() {
                         return Ok(Vec::new());
@@ -1230,7 +1235,7 @@ macro_rules! impl_store {
                         sql::one_shot(&[
                             &create(1, ""),
                             &log(2, ""),
-                            &sql::update_contacts_from("sqlite", 3, CHANGED, SET, "RETURNING id"),
+                            &sql::update_contacts_from("sqlite", "$3", CHANGED, SET, "", "RETURNING id"),
                         ])
                     });
                     // The head row first: it serializes writers of the log, so that seq order is
@@ -1239,14 +1244,13 @@ macro_rules! impl_store {
                         format!(
                             "WITH head AS (UPDATE events_head SET batches = batches + 1 WHERE id = 1 \
                              RETURNING batches), \
-                             created AS ({create}), logged AS ({log}), changes AS {changes}, \
-                             projected AS (UPDATE contacts SET {SET} FROM changes AS j, head \
-                             WHERE contacts.id = j.cid AND contacts.id = ANY(ARRAY(SELECT cid FROM changes)) \
-                             RETURNING contacts.id) \
+                             created AS ({create}), logged AS ({log}), projected AS ({project}) \
                              SELECT id FROM projected",
                             create = create(1, ", head"),
                             log = log(2, ", head"),
-                            changes = sql::json_rows("postgres", 3, CHANGED),
+                            project = sql::update_contacts_from(
+                                "postgres", "$3", CHANGED, SET, ", head", "RETURNING id",
+                            ),
                         )
                     });
                     if events.is_empty() && contacts.is_empty() {
