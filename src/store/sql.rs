@@ -350,7 +350,7 @@ macro_rules! event_columns {
 /// Inside a write transaction `$tx`: deletes the account's rows of `$table` — the first write, so
 /// that SQLite holds the write lock before anything is read — then returns `NotFound` from the
 /// enclosing function if the account does not exist. Used by the "replace an account's rows"
-/// writes (skills, paging addresses).
+/// writes (skills, paging addresses, the calendar feed).
 macro_rules! clear_account_rows {
     ($tx:expr, $table:literal, $account:expr) => {{
         sqlx::query(concat!("DELETE FROM ", $table, " WHERE account_id = $1"))

@@ -69,17 +69,25 @@ const FRAME_WHOLE: Record<Lang, Record<string, string>> = {
   en: { forbidden: 'You may not do that with this contact.' },
 };
 
-/** What went wrong, in the reader's language. */
-function describe(code: string, message: string, whole = WHOLE): string {
+/** `t.error` (the page's "failed:" lead-in), then what went wrong in the reader's language, with
+ *  the code (and the server's error id, if any) for support. */
+function said(
+  code: string,
+  message: string,
+  errorId: string | null | undefined,
+  t: { error: string },
+  whole = WHOLE,
+): string {
   const lang = getLang();
-  return whole[lang][code] ?? WHOLE[lang][code] ?? `${LEAD[lang][code] ?? ''}${message}`;
+  const text = whole[lang][code] ?? WHOLE[lang][code] ?? `${LEAD[lang][code] ?? ''}${message}`;
+  const reference = errorId ? ` ${errorId}` : '';
+  return `${t.error}${text} (${code}${reference})`;
 }
 
-/** `t.error` (the page's "failed:" lead-in), then what went wrong, with the code for support. */
+/** A refused HTTP request (an `ApiError`), or any other failure as it is. */
 export function errorText(e: unknown, t: { error: string }): string {
   if (!(e instanceof ApiError)) return t.error + String(e);
-  const reference = e.errorId ? ` ${e.errorId}` : '';
-  return `${t.error}${describe(e.code, e.message)} (${e.code}${reference})`;
+  return said(e.code, e.message, e.errorId, t);
 }
 
 /** The same for a WebSocket `error` frame. */
@@ -89,6 +97,5 @@ export function frameErrorText(
   errorId: string | null | undefined,
   t: { error: string },
 ): string {
-  const reference = errorId ? ` ${errorId}` : '';
-  return `${t.error}${describe(code, message, FRAME_WHOLE)} (${code}${reference})`;
+  return said(code, message, errorId, t, FRAME_WHOLE);
 }
