@@ -4,7 +4,7 @@
 //! Shutdown order: stop accepting → tell every WebSocket peer → let connection tasks finish (bounded
 //! by `server.shutdown_grace_ms`) → stop the router after it has made every queued command durable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -22,12 +22,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, AddressLimiter};
 use crate::config::Settings;
-use crate::domain::{ContactId, QueueId, Timestamp};
+use crate::domain::{ContactId, JoinMode, OperatorId, QueueId, Timestamp};
 use crate::gateway::{self, Hub, RouterHandle, RouterTask, StoreHealth};
 use crate::metrics::{Metrics, state_label};
 use crate::queues::QueueDefinition;
 use crate::routing::lexicon::RiskLexicon;
-use crate::routing::{Command, ContactState, Engine, NewContact, RestoredContact};
+use crate::routing::{
+    Command, ContactState, Engine, EngineConfig, Event, NewContact, RestoredContact,
+};
 use crate::store::{self, DynStore, NewAccount};
 use crate::{admin, domain::Role};
 
@@ -150,7 +152,10 @@ async fn prepare_engine(
     store: &DynStore,
     hub: &Hub,
 ) -> anyhow::Result<(Engine, Vec<QueueDefinition>)> {
-    let mut engine = Engine::new(settings.routing.clone());
+    let mut engine = Engine::new(EngineConfig {
+        crisis_skill: settings.caller.crisis_skill.clone(),
+        ..settings.routing.clone()
+    });
     let now = Timestamp::now();
     let mut queues = store.queues().await?;
     if queues.is_empty() {
@@ -197,16 +202,23 @@ async fn prepare_engine(
         .await?
         .into_iter()
         .collect();
+    // Who had joined the live ones.
+    let live: Vec<ContactId> = stored
+        .iter()
+        .filter(|c| c.state == ContactState::Assigned)
+        .map(|c| c.id)
+        .collect();
+    let mut participants = participants_from(&store.joins_and_leaves(&live).await?);
     let restored: Vec<RestoredContact> = stored
         .into_iter()
         .map(|c| RestoredContact {
             operator_lost: operator_lost.contains(&c.id),
+            participants: participants.remove(&c.id).unwrap_or_default(),
             contact: NewContact {
                 id: c.id,
-                extra_skills: gateway::caller::contact_requirements(
+                extra_skills: gateway::caller::topic_requirements(
                     &settings.caller,
                     c.topic.as_ref(),
-                    c.risk,
                 ),
                 queue: c.queue,
                 channel: c.channel,
@@ -240,6 +252,36 @@ async fn prepare_engine(
         store.record_events(now, &events).await?;
     }
     Ok((engine, queues))
+}
+
+/// Who takes part in each contact, from its `join` and `leave` events in order.
+fn participants_from(
+    events: &[crate::store::StoredEvent],
+) -> HashMap<ContactId, Vec<(OperatorId, JoinMode)>> {
+    let mut taking_part: HashMap<ContactId, Vec<(OperatorId, JoinMode)>> = HashMap::new();
+    for stored in events {
+        match serde_json::from_value::<Event>(stored.data.clone()) {
+            Ok(Event::Join {
+                contact,
+                participant,
+                mode,
+            }) => {
+                let people = taking_part.entry(contact).or_default();
+                people.retain(|(p, _)| *p != participant);
+                people.push((participant, mode));
+            }
+            Ok(Event::Leave {
+                contact,
+                participant,
+            }) => {
+                if let Some(people) = taking_part.get_mut(&contact) {
+                    people.retain(|(p, _)| *p != participant);
+                }
+            }
+            _ => tracing::warn!(seq = stored.seq, "unreadable join or leave event; skipped"),
+        }
+    }
+    taking_part
 }
 
 /// Runs the server on `listener` until `shutdown` is cancelled.

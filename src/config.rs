@@ -341,7 +341,8 @@ pub struct CallerSettings {
     pub lexicon_file: Option<PathBuf>,
     /// Extra skills a pre-chat topic requires (e.g. `suicide` → `crisis` at proficiency 3).
     pub topic_skills: BTreeMap<Topic, Vec<SkillRequirement>>,
-    /// Skill every high- or imminent-risk contact requires, when set.
+    /// Skill every high- or imminent-risk contact requires, when set: from the screening
+    /// answer at join, or from the moment its risk rises that far while it waits.
     pub crisis_skill: Option<Skill>,
 }
 

@@ -91,6 +91,7 @@ fn config() -> EngineConfig {
         resume_window_ms: 60_000,
         risk_bonus_ms: [0, 60_000, 180_000, 600_000, 0],
         default_handle_ms: 300_000,
+        crisis_skill: None,
     }
 }
 
@@ -1921,6 +1922,40 @@ fn raise_risk_rekeys_and_never_lowers() {
 }
 
 #[test]
+fn a_contact_at_high_risk_needs_the_crisis_skill_from_when_its_risk_rises() {
+    let mut s = Sim::new(EngineConfig {
+        crisis_skill: Some(skill("crisis")),
+        ..config()
+    });
+    s.cmd(Command::UpsertQueue(queue("general")));
+    // One joins at high risk, one is raised to imminent while waiting, one stays at low.
+    s.enqueue(contact(1, "general", Channel::Chat, RiskLevel::High));
+    s.enqueue(contact(2, "general", Channel::Chat, RiskLevel::None));
+    s.enqueue(contact(3, "general", Channel::Chat, RiskLevel::None));
+    s.cmd(Command::RaiseRisk {
+        contact: ContactId(2),
+        risk: RiskLevel::Imminent,
+    });
+    s.cmd(Command::RaiseRisk {
+        contact: ContactId(3),
+        risk: RiskLevel::Low,
+    });
+    // Raised to imminent it keeps its place: first in line.
+    assert_eq!(
+        s.e.queue_places(s.ts(), &qid("general"))[0].contact,
+        ContactId(2)
+    );
+    // Without the crisis skill an operator gets only the low-risk one…
+    let ev = s.op(profile(1, &[], &["zh"], 3, 0));
+    assert_eq!(offers(&ev), vec![(3, 1)]);
+    // …and one with it gets the imminent one first, then the high one.
+    let ev = s.op(profile(2, &[("crisis", 1)], &["zh"], 3, 0));
+    assert_eq!(offers(&ev), vec![(2, 2)]);
+    let ev = s.accept(2, 2);
+    assert_eq!(offers(&ev), vec![(1, 2)]);
+}
+
+#[test]
 fn refusals() {
     let mut s = one_queue_sim();
     s.op(profile(1, &[], &["zh"], 1, 0));
@@ -2033,6 +2068,7 @@ fn restore_after_a_restart() {
         connected_at: None,
         ended_at: None,
         operator_lost: false,
+        participants: Vec::new(),
     };
     // Left before the restart: one within the resume window, one long before it.
     let now = s.now;
@@ -2045,7 +2081,16 @@ fn restore_after_a_restart() {
         vec![
             restored(10, 5_000, ContactState::Waiting, None),
             restored(11, 1_000, ContactState::Offered, None),
-            restored(12, 0, ContactState::Assigned, Some(1)),
+            // Someone had joined it; so had its own operator and an account since removed,
+            // which are not put back.
+            RestoredContact {
+                participants: vec![
+                    (OperatorId(2), JoinMode::Barge),
+                    (OperatorId(1), JoinMode::Whisper),
+                    (OperatorId(99), JoinMode::Monitor),
+                ],
+                ..restored(12, 0, ContactState::Assigned, Some(1))
+            },
             restored(13, 0, ContactState::Completed, None),
             restored(14, 0, ContactState::Assigned, Some(99)),
             left(15, 3_000, 1_000),
@@ -2072,6 +2117,10 @@ fn restore_after_a_restart() {
         state: OperatorState::Away
     }));
     assert_eq!(s.state(12), Some(ContactState::Assigned));
+    assert_eq!(
+        s.e.contact(ContactId(12)).map(|v| v.participants),
+        Some(vec![(OperatorId(2), JoinMode::Barge)])
+    );
     assert_eq!(s.state(11), Some(ContactState::Waiting));
     assert!(s.e.contact(ContactId(13)).is_none());
     let order: Vec<i64> =
@@ -2122,6 +2171,7 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
             connected_at: Some(Timestamp(T0 - 4_000)),
             ended_at: None,
             operator_lost: false,
+            participants: Vec::new(),
         }],
     );
     assert!(ev.contains(&Event::OperatorState {

@@ -661,6 +661,194 @@ async fn lost_contact_stays_first_after_a_restart(db: FreshDb) {
 }
 server_test!(lost_contact_stays_first_after_a_restart);
 
+/// After a restart the operator and a supervisor who had barged in come back before the caller:
+/// both are in the contact again, the operator can write at once, and hears when the caller is back.
+async fn staff_come_back_before_the_caller_after_a_restart(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.operator_grace_ms = 10_000;
+    settings.routing.caller_grace_ms = 10_000;
+    let server = start(&db, settings.clone()).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("lead", Role::Supervisor, &[]).await;
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let joined = caller.expect("joined").await;
+    let id = joined["contact"].as_i64().unwrap();
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    op.expect("offer").await;
+    op.send(json!({"type": "accept", "contact": id})).await;
+    op.expect("assigned").await;
+    caller.expect("connected").await;
+    let mut lead = server.staff("lead").await;
+    lead.send(json!({"type": "join", "contact": id, "mode": "barge"}))
+        .await;
+    lead.expect("joined").await;
+    let stop = tokio::spawn(server.stop());
+    op.expect("shutdown").await;
+    stop.await.unwrap();
+    drop((op, lead, caller));
+
+    let server = start(&db, settings).await;
+    let (mut op, hello) = server.staff_with_hello("op").await;
+    assert_eq!(hello["contacts"][0]["summary"]["id"], id, "{hello}");
+    let (mut lead, hello) = server.staff_with_hello("lead").await;
+    assert_eq!(hello["contacts"][0]["summary"]["id"], id, "{hello}");
+    op.send(json!({"type": "say", "contact": id, "text": "I am still here", "client_id": "o"}))
+        .await;
+    assert_eq!(op.expect("said").await["client_id"], "o");
+    assert_eq!(
+        lead.expect("message").await["line"]["body"],
+        "I am still here"
+    );
+
+    let mut caller = server.caller().await;
+    caller
+        .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
+        .await;
+    let resumed = caller.expect("resumed").await;
+    assert_eq!(resumed["state"], "assigned");
+    assert_eq!(resumed["transcript"][0]["body"], "I am still here");
+    op.expect_where("caller_back", |f| f["contact"] == id).await;
+    caller
+        .send(json!({"type": "say", "text": "back again", "client_id": "c"}))
+        .await;
+    assert_eq!(op.expect("message").await["line"]["body"], "back again");
+    assert_eq!(lead.expect("message").await["line"]["body"], "back again");
+    server.stop().await;
+}
+server_test!(staff_come_back_before_the_caller_after_a_restart);
+
+/// A line of 14 KB, `n` times, from one socket (a caller's or, with `contact`, staff), until all
+/// are acknowledged; the far side does not read meanwhile.
+async fn flood(ws: &mut Ws, contact: Option<i64>, n: usize, tag: &str) {
+    let body = "x".repeat(14_000);
+    for i in 0..n {
+        let mut frame = json!({"type": "say", "text": body, "client_id": format!("{tag}{i}")});
+        if let Some(contact) = contact {
+            frame["contact"] = json!(contact);
+        }
+        ws.0.feed(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+    ws.0.flush().await.unwrap();
+    for _ in 0..n {
+        ws.expect("said").await;
+    }
+}
+
+/// Polls the event log until the contact has an event of `kind`.
+async fn wait_for_event(server: &Server, contact: i64, kind: &str) {
+    for _ in 0..100 {
+        if server.events_of(contact).await.iter().any(|k| k == kind) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no {kind} for contact {contact}: {:?}",
+        server.events_of(contact).await
+    );
+}
+
+/// A console that stops reading is dropped as too slow; once it is gone its contacts go back to
+/// the queue after the grace period, as for any lost connection. So does a caller's grace period
+/// start when the caller's tab is dropped the same way.
+async fn peers_dropped_as_too_slow_are_treated_as_gone(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.caller.max_message_bytes = 15_000;
+    settings.caller.frames_per_10s = 1_000_000;
+    settings.routing.caller_grace_ms = 60_000;
+    let server = start(&db, settings).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("op2", Role::Operator, &[]).await;
+    for name in ["s1", "s2", "s3"] {
+        server.account(name, Role::Supervisor, &[]).await;
+    }
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let id = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    op.expect("offer").await;
+    op.send(json!({"type": "accept", "contact": id})).await;
+    op.expect("assigned").await;
+    caller.expect("connected").await;
+    // The console stops reading; the caller writes far more than its inbox holds.
+    flood(&mut caller, None, 1_500, "c").await;
+    drop(op);
+    wait_for_event(&server, id, "requeue").await;
+    caller.send(json!({"type": "leave"})).await;
+    caller.expect("ended").await;
+
+    // The other way round: a caller's tab stops reading while four people write to it.
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let id = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let mut op = server.staff("op2").await;
+    available(&mut op).await;
+    op.expect_where("offer", |f| f["contact"]["id"] == id).await;
+    op.send(json!({"type": "accept", "contact": id})).await;
+    op.expect("assigned").await;
+    let mut staff = vec![op];
+    for name in ["s1", "s2", "s3"] {
+        let mut ws = server.staff(name).await;
+        ws.send(json!({"type": "join", "contact": id, "mode": "barge"}))
+            .await;
+        ws.expect("joined").await;
+        staff.push(ws);
+    }
+    let writers = staff.into_iter().enumerate().map(|(k, mut ws)| {
+        tokio::spawn(async move {
+            flood(&mut ws, Some(id), 190, &format!("s{k}-")).await;
+            ws
+        })
+    });
+    let mut staff = Vec::new();
+    for writer in writers.collect::<Vec<_>>() {
+        staff.push(writer.await.unwrap());
+    }
+    drop(caller);
+    wait_for_event(&server, id, "caller_away").await;
+    drop(staff);
+    server.stop().await;
+}
+server_test!(peers_dropped_as_too_slow_are_treated_as_gone);
+
+/// With a crisis skill configured, a contact whose risk the lexicon raises to imminent needs it,
+/// as one that screened imminent does: it is not offered to an operator without it.
+async fn a_raised_risk_needs_the_crisis_skill(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.caller.crisis_skill = Some(hotline::domain::Skill::parse("crisis").unwrap());
+    let server = start(&db, settings).await;
+    server.account("op", Role::Operator, &[]).await;
+    server
+        .account("crisis", Role::Operator, &[("crisis", 3)])
+        .await;
+    let mut urgent = server.caller().await;
+    urgent.send(join("general", "no")).await;
+    let urgent_id = urgent.expect("joined").await["contact"].as_i64().unwrap();
+    let mut calm = server.caller().await;
+    calm.send(join("general", "no")).await;
+    let calm_id = calm.expect("joined").await["contact"].as_i64().unwrap();
+    urgent
+        .send(json!({"type": "say", "text": "I want to kill myself tonight", "client_id": "u1"}))
+        .await;
+    urgent.expect("said").await;
+    wait_for_event(&server, urgent_id, "risk_change").await;
+
+    // First in line, but not for an operator without the crisis skill.
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    assert_eq!(op.expect("offer").await["contact"]["id"], calm_id);
+    let mut crisis = server.staff("crisis").await;
+    available(&mut crisis).await;
+    assert_eq!(crisis.expect("offer").await["contact"]["id"], urgent_id);
+    server.stop().await;
+}
+server_test!(a_raised_risk_needs_the_crisis_skill);
+
 /// Bad frames get coded errors and the connection stays usable; floods are closed with 1008;
 /// forged origins and wrong roles are refused.
 async fn bad_input_is_refused_with_codes(db: FreshDb) {

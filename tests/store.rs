@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 
 use common::{Backend, FreshDb};
 use hotline::domain::{
-    Channel, ContactId, Language, OperatorId, Proficiency, QueueId, RiskLevel, Role, Skill,
-    Timestamp, Topic,
+    Channel, ContactId, JoinMode, Language, OperatorId, Proficiency, QueueId, RiskLevel, Role,
+    Skill, Timestamp, Topic,
 };
 use hotline::queues::{Alternative, OpeningHours, QueueDefinition};
 use hotline::routing::{
@@ -1282,6 +1282,63 @@ async fn which_contacts_lost_their_operator(store: DynStore, _db: FreshDb) {
             .await
             .unwrap(),
         vec![lost_twice]
+    );
+}
+
+store_test!(joins_and_leaves_of_the_contacts_asked_about);
+async fn joins_and_leaves_of_the_contacts_asked_about(store: DynStore, _db: FreshDb) {
+    assert!(store.joins_and_leaves(&[]).await.unwrap().is_empty());
+    let (a, b, other) = (ContactId(21), ContactId(22), ContactId(23));
+    let (lead, supervisor) = (OperatorId(5), OperatorId(6));
+    let join = |contact, participant, mode| Event::Join {
+        contact,
+        participant,
+        mode,
+    };
+    store
+        .record_events(
+            Timestamp(1),
+            &[
+                join(a, lead, JoinMode::Monitor),
+                join(other, lead, JoinMode::Barge),
+                join(b, supervisor, JoinMode::Whisper),
+                Event::CallerAway { contact: a },
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .record_events(
+            Timestamp(2),
+            &[
+                Event::Leave {
+                    contact: b,
+                    participant: supervisor,
+                },
+                join(a, supervisor, JoinMode::Barge),
+            ],
+        )
+        .await
+        .unwrap();
+    let found = store
+        .joins_and_leaves(&[b, a, ContactId(99)])
+        .await
+        .unwrap();
+    let kinds: Vec<(Option<ContactId>, &str)> =
+        found.iter().map(|e| (e.contact, e.kind.as_str())).collect();
+    // Oldest first; only joins and leaves; only the contacts asked about.
+    assert_eq!(
+        kinds,
+        vec![
+            (Some(a), "join"),
+            (Some(b), "join"),
+            (Some(b), "leave"),
+            (Some(a), "join"),
+        ]
+    );
+    assert_eq!(
+        serde_json::from_value::<Event>(found[3].data.clone()).unwrap(),
+        join(a, supervisor, JoinMode::Barge)
     );
 }
 

@@ -36,26 +36,16 @@ use crate::store::{
     Message, NewContactRecord, NewMessage, Sender, StoreError, StoreResult, Visibility,
 };
 
-/// Skills a contact needs beyond its queue's: from its topic, and the crisis skill at high risk.
-pub fn contact_requirements(
+/// Skills a contact needs beyond its queue's, from its topic. (The crisis skill, which follows
+/// the contact's risk, is the engine's: see `EngineConfig::crisis_skill`.)
+pub fn topic_requirements(
     settings: &CallerSettings,
     topic: Option<&Topic>,
-    risk: RiskLevel,
 ) -> Vec<SkillRequirement> {
-    let mut required: Vec<SkillRequirement> = topic
+    topic
         .and_then(|t| settings.topic_skills.get(t))
         .cloned()
-        .unwrap_or_default();
-    if risk >= RiskLevel::High
-        && let Some(skill) = &settings.crisis_skill
-        && !required.iter().any(|r| &r.skill == skill)
-    {
-        required.push(SkillRequirement {
-            skill: skill.clone(),
-            min_proficiency: crate::domain::Proficiency::MIN,
-        });
-    }
-    required
+        .unwrap_or_default()
 }
 
 pub async fn upgrade(
@@ -340,8 +330,7 @@ impl CallerSession {
 
         let risk = form.screening.risk();
         let resume_token = random_token(24);
-        let extra_skills =
-            contact_requirements(&self.state.settings.caller, form.topic.as_ref(), risk);
+        let extra_skills = topic_requirements(&self.state.settings.caller, form.topic.as_ref());
         let (tx, rx) = mpsc::channel(INBOX);
         let joined = self
             .state

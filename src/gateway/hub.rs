@@ -2,10 +2,12 @@
 //!
 //! Each connection task owns its socket and a bounded inbox; the hub holds the sending ends.
 //! A peer too slow to drain its inbox is dropped (its sender removed, so its task closes the
-//! socket): a slow browser never blocks the router or other people's chats.
+//! socket): a slow browser never blocks the router or other people's chats. Its task still
+//! reports the connection gone when it ends ([`Hub::unregister_staff`] and
+//! [`Hub::unregister_caller`] say it was still theirs), so the engine starts the grace period.
 //! The lock is a `std::sync::Mutex` held for a few lines, never across `.await`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use tokio::sync::mpsc;
@@ -87,9 +89,20 @@ struct Inner {
     staff: HashMap<OperatorId, StaffConn>,
     callers: HashMap<ContactId, CallerConn>,
     members: HashMap<ContactId, Members>,
+    /// Connections dropped as too slow whose tasks have not ended yet.
+    dropped: HashSet<u64>,
     /// Every account's display name and role, for callers ("you are talking with …"),
     /// wallboards and the staff directory.
     people: HashMap<OperatorId, Person>,
+}
+
+impl Inner {
+    /// Drops a staff connection (its task sees its inbox closed), remembering it was dropped.
+    fn drop_staff(&mut self, id: OperatorId) {
+        if let Some(c) = self.staff.remove(&id) {
+            self.dropped.insert(c.conn);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -124,14 +137,19 @@ impl Hub {
         conn
     }
 
-    /// Removes the registration if it is still this connection's; true if it was.
+    /// Removes the registration if it is still this connection's. True if it was, or if the hub
+    /// dropped this connection as too slow and no newer one has registered since: either way the
+    /// person is gone, and the engine must be told. False if a newer connection took over.
     pub fn unregister_staff(&self, id: OperatorId, conn: u64) -> bool {
         let mut inner = self.lock();
-        if inner.staff.get(&id).is_some_and(|c| c.conn == conn) {
-            inner.staff.remove(&id);
-            true
-        } else {
-            false
+        let dropped = inner.dropped.remove(&conn);
+        match inner.staff.get(&id) {
+            Some(c) if c.conn == conn => {
+                inner.staff.remove(&id);
+                true
+            }
+            Some(_) => false,
+            None => dropped,
         }
     }
 
@@ -166,13 +184,17 @@ impl Hub {
         self.lock().callers.get(&contact).is_some_and(|c| c.quiet)
     }
 
+    /// As [`Hub::unregister_staff`], for a caller's connection.
     pub fn unregister_caller(&self, contact: ContactId, conn: u64) -> bool {
         let mut inner = self.lock();
-        if inner.callers.get(&contact).is_some_and(|c| c.conn == conn) {
-            inner.callers.remove(&contact);
-            true
-        } else {
-            false
+        let dropped = inner.dropped.remove(&conn);
+        match inner.callers.get(&contact) {
+            Some(c) if c.conn == conn => {
+                inner.callers.remove(&contact);
+                true
+            }
+            Some(_) => false,
+            None => dropped,
         }
     }
 
@@ -226,7 +248,7 @@ impl Hub {
         };
         if c.tx.try_send(notice).is_err() {
             tracing::warn!(operator = %id, "staff connection too slow or gone; dropping it");
-            inner.staff.remove(&id);
+            inner.drop_staff(id);
             return false;
         }
         true
@@ -238,7 +260,9 @@ impl Hub {
             && c.tx.try_send(notice).is_err()
         {
             tracing::warn!(contact = %contact, "caller connection too slow or gone; dropping it");
-            inner.callers.remove(&contact);
+            if let Some(c) = inner.callers.remove(&contact) {
+                inner.dropped.insert(c.conn);
+            }
         }
     }
 
@@ -254,7 +278,8 @@ impl Hub {
             }
         }
         for id in slow {
-            inner.staff.remove(&id);
+            tracing::warn!(operator = %id, "staff connection too slow or gone; dropping it");
+            inner.drop_staff(id);
         }
     }
 
@@ -319,5 +344,60 @@ impl Hub {
             }
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> StaffNotice {
+        StaffNotice::Frame(StaffEvent::Pong)
+    }
+
+    /// Fills a staff inbox until the hub drops the connection as too slow.
+    fn overflow(hub: &Hub, id: OperatorId) {
+        for _ in 0..INBOX {
+            assert!(hub.to_staff(id, frame()));
+        }
+        assert!(!hub.to_staff(id, frame()), "the full inbox is dropped");
+    }
+
+    #[test]
+    fn a_connection_dropped_as_too_slow_is_still_reported_gone_by_its_task() {
+        let hub = Hub::default();
+        let id = OperatorId(7);
+        let (tx, _rx) = mpsc::channel(INBOX);
+        let conn = hub.register_staff(id, Role::Operator, tx);
+        overflow(&hub, id);
+        assert!(
+            hub.unregister_staff(id, conn),
+            "the engine must hear it is gone"
+        );
+        assert!(!hub.unregister_staff(id, conn), "told once");
+
+        let contact = ContactId(3);
+        let (tx, _rx) = mpsc::channel(1);
+        let conn = hub.register_caller(contact, tx);
+        hub.to_caller(contact, CallerNotice::Frame(CallerEvent::Pong));
+        hub.to_caller(contact, CallerNotice::Frame(CallerEvent::Pong));
+        assert!(!hub.is_caller_connected(contact));
+        assert!(hub.unregister_caller(contact, conn));
+    }
+
+    #[test]
+    fn a_dropped_connection_replaced_by_a_newer_one_is_not_reported_gone() {
+        let hub = Hub::default();
+        let id = OperatorId(7);
+        let (tx, _old) = mpsc::channel(INBOX);
+        let old = hub.register_staff(id, Role::Operator, tx);
+        overflow(&hub, id);
+        let (tx, _new) = mpsc::channel(INBOX);
+        let new = hub.register_staff(id, Role::Operator, tx);
+        assert!(
+            !hub.unregister_staff(id, old),
+            "the person is back on a newer console"
+        );
+        assert!(hub.unregister_staff(id, new));
     }
 }

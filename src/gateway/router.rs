@@ -188,6 +188,10 @@ impl RouterTask {
         health: Arc<StoreHealth>,
     ) -> (RouterTask, RouterHandle) {
         let (tx, rx) = mpsc::channel(1024);
+        // Contacts restored at start are held and joined before anyone connects.
+        for view in engine.contacts() {
+            hub.set_members(view.id, members_of(&view));
+        }
         let task = RouterTask {
             engine,
             store,
@@ -415,6 +419,8 @@ impl RouterTask {
             .map(|(contact, inbox)| (contact, self.hub.register_new_caller(contact, inbox)))
             .collect();
         self.floor_dirty = true;
+        // Notices go to who was in each contact before the batch (those it releases included);
+        // then the list is brought up to date.
         for event in &events {
             self.metrics.observe(event);
             self.notify(now, event);

@@ -379,7 +379,7 @@ impl Engine {
                 self.set_presence(now, operator, presence)
             }
             Command::Enqueue(contact) => self.enqueue(now, contact),
-            Command::RaiseRisk { contact, risk } => self.raise_risk(contact, risk),
+            Command::RaiseRisk { contact, risk } => self.raise_risk(now, contact, risk),
             Command::Accept { operator, contact } => self.accept(now, operator, contact),
             Command::Reject { operator, contact } => self.reject(now, operator, contact),
             Command::End { contact, by } => self.end(now, contact, by),

@@ -32,6 +32,10 @@ pub struct EngineConfig {
     pub risk_bonus_ms: [i64; 5],
     /// Handle time assumed for wait estimates before any contact has completed.
     pub default_handle_ms: i64,
+    /// The skill every high- or imminent-risk contact needs: added when a contact joins at that
+    /// risk, and when its risk rises to it. Set from `caller.crisis_skill`, not read here.
+    #[serde(skip)]
+    pub crisis_skill: Option<Skill>,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +49,7 @@ impl Default for EngineConfig {
             resume_window_ms: 300_000,
             risk_bonus_ms: [0, 60_000, 180_000, 600_000, 0],
             default_handle_ms: 900_000,
+            crisis_skill: None,
         }
     }
 }
@@ -541,6 +546,8 @@ pub struct RestoredContact {
     pub ended_at: Option<Timestamp>,
     /// It was requeued after losing its operator: it waits first in line again.
     pub operator_lost: bool,
+    /// For assigned contacts: who had joined it (supervisors, crisis leads) and how.
+    pub participants: Vec<(OperatorId, JoinMode)>,
 }
 
 /// How many contacts of one risk level wait in one queue (waiting or offered, not yet

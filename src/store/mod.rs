@@ -282,6 +282,9 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     /// Of `contacts`, those the log shows requeued after losing their operator (a restart puts
     /// them first in line again), in id order.
     async fn lost_their_operator(&self, contacts: &[ContactId]) -> StoreResult<Vec<ContactId>>;
+    /// The `join` and `leave` events of `contacts`, oldest first: who takes part in each (a
+    /// restart puts supervisors and crisis leads back in the live contacts they had joined).
+    async fn joins_and_leaves(&self, contacts: &[ContactId]) -> StoreResult<Vec<StoredEvent>>;
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
 }

@@ -1385,6 +1385,32 @@ macro_rules! impl_store {
                     Ok(lost.into_iter().map(ContactId).collect())
                 }
 
+                #[tracing::instrument(skip_all, fields(db = $dialect, contacts = contacts.len()))]
+                async fn joins_and_leaves(
+                    &self,
+                    contacts: &[ContactId],
+                ) -> StoreResult<Vec<StoredEvent>> {
+                    static QUERY: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "SELECT {} FROM events \
+                             WHERE contact_id IN (SELECT cid FROM {} AS j) \
+                             AND kind IN ('join', 'leave') ORDER BY seq",
+                            sql::event_columns!(),
+                            sql::json_rows($dialect, 1, &[("cid", "bigint")]),
+                        )
+                    });
+                    if contacts.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let ids: Vec<_> = contacts.iter().map(|c| sql::IdParam { cid: c.0 }).collect();
+                    let rows: Vec<sql::EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(QUERY.as_str()))
+                        .bind(sql::json_param(&ids)?)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    sql::all(rows)
+                }
+
                 #[tracing::instrument(skip_all, fields(db = $dialect, after = after, limit = limit))]
                 async fn events_after(
                     &self,

@@ -179,7 +179,7 @@ impl Engine {
         qi: usize,
         entered_at: Timestamp,
     ) {
-        let extra = normalise_extra(&new.extra_skills);
+        let extra = self.skills_at(normalise_extra(&new.extra_skills), new.risk);
         let base = self.base_for(qi, ch_ix(new.channel), &new.language, &extra);
         let mut c = Contact {
             id: new.id,
@@ -225,7 +225,12 @@ impl Engine {
         }
     }
 
-    pub(crate) fn raise_risk(&mut self, id: ContactId, risk: RiskLevel) -> Result<(), EngineError> {
+    pub(crate) fn raise_risk(
+        &mut self,
+        now: Timestamp,
+        id: ContactId,
+        risk: RiskLevel,
+    ) -> Result<(), EngineError> {
         let c = self.contact_ref(id)?;
         if c.state == ContactState::Abandoned {
             return Err(EngineError::WrongState("abandoned"));
@@ -258,7 +263,52 @@ impl Engine {
             from,
             to: risk,
         });
+        self.require_crisis_skill(now, id);
         Ok(())
+    }
+
+    /// The contact's extra skills as its risk calls for them: with the crisis skill at high risk
+    /// or above, when one is configured.
+    fn skills_at(
+        &self,
+        extra: Vec<(Skill, Proficiency)>,
+        risk: RiskLevel,
+    ) -> Vec<(Skill, Proficiency)> {
+        let mut extra = extra;
+        if risk >= RiskLevel::High
+            && let Some(skill) = &self.config.crisis_skill
+            && !extra.iter().any(|(s, _)| s == skill)
+        {
+            extra.push((skill.clone(), Proficiency::MIN));
+            extra.sort();
+        }
+        extra
+    }
+
+    /// After a rise in risk: a contact that now needs the crisis skill is routed by it from now
+    /// on (a waiting one keeps its place; an offer or a conversation under way goes on).
+    fn require_crisis_skill(&mut self, now: Timestamp, id: ContactId) {
+        let Some(c) = self.contacts.get(&id) else {
+            return;
+        };
+        let extra = self.skills_at(c.extra.clone(), c.risk);
+        if extra == c.extra {
+            return;
+        }
+        let (queue, channel, language, waiting) = (
+            c.queue,
+            ch_ix(c.channel),
+            c.language.clone(),
+            c.state == ContactState::Waiting,
+        );
+        let base = self.base_for(queue, channel, &language, &extra);
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.extra = extra;
+            c.base = base;
+        }
+        if waiting {
+            self.reenter(now, id);
+        }
     }
 
     fn offered_to(&self, operator: OperatorId, id: ContactId) -> Result<(), EngineError> {
@@ -806,6 +856,7 @@ impl Engine {
             };
             let holder = rc.operator.and_then(|o| self.op_ix.get(&o).copied());
             let resume_until = resumable_until(&rc);
+            let participants = rc.participants;
             self.insert_contact(now, rc.contact, qi, rc.entered_at);
             if let (Some(c), Some(at)) = (self.contacts.get_mut(&id), rc.connected_at) {
                 c.connected_at = at;
@@ -824,6 +875,9 @@ impl Engine {
                 }
                 (ContactState::Assigned | ContactState::Wrapping, Some(op)) => {
                     self.restore_held(now, id, op, rc.state == ContactState::Wrapping);
+                    if rc.state == ContactState::Assigned {
+                        self.restore_participants(id, participants);
+                    }
                 }
                 (ContactState::Assigned, None) => {
                     self.mark_lost(id);
@@ -864,6 +918,24 @@ impl Engine {
         let key = self.key_for(c, c.risk);
         if let Some(c) = self.contacts.get_mut(&id) {
             c.key = key;
+        }
+    }
+
+    /// Puts back who had joined a restored live contact: people the engine knows, other than
+    /// the operator holding it.
+    fn restore_participants(&mut self, id: ContactId, participants: Vec<(OperatorId, JoinMode)>) {
+        let known: Vec<_> = participants
+            .into_iter()
+            .filter(|(p, _)| self.op_ix.contains_key(p))
+            .collect();
+        if let Some(c) = self.contacts.get_mut(&id) {
+            for (participant, mode) in known {
+                if c.operator != Some(participant)
+                    && !c.participants.iter().any(|p| p.0 == participant)
+                {
+                    c.participants.push((participant, mode));
+                }
+            }
         }
     }
 
