@@ -122,7 +122,13 @@ pub async fn recv_inbox<T>(inbox: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     }
 }
 
+/// How long writing to a peer may take before the peer counts as gone. A peer that stays
+/// connected but has stopped reading (a frozen tab) would otherwise hold its connection task —
+/// and the engine would think it present — for as long as TCP keeps the connection open.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Sends frames as JSON text, written out together (one flush, so usually one system call).
+/// Fails if the peer has not taken them within [`SEND_TIMEOUT`].
 pub async fn send_frames<S, T>(
     sink: &mut S,
     frames: impl IntoIterator<Item = T>,
@@ -131,13 +137,30 @@ where
     S: futures_util::Sink<WsMessage, Error = axum::Error> + Unpin,
     T: serde::Serialize,
 {
-    let mut any = false;
-    for frame in frames {
-        let text = serde_json::to_string(&frame).unwrap_or_default();
-        sink.feed(WsMessage::Text(text.into())).await?;
-        any = true;
-    }
-    if any { sink.flush().await } else { Ok(()) }
+    send_frames_within(SEND_TIMEOUT, sink, frames).await
+}
+
+async fn send_frames_within<S, T>(
+    limit: Duration,
+    sink: &mut S,
+    frames: impl IntoIterator<Item = T>,
+) -> Result<(), axum::Error>
+where
+    S: futures_util::Sink<WsMessage, Error = axum::Error> + Unpin,
+    T: serde::Serialize,
+{
+    let write = async {
+        let mut any = false;
+        for frame in frames {
+            let text = serde_json::to_string(&frame).unwrap_or_default();
+            sink.feed(WsMessage::Text(text.into())).await?;
+            any = true;
+        }
+        if any { sink.flush().await } else { Ok(()) }
+    };
+    tokio::time::timeout(limit, write)
+        .await
+        .unwrap_or_else(|_| Err(axum::Error::new("the peer has stopped reading")))
 }
 
 /// How long a closing connection waits for the peer's close frame (the closing handshake), so
@@ -160,13 +183,12 @@ pub async fn farewell<S, R, T>(
         return;
     }
     if let Some((code, reason)) = close {
-        let sent = sink
-            .send(WsMessage::Close(Some(axum::extract::ws::CloseFrame {
-                code,
-                reason: axum::extract::ws::Utf8Bytes::from_static(reason),
-            })))
-            .await;
-        if sent.is_ok() {
+        let close = WsMessage::Close(Some(axum::extract::ws::CloseFrame {
+            code,
+            reason: axum::extract::ws::Utf8Bytes::from_static(reason),
+        }));
+        let sent = tokio::time::timeout(CLOSE_WAIT, sink.send(close)).await;
+        if matches!(sent, Ok(Ok(()))) {
             // Whatever the peer still sends is dropped; its close frame (or end) ends the wait.
             let _ = tokio::time::timeout(CLOSE_WAIT, async {
                 while let Some(Ok(frame)) = stream.next().await {
@@ -209,7 +231,7 @@ pub fn router_error_frame(e: RouterError) -> ErrorFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::CallerRequest;
+    use protocol::{CallerEvent, CallerRequest};
 
     #[test]
     fn a_store_failure_gives_the_peer_only_its_log_id() {
@@ -235,6 +257,50 @@ mod tests {
             "too_large"
         );
         assert!(decode::<CallerRequest>("{\"type\":\"ping\"}", 100).is_ok());
+    }
+
+    /// A sink whose peer never takes anything.
+    struct Stuck;
+
+    impl futures_util::Sink<WsMessage> for Stuck {
+        type Error = axum::Error;
+        fn poll_ready(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), axum::Error>> {
+            std::task::Poll::Pending
+        }
+        fn start_send(self: std::pin::Pin<&mut Self>, _: WsMessage) -> Result<(), axum::Error> {
+            Ok(())
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), axum::Error>> {
+            std::task::Poll::Pending
+        }
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), axum::Error>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_fails_the_write_in_time() {
+        let started = Instant::now();
+        let sent =
+            send_frames_within(Duration::from_millis(50), &mut Stuck, [CallerEvent::Pong]).await;
+        assert!(sent.is_err());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Nothing to send is no write at all.
+        let none: [CallerEvent; 0] = [];
+        assert!(
+            send_frames_within(Duration::from_millis(50), &mut Stuck, none)
+                .await
+                .is_ok()
+        );
     }
 
     #[test]
