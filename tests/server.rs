@@ -670,16 +670,8 @@ async fn staff_come_back_before_the_caller_after_a_restart(db: FreshDb) {
     let server = start(&db, settings.clone()).await;
     server.account("op", Role::Operator, &[]).await;
     server.account("lead", Role::Supervisor, &[]).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let joined = caller.expect("joined").await;
+    let (caller, joined, mut op) = server.connected_contact("op").await;
     let id = joined["contact"].as_i64().unwrap();
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
-    op.expect("offer").await;
-    op.send(json!({"type": "accept", "contact": id})).await;
-    op.expect("assigned").await;
-    caller.expect("connected").await;
     let mut lead = server.staff("lead").await;
     lead.send(json!({"type": "join", "contact": id, "mode": "barge"}))
         .await;
@@ -766,15 +758,8 @@ async fn peers_dropped_as_too_slow_are_treated_as_gone(db: FreshDb) {
     for name in ["s1", "s2", "s3"] {
         server.account(name, Role::Supervisor, &[]).await;
     }
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let id = caller.expect("joined").await["contact"].as_i64().unwrap();
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
-    op.expect("offer").await;
-    op.send(json!({"type": "accept", "contact": id})).await;
-    op.expect("assigned").await;
-    caller.expect("connected").await;
+    let (mut caller, joined, op) = server.connected_contact("op").await;
+    let id = joined["contact"].as_i64().unwrap();
     // The console stops reading; the caller writes far more than its inbox holds.
     flood(&mut caller, None, 1_500, "c").await;
     drop(op);
@@ -783,14 +768,8 @@ async fn peers_dropped_as_too_slow_are_treated_as_gone(db: FreshDb) {
     caller.expect("ended").await;
 
     // The other way round: a caller's tab stops reading while four people write to it.
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let id = caller.expect("joined").await["contact"].as_i64().unwrap();
-    let mut op = server.staff("op2").await;
-    available(&mut op).await;
-    op.expect_where("offer", |f| f["contact"]["id"] == id).await;
-    op.send(json!({"type": "accept", "contact": id})).await;
-    op.expect("assigned").await;
+    let (caller, joined, op) = server.connected_contact("op2").await;
+    let id = joined["contact"].as_i64().unwrap();
     let mut staff = vec![op];
     for name in ["s1", "s2", "s3"] {
         let mut ws = server.staff(name).await;

@@ -185,6 +185,23 @@ impl Server {
         (ws, hello)
     }
 
+    /// A caller joins `general`; `operator` signs in, goes available and accepts the contact.
+    /// Returns the caller's socket, its `joined` frame and the operator's socket.
+    pub async fn connected_contact(&self, operator: &str) -> (Ws, Value, Ws) {
+        let mut caller = self.caller().await;
+        caller.send(join("general", "no")).await;
+        let joined = caller.expect("joined").await;
+        let mut op = self.staff(operator).await;
+        available(&mut op).await;
+        op.expect_where("offer", |f| f["contact"]["id"] == joined["contact"])
+            .await;
+        op.send(json!({"type": "accept", "contact": joined["contact"]}))
+            .await;
+        op.expect("assigned").await;
+        caller.expect("connected").await;
+        (caller, joined, op)
+    }
+
     pub async fn caller(&self) -> Ws {
         let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws/caller", self.addr))
             .await
