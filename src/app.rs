@@ -208,7 +208,7 @@ async fn prepare_engine(
         .filter(|c| c.state == ContactState::Assigned)
         .map(|c| c.id)
         .collect();
-    let mut participants = participants_from(&store.joins_and_leaves(&live).await?);
+    let mut participants = participants_from(store.joins_and_leaves(&live).await?);
     let restored: Vec<RestoredContact> = stored
         .into_iter()
         .map(|c| RestoredContact {
@@ -254,13 +254,14 @@ async fn prepare_engine(
     Ok((engine, queues))
 }
 
-/// Who takes part in each contact, from its `join` and `leave` events in order.
+/// Who takes part in each contact, from its `join` and `leave` events in order: each person
+/// once, with the mode of their last join.
 fn participants_from(
-    events: &[crate::store::StoredEvent],
+    events: Vec<crate::store::StoredEvent>,
 ) -> HashMap<ContactId, Vec<(OperatorId, JoinMode)>> {
     let mut taking_part: HashMap<ContactId, Vec<(OperatorId, JoinMode)>> = HashMap::new();
     for stored in events {
-        match serde_json::from_value::<Event>(stored.data.clone()) {
+        match serde_json::from_value::<Event>(stored.data) {
             Ok(Event::Join {
                 contact,
                 participant,

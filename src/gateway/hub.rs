@@ -97,6 +97,16 @@ struct Inner {
 }
 
 impl Inner {
+    /// Whether connection `conn`, now ending, was its person's (or contact's) last: it is the one
+    /// registered (`current`), or the hub dropped it as too slow and none has registered since.
+    fn was_last(&mut self, conn: u64, current: Option<u64>) -> bool {
+        let dropped = self.dropped.remove(&conn);
+        match current {
+            Some(current) => current == conn,
+            None => dropped,
+        }
+    }
+
     /// Drops a staff connection (its task sees its inbox closed), remembering it was dropped.
     fn drop_staff(&mut self, id: OperatorId) {
         if let Some(c) = self.staff.remove(&id) {
@@ -142,15 +152,11 @@ impl Hub {
     /// person is gone, and the engine must be told. False if a newer connection took over.
     pub fn unregister_staff(&self, id: OperatorId, conn: u64) -> bool {
         let mut inner = self.lock();
-        let dropped = inner.dropped.remove(&conn);
-        match inner.staff.get(&id) {
-            Some(c) if c.conn == conn => {
-                inner.staff.remove(&id);
-                true
-            }
-            Some(_) => false,
-            None => dropped,
+        let current = inner.staff.get(&id).map(|c| c.conn);
+        if current == Some(conn) {
+            inner.staff.remove(&id);
         }
+        inner.was_last(conn, current)
     }
 
     pub fn register_caller(&self, contact: ContactId, tx: mpsc::Sender<CallerNotice>) -> u64 {
@@ -187,15 +193,11 @@ impl Hub {
     /// As [`Hub::unregister_staff`], for a caller's connection.
     pub fn unregister_caller(&self, contact: ContactId, conn: u64) -> bool {
         let mut inner = self.lock();
-        let dropped = inner.dropped.remove(&conn);
-        match inner.callers.get(&contact) {
-            Some(c) if c.conn == conn => {
-                inner.callers.remove(&contact);
-                true
-            }
-            Some(_) => false,
-            None => dropped,
+        let current = inner.callers.get(&contact).map(|c| c.conn);
+        if current == Some(conn) {
+            inner.callers.remove(&contact);
         }
+        inner.was_last(conn, current)
     }
 
     pub fn set_person(&self, id: OperatorId, person: Person) {

@@ -271,10 +271,9 @@ impl Engine {
     /// or above, when one is configured.
     fn skills_at(
         &self,
-        extra: Vec<(Skill, Proficiency)>,
+        mut extra: Vec<(Skill, Proficiency)>,
         risk: RiskLevel,
     ) -> Vec<(Skill, Proficiency)> {
-        let mut extra = extra;
         if risk >= RiskLevel::High
             && let Some(skill) = &self.config.crisis_skill
             && !extra.iter().any(|(s, _)| s == skill)
@@ -921,21 +920,18 @@ impl Engine {
         }
     }
 
-    /// Puts back who had joined a restored live contact: people the engine knows, other than
-    /// the operator holding it.
+    /// Puts back who had joined a restored live contact (each once, as the log's joins and
+    /// leaves left them): people the engine knows, other than the operator holding it.
     fn restore_participants(&mut self, id: ContactId, participants: Vec<(OperatorId, JoinMode)>) {
         let known: Vec<_> = participants
             .into_iter()
             .filter(|(p, _)| self.op_ix.contains_key(p))
             .collect();
         if let Some(c) = self.contacts.get_mut(&id) {
-            for (participant, mode) in known {
-                if c.operator != Some(participant)
-                    && !c.participants.iter().any(|p| p.0 == participant)
-                {
-                    c.participants.push((participant, mode));
-                }
-            }
+            c.participants = known
+                .into_iter()
+                .filter(|(p, _)| c.operator != Some(*p))
+                .collect();
         }
     }
 
