@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -344,6 +345,9 @@ pub struct CallerSettings {
     /// Skill every high- or imminent-risk contact requires, when set: from the screening
     /// answer at join, or from the moment its risk rises that far while it waits.
     pub crisis_skill: Option<Skill>,
+    /// The most transcript lines one frame carries (an offer, a contact on a console, a
+    /// caller's resume): the newest ones; earlier ones are read a page of this size at a time.
+    pub transcript_page_lines: NonZeroU32,
 }
 
 impl Default for CallerSettings {
@@ -355,6 +359,7 @@ impl Default for CallerSettings {
             lexicon_file: None,
             topic_skills: BTreeMap::new(),
             crisis_skill: None,
+            transcript_page_lines: NonZeroU32::new(200).expect("not zero"),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::admin::{
 use crate::auth::http::{LoginRequest, Me, PasswordChange};
 use crate::error::ErrorBody;
 use crate::gateway::protocol::{
-    CallerEvent, CallerRequest, PROTOCOL_VERSION, StaffEvent, StaffLine, StaffRequest,
+    CallerEvent, CallerRequest, PROTOCOL_VERSION, StaffEvent, StaffRequest,
 };
 use crate::gateway::public::PublicInfo;
 use crate::queues::QueueDefinition;
@@ -198,10 +198,10 @@ fn openapi() -> Value {
         Route {
             method: "get",
             path: "/api/contacts/{id}/transcript",
-            summary: "A contact's transcript",
+            summary: "A contact's transcript, a page at a time, newest lines first (?before=seq&limit=1..1000; the read is recorded in the access log)",
             access: "people in the contact, supervisor, admin",
             request: None,
-            response: s!(Vec<StaffLine>),
+            response: s!(crate::gateway::public::TranscriptLines),
             created: false,
         },
         Route {

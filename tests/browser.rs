@@ -68,6 +68,8 @@ async fn the_whole_story_in_a_browser() {
     settings.database.url = db.url().to_owned();
     settings.auth.logins_per_minute = 1_000;
     settings.caller.joins_per_minute = 1_000;
+    // Short pages, so that the story reads a long conversation back a page at a time.
+    settings.caller.transcript_page_lines = 2.try_into().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();

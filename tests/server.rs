@@ -711,6 +711,110 @@ async fn staff_come_back_before_the_caller_after_a_restart(db: FreshDb) {
 }
 server_test!(staff_come_back_before_the_caller_after_a_restart);
 
+/// A long transcript comes a page at a time: frames carry its newest lines and say there are
+/// earlier ones; staff read those over HTTP, the caller over its socket (never the whispers).
+async fn a_long_transcript_comes_a_page_at_a_time(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.caller.transcript_page_lines = 3.try_into().unwrap();
+    let server = start(&db, settings).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("lead", Role::Supervisor, &[]).await;
+    let mut caller = server.caller().await;
+    caller.send(json!({"type": "earlier", "before": 5})).await;
+    assert_eq!(caller.expect("error").await["code"], "not_joined");
+    caller.send(join("general", "no")).await;
+    let joined = caller.expect("joined").await;
+    let id = joined["contact"].as_i64().unwrap();
+    for i in 1..=5 {
+        caller
+            .send(json!({"type": "say", "text": format!("line {i}"), "client_id": format!("c{i}")}))
+            .await;
+        assert_eq!(caller.expect("said").await["seq"], i);
+    }
+    let seqs = |lines: &Value| -> Vec<i64> {
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["seq"].as_i64().unwrap())
+            .collect()
+    };
+
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let offer = op.expect("offer").await;
+    assert_eq!(seqs(&offer["transcript"]), [3, 4, 5], "{offer}");
+    assert_eq!(offer["earlier"], true);
+    op.send(json!({"type": "accept", "contact": id})).await;
+    let assigned = op.expect("assigned").await;
+    assert_eq!(seqs(&assigned["contact"]["transcript"]), [3, 4, 5]);
+    assert_eq!(assigned["contact"]["earlier"], true);
+    caller.expect("connected").await;
+
+    let mut lead = server.staff("lead").await;
+    lead.send(json!({"type": "join", "contact": id, "mode": "whisper"}))
+        .await;
+    lead.expect("joined").await;
+    lead.send(json!({"type": "say", "contact": id, "text": "whisper", "client_id": "w"}))
+        .await;
+    assert_eq!(lead.expect("said").await["seq"], 6);
+    op.send(json!({"type": "say", "contact": id, "text": "op line", "client_id": "o"}))
+        .await;
+    assert_eq!(op.expect("said").await["seq"], 7);
+
+    let cookie = server.login("op").await;
+    let path = format!("/api/contacts/{id}/transcript");
+    let (status, newest) = get(&server, &cookie, &path).await;
+    assert_eq!(status, 200, "{newest}");
+    assert_eq!(
+        (seqs(&newest["lines"]), &newest["earlier"]),
+        (vec![5, 6, 7], &json!(true))
+    );
+    let (_, page) = get(&server, &cookie, &format!("{path}?before=5")).await;
+    assert_eq!(
+        (seqs(&page["lines"]), &page["earlier"]),
+        (vec![2, 3, 4], &json!(true))
+    );
+    let (_, page) = get(&server, &cookie, &format!("{path}?before=2&limit=10")).await;
+    assert_eq!(
+        (seqs(&page["lines"]), &page["earlier"]),
+        (vec![1], &json!(false))
+    );
+    for bad in ["?limit=0", "?limit=1001", "?before=x", "?limit=-3"] {
+        let (status, body) = get(&server, &cookie, &format!("{path}{bad}")).await;
+        assert_eq!(
+            (status, &body["code"]),
+            (422, &json!("invalid")),
+            "{bad}: {body}"
+        );
+    }
+
+    drop(caller);
+    let mut caller = server.caller().await;
+    caller
+        .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
+        .await;
+    let resumed = caller.expect("resumed").await;
+    assert_eq!(seqs(&resumed["transcript"]), [4, 5, 7], "{resumed}");
+    assert_eq!(resumed["earlier"], true);
+    caller.send(json!({"type": "earlier", "before": 4})).await;
+    let earlier = caller.expect("earlier").await;
+    assert_eq!(
+        (seqs(&earlier["lines"]), &earlier["earlier"]),
+        (vec![1, 2, 3], &json!(false))
+    );
+    assert_eq!(earlier["lines"][0]["body"], "line 1");
+    caller.send(json!({"type": "earlier", "before": 8})).await;
+    let again = caller.expect("earlier").await;
+    assert_eq!(
+        seqs(&again["lines"]),
+        [4, 5, 7],
+        "the whisper never reaches the caller"
+    );
+    server.stop().await;
+}
+server_test!(a_long_transcript_comes_a_page_at_a_time);
+
 /// A line of 14 KB, `n` times, from one socket (a caller's or, with `contact`, staff), until all
 /// are acknowledged; the far side does not read meanwhile.
 async fn flood(ws: &mut Ws, contact: Option<i64>, n: usize, tag: &str) {

@@ -24,8 +24,8 @@ use hotline::routing::{
 };
 use hotline::store::projection::project;
 use hotline::store::{
-    AccountUpdate, ContactRecord, DynStore, NewAccount, NewContactRecord, NewMessage, Sender,
-    Session, SkillInfo, StoreError, Visibility,
+    AccountUpdate, ContactRecord, DynStore, NewAccount, NewContactRecord, NewMessage, Reader,
+    Sender, Session, SkillInfo, StoreError, TranscriptPage, Visibility,
 };
 use sqlx::Connection;
 
@@ -731,6 +731,75 @@ async fn concurrent_appends_have_no_gaps(store: DynStore, _db: FreshDb) {
     );
     let bodies: BTreeSet<_> = stored.iter().map(|m| m.body.clone()).collect();
     assert_eq!(bodies.len(), 20, "every line stored once");
+}
+
+store_test!(a_transcript_is_read_a_page_at_a_time);
+async fn a_transcript_is_read_a_page_at_a_time(store: DynStore, _db: FreshDb) {
+    let op = store
+        .create_account(new_account("op"), Timestamp(0))
+        .await
+        .unwrap();
+    let [a, b] = made_contacts(&store, ["pa", "pb"]).await;
+    // Seven lines; the 3rd and 6th are whispers, which only staff read.
+    let mut lines = Vec::new();
+    for i in 1..=7 {
+        let mut m = line(a, &format!("line {i}"), i);
+        if i % 3 == 0 {
+            m.sender = Sender::Participant;
+            m.author = Some(op.id);
+            m.visibility = Visibility::Operators;
+        }
+        lines.push(m);
+    }
+    store.append_messages(lines).await.unwrap();
+    store.append_message(line(b, "other", 8)).await.unwrap();
+    let seqs = |page: &TranscriptPage| page.lines.iter().map(|m| m.seq).collect::<Vec<_>>();
+
+    let newest = store
+        .transcript_page(a, Reader::Staff, None, 3)
+        .await
+        .unwrap();
+    assert_eq!((seqs(&newest), newest.earlier), (vec![5, 6, 7], true));
+    assert_eq!(newest.lines[0].body, "line 5");
+    let before = store
+        .transcript_page(a, Reader::Staff, Some(5), 3)
+        .await
+        .unwrap();
+    assert_eq!((seqs(&before), before.earlier), (vec![2, 3, 4], true));
+    let first = store
+        .transcript_page(a, Reader::Staff, Some(2), 3)
+        .await
+        .unwrap();
+    assert_eq!((seqs(&first), first.earlier), (vec![1], false));
+    // Exactly the lines left: nothing earlier.
+    let exact = store
+        .transcript_page(a, Reader::Staff, Some(4), 3)
+        .await
+        .unwrap();
+    assert_eq!((seqs(&exact), exact.earlier), (vec![1, 2, 3], false));
+
+    let caller = store
+        .transcript_page(a, Reader::Caller, None, 3)
+        .await
+        .unwrap();
+    assert_eq!((seqs(&caller), caller.earlier), (vec![4, 5, 7], true));
+    let caller = store
+        .transcript_page(a, Reader::Caller, Some(4), 3)
+        .await
+        .unwrap();
+    assert_eq!((seqs(&caller), caller.earlier), (vec![1, 2], false));
+
+    let all = store
+        .transcript_page(a, Reader::Staff, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.lines, store.messages(a).await.unwrap());
+    assert!(!all.earlier);
+    let none = store
+        .transcript_page(ContactId(9_999), Reader::Staff, None, 3)
+        .await
+        .unwrap();
+    assert_eq!((none.lines.len(), none.earlier), (0, false));
 }
 
 // ---------- event log ----------

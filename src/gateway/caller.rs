@@ -33,7 +33,7 @@ use crate::domain::{ContactId, Language, QueueId, RiskLevel, Timestamp, Topic};
 use crate::error::ApiError;
 use crate::routing::{Command, EngineError, NewContact, SkillRequirement};
 use crate::store::{
-    Message, NewContactRecord, NewMessage, Sender, StoreError, StoreResult, Visibility,
+    Message, NewContactRecord, NewMessage, Reader, Sender, StoreError, StoreResult, Visibility,
 };
 
 /// Skills a contact needs beyond its queue's, from its topic. (The crisis skill, which follows
@@ -240,6 +240,15 @@ impl CallerSession {
             CallerRequest::Typing => self.contact().map(|contact| {
                 self.state.hub.relay_typing(contact, true, None);
             }),
+            CallerRequest::Earlier { before } => match self.contact() {
+                Ok(contact) => self
+                    .page(contact, Some(before))
+                    .await
+                    .map(|(lines, earlier)| {
+                        out.push(CallerEvent::Earlier { lines, earlier });
+                    }),
+                Err(e) => Err(e),
+            },
             CallerRequest::Leave => self.leave().await,
             CallerRequest::Ping => {
                 out.push(CallerEvent::Pong);
@@ -254,6 +263,24 @@ impl CallerSession {
                 .inc();
             out.push(CallerEvent::Error(e));
         }
+    }
+
+    /// The caller's lines of a contact before `before` (the newest ones when `None`), a page
+    /// at a time, and whether earlier ones exist.
+    async fn page(
+        &self,
+        contact: ContactId,
+        before: Option<i64>,
+    ) -> Result<(Vec<TranscriptLine>, bool), ErrorFrame> {
+        let limit = self.state.settings.caller.transcript_page_lines.get();
+        let page = self
+            .state
+            .store
+            .transcript_page(contact, Reader::Caller, before, limit)
+            .await
+            .map_err(store_error_frame)?;
+        let lines = page.lines.iter().map(TranscriptLine::from).collect();
+        Ok((lines, page.earlier))
     }
 
     fn contact(&self) -> Result<ContactId, ErrorFrame> {
@@ -442,21 +469,13 @@ impl CallerSession {
             self.detach();
             return Err(ended());
         };
-        let transcript = self
-            .state
-            .store
-            .messages(id)
-            .await
-            .map_err(store_error_frame)?
-            .iter()
-            .filter(|m| m.visibility == Visibility::All)
-            .map(TranscriptLine::from)
-            .collect();
+        let (transcript, earlier) = self.page(id, None).await?;
         let place = self.place(id).await;
         out.push(CallerEvent::Resumed {
             contact: id,
             state: view.state,
             transcript,
+            earlier,
             position: place.map(|p| p.0),
             estimated_wait_ms: place.map(|p| p.1),
         });

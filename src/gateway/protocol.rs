@@ -70,6 +70,10 @@ pub enum CallerRequest {
         client_id: String,
     },
     Typing,
+    /// Read the lines before `before` (a `seq`): answered by `earlier`.
+    Earlier {
+        before: i64,
+    },
     /// Leave the queue or end the chat.
     Leave,
     Ping,
@@ -89,11 +93,13 @@ pub enum CallerEvent {
         position: u32,
         estimated_wait_ms: i64,
     },
-    /// Back on an existing contact; the transcript so far.
+    /// Back on an existing contact; the transcript so far (its newest lines when long).
     Resumed {
         contact: ContactId,
         state: ContactState,
         transcript: Vec<TranscriptLine>,
+        /// Lines exist before the first of `transcript`: ask with `earlier`.
+        earlier: bool,
         position: Option<u32>,
         estimated_wait_ms: Option<i64>,
     },
@@ -119,6 +125,12 @@ pub enum CallerEvent {
         line: TranscriptLine,
     },
     Typing,
+    /// The answer to `earlier`: the lines just before the one asked, oldest first.
+    Earlier {
+        lines: Vec<TranscriptLine>,
+        /// Still earlier lines exist.
+        earlier: bool,
+    },
     /// The caller is being transferred; they stay connected.
     Transferring,
     Ended {
@@ -286,8 +298,10 @@ pub enum StaffEvent {
     Offer {
         contact: ContactSummary,
         expires_at: Timestamp,
-        /// What the caller wrote while waiting.
+        /// What the caller wrote while waiting (the newest lines when long).
         transcript: Vec<StaffLine>,
+        /// Lines exist before the first of `transcript`.
+        earlier: bool,
     },
     OfferWithdrawn {
         contact: ContactId,
@@ -371,7 +385,11 @@ pub enum StaffEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ContactDetail {
     pub summary: ContactSummary,
+    /// The transcript, or its newest lines when long.
     pub transcript: Vec<StaffLine>,
+    /// Lines exist before the first of `transcript`: read them a page at a time with
+    /// `GET /api/contacts/{id}/transcript?before={seq}`.
+    pub earlier: bool,
     /// The caller's earlier contacts (same pseudonymous key), newest first.
     pub history: Vec<HistoryItem>,
 }

@@ -2,7 +2,7 @@
 //! snapshot, and a contact's transcript for the people in it and supervisors.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::notes::form::Label;
 use crate::queues::Alternative;
 use crate::routing::OperatorState;
+use crate::store::Reader;
 
 /// What the caller page needs before the pre-chat step.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -192,12 +193,61 @@ pub async fn wallboard(
     Ok(Json(frame))
 }
 
-/// A contact's transcript: for the people in it now, and for supervisors.
+/// Which stretch of a transcript to read.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct TranscriptQuery {
+    /// Lines before this `seq`; the newest lines when absent.
+    pub before: Option<String>,
+    /// At most this many lines, 1–1000; `caller.transcript_page_lines` when absent.
+    pub limit: Option<String>,
+}
+
+/// A stretch of a transcript, oldest line first.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct TranscriptLines {
+    pub lines: Vec<StaffLine>,
+    /// Earlier lines exist: ask again with `before` set to the first line's `seq`.
+    pub earlier: bool,
+}
+
+/// The most lines one transcript read returns.
+const MAX_TRANSCRIPT_LINES: u32 = 1_000;
+
+impl TranscriptQuery {
+    fn parse(&self, default_limit: u32) -> Result<(Option<i64>, u32), ApiError> {
+        let field = |raw: &Option<String>, name: &str| {
+            raw.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<i64>()
+                        .map_err(|_| ApiError::Invalid(format!("{name}: must be a whole number")))
+                })
+                .transpose()
+        };
+        let before = field(&self.before, "before")?;
+        let limit = match field(&self.limit, "limit")? {
+            None => default_limit.min(MAX_TRANSCRIPT_LINES),
+            Some(n) if (1..=i64::from(MAX_TRANSCRIPT_LINES)).contains(&n) => n as u32,
+            Some(_) => {
+                return Err(ApiError::Invalid(format!(
+                    "limit: must be 1 to {MAX_TRANSCRIPT_LINES}"
+                )));
+            }
+        };
+        Ok((before, limit))
+    }
+}
+
+/// A contact's transcript, a page at a time (the newest lines first): for the people in it
+/// now, and for supervisors.
 pub async fn transcript(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
-) -> Result<Json<Vec<StaffLine>>, ApiError> {
+    Query(query): Query<TranscriptQuery>,
+) -> Result<Json<TranscriptLines>, ApiError> {
+    let (before, limit) = query.parse(state.settings.caller.transcript_page_lines.get())?;
     let contact = ContactId(id);
     let allowed = matches!(user.role(), Role::Supervisor | Role::Admin)
         || super::staff::is_member(&state, user.id(), contact);
@@ -212,12 +262,12 @@ pub async fn transcript(
         crate::store::quality::AccessKind::Transcript,
     )
     .await?;
-    let lines = state
+    let page = state
         .store
-        .messages(contact)
-        .await?
-        .iter()
-        .map(StaffLine::from)
-        .collect();
-    Ok(Json(lines))
+        .transcript_page(contact, Reader::Staff, before, limit)
+        .await?;
+    Ok(Json(TranscriptLines {
+        lines: page.lines.iter().map(StaffLine::from).collect(),
+        earlier: page.earlier,
+    }))
 }

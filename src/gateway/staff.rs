@@ -29,7 +29,7 @@ use crate::domain::{ContactId, JoinMode, OperatorId, RiskLevel, Timestamp};
 use crate::error::ApiError;
 use crate::routing::{Command, ContactState, EndedBy};
 use crate::store::notes::NoteStatus;
-use crate::store::{NewMessage, Sender, Visibility};
+use crate::store::{NewMessage, Reader, Sender, Visibility};
 
 /// Frames a console may send per 10 s before it is closed as abusive.
 const STAFF_FRAMES_PER_10S: u32 = 200;
@@ -159,13 +159,13 @@ async fn hello(state: &AppState, user: &CurrentUser) -> StaffEvent {
 
 /// A contact with its transcript and the caller's earlier contacts.
 async fn detail(state: &AppState, summary: ContactSummary) -> Result<ContactDetail, ErrorFrame> {
-    let transcript = transcript(state, summary.id).await?;
+    let (transcript, earlier) = newest_lines(state, summary.id).await?;
     let record = state
         .store
         .contact(summary.id)
         .await
         .map_err(store_error_frame)?;
-    let earlier = match &record.caller_key_hash {
+    let previous = match &record.caller_key_hash {
         Some(key) => state
             .store
             .contacts_of_caller(key, 11)
@@ -174,7 +174,7 @@ async fn detail(state: &AppState, summary: ContactSummary) -> Result<ContactDeta
         None => Vec::new(),
     };
     let mut history = Vec::new();
-    for c in earlier.into_iter().filter(|c| c.id != summary.id).take(10) {
+    for c in previous.into_iter().filter(|c| c.id != summary.id).take(10) {
         let notes = state
             .store
             .notes_of_contact(c.id)
@@ -205,19 +205,26 @@ async fn detail(state: &AppState, summary: ContactSummary) -> Result<ContactDeta
     Ok(ContactDetail {
         summary,
         transcript,
+        earlier,
         history,
     })
 }
 
-async fn transcript(state: &AppState, contact: ContactId) -> Result<Vec<StaffLine>, ErrorFrame> {
-    Ok(state
+/// The newest page of a contact's transcript, and whether earlier lines exist.
+async fn newest_lines(
+    state: &AppState,
+    contact: ContactId,
+) -> Result<(Vec<StaffLine>, bool), ErrorFrame> {
+    let limit = state.settings.caller.transcript_page_lines.get();
+    let page = state
         .store
-        .messages(contact)
+        .transcript_page(contact, Reader::Staff, None, limit)
         .await
-        .map_err(store_error_frame)?
-        .iter()
-        .map(StaffLine::from)
-        .collect())
+        .map_err(store_error_frame)?;
+    Ok((
+        page.lines.iter().map(StaffLine::from).collect(),
+        page.earlier,
+    ))
 }
 
 /// Turns a notice into the frame to send, reading transcripts where the notice needs them.
@@ -230,14 +237,15 @@ async fn expand(state: &AppState, notice: StaffNotice) -> StaffEvent {
         } => {
             // A contact that has just joined and written nothing needs no read of the store.
             let lines = if state.hub.is_quiet(contact.id) {
-                Ok(Vec::new())
+                Ok((Vec::new(), false))
             } else {
-                transcript(state, contact.id).await
+                newest_lines(state, contact.id).await
             };
-            lines.map(|transcript| StaffEvent::Offer {
+            lines.map(|(transcript, earlier)| StaffEvent::Offer {
                 contact,
                 expires_at,
                 transcript,
+                earlier,
             })
         }
         StaffNotice::Assigned { contact } => detail(state, contact)

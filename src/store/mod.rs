@@ -131,6 +131,21 @@ pub enum Visibility {
     Operators,
 }
 
+/// Who reads a transcript: staff see every line, a caller only those for everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Staff,
+    Caller,
+}
+
+/// A stretch of a transcript, oldest line first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranscriptPage {
+    pub lines: Vec<Message>,
+    /// Lines the reader may see exist before the first of `lines`.
+    pub earlier: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
     pub contact: ContactId,
@@ -263,6 +278,15 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     /// Appends several lines in one transaction (group commit), in order; all or none.
     async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>>;
     async fn messages(&self, contact: ContactId) -> StoreResult<Vec<Message>>;
+    /// The newest `limit` lines of a contact before `before` (from the end when `None`) that
+    /// `reader` may see, oldest first, and whether earlier ones exist.
+    async fn transcript_page(
+        &self,
+        contact: ContactId,
+        reader: Reader,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<TranscriptPage>;
     /// Appends events in order and applies their projection to `contacts`, in one transaction.
     async fn record_events(&self, at: Timestamp, events: &[Event]) -> StoreResult<()> {
         self.record_batch(at, &[], events).await

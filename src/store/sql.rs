@@ -556,8 +556,8 @@ macro_rules! impl_store {
 
             use $crate::store::{
                 Account, AccountUpdate, ContactRecord, Message, NewAccount, NewContactRecord,
-                NewMessage, Session, SkillInfo, Store, StoreError, StoreResult, StoredEvent,
-                projection, sql,
+                NewMessage, Reader, Session, SkillInfo, Store, StoreError, StoreResult,
+                StoredEvent, TranscriptPage, projection, sql,
             };
 
             #[async_trait::async_trait]
@@ -1132,6 +1132,42 @@ macro_rules! impl_store {
                     .await
                     .map_err(sql::error)?;
                     sql::all(rows)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
+                async fn transcript_page(
+                    &self,
+                    contact: ContactId,
+                    reader: Reader,
+                    before: Option<i64>,
+                    limit: u32,
+                ) -> StoreResult<TranscriptPage> {
+                    let statement = match reader {
+                        Reader::Staff => concat!(
+                            "SELECT ", sql::message_columns!(), " FROM messages \
+                             WHERE contact_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+                        ),
+                        Reader::Caller => concat!(
+                            "SELECT ", sql::message_columns!(), " FROM messages \
+                             WHERE contact_id = $1 AND seq < $2 AND visibility = 'all' \
+                             ORDER BY seq DESC LIMIT $3"
+                        ),
+                    };
+                    // One row more than asked says whether there are earlier lines.
+                    let mut rows: Vec<sql::MessageRow> = sqlx::query_as(statement)
+                        .bind(contact.0)
+                        .bind(before.unwrap_or(i64::MAX))
+                        .bind(i64::from(limit) + 1)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    let earlier = rows.len() > limit as usize;
+                    rows.truncate(limit as usize);
+                    rows.reverse();
+                    Ok(TranscriptPage {
+                        lines: sql::all(rows)?,
+                        earlier,
+                    })
                 }
 
                 // ---- event log ----

@@ -256,6 +256,26 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await shootBoth(caller, '26-caller-sees-lead');
   });
 
+  step('a long conversation comes back a page at a time (two lines a frame in this story)', async () => {
+    await caller.reload();
+    await caller.waitForSelector('[data-testid=transcript] li:has-text("crisis team")');
+    const waiting = caller.locator('[data-testid=transcript] li:has-text("I cannot sleep")');
+    assert.equal(await waiting.count(), 0, 'only the newest lines come first');
+    await caller.click('[data-testid=show-earlier]');
+    await waiting.waitFor();
+    await caller.waitForSelector('[data-testid=show-earlier]', { state: 'detached' });
+
+    await op.reload();
+    const chat = op.locator(`article.chat[data-contact="${contactId}"]`);
+    const more = chat.locator('[data-testid=show-earlier]');
+    await more.waitFor();
+    assert.match(await more.textContent(), /1/);
+    assert.equal(await chat.locator('li:has-text("I cannot sleep")').count(), 0);
+    await more.click();
+    await chat.locator('li:has-text("I cannot sleep")').waitFor();
+    await more.waitFor({ state: 'detached' });
+  });
+
   step('the supervisor wallboard shows the live contact, the incident and the operator busy', async () => {
     await signIn(sup, 'sup');
     await sup.waitForSelector(`[data-testid=wb-contacts] tr[data-contact="${contactId}"]`);

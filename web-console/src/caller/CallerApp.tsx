@@ -413,10 +413,24 @@ function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; 
   // the caller may be typing when the counsellor connects (the status region announces it).
   const heading = useFocusHeading('conversation');
 
+  // A new line scrolls to the end; earlier lines read above keep the reader where they were.
+  const lastKey = state.lines[state.lines.length - 1]?.key;
+  const firstKey = state.lines[0]?.key;
+  const fromEnd = useRef<number | null>(null);
   useEffect(() => {
     const el = logRef.current;
     if (el) el.scrollTop = el.scrollHeight;
-  }, [state.lines.length, typing]);
+  }, [lastKey, typing]);
+  useEffect(() => {
+    const el = logRef.current;
+    if (el && fromEnd.current !== null) el.scrollTop = el.scrollHeight - fromEnd.current;
+    fromEnd.current = null;
+  }, [firstKey]);
+  const showEarlier = () => {
+    const el = logRef.current;
+    fromEnd.current = el ? el.scrollHeight - el.scrollTop : null;
+    session.showEarlier();
+  };
 
   const send = () => {
     if (!text.trim() || tooLong) return;
@@ -471,6 +485,19 @@ function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; 
         data-testid="transcript"
         tabIndex={0}
       >
+        {state.earlier && (
+          <p class="earlier">
+            <button
+              type="button"
+              class="link"
+              disabled={state.loadingEarlier}
+              onClick={showEarlier}
+              data-testid="show-earlier"
+            >
+              {state.loadingEarlier ? t.loadingEarlier : t.showEarlier}
+            </button>
+          </p>
+        )}
         <ol>
           {state.lines.map((l) => (
             <LineView key={l.key} line={l} t={t} lang={lang} />

@@ -12,6 +12,7 @@ import type {
   EndedBy,
   ScreeningAnswer,
   Sender,
+  TranscriptLine,
 } from '../proto/hotline';
 import { PROTOCOL_VERSION } from '../proto/hotline';
 import { JsonSocket, clientId, wsUrl, type SocketStatus } from '../shared/socket';
@@ -49,6 +50,9 @@ export interface CallerState {
   waitMs: number | null;
   operatorName: string | null;
   lines: Line[];
+  /** Lines exist before the first of `lines` (a long conversation comes back a page at a time). */
+  earlier: boolean;
+  loadingEarlier: boolean;
   typingUntil: number;
   transferring: boolean;
   endedBy: EndedBy | null;
@@ -89,6 +93,18 @@ function callerKey(remember: boolean): string | null {
   return key;
 }
 
+/** A durable line, as the server sends it. */
+function savedLine(t: TranscriptLine): Line {
+  return {
+    key: `s-${t.seq}`,
+    seq: t.seq,
+    sender: t.sender,
+    body: t.body,
+    at: t.at,
+    status: t.sender === 'caller' ? 'delivered' : undefined,
+  };
+}
+
 export class CallerSession {
   state: CallerState = {
     phase: 'start',
@@ -97,6 +113,8 @@ export class CallerSession {
     waitMs: null,
     operatorName: null,
     lines: [],
+    earlier: false,
+    loadingEarlier: false,
     typingUntil: 0,
     transferring: false,
     endedBy: null,
@@ -155,7 +173,15 @@ export class CallerSession {
       accepted_confidentiality: true,
       caller_key: callerKey(form.remember),
     };
-    this.set({ phase: 'joining', error: null, closed: null, previousEnded: false, lines: [], endedBy: null });
+    this.set({
+      phase: 'joining',
+      error: null,
+      closed: null,
+      previousEnded: false,
+      lines: [],
+      earlier: false,
+      endedBy: null,
+    });
     if (this.socket.isOpen) this.onOpen();
     else this.socket.start();
   }
@@ -168,6 +194,13 @@ export class CallerSession {
     this.set({ lines: [...this.state.lines, line] });
     // While offline the line stays pending and is sent after the resume.
     this.socket.send({ type: 'say', text: body, client_id: id });
+  }
+
+  /** Asks for the lines before the first one shown. */
+  showEarlier(): void {
+    const first = this.state.lines.find((l) => l.seq !== undefined)?.seq;
+    if (first === undefined || this.state.loadingEarlier) return;
+    if (this.socket.send({ type: 'earlier', before: first })) this.set({ loadingEarlier: true });
   }
 
   typing(): void {
@@ -191,6 +224,7 @@ export class CallerSession {
     this.set({
       phase: 'start',
       lines: [],
+      earlier: false,
       endedBy: null,
       operatorName: null,
       position: null,
@@ -234,8 +268,14 @@ export class CallerSession {
         this.set({ phase: 'waiting', position: f.position, waitMs: f.estimated_wait_ms });
         break;
       case 'resumed':
-        this.onResumed(f.state, f.transcript, f.position ?? null, f.estimated_wait_ms ?? null);
+        this.onResumed(f.state, f.transcript, f.earlier, f.position ?? null, f.estimated_wait_ms ?? null);
         break;
+      case 'earlier': {
+        const first = this.state.lines.find((l) => l.seq !== undefined)?.seq ?? Infinity;
+        const before = f.lines.filter((l) => l.seq < first).map(savedLine);
+        this.set({ lines: [...before, ...this.state.lines], earlier: f.earlier, loadingEarlier: false });
+        break;
+      }
       case 'closed':
         this.pendingJoin = null;
         this.socket.stop();
@@ -260,14 +300,7 @@ export class CallerSession {
       }
       case 'message': {
         if (this.state.lines.some((l) => l.seq === f.line.seq && l.sender !== 'caller')) break;
-        const line: Line = {
-          key: `s-${f.line.seq}`,
-          seq: f.line.seq,
-          sender: f.line.sender,
-          body: f.line.body,
-          at: f.line.at,
-        };
-        this.set({ lines: [...this.state.lines, line], typingUntil: 0 });
+        this.set({ lines: [...this.state.lines, savedLine(f.line)], typingUntil: 0 });
         break;
       }
       case 'typing':
@@ -289,7 +322,8 @@ export class CallerSession {
 
   private onResumed(
     state: ContactState,
-    transcript: { seq: number; sender: Sender; body: string; at: number }[],
+    transcript: TranscriptLine[],
+    earlier: boolean,
     position: number | null,
     waitMs: number | null,
   ) {
@@ -297,14 +331,7 @@ export class CallerSession {
       this.finish('operator');
       return;
     }
-    const known = transcript.map<Line>((t) => ({
-      key: `s-${t.seq}`,
-      seq: t.seq,
-      sender: t.sender,
-      body: t.body,
-      at: t.at,
-      status: t.sender === 'caller' ? 'delivered' : undefined,
-    }));
+    const known = transcript.map(savedLine);
     // Lines written but not acknowledged before the connection dropped: if the server has them
     // (same text, after the last acknowledged line) they were saved; otherwise send them again.
     const lastAcked = Math.max(0, ...this.state.lines.filter((l) => l.seq !== undefined).map((l) => l.seq!));
@@ -317,8 +344,21 @@ export class CallerSession {
       if (match) claimed.add(match.seq!);
       else unsaved.push(l);
     }
+    // Earlier lines this page had read stay, when they run on into the ones just sent.
+    const firstKnown = known[0]?.seq;
+    const saved = this.state.lines.filter((l) => l.seq !== undefined);
+    const runsOn = firstKnown !== undefined && lastAcked >= firstKnown;
+    const kept = runsOn ? saved.filter((l) => l.seq! < firstKnown) : [];
     const phase: Phase = state === 'assigned' ? 'chat' : 'waiting';
-    this.set({ phase, lines: [...known, ...unsaved], position, waitMs, error: null });
+    this.set({
+      phase,
+      lines: [...kept, ...known, ...unsaved],
+      earlier: kept.length > 0 ? this.state.earlier : earlier,
+      loadingEarlier: false,
+      position,
+      waitMs,
+      error: null,
+    });
     for (const l of unsaved) this.socket.send({ type: 'say', text: l.body, client_id: l.clientId! });
   }
 

@@ -61,6 +61,8 @@ const zh = {
   stay: '继续对话',
   reconnecting: '网络连接中断，正在重新连接… 你的对话会保留。',
   reconnectNow: '立即重连',
+  showEarlier: '显示更早的对话',
+  loadingEarlier: '正在读取……',
   ended: '对话已结束',
   endedBy: {
     caller: '你结束了这次对话。',
@@ -161,6 +163,8 @@ const en: Strings = {
   stay: 'Keep chatting',
   reconnecting: 'The connection dropped. Reconnecting… your conversation is kept.',
   reconnectNow: 'Reconnect now',
+  showEarlier: 'Show earlier messages',
+  loadingEarlier: 'Reading…',
   ended: 'The conversation has ended',
   endedBy: {
     caller: 'You ended the conversation.',

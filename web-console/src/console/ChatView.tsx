@@ -45,13 +45,27 @@ export function ChatView({
   const [text, setText] = useState('');
   const [confirmEnd, setConfirmEnd] = useState(false);
   const [transferOpen, setTransferOpen] = useState(false);
+  const [loadingEarlier, setLoadingEarlier] = useState(false);
   const logRef = useRef<HTMLDivElement>(null);
   const typing = chat.typingUntil > now;
+  const lastSeq = chat.lines[chat.lines.length - 1]?.seq;
 
+  // A new line scrolls to the end; earlier lines read above keep the reader where they were.
   useEffect(() => {
     const el = logRef.current;
     if (el) el.scrollTop = el.scrollHeight;
-  }, [chat.lines.length, chat.pending.length]);
+  }, [lastSeq, chat.pending.length]);
+
+  const showEarlier = async () => {
+    const el = logRef.current;
+    const fromEnd = el ? el.scrollHeight - el.scrollTop : 0;
+    setLoadingEarlier(true);
+    await store.loadEarlier(chat.id);
+    setLoadingEarlier(false);
+    requestAnimationFrame(() => {
+      if (el) el.scrollTop = el.scrollHeight - fromEnd;
+    });
+  };
 
   const send = () => {
     if (!text.trim()) return;
@@ -118,6 +132,19 @@ export function ChatView({
             tabIndex={0}
             data-testid="staff-transcript"
           >
+            {chat.earlier && (
+              <p class="earlier">
+                <button
+                  type="button"
+                  class="link"
+                  disabled={loadingEarlier}
+                  onClick={showEarlier}
+                  data-testid="show-earlier"
+                >
+                  {loadingEarlier ? t.loadingEarlier : t.showEarlier(chat.lines[0]?.seq ? chat.lines[0].seq - 1 : 0)}
+                </button>
+              </p>
+            )}
             <ol>
               {chat.lines.map((l) => (
                 <LineView key={l.seq} line={l} me={me} t={t} lang={lang} names={names} />

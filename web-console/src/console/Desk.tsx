@@ -241,6 +241,7 @@ function OfferCard({
       </div>
       <section class="waiting-lines" aria-label={t.wroteWhileWaiting}>
         <h4>{t.wroteWhileWaiting}</h4>
+        {offer.earlier && <p class="hint">{t.earlierOnAccept}</p>}
         {offer.transcript.length === 0 ? (
           <p class="hint">{t.nothingWritten}</p>
         ) : (

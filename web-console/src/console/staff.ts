@@ -22,10 +22,11 @@ import type {
   StaffEvent,
   StaffLine,
   StaffRequest,
+  TranscriptLines,
   TransferTarget,
 } from '../proto/hotline';
 import { PROTOCOL_VERSION } from '../proto/hotline';
-import { api, serverNow } from '../shared/api';
+import { ApiError, api, serverNow } from '../shared/api';
 import { JsonSocket, clientId, wsUrl, type SocketStatus } from '../shared/socket';
 
 export interface PendingLine {
@@ -39,6 +40,8 @@ export interface Chat {
   id: ContactId;
   summary: ContactSummary;
   lines: StaffLine[];
+  /** Lines exist before the first of `lines` (a long transcript comes a page at a time). */
+  earlier: boolean;
   pending: PendingLine[];
   history: HistoryItem[];
   /** Holder: the contact is mine. Participant: I joined it (supervisors, crisis leads). */
@@ -57,6 +60,8 @@ export interface Offer {
   /** When it arrived (server clock), for the countdown's full length. */
   receivedAt: number;
   transcript: StaffLine[];
+  /** The caller wrote more than `transcript` holds (its newest lines). */
+  earlier: boolean;
 }
 
 export type Notice =
@@ -126,12 +131,26 @@ function mergeLines(existing: StaffLine[], more: StaffLine[]): StaffLine[] {
   return sortLines([...bySeq.values()]);
 }
 
+/**
+ * A contact as a reconnect's `hello` brings it, keeping the earlier lines this console had
+ * read when they run on into the new ones without a gap.
+ */
+function reconnected(old: Chat, fresh: Chat): Chat {
+  const kept = { ...fresh, wrap: old.wrap, pending: old.pending, participants: old.participants };
+  const lastOld = old.lines[old.lines.length - 1]?.seq;
+  const firstNew = fresh.lines[0]?.seq;
+  if (lastOld === undefined || firstNew === undefined || lastOld < firstNew - 1) return kept;
+  const lines = mergeLines(old.lines, fresh.lines);
+  return { ...kept, lines, earlier: lines[0].seq === firstNew ? fresh.earlier : old.earlier };
+}
+
 function chatOf(detail: ContactDetail, me: OperatorId | undefined, mode: JoinMode | null): Chat {
   const holder = detail.summary.operator === me && mode === null;
   return {
     id: detail.summary.id,
     summary: detail.summary,
     lines: sortLines(detail.transcript),
+    earlier: detail.earlier,
     pending: [],
     history: detail.history,
     as: holder ? 'holder' : 'participant',
@@ -251,6 +270,23 @@ export class StaffStore {
     const ok = this.socket.send(frame);
     if (!ok) this.notify({ kind: 'error', code: 'offline', message: 'not connected' });
     return ok;
+  }
+
+  /** Reads the page of a contact's transcript before the first line this console has. */
+  async loadEarlier(id: ContactId): Promise<void> {
+    const first = this.state.chats.find((c) => c.id === id)?.lines[0];
+    if (!first) return;
+    try {
+      const page = await api<TranscriptLines>('GET', `/api/contacts/${id}/transcript?before=${first.seq}`);
+      this.updateChat(id, (c) => ({
+        ...c,
+        lines: mergeLines(page.lines, c.lines),
+        earlier: c.lines[0]?.seq === first.seq ? page.earlier : c.earlier,
+      }));
+    } catch (e) {
+      const err = e instanceof ApiError ? e : new ApiError(0, 'network', String(e));
+      this.notify({ kind: 'error', code: err.code, message: err.message, errorId: err.errorId });
+    }
   }
 
   setPresence(presence: Presence) {
@@ -382,8 +418,8 @@ export class StaffStore {
           const old = previous.get(d.summary.id);
           const holder = d.summary.operator === f.operator;
           const chat = chatOf(d, f.operator, holder ? null : (old?.mode ?? null));
-          // Keep what only this browser knew: wrap-up deadline, unsent lines.
-          return old ? { ...chat, wrap: old.wrap, pending: old.pending, participants: old.participants } : chat;
+          // Keep what only this browser knew: wrap-up deadline, unsent lines, earlier lines read.
+          return old ? reconnected(old, chat) : chat;
         });
         const now = Date.now();
         this.set({
@@ -401,7 +437,13 @@ export class StaffStore {
         this.set({
           offers: [
             ...this.state.offers.filter((o) => o.contact.id !== f.contact.id),
-            { contact: f.contact, expiresAt: f.expires_at, receivedAt: serverNow(), transcript: f.transcript },
+            {
+              contact: f.contact,
+              expiresAt: f.expires_at,
+              receivedAt: serverNow(),
+              transcript: f.transcript,
+              earlier: f.earlier,
+            },
           ],
         });
         break;

@@ -88,6 +88,9 @@ const zh = {
   waited: '已等待',
   wroteWhileWaiting: '等待时写下的话',
   nothingWritten: '（还没有写任何内容）',
+  earlierOnAccept: '以下是最近的内容；接听后可查看更早的内容。',
+  showEarlier: (n: number) => `显示更早的对话（还有 ${n} 条）`,
+  loadingEarlier: '正在读取……',
   noOffers: '暂无来访。',
   withdrawn: {
     rejected: '已拒绝该来访。',
@@ -559,6 +562,9 @@ const en: Strings = {
   waited: 'Waited',
   wroteWhileWaiting: 'Written while waiting',
   nothingWritten: '(nothing written yet)',
+  earlierOnAccept: 'The newest lines; accept to read the earlier ones.',
+  showEarlier: (n: number) => (n === 1 ? 'Show 1 earlier line' : `Show ${n} earlier lines`),
+  loadingEarlier: 'Reading…',
   noOffers: 'No offers.',
   withdrawn: {
     rejected: 'Offer rejected.',

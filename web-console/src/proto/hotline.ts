@@ -22,6 +22,10 @@ export type CallerEvent =
       contact: ContactId;
       state: ContactState;
       transcript: TranscriptLine[];
+      /**
+       * Lines exist before the first of `transcript`: ask with `earlier`.
+       */
+      earlier: boolean;
       position?: number | null;
       estimated_wait_ms?: number | null;
     }
@@ -50,6 +54,14 @@ export type CallerEvent =
     }
   | {
       type: 'typing';
+    }
+  | {
+      type: 'earlier';
+      lines: TranscriptLine[];
+      /**
+       * Still earlier lines exist.
+       */
+      earlier: boolean;
     }
   | {
       type: 'transferring';
@@ -121,6 +133,10 @@ export type CallerRequest =
       type: 'typing';
     }
   | {
+      type: 'earlier';
+      before: number;
+    }
+  | {
       type: 'leave';
     }
   | {
@@ -164,9 +180,13 @@ export type StaffEvent =
       contact: ContactSummary;
       expires_at: Timestamp;
       /**
-       * What the caller wrote while waiting.
+       * What the caller wrote while waiting (the newest lines when long).
        */
       transcript: StaffLine[];
+      /**
+       * Lines exist before the first of `transcript`.
+       */
+      earlier: boolean;
     }
   | {
       type: 'offer_withdrawn';
@@ -732,7 +752,15 @@ export interface ErrorFrame {
 }
 export interface ContactDetail {
   summary: ContactSummary;
+  /**
+   * The transcript, or its newest lines when long.
+   */
   transcript: StaffLine[];
+  /**
+   * Lines exist before the first of `transcript`: read them a page at a time with
+   * `GET /api/contacts/{id}/transcript?before={seq}`.
+   */
+  earlier: boolean;
   /**
    * The caller's earlier contacts (same pseudonymous key), newest first.
    */
@@ -1804,6 +1832,16 @@ export interface TrainingSession {
   attendees: Attendee[];
   created_by: OperatorId;
   created_at: Timestamp;
+}
+/**
+ * A stretch of a transcript, oldest line first.
+ */
+export interface TranscriptLines {
+  lines: StaffLine[];
+  /**
+   * Earlier lines exist: ask again with `before` set to the first line's `seq`.
+   */
+  earlier: boolean;
 }
 /**
  * One day of one series.
