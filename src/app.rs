@@ -85,19 +85,27 @@ impl AppState {
 
     /// A submitted note says high or imminent risk (or carries the crisis flag): page the crisis
     /// team, and raise the contact's risk if it is still live so routing and wallboards show it.
+    /// A note at crisis level: the flag recorded as due before the note (see
+    /// [`Pager::flag_due`](crate::paging::Pager::flag_due)) is raised, and the contact's risk
+    /// rises. Never fails the note, which is stored: a flag that cannot be raised now stays due
+    /// and the paging auditor raises it.
     pub async fn raise_crisis_from_note(
         &self,
+        due: i64,
         contact: crate::domain::ContactId,
         author: crate::domain::OperatorId,
         risk: crate::domain::RiskLevel,
-    ) -> Result<(), crate::error::ApiError> {
-        self.pager
-            .crisis_flag(contact, crate::paging::FlagSource::Note(author), None)
-            .await?;
-        let raised = self.router.send(Command::RaiseRisk { contact, risk }).await;
-        match raised {
-            Ok(_) | Err(gateway::RouterError::Engine(_)) => Ok(()),
-            Err(e) => Err(crate::error::ApiError::Internal(e.into())),
+    ) {
+        let source = crate::paging::FlagSource::Note(author);
+        if let Err(e) = self.pager.raise_due(due, contact, source).await {
+            tracing::error!(contact = %contact, error = %e, "a note's crisis flag stays due for the auditor");
+        }
+        // A contact that is over (the usual case for a note) has no risk left to raise.
+        match self.router.send(Command::RaiseRisk { contact, risk }).await {
+            Ok(_) | Err(gateway::RouterError::Engine(_)) => {}
+            Err(e) => {
+                tracing::warn!(contact = %contact, error = %e, "a note's risk was not raised")
+            }
         }
     }
 

@@ -81,6 +81,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict => ApiError::Conflict("already exists".into()),
+            StoreError::Unstorable => ApiError::Invalid(
+                "a value cannot be stored (text may not hold NUL characters)".into(),
+            ),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -188,7 +188,7 @@ impl Metrics {
             escalations_overdue_fixed: counter(
                 &r,
                 "hotline_escalations_overdue_fixed_total",
-                "Overdue paging timers the auditor fired, by kind.",
+                "Overdue paging timers the auditor fired, and crisis flags it raised (kind crisis_flag), by kind.",
                 &["kind"],
             ),
             operator_answered: counter(

@@ -357,3 +357,75 @@ async fn a_note_after_a_resolved_incident_does_not_page_again(db: FreshDb) {
     server.stop().await;
 }
 server_test!(a_note_after_a_resolved_incident_does_not_page_again);
+
+/// A note submitted without a crisis, then amended to carry the crisis flag at high risk (the
+/// caller's plan came to light at the very end) pages the crisis team as such a note would.
+async fn an_amendment_to_crisis_level_pages_the_crisis_team(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("lead", Role::CrisisLead, &[]).await;
+    let cookie = server.login("op").await;
+    let lead_cookie = server.login("lead").await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let contact = handled_contact(&server, &mut op, "browser-key-notes-0005").await;
+    let submit = format!("/api/contacts/{contact}/note/submit");
+    let (status, submitted) =
+        post(&server, &cookie, &submit, json!({"fields": valid_note()})).await;
+    assert_eq!(status, 200, "{submitted}");
+    let (_, open) = get(&server, &lead_cookie, "/api/incidents?state=open").await;
+    assert_eq!(open, json!([]), "no crisis yet");
+    let note = submitted["note"]["id"].as_i64().unwrap();
+    let (status, amendment) = post(
+        &server,
+        &cookie,
+        &format!("/api/notes/{note}/amendments"),
+        json!({"reason": "the caller disclosed a plan at the very end",
+               "changes": {"crisis_flag": true, "risk_level": "high", "suicidal_thoughts": "yes"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{amendment}");
+    wait_for_incident(&server, &lead_cookie, contact, 3, "nobody was paged").await;
+    server.stop().await;
+}
+server_test!(an_amendment_to_crisis_level_pages_the_crisis_team);
+
+/// A crisis note whose page cannot be written now (a passing database error) is stored, and its
+/// page, recorded as due before the note, is raised by the auditor once the database is back.
+async fn a_crisis_note_pages_after_a_passing_store_error(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.paging.audit_interval_ms = 200;
+    settings.paging.audit_slack_ms = 100;
+    let server = start(&db, settings).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("lead", Role::CrisisLead, &[]).await;
+    let cookie = server.login("op").await;
+    let lead_cookie = server.login("lead").await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let contact = handled_contact(&server, &mut op, "browser-key-notes-0006").await;
+    let mut note = valid_note();
+    note["risk_level"] = json!("high");
+    note["suicidal_thoughts"] = json!("yes");
+    note["crisis_flag"] = json!(true);
+    let submit = format!("/api/contacts/{contact}/note/submit");
+    incidents_fail(&db, true).await;
+    let (status, body) = post(&server, &cookie, &submit, json!({"fields": note.clone()})).await;
+    assert_eq!(status, 200, "the note is stored: {body}");
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await; // the auditor tries, and fails
+    let (_, open) = get(&server, &lead_cookie, "/api/incidents?state=open").await;
+    assert_eq!(open, json!([]));
+    incidents_fail(&db, false).await;
+    let (status, _) = post(&server, &cookie, &submit, json!({"fields": note})).await;
+    assert_eq!(status, 409, "submitted once");
+    wait_for_incident(
+        &server,
+        &lead_cookie,
+        contact,
+        5,
+        "the crisis note never paged",
+    )
+    .await;
+    server.stop().await;
+}
+server_test!(a_crisis_note_pages_after_a_passing_store_error);

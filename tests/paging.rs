@@ -178,6 +178,10 @@ fn paging_settings(db: &FreshDb, receiver: &Receiver) -> Settings {
 
 /// A contact row, as a caller's join would make it.
 async fn contact(store: &DynStore) -> i64 {
+    contact_at(store, RiskLevel::High).await
+}
+
+async fn contact_at(store: &DynStore, risk: RiskLevel) -> i64 {
     store
         .create_contact(NewContactRecord {
             queue: QueueId::parse("general").unwrap(),
@@ -185,7 +189,7 @@ async fn contact(store: &DynStore) -> i64 {
             language: Language::parse("zh").unwrap(),
             topic: None,
             age_group: None,
-            risk: RiskLevel::High,
+            risk,
             caller_key_hash: None,
             resume_token_hash: hotline::auth::random_token(16),
             entered_at: Timestamp::now(),
@@ -1392,9 +1396,8 @@ async fn contact_without_operator(store: &DynStore) -> i64 {
 /// `crisis_flag` from routing and notes, `contact_joined`, and the auditor: a timer the worker
 /// never fired is fired once, counted and noted; a second pager on the same database (another
 /// node) cannot fire it again.
-async fn pager_entry_points_and_auditor(db: FreshDb) {
-    let store = db.connect().await;
-    let lead = store
+async fn crisis_lead(store: &DynStore) -> OperatorId {
+    store
         .create_account(
             hotline::store::NewAccount {
                 name: "lead".into(),
@@ -1410,7 +1413,12 @@ async fn pager_entry_points_and_auditor(db: FreshDb) {
         )
         .await
         .unwrap()
-        .id;
+        .id
+}
+
+async fn pager_entry_points_and_auditor(db: FreshDb) {
+    let store = db.connect().await;
+    let lead = crisis_lead(&store).await;
     let mut settings = Settings::default().paging;
     settings.audit_slack_ms = 5_000;
     let metrics = Metrics::new();
@@ -1530,6 +1538,82 @@ async fn pager_entry_points_and_auditor(db: FreshDb) {
 
 server_test!(pager_entry_points_and_auditor);
 
+/// The auditor raises the crisis flags the live path missed: one recorded as due, once it is
+/// past the slack, and once only; and routing's for an open contact at imminent risk with no
+/// incident, when it finds it two rounds in a row.
+async fn the_auditor_raises_missed_crisis_flags(db: FreshDb) {
+    let store = db.connect().await;
+    let lead = crisis_lead(&store).await;
+    let mut settings = Settings::default().paging;
+    settings.audit_slack_ms = 5_000;
+    let metrics = Metrics::new();
+    let pager = Pager::new(
+        store.clone(),
+        Arc::new(Hub::default()),
+        metrics.clone(),
+        settings,
+    )
+    .unwrap();
+    let noted = ContactId(contact(&store).await);
+    let imminent = ContactId(contact_at(&store, RiskLevel::Imminent).await);
+    let _calm = contact_at(&store, RiskLevel::Medium).await;
+
+    let due = pager.flag_due(noted, FlagSource::Note(lead)).await.unwrap();
+    let now = Timestamp::now();
+    let listed = store.flags_due(now.plus_ms(1), 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].id, listed[0].contact, listed[0].source),
+        (due, noted, FlagSource::Note(lead))
+    );
+    assert_eq!(
+        store.imminent_without_incident(10).await.unwrap(),
+        [imminent]
+    );
+    assert_eq!(
+        pager.audit(now).await.unwrap(),
+        0,
+        "the flag is within the slack; the contact is seen once"
+    );
+    assert_eq!(pager.audit(now.plus_ms(6_000)).await.unwrap(), 2);
+    for contact in [noted, imminent] {
+        assert!(store.open_incident_of(contact).await.unwrap().is_some());
+    }
+    assert!(
+        store
+            .flags_due(now.plus_ms(60_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .imminent_without_incident(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(pager.audit(now.plus_ms(12_000)).await.unwrap(), 0);
+    assert!(
+        metrics
+            .encode()
+            .contains("hotline_escalations_overdue_fixed_total{kind=\"crisis_flag\"} 2")
+    );
+
+    // A flag whose note was refused is forgotten.
+    let refused = pager.flag_due(noted, FlagSource::Note(lead)).await.unwrap();
+    pager.forget_due(refused).await;
+    assert!(
+        store
+            .flags_due(now.plus_ms(60_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+server_test!(the_auditor_raises_missed_crisis_flags);
+
 /// A caller in danger now is routed first and pages the crisis team by itself; the crisis lead
 /// joins the live chat from the page (barge), the caller sees them, and the join is on the timeline.
 async fn imminent_risk_pages_and_the_lead_joins_the_chat(db: FreshDb) {
@@ -1576,3 +1660,34 @@ async fn imminent_risk_pages_and_the_lead_joins_the_chat(db: FreshDb) {
     server.stop().await;
 }
 server_test!(imminent_risk_pages_and_the_lead_joins_the_chat);
+
+/// Routing sees imminent risk and opens an incident; if the store refuses it for longer than
+/// routing's own retries, the auditor finds the contact at imminent risk without an incident and
+/// pages once the store is back.
+async fn routing_flag_survives_a_passing_store_error(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.paging.audit_interval_ms = 200;
+    settings.paging.audit_slack_ms = 100;
+    let server = start(&db, settings).await;
+    server.account("lead", Role::CrisisLead, &[]).await;
+    let lead_cookie = server.login("lead").await;
+    incidents_fail(&db, true).await;
+    let mut caller = server.caller().await;
+    caller.send(join("general", "danger_now")).await;
+    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    // Routing's tries (at once, after 0.5 s and 2 s more) and the auditor's all fail.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let (_, open) = get(&server, &lead_cookie, "/api/incidents?state=open").await;
+    assert_eq!(open, json!([]));
+    incidents_fail(&db, false).await;
+    wait_for_incident(
+        &server,
+        &lead_cookie,
+        contact,
+        5,
+        "the crisis team was never paged",
+    )
+    .await;
+    server.stop().await;
+}
+server_test!(routing_flag_survives_a_passing_store_error);

@@ -1238,6 +1238,33 @@ fn max_no_answer_puts_the_operator_on_break() {
 }
 
 #[test]
+fn a_reject_between_two_misses_is_not_two_misses_in_a_row() {
+    let mut s = one_queue_sim();
+    s.op(profile(1, &[], &["zh"], 0, 1));
+    for id in 1..=3 {
+        s.enqueue(contact(id, "general", Channel::Voice, RiskLevel::None));
+    }
+    let ev = s.advance(15_000); // miss 1, offered 2
+    assert_eq!(offers(&ev), vec![(2, 1)]);
+    let ev = s.cmd(Command::Reject {
+        operator: OperatorId(1),
+        contact: ContactId(2),
+    });
+    assert_eq!(offers(&ev), vec![(3, 1)]);
+    let ev = s.advance(15_000); // a miss after an answer: no break
+    assert!(
+        !ev.iter().any(|e| matches!(
+            e,
+            Event::OperatorState {
+                state: OperatorState::Break { .. },
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+}
+
+#[test]
 fn accept_resets_the_no_answer_counter() {
     let mut s = one_queue_sim();
     s.op(profile(1, &[], &["zh"], 0, 1));
@@ -1952,6 +1979,31 @@ fn a_contact_at_high_risk_needs_the_crisis_skill_from_when_its_risk_rises() {
     let ev = s.op(profile(2, &[("crisis", 1)], &["zh"], 3, 0));
     assert_eq!(offers(&ev), vec![(2, 2)]);
     let ev = s.accept(2, 2);
+    assert_eq!(offers(&ev), vec![(1, 2)]);
+}
+
+#[test]
+fn relaxation_never_drops_the_crisis_skill() {
+    let mut s = Sim::new(EngineConfig {
+        crisis_skill: Some(skill("crisis")),
+        ..config()
+    });
+    s.cmd(Command::UpsertQueue(QueueConfig {
+        required_skills: vec![req("youth", 3)],
+        relaxation: vec![RelaxStep {
+            after_ms: 30_000,
+            max_proficiency: None,
+            drop_skills: true,
+        }],
+        ..queue("general")
+    }));
+    s.op(profile(1, &[], &["zh"], 2, 0));
+    s.enqueue(contact(1, "general", Channel::Chat, RiskLevel::High));
+    s.enqueue(contact(2, "general", Channel::Chat, RiskLevel::None));
+    // Relaxed, the queue's skill is dropped for both; the crisis skill stays for the high one.
+    let ev = s.advance(30_000);
+    assert_eq!(offers(&ev), vec![(2, 1)], "{ev:?}");
+    let ev = s.op(profile(2, &[("crisis", 1)], &["zh"], 1, 0));
     assert_eq!(offers(&ev), vec![(1, 2)]);
 }
 

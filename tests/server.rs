@@ -815,6 +815,36 @@ async fn a_long_transcript_comes_a_page_at_a_time(db: FreshDb) {
 }
 server_test!(a_long_transcript_comes_a_page_at_a_time);
 
+/// The NUL character, which PostgreSQL refuses (failing the whole batch it is in), is refused at
+/// the door with a code; the connection stays usable and the next caller is routed as usual.
+async fn the_nul_character_is_refused_and_routing_goes_on(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    let mut bad = server.caller().await;
+    let mut frame = join("general", "no");
+    frame["age_group"] = json!("18\u{0}24");
+    bad.send(frame).await;
+    assert_eq!(bad.expect("error").await["code"], "invalid");
+    bad.send(join("general", "no")).await;
+    bad.expect("joined").await;
+    bad.send(json!({"type": "say", "text": "a\u{0}b", "client_id": "n"}))
+        .await;
+    let refused = bad.expect("error").await;
+    assert_eq!(
+        (&refused["code"], &refused["client_id"]),
+        (&json!("invalid"), &json!(null))
+    );
+    bad.send(json!({"type": "say", "text": "a\\u0000b", "client_id": "t"}))
+        .await;
+    assert_eq!(bad.expect("said").await["client_id"], "t");
+
+    let (_caller, _joined, mut op) = server.connected_contact("op").await;
+    op.send(json!({"type": "ping"})).await;
+    op.expect("pong").await;
+    server.stop().await;
+}
+server_test!(the_nul_character_is_refused_and_routing_goes_on);
+
 /// A line of 14 KB, `n` times, from one socket (a caller's or, with `contact`, staff), until all
 /// are acknowledged; the far side does not read meanwhile.
 async fn flood(ws: &mut Ws, contact: Option<i64>, n: usize, tag: &str) {

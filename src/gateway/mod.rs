@@ -62,6 +62,12 @@ pub fn decode<T: DeserializeOwned>(text: &str, max_bytes: usize) -> Result<T, Er
             format!("frames are limited to {max_bytes} bytes"),
         ));
     }
+    if holds_nul(text) {
+        return Err(ErrorFrame::new(
+            "invalid",
+            "text may not hold the NUL character (U+0000)",
+        ));
+    }
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|_| ErrorFrame::new("bad_frame", "frames must be JSON objects"))?;
     if !value.get("type").is_some_and(|t| t.is_string()) {
@@ -78,6 +84,26 @@ pub fn decode<T: DeserializeOwned>(text: &str, max_bytes: usize) -> Result<T, Er
             ErrorFrame::new("invalid", msg)
         }
     })
+}
+
+/// Whether a JSON text holds the NUL character, which no database here stores (and PostgreSQL
+/// refuses, failing the whole batch it is in). In JSON it can only be the escape `\u0000`: a
+/// `u0000` after an odd run of backslashes (after an even run it is literal text).
+fn holds_nul(json: &str) -> bool {
+    let mut from = 0;
+    while let Some(i) = json[from..].find("u0000") {
+        let at = from + i;
+        let slashes = json.as_bytes()[..at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if slashes % 2 == 1 {
+            return true;
+        }
+        from = at + 5;
+    }
+    false
 }
 
 /// Counts frames in a sliding window; a peer over the limit is closed as abusive (policy violation).
@@ -192,6 +218,9 @@ pub async fn farewell<S, R, T>(
 
 /// Logs a store failure with an id and gives the peer only the id.
 pub fn store_error_frame(e: StoreError) -> ErrorFrame {
+    if let StoreError::Unstorable = e {
+        return ErrorFrame::new("invalid", "a value cannot be stored");
+    }
     let id = random_token(9);
     tracing::error!(error_id = %id, error = %e, "store error on a WebSocket connection");
     ErrorFrame {
@@ -245,6 +274,15 @@ mod tests {
             "too_large"
         );
         assert!(decode::<CallerRequest>("{\"type\":\"ping\"}", 100).is_ok());
+        // The NUL character is refused; the text "\u0000" is not.
+        assert_eq!(code(r#"{"type":"say","text":"a\u0000b"}"#), "invalid");
+        assert_eq!(code(r#"{"type":"say","text":"a\\\u0000"}"#), "invalid");
+        let literal =
+            decode::<CallerRequest>(r#"{"type":"say","text":"a\\u0000","client_id":"c"}"#, 100);
+        assert!(
+            matches!(literal, Ok(CallerRequest::Say { ref text, .. }) if text == "a\\u0000"),
+            "{literal:?}"
+        );
     }
 
     /// A sink whose peer never takes anything.

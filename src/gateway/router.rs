@@ -621,9 +621,15 @@ impl RouterTask {
                 to: RiskLevel::Imminent,
                 ..
             } => {
+                // Tried three times here; after that the paging auditor finds the contact at
+                // imminent risk without an incident and raises the flag itself.
                 self.tasks.spawn(async move {
-                    if let Err(e) = pager.crisis_flag(contact, FlagSource::Routing, None).await {
-                        tracing::error!(contact = %contact, error = %e, "could not open a crisis incident");
+                    for wait_ms in [0, 500, 2_000] {
+                        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                        match pager.crisis_flag(contact, FlagSource::Routing, None).await {
+                            Ok(_) => return,
+                            Err(e) => tracing::error!(contact = %contact, error = %e, "could not open a crisis incident"),
+                        }
                     }
                 });
             }

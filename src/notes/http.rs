@@ -7,11 +7,12 @@ use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::form::NoteForm;
+use super::form::{NoteFacts, NoteForm};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::domain::{ContactId, OperatorId, RiskLevel, Role, Timestamp};
 use crate::error::ApiError;
+use crate::paging::FlagSource;
 use crate::store::StoreError;
 use crate::store::notes::{Amendment, Note, NoteFields, NoteStatus};
 
@@ -175,20 +176,44 @@ pub async fn submit(
             return Err(ApiError::InvalidFields(errors));
         }
     };
-    let note = state
+    // The page is due before the note is stored: a crash in between pages rather than not.
+    let crisis = crisis_risk(&facts);
+    let due = match crisis {
+        Some(_) => Some(
+            state
+                .pager
+                .flag_due(contact, FlagSource::Note(user.id()))
+                .await?,
+        ),
+        None => None,
+    };
+    let note = match state
         .store
         .submit_note(contact, user.id(), version, &draft.fields, now)
         .await
-        .map_err(conflict_if_submitted)?;
+    {
+        Ok(note) => note,
+        Err(e) => {
+            if let Some(due) = due {
+                state.pager.forget_due(due).await;
+            }
+            return Err(conflict_if_submitted(e));
+        }
+    };
     tracing::info!(note = note.id, "note submitted");
-    if facts.crisis_flag || facts.risk.is_some_and(|r| r >= RiskLevel::High) {
-        // A flagged note is at least high risk, whatever level it names.
-        let risk = facts.risk.unwrap_or(RiskLevel::High).max(RiskLevel::High);
+    if let (Some(due), Some(risk)) = (due, crisis) {
         state
-            .raise_crisis_from_note(contact, user.id(), risk)
-            .await?;
+            .raise_crisis_from_note(due, contact, user.id(), risk)
+            .await;
     }
     Ok(Json(note.into()))
+}
+
+/// The risk a note at crisis level raises its contact to: the crisis flag, or high risk or
+/// above. A flagged note is at least high risk, whatever level it names.
+fn crisis_risk(facts: &NoteFacts) -> Option<RiskLevel> {
+    (facts.crisis_flag || facts.risk.is_some_and(|r| r >= RiskLevel::High))
+        .then(|| facts.risk.unwrap_or(RiskLevel::High).max(RiskLevel::High))
 }
 
 /// Appends an amendment: the whole note, amended, must still satisfy its form.
@@ -220,16 +245,48 @@ pub async fn amend(
         return Err(ApiError::Forbidden);
     }
     check_size(&req.changes)?;
-    let mut amended = note.effective();
+    let before = note.effective();
+    let mut amended = before.clone();
     amended.extend(req.changes.clone());
-    state
+    let facts = state
         .note_form
         .validate(&amended)
         .map_err(ApiError::InvalidFields)?;
-    let amendment = state
+    // An amendment that brings the note to crisis level, or to a higher one, pages as such a
+    // submission does (once per contact: a contact whose crisis was handled is not paged again).
+    let was = state
+        .note_form
+        .validate(&before)
+        .ok()
+        .and_then(|f| crisis_risk(&f));
+    let crisis = crisis_risk(&facts).filter(|&risk| Some(risk) > was);
+    let due = match crisis {
+        Some(_) => Some(
+            state
+                .pager
+                .flag_due(note.contact, FlagSource::Note(user.id()))
+                .await?,
+        ),
+        None => None,
+    };
+    let amendment = match state
         .store
         .amend_note(id, user.id(), reason, &req.changes, now)
-        .await?;
+        .await
+    {
+        Ok(amendment) => amendment,
+        Err(e) => {
+            if let Some(due) = due {
+                state.pager.forget_due(due).await;
+            }
+            return Err(e.into());
+        }
+    };
     tracing::info!(note = id, "note amended");
+    if let (Some(due), Some(risk)) = (due, crisis) {
+        state
+            .raise_crisis_from_note(due, note.contact, user.id(), risk)
+            .await;
+    }
     Ok((StatusCode::CREATED, Json(amendment)))
 }

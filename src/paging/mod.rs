@@ -30,8 +30,8 @@ pub mod policy;
 pub mod schedule;
 pub mod timers;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
@@ -110,6 +110,9 @@ struct Inner {
     notifiers: Notifiers,
     /// Wakes the timer worker when this node arms a timer or queues a page.
     wake: Notify,
+    /// Contacts the auditor last found at imminent risk with no incident: raised if it finds
+    /// them again a round later (routing's own flag has had its time).
+    unflagged: Mutex<HashSet<ContactId>>,
 }
 
 impl Pager {
@@ -141,6 +144,7 @@ impl Pager {
                 settings,
                 notifiers,
                 wake: Notify::new(),
+                unflagged: Mutex::default(),
             }),
         }
     }
@@ -249,6 +253,95 @@ impl Pager {
             }
         }
         Err(PagingError::Busy)
+    }
+
+    /// Records a crisis flag as due, durably, before the fact that raises it is stored; then
+    /// [`Pager::raise_due`] raises it, or, should that fail or the server stop first, the
+    /// auditor does.
+    pub async fn flag_due(
+        &self,
+        contact: ContactId,
+        source: FlagSource,
+    ) -> Result<i64, PagingError> {
+        Ok(self
+            .store()
+            .put_flag_due(contact, source, Timestamp::now())
+            .await?)
+    }
+
+    /// Raises a flag recorded with [`Pager::flag_due`] and forgets it. On failure it stays due,
+    /// and the auditor raises it.
+    pub async fn raise_due(
+        &self,
+        due: i64,
+        contact: ContactId,
+        source: FlagSource,
+    ) -> Result<IncidentId, PagingError> {
+        let incident = self.crisis_flag(contact, source, None).await?;
+        self.store().clear_flag_due(due).await?;
+        Ok(incident)
+    }
+
+    /// Forgets a flag recorded with [`Pager::flag_due`] whose fact was refused.
+    pub async fn forget_due(&self, due: i64) {
+        if let Err(e) = self.store().clear_flag_due(due).await {
+            tracing::warn!(error = %e, "a refused note's crisis flag stays due");
+        }
+    }
+
+    /// The auditor's second duty: raises crisis flags that were due before `before` and never
+    /// raised (their paging failed, or a crash cut it short), and routing's flag for contacts at
+    /// imminent risk that have no incident two rounds in a row. Returns how many it raised.
+    pub async fn raise_missed_flags(&self, before: Timestamp) -> Result<usize, StoreError> {
+        let mut raised = 0;
+        for due in self.store().flags_due(before, 100).await? {
+            match self.crisis_flag(due.contact, due.source, None).await {
+                Ok(incident) => {
+                    tracing::warn!(incident = %incident, contact = %due.contact, "the auditor raised a crisis flag that had not been");
+                    self.store().clear_flag_due(due.id).await?;
+                    raised += 1;
+                }
+                Err(PagingError::UnknownContact) => self.store().clear_flag_due(due.id).await?,
+                Err(e) => {
+                    tracing::error!(contact = %due.contact, error = %e, "a crisis flag is still due")
+                }
+            }
+        }
+        let found: HashSet<ContactId> = self
+            .store()
+            .imminent_without_incident(100)
+            .await?
+            .into_iter()
+            .collect();
+        let again: Vec<ContactId> = {
+            let mut last = self
+                .inner
+                .unflagged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let again = found.intersection(&last).copied().collect();
+            *last = found;
+            again
+        };
+        for contact in again {
+            match self.crisis_flag(contact, FlagSource::Routing, None).await {
+                Ok(incident) => {
+                    tracing::warn!(incident = %incident, contact = %contact, "the auditor raised routing's crisis flag, which had not been");
+                    raised += 1;
+                }
+                Err(e) => {
+                    tracing::error!(contact = %contact, error = %e, "routing's crisis flag is still not raised")
+                }
+            }
+        }
+        if raised > 0 {
+            self.inner
+                .metrics
+                .escalations_overdue_fixed
+                .with_label_values(&["crisis_flag"])
+                .inc_by(raised as u64);
+        }
+        Ok(raised)
     }
 
     /// Adds "joined the contact" to the contact's open incident, if it has one. Never fails the

@@ -17,6 +17,10 @@
 //! The auditor runs every `audit_interval_ms`: any timer overdue by more than `audit_slack_ms` is
 //! fired through the same compare-and-set, counted in `hotline_escalations_overdue_fixed_total`
 //! and noted on the timeline. With a healthy worker it finds nothing.
+//!
+//! The same round raises crisis flags the live path missed: flags recorded as due (a note that
+//! pages records its flag before the note itself) and still due after the slack, and routing's
+//! flag for an open contact at imminent risk with no incident in two rounds in a row.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,8 +131,9 @@ impl Pager {
         Ok(fired)
     }
 
-    /// The auditor's round: fires every timer overdue at `now` by more than the slack. Returns
-    /// how many it fired (each one a worker had missed).
+    /// The auditor's round: fires every timer overdue at `now` by more than the slack, and
+    /// raises crisis flags that were never raised. Returns how many it fired and raised (each
+    /// one something the live path had missed).
     pub async fn audit(&self, now: Timestamp) -> Result<usize, StoreError> {
         let slack = i64::try_from(self.inner.settings.audit_slack_ms).unwrap_or(i64::MAX);
         let mut fixed = 0;
@@ -148,7 +153,7 @@ impl Pager {
                 fixed += 1;
             }
         }
-        Ok(fixed)
+        Ok(fixed + self.raise_missed_flags(now.plus_ms(-slack)).await?)
     }
 
     /// Fires one timer: decides from the incident as read, then commits the decision together

@@ -44,6 +44,10 @@ pub enum StoreError {
     Conflict,
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The database refused a value it cannot hold (a data exception, e.g. the NUL character
+    /// in text on PostgreSQL): bad input, not a failure.
+    #[error("the database cannot store this value")]
+    Unstorable,
     /// The writer in front of the store has stopped (the server is shutting down).
     #[error("the store is closed")]
     Closed,

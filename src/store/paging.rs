@@ -174,6 +174,15 @@ pub struct DeliveryResult {
     pub step: Option<Step>,
 }
 
+/// A crisis flag recorded as due (see [`PagingStore::put_flag_due`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueFlag {
+    pub id: i64,
+    pub contact: ContactId,
+    pub source: FlagSource,
+    pub at: Timestamp,
+}
+
 #[async_trait]
 pub trait PagingStore {
     // paging addresses
@@ -242,6 +251,19 @@ pub trait PagingStore {
         at: Timestamp,
     ) -> StoreResult<Incident>;
     async fn open_incident_of(&self, contact: ContactId) -> StoreResult<Option<Incident>>;
+    /// Records a crisis flag as due before the fact that raises it is stored; returns its id.
+    async fn put_flag_due(
+        &self,
+        contact: ContactId,
+        source: FlagSource,
+        at: Timestamp,
+    ) -> StoreResult<i64>;
+    /// Flags recorded before `before` and not cleared, oldest first.
+    async fn flags_due(&self, before: Timestamp, limit: i64) -> StoreResult<Vec<DueFlag>>;
+    /// The flag is raised (or will never be): forget it.
+    async fn clear_flag_due(&self, id: i64) -> StoreResult<()>;
+    /// Open contacts at imminent risk that have never had an incident, oldest first.
+    async fn imminent_without_incident(&self, limit: i64) -> StoreResult<Vec<ContactId>>;
     /// The contact's newest incident in any state.
     async fn latest_incident_of(&self, contact: ContactId) -> StoreResult<Option<Incident>>;
     async fn incident(&self, id: IncidentId) -> StoreResult<Incident>;
@@ -568,7 +590,8 @@ macro_rules! impl_paging_store {
         const _: () = {
             use $crate::domain::{ContactId, OperatorId, Timestamp};
             use $crate::paging::model::{
-                Incident, IncidentId, IncidentState, PolicyId, ScheduleId, TimelineEntry,
+                FlagSource, Incident, IncidentId, IncidentState, PolicyId, ScheduleId,
+                TimelineEntry,
             };
             use $crate::paging::policy::{EscalationPolicy, PolicyDefinition};
             use $crate::paging::schedule::{Schedule, ScheduleDefinition};
@@ -1028,6 +1051,78 @@ macro_rules! impl_paging_store {
                     .await
                     .map_err(sql::error)?;
                     row.map(Incident::try_from).transpose()
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
+                async fn put_flag_due(
+                    &self,
+                    contact: ContactId,
+                    source: FlagSource,
+                    at: Timestamp,
+                ) -> StoreResult<i64> {
+                    sqlx::query_scalar(
+                        "INSERT INTO crisis_flags_due (contact_id, source, created_at) \
+                         VALUES ($1, $2, $3) RETURNING id",
+                    )
+                    .bind(contact.0)
+                    .bind(sql::to_json("crisis_flags_due.source", &source)?)
+                    .bind(at.0)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::error)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn flags_due(
+                    &self,
+                    before: Timestamp,
+                    limit: i64,
+                ) -> StoreResult<Vec<paging::DueFlag>> {
+                    let rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(
+                        "SELECT id, contact_id, source, created_at FROM crisis_flags_due \
+                         WHERE created_at < $1 ORDER BY id LIMIT $2",
+                    )
+                    .bind(before.0)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    rows.into_iter()
+                        .map(|(id, contact, source, at)| {
+                            Ok(paging::DueFlag {
+                                id,
+                                contact: ContactId(contact),
+                                source: sql::from_json("crisis_flags_due.source", &source)?,
+                                at: Timestamp(at),
+                            })
+                        })
+                        .collect()
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn clear_flag_due(&self, id: i64) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM crisis_flags_due WHERE id = $1")
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    Ok(())
+                }
+
+                /// The `IN` list is the `contacts_open` index's states that hold a live contact.
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn imminent_without_incident(&self, limit: i64) -> StoreResult<Vec<ContactId>> {
+                    let ids: Vec<i64> = sqlx::query_scalar(
+                        "SELECT c.id FROM contacts c \
+                         WHERE c.state IN ('waiting', 'offered', 'assigned') AND c.risk = 'imminent' \
+                         AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.contact_id = c.id) \
+                         ORDER BY c.id LIMIT $1",
+                    )
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    Ok(ids.into_iter().map(ContactId).collect())
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]

@@ -253,6 +253,8 @@ pub(crate) fn error(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) => match db.kind() {
             sqlx::error::ErrorKind::UniqueViolation => StoreError::Conflict,
             sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::NotFound,
+            // SQLSTATE class 22, data exception: the value, not the database, is at fault.
+            _ if db.code().is_some_and(|c| c.starts_with("22")) => StoreError::Unstorable,
             _ => StoreError::Database(e),
         },
         _ => StoreError::Database(e),
@@ -276,7 +278,7 @@ pub(crate) fn to_json<T: serde::Serialize>(what: &str, value: &T) -> StoreResult
     serde_json::to_string(value).map_err(|e| corrupt(what, e))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 

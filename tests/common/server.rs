@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
-use super::FreshDb;
+use super::{Backend, FreshDb};
 
 pub const PASSWORD: &str = "a long test password";
 
@@ -346,4 +346,57 @@ pub fn join(queue: &str, screening: &str) -> Value {
 pub async fn available(ws: &mut Ws) {
     ws.send(json!({"type": "set_presence", "presence": {"status": "available"}}))
         .await;
+}
+
+/// Makes every insert into `incidents` fail, as a passing database error would (a failover, a
+/// dropped connection), or lets them through again.
+pub async fn incidents_fail(db: &FreshDb, fail: bool) {
+    use sqlx::Connection;
+    let statements: &[&'static str] = match (db.backend(), fail) {
+        (Backend::Postgres, true) => &[
+            "CREATE OR REPLACE FUNCTION incidents_fail() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'the database is briefly unavailable'; END $$",
+            "CREATE TRIGGER incidents_fail BEFORE INSERT ON incidents \
+             FOR EACH ROW EXECUTE FUNCTION incidents_fail()",
+        ],
+        (Backend::Postgres, false) => &["DROP TRIGGER incidents_fail ON incidents"],
+        (Backend::Sqlite, true) => &["CREATE TRIGGER incidents_fail BEFORE INSERT ON incidents \
+             BEGIN SELECT RAISE(ABORT, 'the database is briefly unavailable'); END"],
+        (Backend::Sqlite, false) => &["DROP TRIGGER incidents_fail"],
+    };
+    match db.backend() {
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+            for s in statements {
+                sqlx::raw_sql(*s).execute(&mut c).await.unwrap();
+            }
+            c.close().await.unwrap();
+        }
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+            for s in statements {
+                sqlx::raw_sql(*s).execute(&mut c).await.unwrap();
+            }
+            c.close().await.unwrap();
+        }
+    }
+}
+
+/// Waits (up to `secs`) until the contact has an open incident; panics with `why` if it never does.
+pub async fn wait_for_incident(server: &Server, cookie: &str, contact: i64, secs: u64, why: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (status, open) = get(server, cookie, "/api/incidents?state=open").await;
+        assert_eq!(status, 200, "{open}");
+        if open
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["contact"] == contact)
+        {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{why}: {open}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

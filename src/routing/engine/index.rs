@@ -4,11 +4,13 @@ use super::*;
 use crate::domain::QueueId;
 
 /// Merged requirements of a queue and a contact's extra skills at a relaxation step.
-/// Relaxation is cumulative: steps `0..=step` all apply (see the module note).
+/// Relaxation is cumulative: steps `0..=step` all apply (see the module note). The crisis
+/// skill, when required, is never dropped (a proficiency cap still applies to it).
 pub(crate) fn requirements(
     cfg: &QueueConfig,
     extra: &[(Skill, Proficiency)],
     step: Option<usize>,
+    crisis_skill: Option<&Skill>,
 ) -> Vec<(Skill, Proficiency)> {
     let mut merged: BTreeMap<Skill, Proficiency> = BTreeMap::new();
     let all = cfg
@@ -26,7 +28,7 @@ pub(crate) fn requirements(
     {
         let applied = &cfg.relaxation[..=step.min(cfg.relaxation.len() - 1)];
         if applied.iter().any(|s| s.drop_skills) {
-            return Vec::new();
+            merged.retain(|skill, _| Some(skill) == crisis_skill);
         }
         if let Some(cap) = applied.iter().filter_map(|s| s.max_proficiency).min() {
             for level in merged.values_mut() {
@@ -202,7 +204,8 @@ impl Engine {
     fn recompute_base(&mut self, b: usize) {
         let base = &self.bases[b];
         let cfg = &self.queues[base.queue].cfg;
-        let full = requirements(cfg, &base.extra, full_relax_step(cfg));
+        let crisis = self.config.crisis_skill.as_ref();
+        let full = requirements(cfg, &base.extra, full_relax_step(cfg), crisis);
         let mut ever = Bits::default();
         for op in &self.ops {
             ever.set(
@@ -215,7 +218,7 @@ impl Engine {
         for cl in class_ids {
             let base = &self.bases[b];
             let cfg = &self.queues[base.queue].cfg;
-            let reqs = requirements(cfg, &base.extra, self.classes[cl].step);
+            let reqs = requirements(cfg, &base.extra, self.classes[cl].step, crisis);
             let mut bits = Bits::default();
             for op in &self.ops {
                 bits.set(
@@ -267,7 +270,8 @@ impl Engine {
         }
         let base = &self.bases[b];
         let cfg = &self.queues[base.queue].cfg;
-        let reqs = requirements(cfg, &base.extra, step);
+        let crisis = self.config.crisis_skill.as_ref();
+        let reqs = requirements(cfg, &base.extra, step, crisis);
         let cl = self.classes.len();
         let mut bits = Bits::default();
         for op in &mut self.ops {
@@ -343,9 +347,10 @@ impl Engine {
 
     fn recompute_op_bits(&mut self, op: usize) {
         let profile = &self.ops[op].profile;
+        let crisis = self.config.crisis_skill.as_ref();
         for base in &mut self.bases {
             let cfg = &self.queues[base.queue].cfg;
-            let full = requirements(cfg, &base.extra, full_relax_step(cfg));
+            let full = requirements(cfg, &base.extra, full_relax_step(cfg), crisis);
             base.ever
                 .set(op, fits(profile, cfg, base.channel, &base.language, &full));
         }

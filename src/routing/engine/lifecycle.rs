@@ -402,6 +402,12 @@ impl Engine {
         if how != Returned::Rescind {
             self.add_decline(now, id, operator);
         }
+        if how == Returned::Reject
+            && let Some(&op) = self.op_ix.get(&operator)
+        {
+            // A reject is an answer: only offers missed one after another count.
+            self.ops[op].no_answer = 0;
+        }
         if how == Returned::Timeout
             && let Some(&op) = self.op_ix.get(&operator)
         {

@@ -83,7 +83,7 @@ impl Engine {
         };
         let q = &self.queues[qi];
         let mut servers = [0i64; 2];
-        let reqs = super::index::requirements(&q.cfg, &[], None);
+        let reqs = super::index::requirements(&q.cfg, &[], None, None);
         for o in &self.ops {
             if !o.connected || o.presence != Presence::Available {
                 continue;

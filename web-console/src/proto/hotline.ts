@@ -1615,7 +1615,8 @@ export interface SkillRequirement {
 /**
  * One step of skill relaxation: after a contact has waited `after_ms`, every required
  * proficiency is capped at `max_proficiency`; with `drop_skills`, skills are no longer required
- * at all (the language still is). A contact keeps its place in the queue while it relaxes.
+ * at all (the language still is, and so is the crisis skill of a contact that needs it). A
+ * contact keeps its place in the queue while it relaxes.
  */
 export interface RelaxStep {
   after_ms: number;
