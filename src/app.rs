@@ -217,11 +217,25 @@ async fn prepare_engine(
         .map(|c| c.id)
         .collect();
     let mut participants = participants_from(store.joins_and_leaves(&live).await?);
+    // When each one's current stay in its queue began and which queues it overflowed out of, so
+    // that relaxation, max wait and overflow go on as they would have without the restart.
+    let all: Vec<ContactId> = stored.iter().map(|c| c.id).collect();
+    let stays: HashMap<ContactId, crate::store::Stay> = store
+        .stays(&all)
+        .await?
+        .into_iter()
+        .map(|stay| (stay.contact, stay))
+        .collect();
     let restored: Vec<RestoredContact> = stored
         .into_iter()
         .map(|c| RestoredContact {
             operator_lost: operator_lost.contains(&c.id),
             participants: participants.remove(&c.id).unwrap_or_default(),
+            queued_at: stays.get(&c.id).map_or(c.entered_at, |stay| stay.since),
+            visited: stays
+                .get(&c.id)
+                .map(|stay| stay.overflowed_from.clone())
+                .unwrap_or_default(),
             contact: NewContact {
                 id: c.id,
                 extra_skills: gateway::caller::topic_requirements(

@@ -2115,6 +2115,8 @@ fn restore_after_a_restart() {
     let restored = |id: i64, at: i64, state: ContactState, op: Option<i64>| RestoredContact {
         contact: contact(id, "general", Channel::Voice, RiskLevel::None),
         entered_at: Timestamp(T0 + at),
+        queued_at: Timestamp(T0 + at),
+        visited: Vec::new(),
         state,
         operator: op.map(OperatorId),
         connected_at: None,
@@ -2218,6 +2220,8 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
         vec![RestoredContact {
             contact: contact(1, "general", Channel::Voice, RiskLevel::None),
             entered_at: Timestamp(T0 - 5_000),
+            queued_at: Timestamp(T0 - 5_000),
+            visited: Vec::new(),
             state: ContactState::Wrapping,
             operator: Some(OperatorId(1)),
             connected_at: Some(Timestamp(T0 - 4_000)),
@@ -2238,6 +2242,212 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
             ..
         }
     )));
+}
+
+/// After a restart a waiting contact's stay in its queue goes on from when it began there, not
+/// from when it first entered: it does not move on to the next backup queue early.
+#[test]
+fn restore_keeps_a_contact_in_the_queue_it_overflowed_to() {
+    let queues = || {
+        vec![
+            QueueConfig {
+                overflow_to: Some(qid("b")),
+                max_wait_ms: Some(60_000),
+                ..queue("a")
+            },
+            QueueConfig {
+                overflow_to: Some(qid("c")),
+                max_wait_ms: Some(60_000),
+                ..queue("b")
+            },
+            queue("c"),
+        ]
+    };
+    let setup = |s: &mut Sim| {
+        for q in queues().into_iter().rev() {
+            s.cmd(Command::UpsertQueue(q));
+        }
+        s.op(profile(1, &[], &["zh"], 1, 0));
+        s.cmd(Command::SetPresence {
+            operator: OperatorId(1),
+            presence: Presence::Break {
+                reason: BreakReason::Meal,
+            },
+        });
+    };
+    let mut live = Sim::new(config());
+    setup(&mut live);
+    live.enqueue(contact(1, "a", Channel::Chat, RiskLevel::None));
+    live.advance(60_000);
+    assert_eq!(live.e.contact(ContactId(1)).unwrap().queue, qid("b"));
+    live.advance(10_000);
+    assert_eq!(live.e.contact(ContactId(1)).unwrap().queue, qid("b"));
+
+    let mut restarted = Sim::new(config());
+    restarted.now = live.now;
+    setup(&mut restarted);
+    let ev = restarted.e.restore(
+        restarted.ts(),
+        vec![RestoredContact {
+            contact: contact(1, "b", Channel::Chat, RiskLevel::None),
+            entered_at: Timestamp(T0),
+            queued_at: Timestamp(T0 + 60_000),
+            visited: vec![qid("a")],
+            state: ContactState::Waiting,
+            operator: None,
+            connected_at: None,
+            ended_at: None,
+            operator_lost: false,
+            participants: Vec::new(),
+        }],
+    );
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::Overflow { .. })),
+        "the restart moved it on: {ev:?}"
+    );
+    assert_eq!(restarted.e.contact(ContactId(1)).unwrap().queue, qid("b"));
+    // And it moves on when it would have without the restart.
+    let overflow = Event::Overflow {
+        contact: ContactId(1),
+        from: qid("b"),
+        to: qid("c"),
+        reason: OverflowReason::MaxWait,
+    };
+    for s in [&mut live, &mut restarted] {
+        assert!(!s.advance(49_999).contains(&overflow));
+        assert!(s.advance(1).contains(&overflow));
+    }
+}
+
+/// After a restart a contact requeued after a conversation relaxes as long after its requeue as
+/// it would have without the restart, not at once.
+#[test]
+fn restore_does_not_relax_a_requeued_contact_at_once() {
+    let skilled_queue = || QueueConfig {
+        required_skills: vec![req("youth", 3)],
+        relaxation: vec![RelaxStep {
+            after_ms: 60_000,
+            max_proficiency: None,
+            drop_skills: true,
+        }],
+        ..queue("general")
+    };
+    let mut live = Sim::new(config());
+    live.cmd(Command::UpsertQueue(skilled_queue()));
+    live.op(profile(1, &[("youth", 3)], &["zh"], 1, 0));
+    live.enqueue(contact(1, "general", Channel::Chat, RiskLevel::None));
+    live.accept(1, 1);
+    live.advance(600_000);
+    live.cmd(Command::OperatorDisconnected {
+        operator: OperatorId(1),
+    });
+    live.op(profile(2, &[], &["zh"], 1, 0));
+    let ev = live.advance(20_000);
+    assert!(ev.contains(&Event::Requeue {
+        contact: ContactId(1),
+        queue: qid("general"),
+        reason: RequeueReason::OperatorLost
+    }));
+    let requeued_at = live.now;
+    assert!(offers(&ev).is_empty(), "not relaxed yet: {ev:?}");
+    live.advance(1_000);
+    assert_eq!(live.state(1), Some(ContactState::Waiting));
+
+    let mut restarted = Sim::new(config());
+    restarted.now = live.now;
+    restarted.cmd(Command::UpsertQueue(skilled_queue()));
+    restarted.cmd(Command::UpsertOperator(profile(
+        1,
+        &[("youth", 3)],
+        &["zh"],
+        1,
+        0,
+    )));
+    restarted.op(profile(2, &[], &["zh"], 1, 0));
+    let ev = restarted.e.restore(
+        restarted.ts(),
+        vec![RestoredContact {
+            contact: contact(1, "general", Channel::Chat, RiskLevel::None),
+            entered_at: Timestamp(T0),
+            queued_at: Timestamp(requeued_at),
+            visited: Vec::new(),
+            state: ContactState::Waiting,
+            operator: None,
+            connected_at: Some(Timestamp(T0)),
+            ended_at: None,
+            operator_lost: true,
+            participants: Vec::new(),
+        }],
+    );
+    assert!(
+        offers(&ev).is_empty(),
+        "relaxed at once by the restart, offered to an operator without the skill: {ev:?}"
+    );
+    // It relaxes, and goes to the operator without the skill, when it would have anyway.
+    for s in [&mut live, &mut restarted] {
+        assert!(offers(&s.advance(58_999)).is_empty());
+        assert_eq!(offers(&s.advance(1)), vec![(1, 2)]);
+    }
+}
+
+/// After a restart a contact still never overflows back into a queue it overflowed out of.
+#[test]
+fn restore_does_not_overflow_back_to_a_queue_it_left() {
+    let setup = |s: &mut Sim| {
+        s.cmd(Command::UpsertQueue(queue("a")));
+        s.cmd(Command::UpsertQueue(QueueConfig {
+            overflow_to: Some(qid("a")),
+            max_wait_ms: Some(60_000),
+            ..queue("b")
+        }));
+        s.cmd(Command::UpsertQueue(QueueConfig {
+            overflow_to: Some(qid("b")),
+            max_wait_ms: Some(60_000),
+            ..queue("a")
+        }));
+        s.op(profile(1, &[], &["zh"], 1, 0));
+        s.cmd(Command::SetPresence {
+            operator: OperatorId(1),
+            presence: Presence::Break {
+                reason: BreakReason::Meal,
+            },
+        });
+    };
+    let mut live = Sim::new(config());
+    setup(&mut live);
+    live.enqueue(contact(1, "a", Channel::Chat, RiskLevel::None));
+    live.advance(60_000);
+    live.advance(70_000);
+    assert_eq!(live.e.contact(ContactId(1)).unwrap().queue, qid("b"));
+
+    let mut restarted = Sim::new(config());
+    restarted.now = live.now;
+    setup(&mut restarted);
+    let ev = restarted.e.restore(
+        restarted.ts(),
+        vec![RestoredContact {
+            contact: contact(1, "b", Channel::Chat, RiskLevel::None),
+            entered_at: Timestamp(T0),
+            queued_at: Timestamp(T0 + 60_000),
+            visited: vec![qid("a")],
+            state: ContactState::Waiting,
+            operator: None,
+            connected_at: None,
+            ended_at: None,
+            operator_lost: false,
+            participants: Vec::new(),
+        }],
+    );
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::Overflow { .. })),
+        "overflowed back: {ev:?}"
+    );
+    assert_eq!(restarted.e.contact(ContactId(1)).unwrap().queue, qid("b"));
+    let ev = restarted.advance(600_000);
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::Overflow { .. })),
+        "overflowed back later: {ev:?}"
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::server::*;
 use common::{Backend, FreshDb, fresh_database};
 use futures_util::SinkExt;
-use hotline::domain::{Role, Timestamp};
+use hotline::domain::{ContactId, QueueId, Role, Timestamp};
+use hotline::queues::QueueDefinition;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -660,6 +661,60 @@ async fn lost_contact_stays_first_after_a_restart(db: FreshDb) {
     server.stop().await;
 }
 server_test!(lost_contact_stays_first_after_a_restart);
+
+/// A contact that overflowed keeps the queue it overflowed to across a restart: it never
+/// overflows back into the queue it left.
+async fn an_overflowed_contact_keeps_its_queue_after_a_restart(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.caller_grace_ms = 10_000;
+    let queue = |id: &str| QueueId::parse(id).unwrap();
+    // Nobody could ever take a contact in `a`: it overflows to `b` at once. `b` would send it
+    // back after 100 ms, were `a` not a queue it left.
+    let store = db.connect().await;
+    store
+        .put_queue(&QueueDefinition {
+            overflow_to: Some(queue("b")),
+            ..QueueDefinition::open(queue("a"), "A")
+        })
+        .await
+        .unwrap();
+    store
+        .put_queue(&QueueDefinition {
+            overflow_to: Some(queue("a")),
+            max_wait_ms: Some(100),
+            ..QueueDefinition::open(queue("b"), "B")
+        })
+        .await
+        .unwrap();
+    let server = start(&db, settings.clone()).await;
+    let mut caller = server.caller().await;
+    caller.send(join("a", "no")).await;
+    let joined = caller.expect("joined").await;
+    let id = joined["contact"].as_i64().unwrap();
+    let overflows = |kinds: Vec<String>| kinds.iter().filter(|k| *k == "overflow").count();
+    assert_eq!(overflows(server.events_of(id).await), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(overflows(server.events_of(id).await), 1);
+    server.stop().await;
+    drop(caller);
+
+    let server = start(&db, settings).await;
+    assert_eq!(
+        overflows(server.events_of(id).await),
+        1,
+        "moved on by the restart"
+    );
+    let record = server.store.contact(ContactId(id)).await.unwrap();
+    assert_eq!(record.queue, queue("b"));
+    let mut caller = server.caller().await;
+    caller
+        .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
+        .await;
+    let resumed = caller.expect("resumed").await;
+    assert_eq!(resumed["state"], "waiting", "{resumed}");
+    server.stop().await;
+}
+server_test!(an_overflowed_contact_keeps_its_queue_after_a_restart);
 
 /// After a restart the operator and a supervisor who had barged in come back before the caller:
 /// both are in the contact again, the operator can write at once, and hears when the caller is back.

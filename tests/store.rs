@@ -25,7 +25,7 @@ use hotline::routing::{
 use hotline::store::projection::project;
 use hotline::store::{
     AccountUpdate, ContactRecord, DynStore, NewAccount, NewContactRecord, NewMessage, Reader,
-    Sender, Session, SkillInfo, StoreError, TranscriptPage, Visibility,
+    Sender, Session, SkillInfo, Stay, StoreError, TranscriptPage, Visibility,
 };
 use sqlx::Connection;
 
@@ -1408,6 +1408,134 @@ async fn joins_and_leaves_of_the_contacts_asked_about(store: DynStore, _db: Fres
     assert_eq!(
         serde_json::from_value::<Event>(found[3].data.clone()).unwrap(),
         join(a, supervisor, JoinMode::Barge)
+    );
+}
+
+store_test!(stays_of_the_contacts_asked_about);
+async fn stays_of_the_contacts_asked_about(store: DynStore, _db: FreshDb) {
+    assert!(store.stays(&[]).await.unwrap().is_empty());
+    let (overflowed, requeued, moved, handed, resumed, other) = (
+        ContactId(31),
+        ContactId(32),
+        ContactId(33),
+        ContactId(34),
+        ContactId(35),
+        ContactId(36),
+    );
+    let enter = |contact, queue| Event::EnterQueue {
+        contact,
+        queue: queue_id(queue),
+        channel: Channel::Chat,
+        risk: RiskLevel::None,
+    };
+    let overflow = |contact, from, to| Event::Overflow {
+        contact,
+        from: queue_id(from),
+        to: queue_id(to),
+        reason: OverflowReason::MaxWait,
+    };
+    store
+        .record_events(
+            Timestamp(1),
+            &[
+                enter(overflowed, "a"),
+                enter(requeued, "general"),
+                enter(moved, "general"),
+                enter(handed, "general"),
+                enter(resumed, "general"),
+                enter(other, "a"),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .record_events(
+            Timestamp(2),
+            &[
+                overflow(overflowed, "a", "b"),
+                overflow(other, "a", "b"),
+                Event::Abandon {
+                    contact: resumed,
+                    queue: queue_id("general"),
+                    waited_ms: 1,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .record_events(
+            Timestamp(3),
+            &[
+                overflow(overflowed, "b", "c"),
+                Event::Relax {
+                    contact: overflowed,
+                    step: 0,
+                },
+                Event::Requeue {
+                    contact: requeued,
+                    queue: queue_id("general"),
+                    reason: RequeueReason::OperatorLost,
+                },
+                Event::Transfer {
+                    contact: moved,
+                    from: OperatorId(1),
+                    target: TransferTarget::Queue {
+                        queue: queue_id("crisis"),
+                    },
+                },
+                Event::Transfer {
+                    contact: handed,
+                    from: OperatorId(1),
+                    target: TransferTarget::Operator {
+                        operator: OperatorId(2),
+                    },
+                },
+                Event::Resume { contact: resumed },
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .record_events(
+            Timestamp(4),
+            &[
+                Event::Offer {
+                    contact: overflowed,
+                    operator: OperatorId(1),
+                    expires_at: Timestamp(5),
+                },
+                Event::OfferTimeout {
+                    contact: overflowed,
+                    operator: OperatorId(1),
+                },
+                Event::Relax {
+                    contact: resumed,
+                    step: 0,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let stay = |contact, since, from: &[&str]| Stay {
+        contact,
+        since: Timestamp(since),
+        overflowed_from: from.iter().map(|q| queue_id(q)).collect(),
+    };
+    // In id order; only the contacts asked about; offers, relaxation, abandoning and resuming
+    // begin no stay.
+    assert_eq!(
+        store
+            .stays(&[resumed, handed, overflowed, requeued, moved, ContactId(99)])
+            .await
+            .unwrap(),
+        vec![
+            stay(overflowed, 3, &["a", "b"]),
+            stay(requeued, 3, &[]),
+            stay(moved, 3, &[]),
+            stay(handed, 3, &[]),
+            stay(resumed, 1, &[]),
+        ]
     );
 }
 

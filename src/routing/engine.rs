@@ -435,7 +435,9 @@ impl Engine {
     /// After a restart, before any routing: put back non-terminal contacts.
     ///
     /// - Waiting and offered contacts wait again with their original `entered_at` (their
-    ///   place); relaxation and max wait count from `entered_at` too.
+    ///   place); relaxation and max wait count from `queued_at`, the start of their current
+    ///   stay in their queue, and they never overflow back into a queue in `visited`, exactly
+    ///   as without the restart.
     /// - Assigned and wrapping contacts go back to their operator, whose connection is
     ///   considered lost as of `now`: the grace period starts (a restored operator who was
     ///   Offline is taken as Available, so that reconnecting resumes work). Talk time restarts

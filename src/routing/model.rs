@@ -537,6 +537,12 @@ pub struct QueuePlace {
 pub struct RestoredContact {
     pub contact: NewContact,
     pub entered_at: Timestamp,
+    /// When its current stay in its queue began (entering, overflowing or being transferred to
+    /// it, or being requeued there): relaxation and the queue's max wait count from here, as
+    /// they did before the restart.
+    pub queued_at: Timestamp,
+    /// The queues it overflowed out of: it never overflows back into them.
+    pub visited: Vec<QueueId>,
     pub state: ContactState,
     /// For assigned/wrapping contacts: the operator holding it.
     pub operator: Option<OperatorId>,

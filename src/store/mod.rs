@@ -221,6 +221,20 @@ pub struct StoredEvent {
     pub data: serde_json::Value,
 }
 
+/// Where a contact stands in its queues, as its events tell it: what a restart needs so that
+/// relaxation, max wait and overflow carry on as they would have without it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stay {
+    pub contact: ContactId,
+    /// When its current stay in its queue began: its last `enter_queue`, `overflow`, `transfer`
+    /// or `requeue` event. A transfer to a person counts too: should a restart cut that offer
+    /// short, the contact waits in its queue from the transfer (without the restart it would
+    /// have from the offer's end, a `requeue`, moments later).
+    pub since: Timestamp,
+    /// The queues it overflowed out of (the `from` of its `overflow` events), oldest first.
+    pub overflowed_from: Vec<QueueId>,
+}
+
 /// The storage interface. Both implementations pass the same test-suite (`tests/store.rs`).
 #[async_trait]
 pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static {
@@ -313,6 +327,8 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     /// The `join` and `leave` events of `contacts`, oldest first: who takes part in each (a
     /// restart puts supervisors and crisis leads back in the live contacts they had joined).
     async fn joins_and_leaves(&self, contacts: &[ContactId]) -> StoreResult<Vec<StoredEvent>>;
+    /// Of `contacts`, the current stay of each that has one in the log, in id order (one query).
+    async fn stays(&self, contacts: &[ContactId]) -> StoreResult<Vec<Stay>>;
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
 }

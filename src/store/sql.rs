@@ -24,7 +24,7 @@ use crate::queues::QueueDefinition;
 use crate::routing::ContactState;
 
 use super::{
-    Account, ContactRecord, Message, Sender, Session, StoreError, StoreResult, StoredEvent,
+    Account, ContactRecord, Message, Sender, Session, Stay, StoreError, StoreResult, StoredEvent,
     Visibility,
 };
 
@@ -534,6 +534,38 @@ impl TryFrom<EventRow> for StoredEvent {
     }
 }
 
+/// One event that began a stay in a queue (`overflowed_from` is set for an `overflow`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct StayRow {
+    contact_id: i64,
+    at: i64,
+    overflowed_from: Option<String>,
+}
+
+/// Each contact's stay from its stay-beginning events, in contact then log order: the last one
+/// began the current stay.
+pub(crate) fn stays_from(rows: Vec<StayRow>) -> StoreResult<Vec<Stay>> {
+    let mut stays: Vec<Stay> = Vec::new();
+    for row in rows {
+        let contact = ContactId(row.contact_id);
+        if stays.last().is_none_or(|stay| stay.contact != contact) {
+            stays.push(Stay {
+                contact,
+                since: Timestamp(row.at),
+                overflowed_from: Vec::new(),
+            });
+        }
+        if let Some(stay) = stays.last_mut() {
+            stay.since = Timestamp(row.at);
+            if let Some(from) = row.overflowed_from {
+                stay.overflowed_from
+                    .push(parse("events.data.from", QueueId::parse(&from))?);
+            }
+        }
+    }
+    Ok(stays)
+}
+
 /// Parses every row, failing on the first corrupt one.
 pub(crate) fn all<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreResult<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
@@ -558,7 +590,7 @@ macro_rules! impl_store {
 
             use $crate::store::{
                 Account, AccountUpdate, ContactRecord, Message, NewAccount, NewContactRecord,
-                NewMessage, Reader, Session, SkillInfo, Store, StoreError, StoreResult,
+                NewMessage, Reader, Session, SkillInfo, Stay, Store, StoreError, StoreResult,
                 StoredEvent, TranscriptPage, projection, sql,
             };
 
@@ -1447,6 +1479,34 @@ macro_rules! impl_store {
                         .await
                         .map_err(sql::error)?;
                     sql::all(rows)
+                }
+
+                #[tracing::instrument(skip_all, fields(db = $dialect, contacts = contacts.len()))]
+                async fn stays(
+                    &self,
+                    contacts: &[ContactId],
+                ) -> StoreResult<Vec<Stay>> {
+                    static QUERY: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "SELECT contact_id, at, \
+                             CASE WHEN kind = 'overflow' THEN data ->> 'from' END \
+                             AS overflowed_from FROM events \
+                             WHERE contact_id IN (SELECT cid FROM {} AS j) \
+                             AND kind IN ('enter_queue', 'overflow', 'transfer', 'requeue') \
+                             ORDER BY contact_id, seq",
+                            sql::json_rows($dialect, 1, &[("cid", "bigint")]),
+                        )
+                    });
+                    if contacts.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let ids: Vec<_> = contacts.iter().map(|c| sql::IdParam { cid: c.0 }).collect();
+                    let rows: Vec<sql::StayRow> = sqlx::query_as(sqlx::AssertSqlSafe(QUERY.as_str()))
+                        .bind(sql::json_param(&ids)?)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    sql::stays_from(rows)
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, after = after, limit = limit))]

@@ -862,9 +862,21 @@ impl Engine {
             let holder = rc.operator.and_then(|o| self.op_ix.get(&o).copied());
             let resume_until = resumable_until(&rc);
             let participants = rc.participants;
+            // A queue the engine no longer knows is no overflow target anyway.
+            let visited: Vec<usize> = rc
+                .visited
+                .iter()
+                .filter_map(|q| self.queue_index(q))
+                .collect();
             self.insert_contact(now, rc.contact, qi, rc.entered_at);
-            if let (Some(c), Some(at)) = (self.contacts.get_mut(&id), rc.connected_at) {
-                c.connected_at = at;
+            if let Some(c) = self.contacts.get_mut(&id) {
+                // Its stay and its overflow history go on from where the log left them, so
+                // relaxation, max wait and overflow carry on as if there had been no restart.
+                c.queued_at = rc.queued_at;
+                c.visited = visited;
+                if let Some(at) = rc.connected_at {
+                    c.connected_at = at;
+                }
             }
             if rc.operator_lost {
                 self.mark_lost(id);
