@@ -1614,6 +1614,53 @@ async fn the_auditor_raises_missed_crisis_flags(db: FreshDb) {
 
 server_test!(the_auditor_raises_missed_crisis_flags);
 
+/// An incident that cannot be read (here a corrupt row) does not hold back the escalation of
+/// the others, neither in the worker's round nor in the auditor's.
+async fn a_timer_that_cannot_fire_does_not_hold_back_the_others(db: FreshDb) {
+    let store = db.connect().await;
+    crisis_lead(&store).await;
+    let pager = Pager::new(
+        store.clone(),
+        Arc::new(Hub::default()),
+        Metrics::new(),
+        Settings::default().paging,
+    )
+    .unwrap();
+    let mut incidents = Vec::new();
+    for _ in 0..3 {
+        let contact = ContactId(contact(&store).await);
+        incidents.push(
+            pager
+                .crisis_flag(contact, FlagSource::Routing, None)
+                .await
+                .unwrap(),
+        );
+    }
+    // The first and last incidents' timers are due first; the first cannot be read.
+    db.execute(
+        "UPDATE incidents SET policy = 'not a policy' WHERE id = (SELECT MIN(id) FROM incidents)",
+    )
+    .await;
+    let late = Timestamp::now().plus_ms(5 * 60_000 + 1_000);
+    assert!(
+        pager.fire_due(late).await.is_err(),
+        "the broken one is reported"
+    );
+    for &incident in &incidents[1..] {
+        let i = store.incident(incident).await.unwrap();
+        assert_eq!((i.level, i.cycle), (0, 1), "escalated past the broken one");
+    }
+    let later = late.plus_ms(5 * 60_000 + 60_000);
+    assert_eq!(pager.audit(later).await.unwrap(), 2, "the auditor too");
+    assert_eq!(
+        store.due_timers(later, 10).await.unwrap().len(),
+        1,
+        "only the broken one is left"
+    );
+}
+
+server_test!(a_timer_that_cannot_fire_does_not_hold_back_the_others);
+
 /// A caller in danger now is routed first and pages the crisis team by itself; the crisis lead
 /// joins the live chat from the page (barge), the caller sees them, and the join is on the timeline.
 async fn imminent_risk_pages_and_the_lead_joins_the_chat(db: FreshDb) {

@@ -117,22 +117,6 @@ fn line(contact: ContactId, body: &str, at: i64) -> NewMessage {
     }
 }
 
-/// Runs one statement on the database behind the store's back (to plant corrupt rows).
-async fn raw_sql(db: &FreshDb, statement: &'static str) {
-    match db.backend() {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
-            sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
-            sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
-        }
-    }
-}
-
 // ---------- accounts ----------
 
 store_test!(accounts_crud);
@@ -633,8 +617,8 @@ async fn corrupt_rows_are_reported(store: DynStore, db: FreshDb) {
         .create_account(new_account("op"), Timestamp(0))
         .await
         .unwrap();
-    raw_sql(&db, "UPDATE contacts SET risk = 'apocalyptic'").await;
-    raw_sql(&db, "UPDATE accounts SET role = 'janitor'").await;
+    db.execute("UPDATE contacts SET risk = 'apocalyptic'").await;
+    db.execute("UPDATE accounts SET role = 'janitor'").await;
     assert!(matches!(
         store.contact(id).await,
         Err(StoreError::Corrupt(_))
@@ -648,7 +632,8 @@ async fn corrupt_rows_are_reported(store: DynStore, db: FreshDb) {
         Err(StoreError::Corrupt(_))
     ));
 
-    raw_sql(&db, "UPDATE contacts SET risk = 'low', state = 'lost'").await;
+    db.execute("UPDATE contacts SET risk = 'low', state = 'lost'")
+        .await;
     assert!(matches!(
         store.contact(id).await,
         Err(StoreError::Corrupt(_))

@@ -120,15 +120,22 @@ impl Pager {
         }
     }
 
-    /// Fires every timer due at `now`. Returns how many this call fired.
+    /// Fires every timer due at `now`. Returns how many this call fired. A timer that cannot
+    /// fire does not hold back those due after it; the first such failure is returned.
     pub async fn fire_due(&self, now: Timestamp) -> Result<usize, StoreError> {
         let mut fired = 0;
+        let mut failed = None;
         for timer in self.store().due_timers(now, BATCH).await? {
-            if self.fire(timer, now, false).await? {
-                fired += 1;
+            match self.fire(timer, now, false).await {
+                Ok(true) => fired += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(incident = %timer.incident, error = %e, "a paging timer could not fire");
+                    failed.get_or_insert(e);
+                }
             }
         }
-        Ok(fired)
+        failed.map_or(Ok(fired), Err)
     }
 
     /// The auditor's round: fires every timer overdue at `now` by more than the slack, and
@@ -138,7 +145,14 @@ impl Pager {
         let slack = i64::try_from(self.inner.settings.audit_slack_ms).unwrap_or(i64::MAX);
         let mut fixed = 0;
         for timer in self.store().due_timers(now.plus_ms(-slack), BATCH).await? {
-            if self.fire(timer, now, true).await? {
+            let fired = match self.fire(timer, now, true).await {
+                Ok(fired) => fired,
+                Err(e) => {
+                    tracing::error!(incident = %timer.incident, error = %e, "the auditor could not fire a paging timer");
+                    false
+                }
+            };
+            if fired {
                 tracing::warn!(
                     incident = %timer.incident,
                     kind = timer.kind.as_str(),

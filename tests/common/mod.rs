@@ -87,6 +87,22 @@ impl FreshDb {
             .await
             .unwrap_or_else(|e| panic!("connecting to the test database {}: {e}", self.url))
     }
+
+    /// Runs SQL on the database behind the store's back (to plant corrupt rows or triggers).
+    pub async fn execute(&self, statement: &'static str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
 }
 
 impl Drop for FreshDb {

@@ -351,7 +351,6 @@ pub async fn available(ws: &mut Ws) {
 /// Makes every insert into `incidents` fail, as a passing database error would (a failover, a
 /// dropped connection), or lets them through again.
 pub async fn incidents_fail(db: &FreshDb, fail: bool) {
-    use sqlx::Connection;
     let statements: &[&'static str] = match (db.backend(), fail) {
         (Backend::Postgres, true) => &[
             "CREATE OR REPLACE FUNCTION incidents_fail() RETURNS trigger LANGUAGE plpgsql AS \
@@ -364,21 +363,8 @@ pub async fn incidents_fail(db: &FreshDb, fail: bool) {
              BEGIN SELECT RAISE(ABORT, 'the database is briefly unavailable'); END"],
         (Backend::Sqlite, false) => &["DROP TRIGGER incidents_fail"],
     };
-    match db.backend() {
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
-            for s in statements {
-                sqlx::raw_sql(*s).execute(&mut c).await.unwrap();
-            }
-            c.close().await.unwrap();
-        }
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
-            for s in statements {
-                sqlx::raw_sql(*s).execute(&mut c).await.unwrap();
-            }
-            c.close().await.unwrap();
-        }
+    for statement in statements {
+        db.execute(statement).await;
     }
 }
 
