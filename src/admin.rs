@@ -254,6 +254,10 @@ pub async fn update_account(
     if account.disabled {
         state.store.delete_sessions_of(id).await?;
     }
+    // An open console works with the account as it was when it connected: close it.
+    if account.disabled || patch.role.is_some() {
+        state.hub.sign_out_staff(id);
+    }
     tracing::info!(account = %id, by = %user.id(), "account updated");
     Ok(Json(sync_account(&state, &account).await?))
 }
@@ -271,6 +275,7 @@ pub async fn reset_password(
     let hash = hash_password(req.password).await?;
     state.store.set_password(id, &hash, true).await?;
     state.store.delete_sessions_of(id).await?;
+    state.hub.sign_out_staff(id);
     Ok(StatusCode::NO_CONTENT)
 }
 

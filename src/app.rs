@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{self, AddressLimiter};
+use crate::auth::{self, AddressLimiter, LoginLimiter};
 use crate::config::Settings;
 use crate::domain::{ContactId, JoinMode, OperatorId, QueueId, Timestamp};
 use crate::gateway::{self, Hub, RouterHandle, RouterTask, StoreHealth};
@@ -49,7 +49,7 @@ pub struct AppState {
     pub note_form: Arc<crate::notes::form::NoteForm>,
     /// Quality, training and assessment (scorecard, task wake-up).
     pub quality: crate::quality::Quality,
-    pub login_limiter: AddressLimiter,
+    pub login_limiter: LoginLimiter,
     pub join_limiter: AddressLimiter,
     queues: Arc<RwLock<BTreeMap<QueueId, QueueDefinition>>>,
     /// A valid hash checked against when a login names no account, so timing reveals nothing.
@@ -356,7 +356,7 @@ pub async fn run(
         gateway::TranscriptWriter::start(store.clone(), metrics.clone(), router_stop.clone());
 
     let state = AppState {
-        login_limiter: AddressLimiter::per_minute(settings.auth.logins_per_minute),
+        login_limiter: LoginLimiter::per_minute(settings.auth.logins_per_minute),
         join_limiter: AddressLimiter::per_minute(settings.caller.joins_per_minute),
         queues: Arc::new(RwLock::new(
             queues.into_iter().map(|q| (q.id.clone(), q)).collect(),

@@ -316,7 +316,9 @@ pub fn redact_url(url: &str) -> String {
 #[serde(default)]
 pub struct AuthSettings {
     pub session_ttl_hours: i64,
-    /// Failed and successful login attempts allowed per client address per minute.
+    /// Sign-in attempts (and password changes) allowed per account name from one client address
+    /// per minute; ten times as many per address, whatever the names (a shift signing in behind
+    /// one NAT shares that).
     pub logins_per_minute: u32,
 }
 

@@ -21,6 +21,10 @@ pub enum ApiError {
     Unauthorized,
     #[error("your role may not do this")]
     Forbidden,
+    /// The account's password was set by someone else (first start, a reset): it must be
+    /// changed before anything else.
+    #[error("change your password first")]
+    PasswordChangeRequired,
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -54,6 +58,7 @@ impl ApiError {
             ApiError::InvalidFields(_) => "invalid_fields",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden => "forbidden",
+            ApiError::PasswordChangeRequired => "password_change_required",
             ApiError::NotFound => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited => "rate_limited",
@@ -66,7 +71,7 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) | ApiError::InvalidFields(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::PasswordChangeRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,

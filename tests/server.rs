@@ -277,6 +277,27 @@ async fn login_is_rate_limited(db: FreshDb) {
         statuses.push(r.status().as_u16());
     }
     assert_eq!(statuses, [422, 422, 422, 429, 429]);
+    // Someone else's attempts from the same address do not lock an account out…
+    server.account("op", Role::Operator, &[]).await;
+    server.login("op").await;
+    // …but trying many names from one place is bounded too (ten times the rate per name).
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let r = http
+            .post(server.url("/api/login"))
+            .json(&json!({"name": format!("name{i}"), "password": "whatever"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    // 30 a minute from this address, 4 of them spent above (one more may come back meanwhile).
+    let allowed = statuses.iter().take_while(|&&s| s == 422).count();
+    assert!((26..=27).contains(&allowed), "{statuses:?}");
+    assert!(
+        statuses[allowed..].iter().all(|&s| s == 429),
+        "{statuses:?}"
+    );
     server.stop().await;
 }
 server_test!(login_is_rate_limited);
@@ -1417,3 +1438,169 @@ async fn command_line_and_sigterm(db: FreshDb) {
     }
 }
 server_test!(command_line_and_sigterm);
+
+/// Once a conversation is over, nobody writes to it: the caller's late line (and the operator's
+/// in wrap-up) is refused with `ended` and not stored, since nobody would ever read it.
+async fn nobody_writes_to_a_conversation_that_is_over(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    let (mut caller, joined, mut op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    op.send(json!({"type": "end", "contact": contact})).await;
+    op.expect("wrap_up").await;
+    caller.expect("ended").await;
+    op.send(json!({"type": "say", "contact": contact, "text": "one more thing", "client_id": "o"}))
+        .await;
+    assert_eq!(op.expect("error").await["code"], "ended");
+    caller
+        .send(json!({"type": "say", "text": "我不想活了", "client_id": "late"}))
+        .await;
+    let refused = caller.expect("error").await;
+    assert_eq!(
+        (&refused["code"], &refused["client_id"]),
+        (&json!("ended"), &json!("late"))
+    );
+    let stored = server
+        .store
+        .messages(hotline::domain::ContactId(contact))
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+    server.stop().await;
+}
+server_test!(nobody_writes_to_a_conversation_that_is_over);
+
+/// An open console works with the account as it was when it connected: disabling the account,
+/// changing its role, resetting its password or signing out closes it. A demoted supervisor
+/// who connects again is an operator.
+async fn account_changes_close_the_open_console(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("boss", Role::Admin, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    let admin = server.login("boss").await;
+    let (_caller, joined, mut op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let patch = |id: i64, body: Value| {
+        let admin = admin.clone();
+        let server = &server;
+        async move {
+            api(
+                server,
+                &admin,
+                "PATCH",
+                &format!("/api/admin/accounts/{id}"),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    let op_id = id_of(&server.store, "op").await;
+    let (status, body) = patch(op_id, json!({"disabled": true})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        op.closed().await,
+        Some(1008),
+        "the disabled account's console"
+    );
+
+    let sup_id = id_of(&server.store, "sup").await;
+    let mut sup = server.staff("sup").await;
+    let (status, body) = patch(sup_id, json!({"role": "operator"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sup.closed().await,
+        Some(1008),
+        "the demoted supervisor's console"
+    );
+    let mut sup = server.staff("sup").await;
+    sup.send(json!({"type": "join", "contact": contact, "mode": "monitor"}))
+        .await;
+    assert_eq!(sup.expect("error").await["code"], "forbidden");
+
+    let (status, _) = post(
+        &server,
+        &admin,
+        &format!("/api/admin/accounts/{sup_id}/password"),
+        json!({"password": "a brand new long password"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(sup.closed().await, Some(1008), "after a password reset");
+
+    let mut boss = server.staff("boss").await;
+    let (status, _) = post(&server, &admin, "/api/logout", json!({})).await;
+    assert_eq!(status, 204);
+    assert_eq!(boss.closed().await, Some(1008), "after signing out");
+    server.stop().await;
+}
+server_test!(account_changes_close_the_open_console);
+
+/// A password someone else set (the first start's, an admin's reset) is good for one thing:
+/// choosing a new one. Until then the account sees only itself, its password change and sign-out.
+async fn a_set_password_must_be_changed_before_anything_else(db: FreshDb) {
+    let store = db.connect().await;
+    let password = hotline::app::bootstrap_admin(&store)
+        .await
+        .unwrap()
+        .expect("a fresh database gets an admin");
+    drop(store);
+    let server = start(&db, test_settings(&db)).await;
+    let response = reqwest::Client::new()
+        .post(server.url("/api/login"))
+        .json(&json!({"name": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, me) = get(&server, &cookie, "/api/me").await;
+    assert_eq!((status, &me["must_change_password"]), (200, &json!(true)));
+    let new_account = json!({"name": "second", "display_name": "Second", "role": "admin",
+                             "password": "another long password"});
+    let (status, body) = post(&server, &cookie, "/api/admin/accounts", new_account.clone()).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (403, &json!("password_change_required"))
+    );
+    let mut upgrade = format!("ws://{}/ws/staff", server.addr)
+        .into_client_request()
+        .unwrap();
+    upgrade
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    upgrade
+        .headers_mut()
+        .insert("origin", format!("http://{}", server.addr).parse().unwrap());
+    assert!(
+        tokio_tungstenite::connect_async(upgrade).await.is_err(),
+        "no console before the change"
+    );
+
+    let response = reqwest::Client::new()
+        .post(server.url("/api/me/password"))
+        .header("cookie", &cookie)
+        .json(&json!({"current_password": password, "new_password": "my own long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, body) = post(&server, &cookie, "/api/admin/accounts", new_account).await;
+    assert_eq!(status, 201, "{body}");
+    server.stop().await;
+}
+server_test!(a_set_password_must_be_changed_before_anything_else);

@@ -65,7 +65,7 @@ pub async fn login(
     jar: CookieJar,
     Json(req): Json<LoginRequest>,
 ) -> Result<(CookieJar, Json<Me>), ApiError> {
-    state.login_limiter.check(peer.ip())?;
+    state.login_limiter.check(peer.ip(), &req.name)?;
     let refused = || ApiError::Invalid("wrong name or password".into());
     let account = match state.store.account_by_name(req.name.trim()).await {
         Ok(a) => a,
@@ -91,6 +91,7 @@ pub async fn logout(
     jar: CookieJar,
 ) -> Result<(CookieJar, StatusCode), ApiError> {
     state.store.delete_session(&user.token_hash).await?;
+    state.hub.sign_out_staff(user.id());
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
     Ok((jar, StatusCode::NO_CONTENT))
 }
@@ -115,7 +116,7 @@ pub async fn change_password(
     jar: CookieJar,
     Json(req): Json<PasswordChange>,
 ) -> Result<(CookieJar, StatusCode), ApiError> {
-    state.login_limiter.check(peer.ip())?;
+    state.login_limiter.check(peer.ip(), &user.account.name)?;
     if !verify_password(req.current_password, user.account.password_hash.clone()).await {
         return Err(ApiError::Invalid("current_password: wrong password".into()));
     }
@@ -123,6 +124,8 @@ pub async fn change_password(
     let hash = hash_password(req.new_password).await?;
     state.store.set_password(user.id(), &hash, false).await?;
     state.store.delete_sessions_of(user.id()).await?;
+    // Whoever else had a session had a console too; this browser's connects again.
+    state.hub.sign_out_staff(user.id());
     let token = start_session(&state, user.id()).await?;
     let jar = jar.add(session_cookie(token, state.settings.server.secure_cookies));
     Ok((jar, StatusCode::NO_CONTENT))

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;
 use base64::Engine as _;
@@ -96,6 +96,33 @@ impl AddressLimiter {
     }
 }
 
+/// Sign-in attempts: per (address, account name), so that other people's attempts from the same
+/// address (an office behind one NAT, a proxy) do not lock an account out; and per address, ten
+/// times as many, which bounds trying many names from one place.
+#[derive(Clone)]
+pub struct LoginLimiter {
+    by_name: Arc<DefaultKeyedRateLimiter<(IpAddr, String)>>,
+    by_address: AddressLimiter,
+}
+
+impl LoginLimiter {
+    pub fn per_minute(n: u32) -> Self {
+        let n = NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
+        LoginLimiter {
+            by_name: Arc::new(RateLimiter::keyed(Quota::per_minute(n))),
+            by_address: AddressLimiter::per_minute(n.get().saturating_mul(10)),
+        }
+    }
+
+    pub fn check(&self, address: IpAddr, name: &str) -> Result<(), ApiError> {
+        let name = name.trim().to_lowercase();
+        self.by_name
+            .check_key(&(address, name))
+            .map_err(|_| ApiError::RateLimited)?;
+        self.by_address.check(address)
+    }
+}
+
 /// Starts a session for an account and returns the cookie token.
 pub async fn start_session(state: &AppState, account: OperatorId) -> Result<String, ApiError> {
     let token = random_token(32);
@@ -136,6 +163,9 @@ impl CurrentUser {
     }
 }
 
+/// All an account whose password must change may do: see who it is, change it, sign out.
+const BEFORE_PASSWORD_CHANGE: [&str; 3] = ["/api/me", "/api/me/password", "/api/logout"];
+
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
@@ -156,6 +186,13 @@ impl FromRequestParts<AppState> for CurrentUser {
             Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
             Err(e) => return Err(e.into()),
         };
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(parts.uri.path(), |u| u.0.path());
+        if account.must_change_password && !BEFORE_PASSWORD_CHANGE.contains(&path) {
+            return Err(ApiError::PasswordChangeRequired);
+        }
         Ok(CurrentUser {
             account,
             token_hash: hash,

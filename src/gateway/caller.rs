@@ -73,6 +73,8 @@ struct CallerSession {
     left: bool,
     /// Lines handed to the transcript writer, oldest first, not yet answered.
     lines: VecDeque<Line>,
+    /// The conversation is over (`ended` was sent, or the caller left): nobody reads new lines.
+    over: bool,
 }
 
 impl CallerSession {
@@ -84,6 +86,7 @@ impl CallerSession {
             inbox: None,
             left: false,
             lines: VecDeque::new(),
+            over: false,
         }
     }
 
@@ -117,9 +120,9 @@ impl CallerSession {
                 }
                 notice = recv_inbox(&mut self.inbox) => match notice {
                     Some(CallerNotice::Frame(frame)) => {
-                        out.push(frame);
+                        self.pass(frame, &mut out);
                         while let Some(Ok(CallerNotice::Frame(frame))) = self.inbox.as_mut().map(|rx| rx.try_recv()) {
-                            out.push(frame);
+                            self.pass(frame, &mut out);
                         }
                     }
                     None => break Some((CLOSE_POLICY, "too slow")),
@@ -489,6 +492,14 @@ impl CallerSession {
         Ok(())
     }
 
+    /// Passes a notice on to the caller, noting when it ends the conversation.
+    fn pass(&mut self, frame: CallerEvent, out: &mut Vec<CallerEvent>) {
+        if let CallerEvent::Ended { .. } = frame {
+            self.over = true;
+        }
+        out.push(frame);
+    }
+
     fn detach(&mut self) {
         if let Some((contact, conn)) = self.joined.take() {
             self.state.hub.unregister_caller(contact, conn);
@@ -500,6 +511,12 @@ impl CallerSession {
     /// to the operator once durable, in [`CallerSession::durable`].
     async fn say(&mut self, text: String, client_id: String) -> Result<(), ErrorFrame> {
         let contact = self.contact()?;
+        if self.over || self.left {
+            return Err(ErrorFrame::new(
+                "ended",
+                "this conversation has ended; nobody reads new lines. You can start a new one",
+            ));
+        }
         let max = self.state.settings.caller.max_message_bytes;
         let text = text.trim();
         if text.is_empty() {

@@ -81,6 +81,8 @@ pub struct Members {
     /// The operator holding the contact (assigned or wrapping).
     pub operator: Option<OperatorId>,
     pub participants: Vec<(OperatorId, JoinMode)>,
+    /// The conversation is over (wrap-up): its people may read it, nobody writes to it.
+    pub ended: bool,
 }
 
 #[derive(Default)]
@@ -145,6 +147,13 @@ impl Hub {
         let conn = inner.next_conn;
         inner.staff.insert(id, StaffConn { conn, role, tx });
         conn
+    }
+
+    /// Closes a person's console (its task sees its inbox closed and the person goes, as after
+    /// a lost connection): their account was disabled or changed, or they signed out. A console
+    /// still allowed in connects again with its session and what the account is now.
+    pub fn sign_out_staff(&self, id: OperatorId) {
+        self.lock().drop_staff(id);
     }
 
     /// Removes the registration if it is still this connection's. True if it was, or if the hub

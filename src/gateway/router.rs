@@ -712,6 +712,7 @@ pub fn members_of(view: &ContactView) -> Option<Members> {
         ContactState::Assigned | ContactState::Wrapping => Some(Members {
             operator: view.operator,
             participants: view.participants.clone(),
+            ended: view.state == ContactState::Wrapping,
         }),
         _ => None,
     }

@@ -373,6 +373,12 @@ fn speaking_as(
     contact: ContactId,
 ) -> Result<(Sender, Visibility), ErrorFrame> {
     let members = state.hub.members(contact).ok_or_else(not_yours)?;
+    if members.ended {
+        return Err(ErrorFrame::new(
+            "ended",
+            "this conversation has ended; nobody reads new lines",
+        ));
+    }
     if members.operator == Some(me) {
         return Ok((Sender::Operator, Visibility::All));
     }
