@@ -1,8 +1,11 @@
 //! Builds the application: opens the store, prepares the engine (queues, accounts, contacts restored
 //! after a restart), starts the router task, serves HTTP and WebSockets, and shuts down in order.
 //!
-//! Shutdown order: stop accepting → tell every WebSocket peer → let connection tasks finish (bounded
-//! by `server.shutdown_grace_ms`) → stop the router after it has made every queued command durable.
+//! Shutdown order: stop accepting → tell every WebSocket peer → let connection tasks finish → stop
+//! the router after it has made every queued command durable. One deadline, `shutdown_grace_ms`
+//! after the stop signal, bounds it all: what is unfinished then is cut short (the router gives up
+//! a batch it still cannot write, which nobody was told of), and the router and the transcript
+//! writer get [`FLUSH_MARGIN`] more to end a write in flight.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -32,6 +35,10 @@ use crate::routing::{
 };
 use crate::store::{self, DynStore, NewAccount};
 use crate::{admin, domain::Role};
+
+/// After the shutdown deadline, how long the router and the transcript writer still get to finish
+/// a write in flight (the default grace, 8 s, plus this stays under 10 s).
+const FLUSH_MARGIN: Duration = Duration::from_secs(1);
 
 /// Cheap handles shared by every handler and connection task.
 #[derive(Clone)]
@@ -350,7 +357,18 @@ pub async fn run(
         health.clone(),
     );
     let router_stop = CancellationToken::new();
-    let router_join = tokio::spawn(router_task.run(router_stop.clone()));
+    // The shutdown deadline: cancelled `shutdown_grace_ms` after the stop signal.
+    let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
+    let overdue = CancellationToken::new();
+    tokio::spawn({
+        let (shutdown, overdue) = (shutdown.clone(), overdue.clone());
+        async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+            overdue.cancel();
+        }
+    });
+    let router_join = tokio::spawn(router_task.run(router_stop.clone(), overdue.clone()));
     // Stopped with the router, after every connection task has finished writing.
     let (transcripts, transcripts_join) =
         gateway::TranscriptWriter::start(store.clone(), metrics.clone(), router_stop.clone());
@@ -388,27 +406,52 @@ pub async fn run(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(
+    let serve = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-    .await?;
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // Graceful shutdown waits for every HTTP request to end; a client that never finishes one
+    // must not hold the process, so the deadline cuts it short.
+    match before(&overdue, serve.into_future()).await {
+        Some(served) => served?,
+        None => tracing::warn!("HTTP requests still unfinished at the shutdown deadline; dropped"),
+    }
 
     tracing::info!("shutting down: closing connections");
     state.tasks.close();
-    let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
-    if tokio::time::timeout(grace, state.tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close in time");
+    if before(&overdue, state.tasks.wait()).await.is_none() {
+        tracing::warn!(
+            tasks = state.tasks.len(),
+            "connections or background tasks still running at the shutdown deadline; cut short"
+        );
     }
     router_stop.cancel();
-    let _ = router_join.await;
-    let _ = transcripts_join.await;
-    tracing::info!("stopped");
+    let flushed = async {
+        let _ = router_join.await;
+        let _ = transcripts_join.await;
+    };
+    let too_late = async {
+        overdue.cancelled().await;
+        tokio::time::sleep(FLUSH_MARGIN).await;
+    };
+    tokio::select! {
+        _ = flushed => tracing::info!("stopped"),
+        _ = too_late => tracing::warn!(
+            "the router or the transcript writer still writing after the shutdown deadline; stopped without them"
+        ),
+    }
     Ok(())
+}
+
+/// `work`'s outcome, or `None` if the shutdown deadline passes first (`work` is dropped). Work
+/// that is already done wins over a deadline that has passed.
+async fn before<T>(overdue: &CancellationToken, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        done = work => Some(done),
+        _ = overdue.cancelled() => None,
+    }
 }
 
 pub fn routes(state: AppState) -> Router {

@@ -260,7 +260,8 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
     /// Set `Secure` on cookies (behind TLS).
     pub secure_cookies: bool,
-    /// How long, at shutdown, connections get to close before the process exits.
+    /// How long, at shutdown, connections get to close before the process exits: the deadline for
+    /// everything shutdown waits for (the last routing write in flight gets 1 s more).
     pub shutdown_grace_ms: u64,
 }
 

@@ -921,6 +921,80 @@ async fn the_nul_character_is_refused_and_routing_goes_on(db: FreshDb) {
 }
 server_test!(the_nul_character_is_refused_and_routing_goes_on);
 
+/// SIGTERM ends the server within the grace period even while an HTTP client holds a request
+/// open: it has sent a POST's headers and part of its body, and then nothing more.
+async fn a_slow_http_client_cannot_hold_shutdown(db: FreshDb) {
+    use tokio::io::AsyncWriteExt;
+    let server = start(&db, test_settings(&db)).await; // shutdown_grace_ms = 2000
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(
+        b"POST /api/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+          content-length: 100\r\n\r\n{\"name\"",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server.handle)
+        .await
+        .expect("stopped within 10 s (grace 2 s) although one HTTP request is unfinished")
+        .unwrap()
+        .unwrap();
+    drop(slow);
+}
+server_test!(a_slow_http_client_cannot_hold_shutdown);
+
+/// SIGTERM while the event log refuses every write: the router stops retrying at the shutdown
+/// deadline and the server ends in time. The batch it gives up was never acknowledged: the
+/// caller is not told it joined, and nothing of it is in the store.
+async fn shutdown_ends_while_the_store_refuses_writes(db: FreshDb) {
+    use futures_util::StreamExt;
+    let server = start(&db, test_settings(&db)).await; // shutdown_grace_ms = 2000
+    match db.backend() {
+        Backend::Sqlite => {
+            db.execute(
+                "CREATE TRIGGER events_fail BEFORE INSERT ON events \
+                 BEGIN SELECT RAISE(ABORT, 'the database is briefly unavailable'); END",
+            )
+            .await
+        }
+        Backend::Postgres => {
+            db.execute(
+                "CREATE OR REPLACE FUNCTION events_fail() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'the database is briefly unavailable'; END $$",
+            )
+            .await;
+            db.execute(
+                "CREATE TRIGGER events_fail BEFORE INSERT ON events \
+                 FOR EACH ROW EXECUTE FUNCTION events_fail()",
+            )
+            .await;
+        }
+    }
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await; // its batch cannot commit
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server.handle)
+        .await
+        .expect("stopped within 10 s (grace 2 s) while the store refuses writes")
+        .unwrap()
+        .unwrap();
+    let mut told = Vec::new();
+    while let Ok(Some(Ok(Message::Text(text)))) =
+        tokio::time::timeout(Duration::from_secs(2), caller.0.next()).await
+    {
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        told.push(frame["type"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(
+        !told.iter().any(|kind| kind == "joined"),
+        "the caller was told of a join that never became durable: {told:?}"
+    );
+    assert_eq!(server.store.open_contacts().await.unwrap().len(), 0);
+}
+server_test!(shutdown_ends_while_the_store_refuses_writes);
+
 /// A line of 14 KB, `n` times, from one socket (a caller's or, with `contact`, staff), until all
 /// are acknowledged; the far side does not read meanwhile.
 async fn flood(ws: &mut Ws, contact: Option<i64>, n: usize, tag: &str) {

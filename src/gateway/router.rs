@@ -5,7 +5,9 @@
 //! events durable in one transaction, and only then** replies, tells the people concerned and
 //! updates membership. If the store fails it retries (the engine has already moved on, so telling
 //! anyone before the log has it would break "durable before acknowledged"); meanwhile requests
-//! queue up and `/readyz` reports the store as unreachable.
+//! queue up and `/readyz` reports the store as unreachable. At the shutdown deadline it stops
+//! retrying: the batch, never acknowledged, is given up with everything still queued, and the
+//! task ends (the engine holds state the log lacks; a restart restores from the log).
 //!
 //! A caller's join is a request of its own: the contact's row is created **in the same transaction**
 //! as its first events (one commit, one fsync on the way to the first offer), with an id reserved
@@ -141,6 +143,10 @@ impl StoreHealth {
 
 const BATCH: usize = 64;
 
+/// A batch that could not be made durable by the shutdown deadline. The engine has applied it, so
+/// nobody may be told anything from it and the router must not go on from that state: it stops.
+struct GaveUp;
+
 /// A commit slower than this is logged: every routing decision waits for it.
 const SLOW_COMMIT: Duration = Duration::from_millis(10);
 
@@ -209,17 +215,20 @@ impl RouterTask {
         (task, RouterHandle { tx })
     }
 
-    /// Runs until `shutdown`; pending requests are answered before it returns.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    /// Runs until `shutdown`; pending requests are answered before it returns. `overdue` is the
+    /// shutdown deadline: a batch that still cannot be written then is given up (see
+    /// [`commit`](Self::commit)), and so is everything queued after it.
+    pub async fn run(mut self, shutdown: CancellationToken, overdue: CancellationToken) {
         let mut pulse = tokio::time::interval(Duration::from_secs(1));
         pulse.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        let mut gave_up = false;
+        while !gave_up {
             let deadline = self.engine.next_deadline().map(instant_of);
-            tokio::select! {
+            gave_up = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
                 request = self.rx.recv() => match request {
-                    Some(first) => self.serve_batch(first).await,
+                    Some(first) => self.serve_batch(first, &overdue).await.is_err(),
                     None => break,
                 },
                 _ = sleep_until(deadline) => {
@@ -227,19 +236,30 @@ impl RouterTask {
                     let started = Instant::now();
                     let events = self.engine.tick(now);
                     self.metrics.routing_seconds.with_label_values(&["tick"]).observe(started.elapsed().as_secs_f64());
-                    self.commit(now, Batch { events, ..Batch::default() }).await;
+                    self.commit(now, Batch { events, ..Batch::default() }, &overdue).await.is_err()
                 }
-                _ = pulse.tick() => self.pulse(),
-            }
+                _ = pulse.tick() => {
+                    self.pulse();
+                    false
+                }
+            };
         }
         // Answer whatever is still queued so no caller waits on a dropped reply.
         self.rx.close();
         while let Ok(request) = self.rx.try_recv() {
-            self.serve_batch(request).await;
+            if gave_up {
+                refuse(request);
+            } else {
+                gave_up = self.serve_batch(request, &overdue).await.is_err();
+            }
         }
     }
 
-    async fn serve_batch(&mut self, first: Request) {
+    async fn serve_batch(
+        &mut self,
+        first: Request,
+        overdue: &CancellationToken,
+    ) -> Result<(), GaveUp> {
         let mut requests = vec![first];
         while requests.len() < BATCH {
             match self.rx.try_recv() {
@@ -296,7 +316,20 @@ impl RouterTask {
             .routing_seconds
             .with_label_values(&["command"])
             .observe(started.elapsed().as_secs_f64());
-        let conns = self.commit(now, batch).await;
+        let conns = match self.commit(now, batch, overdue).await {
+            Ok(conns) => conns,
+            Err(GaveUp) => {
+                // Nothing of this batch was acknowledged, and nothing may be now. Reads are
+                // dropped (their callers see the router stopped): the engine is past the log.
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(RouterError::Store));
+                }
+                for (reply, _) in joins {
+                    let _ = reply.send(Err(RouterError::Store));
+                }
+                return Err(GaveUp);
+            }
+        };
         for (reply, outcome) in replies {
             let _ = reply.send(outcome.map_err(RouterError::from));
         }
@@ -313,6 +346,7 @@ impl RouterTask {
         for read in reads {
             read(&self.engine, now);
         }
+        Ok(())
     }
 
     /// Makes sure `needed` contact ids are at hand (waiting for the store only if they have run
@@ -373,14 +407,24 @@ impl RouterTask {
 
     /// Makes a batch durable (retrying until it succeeds), registers its callers' connections,
     /// then tells the people concerned. Returns each new caller's registration number.
-    async fn commit(&mut self, now: Timestamp, batch: Batch) -> HashMap<ContactId, u64> {
+    ///
+    /// Past `overdue` (the shutdown deadline) a failed write is not retried: the batch is given up
+    /// and nobody is told of it. Until then it is retried even while stopping, since the store may
+    /// come back within the grace period and the batch holds people's last actions. A write in
+    /// flight is never abandoned (it might commit after its waiters were told it failed).
+    async fn commit(
+        &mut self,
+        now: Timestamp,
+        batch: Batch,
+        overdue: &CancellationToken,
+    ) -> Result<HashMap<ContactId, u64>, GaveUp> {
         let Batch {
             contacts,
             inboxes,
             events,
         } = batch;
         if events.is_empty() && contacts.is_empty() {
-            return HashMap::new();
+            return Ok(HashMap::new());
         }
         let mut backoff = Duration::from_millis(50);
         loop {
@@ -408,8 +452,20 @@ impl RouterTask {
                         .store_failures
                         .with_label_values(&["events"])
                         .inc();
+                    if overdue.is_cancelled() {
+                        tracing::error!(
+                            error = %e,
+                            events = events.len(),
+                            contacts = contacts.len(),
+                            "event log write failed at the shutdown deadline; batch given up, router stopped"
+                        );
+                        return Err(GaveUp);
+                    }
                     tracing::error!(error = %e, "event log write failed; retrying");
-                    tokio::time::sleep(backoff).await;
+                    // The deadline cuts the wait short: one last try, then give up.
+                    let _ = overdue
+                        .run_until_cancelled(tokio::time::sleep(backoff))
+                        .await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
             }
@@ -430,7 +486,7 @@ impl RouterTask {
             let members = self.engine.contact(contact).and_then(|v| members_of(&v));
             self.hub.set_members(contact, members);
         }
-        conns
+        Ok(conns)
     }
 
     /// Tells the people concerned about one durable event.
@@ -675,6 +731,20 @@ impl RouterTask {
             let frame = floor(&self.engine, |id| self.hub.person(id));
             self.hub.to_floor_watchers(&frame);
         }
+    }
+}
+
+/// Answers a request the router will not serve because it gave up at the shutdown deadline.
+fn refuse(request: Request) {
+    match request {
+        Request::Command { reply, .. } => {
+            let _ = reply.send(Err(RouterError::Store));
+        }
+        Request::Join { reply, .. } => {
+            let _ = reply.send(Err(RouterError::Store));
+        }
+        // Dropping the read tells its caller the router is stopped.
+        Request::Read(_) => {}
     }
 }
 
