@@ -124,6 +124,20 @@ impl AppState {
     }
 }
 
+/// The rate limiters forget the addresses they have not seen for a while, once a minute.
+async fn forget_idle_limits(state: AppState, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = every.tick() => {
+                state.login_limiter.forget_idle();
+                state.join_limiter.forget_idle();
+            }
+        }
+    }
+}
+
 /// Creates the first administrator when the database has no account. Returns the one-time password.
 pub async fn bootstrap_admin(store: &DynStore) -> anyhow::Result<Option<String>> {
     if store.count_accounts().await? > 0 {
@@ -398,6 +412,9 @@ pub async fn run(
     state.tasks.spawn(pager.run(shutdown.clone()));
     // Live KPI metrics, certification lapses and audit draws: stopped by `shutdown`.
     crate::quality::spawn(&state, &shutdown);
+    state
+        .tasks
+        .spawn(forget_idle_limits(state.clone(), shutdown.clone()));
     let app = routes(state.clone());
     tracing::info!(address = %listener.local_addr()?, "listening");
     // Chat frames are small and latency matters more than packet count: no Nagle delay.

@@ -85,7 +85,17 @@ pub struct AddressLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
 impl AddressLimiter {
     pub fn per_minute(n: u32) -> Self {
         let quota = Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        Self::with(quota)
+    }
+
+    fn with(quota: Quota) -> Self {
         AddressLimiter(Arc::new(RateLimiter::keyed(quota)))
+    }
+
+    /// Forgets addresses whose limit has fully recovered, so that memory stays bounded.
+    pub fn forget_idle(&self) {
+        self.0.retain_recent();
+        self.0.shrink_to_fit();
     }
 
     pub fn check(&self, address: IpAddr) -> Result<(), ApiError> {
@@ -120,6 +130,13 @@ impl LoginLimiter {
             .check_key(&(address, name))
             .map_err(|_| ApiError::RateLimited)?;
         self.by_address.check(address)
+    }
+
+    /// Forgets keys whose limit has fully recovered, so that memory stays bounded.
+    pub fn forget_idle(&self) {
+        self.by_name.retain_recent();
+        self.by_name.shrink_to_fit();
+        self.by_address.forget_idle();
     }
 }
 
@@ -213,6 +230,19 @@ mod tests {
         assert!(verify_password("correct horse battery".into(), a.clone()).await);
         assert!(!verify_password("wrong".into(), a).await);
         assert!(!verify_password("x".into(), "not a hash".into()).await);
+    }
+
+    #[test]
+    fn limiters_forget_addresses_that_have_recovered() {
+        let limiter = AddressLimiter::with(Quota::per_second(NonZeroU32::new(1_000).unwrap()));
+        for i in 0..50u8 {
+            limiter.check(IpAddr::from([10, 0, 0, i])).unwrap();
+        }
+        limiter.forget_idle();
+        assert_eq!(limiter.0.len(), 50, "still recovering");
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        limiter.forget_idle();
+        assert!(limiter.0.is_empty());
     }
 
     #[test]
