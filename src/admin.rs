@@ -2,8 +2,7 @@
 //! Every change that affects routing is pushed to the engine at once (a removed skill stops
 //! routing those contacts to that person immediately).
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,6 +11,7 @@ use crate::app::AppState;
 use crate::auth::{CurrentUser, check_new_password, hash_password};
 use crate::domain::{Language, OperatorId, Proficiency, QueueId, Role, Skill};
 use crate::error::ApiError;
+use crate::extract::{Json, Path};
 use crate::queues::QueueDefinition;
 use crate::routing::{Command, OperatorProfile};
 use crate::store::{Account, AccountUpdate, NewAccount, SkillInfo};

@@ -528,6 +528,9 @@ pub fn routes(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(crate::console::serve);
     router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::error::panic_response,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

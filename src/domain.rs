@@ -30,7 +30,32 @@ impl Timestamp {
 
     /// Milliseconds from `earlier` to `self`, never negative.
     pub fn since(self, earlier: Timestamp) -> i64 {
-        (self.0 - earlier.0).max(0)
+        self.0.saturating_sub(earlier.0).max(0)
+    }
+
+    /// The instant itself if it falls within [`CLIENT_YEARS`] (UTC), else why it is refused.
+    pub fn within_client_years(self) -> Result<Timestamp, &'static str> {
+        match chrono::DateTime::from_timestamp_millis(self.0) {
+            Some(at) if CLIENT_YEARS.contains(&chrono::Datelike::year(&at)) => Ok(self),
+            _ => Err(OUTSIDE_CLIENT_YEARS),
+        }
+    }
+}
+
+/// The years a client may name in a date or an instant (a report bound, a training day, an
+/// on-call question, an expiry). Anything outside is refused at the edge with 422 `invalid`, so
+/// calendar arithmetic never meets the ends of what chrono can represent.
+pub const CLIENT_YEARS: std::ops::RangeInclusive<i32> = 2000..=2200;
+
+/// Why a date or an instant outside [`CLIENT_YEARS`] is refused.
+pub const OUTSIDE_CLIENT_YEARS: &str = "must fall in the years 2000 to 2200";
+
+/// The date itself if it falls within [`CLIENT_YEARS`], else why it is refused.
+pub fn date_within_client_years(day: chrono::NaiveDate) -> Result<chrono::NaiveDate, &'static str> {
+    if CLIENT_YEARS.contains(&chrono::Datelike::year(&day)) {
+        Ok(day)
+    } else {
+        Err(OUTSIDE_CLIENT_YEARS)
     }
 }
 
@@ -381,5 +406,17 @@ mod tests {
         assert_eq!(RiskLevel::parse("high"), Ok(RiskLevel::High));
         assert!(RiskLevel::parse("urgent").is_err());
         assert!(Proficiency::new(0).is_err() && Proficiency::new(6).is_err());
+    }
+
+    #[test]
+    fn client_years_and_saturating_spans() {
+        assert_eq!(Timestamp(i64::MAX).since(Timestamp(i64::MIN)), i64::MAX);
+        assert_eq!(Timestamp(i64::MIN).since(Timestamp(i64::MAX)), 0);
+        assert!(Timestamp(946_684_800_000).within_client_years().is_ok()); // 2000-01-01Z
+        assert!(Timestamp(946_684_799_999).within_client_years().is_err());
+        assert!(Timestamp(7_289_654_399_999).within_client_years().is_ok()); // 2200-12-31 end
+        assert!(Timestamp(7_289_654_400_000).within_client_years().is_err()); // 2201-01-01Z
+        assert!(Timestamp(i64::MAX).within_client_years().is_err());
+        assert!(date_within_client_years(chrono::NaiveDate::MAX).is_err());
     }
 }

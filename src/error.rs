@@ -1,7 +1,6 @@
 //! The HTTP error type: a stable code and a message for the client; internal failures are logged
 //! with an id and the client sees only that id.
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
@@ -33,6 +32,10 @@ pub enum ApiError {
     RateLimited,
     #[error("the service is not available")]
     Unavailable,
+    #[error("the request body is too large")]
+    TooLarge,
+    #[error("send the body as JSON, with Content-Type: application/json")]
+    UnsupportedMediaType,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -40,7 +43,8 @@ pub enum ApiError {
 /// The body of every error answer.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ErrorBody {
-    /// Stable, machine-readable.
+    /// Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden, not_found,
+    /// conflict, rate_limited, unavailable, too_large, unsupported_media_type, internal.
     pub code: &'static str,
     pub message: String,
     /// For internal errors: quote it to an administrator; it is in the server log.
@@ -63,6 +67,8 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited => "rate_limited",
             ApiError::Unavailable => "unavailable",
+            ApiError::TooLarge => "too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -76,6 +82,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -126,6 +134,42 @@ impl IntoResponse for ApiError {
             error_id,
             fields,
         };
-        (status, Json(body)).into_response()
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// The answer to a request whose handler panicked (the HTTP router's last safety net): a logged
+/// internal error, so the client gets a JSON 500 with code `internal` rather than a dropped
+/// connection.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    ApiError::Internal(anyhow::anyhow!("request handler panicked: {what}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_answers_a_json_internal_error() {
+        for panic in [
+            Box::new("boom") as Box<dyn std::any::Any + Send>,
+            Box::new(String::from("boom")),
+            Box::new(42),
+        ] {
+            let response = panic_response(panic);
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["code"], "internal");
+            assert_eq!(body["message"], "internal error");
+            assert!(body["error_id"].is_string());
+        }
     }
 }

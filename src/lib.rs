@@ -18,6 +18,7 @@ pub mod config;
 pub mod console;
 pub mod domain;
 pub mod error;
+pub mod extract;
 pub mod gateway;
 pub mod metrics;
 pub mod notes;

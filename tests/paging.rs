@@ -1738,3 +1738,58 @@ async fn routing_flag_survives_a_passing_store_error(db: FreshDb) {
     server.stop().await;
 }
 server_test!(routing_flag_survives_a_passing_store_error);
+
+/// `GET /api/schedules/{id}/oncall?at=` near the end of chrono's range (where the schedule's
+/// local time cannot be represented) is refused with 422 `invalid`, not a dropped connection.
+async fn on_call_at_the_end_of_time_is_refused(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("boss", Role::Admin, &[]).await;
+    server.account("lead1", Role::CrisisLead, &[]).await;
+    let admin = server.login("boss").await;
+    let lead1 = id_of(&server.store, "lead1").await;
+    let (status, created) = api(
+        &server,
+        &admin,
+        "POST",
+        "/api/admin/schedules",
+        Some(json!({
+            "name": "leads",
+            "rotations": [{"length": "daily", "handoff_time": "09:00", "start_date": "2025-01-06",
+                            "participants": [lead1]}],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let max_ms = chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis();
+    for at in [
+        max_ms.to_string(),
+        "8210266876799999".to_owned(),
+        "1999-12-31T23:59:59Z".to_owned(),
+    ] {
+        let answer = reqwest::Client::new()
+            .get(server.url(&format!("/api/schedules/{id}/oncall?at={at}")))
+            .header("cookie", &admin)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("at={at}: no answer ({e})"));
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("invalid")),
+            "at={at}: {body}"
+        );
+    }
+    // An instant within the years a client may name is answered.
+    let (status, body) = get(
+        &server,
+        &admin,
+        &format!("/api/schedules/{id}/oncall?at=2025-01-07T10:00:00%2B08:00"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["person"]["id"], json!(lead1), "{body}");
+    server.stop().await;
+}
+server_test!(on_call_at_the_end_of_time_is_refused);

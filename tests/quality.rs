@@ -1094,3 +1094,90 @@ async fn certification_drives_routing(db: FreshDb) {
     server.stop().await;
 }
 server_test!(certification_drives_routing);
+
+/// Report bounds, training days and cycle ids at the edges of what chrono represents (or that
+/// split a character), and a module position that cannot be followed, are refused with 422
+/// `invalid`: no handler panics.
+async fn extreme_bounds_are_refused_not_panicked(db: FreshDb) {
+    let server = start(&db, settings(&db)).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    let cookie = server.login("sup").await;
+    let http = reqwest::Client::new();
+    let max_ms = chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis();
+    // A module at the largest position, so the next one without a position cannot follow it.
+    let (status, body) = put(
+        &server,
+        &cookie,
+        "/api/training/modules/last_one",
+        json!({"name_zh": "末", "name_en": "Last", "hours": 1, "kind": "extra",
+               "position": i64::MAX}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let cases: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        (
+            "kpi: from/to far apart (their difference overflows)",
+            http.get(
+                server.url("/api/reports/kpi?from=-9000000000000000000&to=9000000000000000000"),
+            ),
+        ),
+        (
+            "kpi: an RFC 3339 bound past the year 2200",
+            http.get(server.url("/api/reports/kpi?from=2200-12-20&to=2201-01-02T00:00:00Z")),
+        ),
+        (
+            "trends: the last instant chrono knows",
+            http.get(server.url(&format!("/api/reports/trends?from={max_ms}&to={max_ms}"))),
+        ),
+        (
+            "access log: a date before the year 2000",
+            http.get(server.url("/api/access-log?from=1999-12-31")),
+        ),
+        (
+            "training sessions: to = the last date chrono knows",
+            http.get(server.url("/api/training/sessions?from=2026-01-01&to=%2B262142-12-31")),
+        ),
+        (
+            "assessment: a cycle id with a non-ASCII character",
+            http.get(server.url("/api/assessments/2026-%C3%A91")),
+        ),
+        (
+            "training module without a position after one at i64::MAX",
+            http.put(server.url("/api/training/modules/next_one"))
+                .json(&json!({"name_zh": "下", "name_en": "Next", "hours": 1, "kind": "extra"})),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, request) in cases {
+        match request.header("cookie", &cookie).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                if (status, body["code"].as_str()) != (422, Some("invalid")) {
+                    failures.push(format!("{what}: answered {status} {body}"));
+                }
+            }
+            Err(e) => failures.push(format!("{what}: no answer ({e})")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Bounds within the years a client may name still work.
+    let (status, body) = get(
+        &server,
+        &cookie,
+        "/api/reports/kpi?from=2026-01-01&to=2026-01-31",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(
+        &server,
+        &cookie,
+        "/api/training/sessions?from=2200-01-01&to=2200-12-31",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // The server itself is still up.
+    assert_eq!(get_raw(&server, &cookie, "/api/me").await.status(), 200);
+    server.stop().await;
+}
+server_test!(extreme_bounds_are_refused_not_panicked);

@@ -302,6 +302,76 @@ async fn login_is_rate_limited(db: FreshDb) {
 }
 server_test!(login_is_rate_limited);
 
+/// Every refusal is a JSON body with a code, also when the body, the query string or the path
+/// cannot be read into the request's type.
+async fn http_refusals_are_json_with_a_code(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.login("boss").await;
+    let http = reqwest::Client::new();
+    let cases = vec![
+        (
+            "login: body is not JSON",
+            http.post(server.url("/api/login"))
+                .header("content-type", "application/json")
+                .body("{not json"),
+            (422, "invalid"),
+        ),
+        (
+            "login: a field of the wrong type",
+            http.post(server.url("/api/login"))
+                .json(&json!({"name": 5, "password": "x"})),
+            (422, "invalid"),
+        ),
+        (
+            "login: no content type",
+            http.post(server.url("/api/login")).body("{}"),
+            (415, "unsupported_media_type"),
+        ),
+        (
+            "account id is not a number",
+            http.patch(server.url("/api/admin/accounts/abc"))
+                .header("cookie", &admin)
+                .json(&json!({})),
+            (404, "not_found"),
+        ),
+        (
+            "?limit= is not a number",
+            http.get(server.url("/api/audits?limit=ten"))
+                .header("cookie", &admin),
+            (422, "invalid"),
+        ),
+        (
+            "body over 64 KiB",
+            http.put(server.url("/api/admin/skills/big"))
+                .header("cookie", &admin)
+                .json(&json!({"description": "x".repeat(70_000)})),
+            (413, "too_large"),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (what, request, (status, code)) in cases {
+        let r = request.send().await.unwrap();
+        let got = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+        let message = body["message"].as_str().unwrap_or_default();
+        if (got, body["code"].as_str()) != (status, Some(code))
+            || message.is_empty()
+            || message.len() > 300
+        {
+            wrong.push(format!("{what}: {got} {text:.300}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "refusals without the expected JSON error code:\n{}",
+        wrong.join("\n")
+    );
+    server.stop().await;
+}
+server_test!(http_refusals_are_json_with_a_code);
+
 /// The whole chat story: join, write while waiting, offer with that transcript, accept, talk,
 /// end, wrap-up, complete — and the event log has every step in order.
 async fn chat_from_join_to_complete(db: FreshDb) {

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum_extra::extract::CookieJar;
@@ -16,6 +15,7 @@ use super::{
 use crate::app::AppState;
 use crate::domain::{Language, OperatorId, Role};
 use crate::error::ApiError;
+use crate::extract::Json;
 use crate::store::{Account, StoreError};
 
 #[derive(Debug, Deserialize, JsonSchema)]

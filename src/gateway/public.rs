@@ -1,8 +1,7 @@
 //! Plain HTTP reads: what the caller page shows before the chat, the supervisors' wallboard
 //! snapshot, and a contact's transcript for the people in it and supervisors.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +11,7 @@ use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::domain::{ContactId, Language, OperatorId, QueueId, Role, Timestamp, Topic};
 use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
 use crate::notes::form::Label;
 use crate::queues::Alternative;
 use crate::routing::OperatorState;

@@ -1,8 +1,7 @@
 //! The notes API. Operators write the note of a contact they handled; a submitted note is locked,
 //! and changes are amendments: by the author within `notes.amend_window_hours`, by supervisors later.
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,6 +11,7 @@ use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::domain::{ContactId, OperatorId, RiskLevel, Role, Timestamp};
 use crate::error::ApiError;
+use crate::extract::{Json, Path};
 use crate::paging::FlagSource;
 use crate::store::StoreError;
 use crate::store::notes::{Amendment, Note, NoteFields, NoteStatus};

@@ -8,21 +8,19 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use schemars::JsonSchema;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::domain::{ContactId, OperatorId, Role, Timestamp};
 use crate::error::ApiError;
+use crate::extract::{Bytes, Json, Path, Query, json_of};
 use crate::notes::form::FieldError;
 use crate::routing::ContactState;
 use crate::store::StoreError;
@@ -82,20 +80,6 @@ pub fn routes() -> Router<AppState> {
             "/admin/paging-addresses/{account}",
             get(paging_addresses).put(set_paging_addresses),
         )
-}
-
-/// A JSON body whose rejections answer with a code like every other error.
-pub struct Body<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(req, state)
-            .await
-            .map(|Json(v)| Body(v))
-            .map_err(|e| ApiError::Invalid(e.body_text()))
-    }
 }
 
 /// A numeric id from the path; anything else is not found.
@@ -169,7 +153,7 @@ async fn resolve(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    Body(req): Body<ResolveRequest>,
+    Json(req): Json<ResolveRequest>,
 ) -> Result<Json<IncidentView>, ApiError> {
     user.require(INCIDENT_ROLES)?;
     let incident = state
@@ -188,7 +172,7 @@ async fn add_step(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    Body(req): Body<StepRequest>,
+    Json(req): Json<StepRequest>,
 ) -> Result<(StatusCode, Json<IncidentDetail>), ApiError> {
     user.require(INCIDENT_ROLES)?;
     let id = IncidentId(id_of(&id)?);
@@ -215,13 +199,13 @@ async fn crisis_flag(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    Bytes(body): Bytes,
 ) -> Result<Json<CrisisFlagged>, ApiError> {
     let contact = ContactId(id_of(&id)?);
     let req: CrisisRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CrisisRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(e.to_string()))?
+        json_of(&body)?
     };
     may_flag(&state, &user, contact).await?;
     let incident = state
@@ -356,20 +340,24 @@ async fn on_call_now(
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AtQuery {
-    /// Unix milliseconds or RFC 3339 (`2025-03-01T09:00:00+08:00`); now when absent.
+    /// Unix milliseconds or RFC 3339 (`2025-03-01T09:00:00+08:00`) in the years 2000-2200; now
+    /// when absent.
     pub at: Option<String>,
 }
 
+/// `?at=`: unix milliseconds or RFC 3339, within the years a client may name.
 fn parse_at(raw: Option<&str>) -> Result<Timestamp, ApiError> {
     let Some(raw) = raw else {
         return Ok(Timestamp::now());
     };
-    if let Ok(ms) = raw.parse::<i64>() {
-        return Ok(Timestamp(ms));
-    }
-    chrono::DateTime::parse_from_rfc3339(raw)
-        .map(|t| Timestamp(t.timestamp_millis()))
-        .map_err(|_| ApiError::Invalid("at: unix milliseconds or an RFC 3339 time".into()))
+    let at = match raw.parse::<i64>() {
+        Ok(ms) => Timestamp(ms),
+        Err(_) => chrono::DateTime::parse_from_rfc3339(raw)
+            .map(|t| Timestamp(t.timestamp_millis()))
+            .map_err(|_| ApiError::Invalid("at: unix milliseconds or an RFC 3339 time".into()))?,
+    };
+    at.within_client_years()
+        .map_err(|e| ApiError::Invalid(format!("at: {e}")))
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -563,7 +551,7 @@ async fn policy(
 async fn create_policy(
     State(state): State<AppState>,
     user: CurrentUser,
-    Body(definition): Body<PolicyDefinition>,
+    Json(definition): Json<PolicyDefinition>,
 ) -> Result<(StatusCode, Json<EscalationPolicy>), ApiError> {
     user.require(&[Role::Admin])?;
     refuse(definition.problems(&known(&state).await?))?;
@@ -578,7 +566,7 @@ async fn update_policy(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    Body(definition): Body<PolicyDefinition>,
+    Json(definition): Json<PolicyDefinition>,
 ) -> Result<Json<EscalationPolicy>, ApiError> {
     user.require(&[Role::Admin])?;
     let id = PolicyId(id_of(&id)?);
@@ -626,7 +614,7 @@ async fn schedule(
 async fn create_schedule(
     State(state): State<AppState>,
     user: CurrentUser,
-    Body(definition): Body<ScheduleDefinition>,
+    Json(definition): Json<ScheduleDefinition>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
     user.require(&[Role::Admin])?;
     refuse(definition.problems(&known_accounts(&state).await?))?;
@@ -641,7 +629,7 @@ async fn update_schedule(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    Body(definition): Body<ScheduleDefinition>,
+    Json(definition): Json<ScheduleDefinition>,
 ) -> Result<Json<Schedule>, ApiError> {
     user.require(&[Role::Admin])?;
     let id = ScheduleId(id_of(&id)?);
@@ -705,7 +693,7 @@ async fn set_paging_addresses(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(account): Path<String>,
-    Body(req): Body<PagingAddresses>,
+    Json(req): Json<PagingAddresses>,
 ) -> Result<Json<PagingAddresses>, ApiError> {
     user.require(&[Role::Admin])?;
     let account = OperatorId(id_of(&account)?);

@@ -14,7 +14,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone as _, Utc};
+use chrono::{
+    DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset as _, TimeZone as _, Utc,
+};
 use chrono_tz::Tz;
 use icalendar::{Calendar, Component, EventLike};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -232,7 +234,7 @@ fn local_instant(tz: Tz, local: NaiveDateTime) -> Timestamp {
         .from_local_datetime(&local)
         .earliest()
         .or_else(|| {
-            tz.from_local_datetime(&(local + Duration::hours(1)))
+            tz.from_local_datetime(&local.checked_add_signed(Duration::hours(1))?)
                 .earliest()
         })
         .map(|t| t.with_timezone(&Utc))
@@ -241,9 +243,13 @@ fn local_instant(tz: Tz, local: NaiveDateTime) -> Timestamp {
 }
 
 impl Rotation {
-    /// The shift (0 = the first one) running at `at`, or `None` before the rotation starts.
+    /// The shift (0 = the first one) running at `at`, or `None` before the rotation starts (or
+    /// at an instant whose local time chrono cannot represent).
     fn shift_at(&self, tz: Tz, at: Timestamp) -> Option<i64> {
-        let local = to_utc(at).with_timezone(&tz).naive_local();
+        let utc = to_utc(at);
+        let local = utc
+            .naive_utc()
+            .checked_add_offset(utc.with_timezone(&tz).offset().fix())?;
         let mut day = local.date();
         if local.time() < self.handoff_time.0 {
             day = day.pred_opt()?;
@@ -737,5 +743,23 @@ mod tests {
             serde_json::to_value(&def).unwrap()["time_zone"],
             "Asia/Shanghai"
         );
+    }
+
+    #[test]
+    fn instants_at_the_ends_of_time_do_not_panic() {
+        let s = schedule(
+            vec![rotation(
+                RotationLength::Daily,
+                "09:00",
+                "2025-03-01",
+                &[1, 2],
+            )],
+            vec![],
+        );
+        let max_ms = DateTime::<Utc>::MAX_UTC.timestamp_millis();
+        for at in [max_ms, max_ms - DAY, i64::MAX, i64::MIN] {
+            let _ = s.on_call_at(Timestamp(at));
+            let _ = s.on_call_until(Timestamp(at));
+        }
     }
 }

@@ -81,7 +81,7 @@ impl Pager {
             }
             let sleep = match self.store().next_paging_due().await {
                 Ok(Some(next)) => {
-                    let ms = u64::try_from(next.0 - Timestamp::now().0).unwrap_or(0);
+                    let ms = u64::try_from(next.since(Timestamp::now())).unwrap_or(0);
                     Duration::from_millis(ms).min(poll)
                 }
                 Ok(None) => poll,

@@ -8,11 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::extract::{Path, Query, State};
+use axum::Router;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +25,11 @@ use super::training::{self, TrainingSummary};
 use super::{cycle_at, record_access, sample_cycle};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
-use crate::domain::{Channel, ContactId, OperatorId, QueueId, Role, Timestamp};
+use crate::domain::{
+    CLIENT_YEARS, Channel, ContactId, OUTSIDE_CLIENT_YEARS, OperatorId, QueueId, Role, Timestamp,
+};
 use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
 use crate::gateway::protocol::StaffLine;
 use crate::notes::http::NoteView;
 use crate::store::quality::{
@@ -559,13 +562,19 @@ pub async fn put_module(
         return Err(invalid("hours: at most 1000"));
     }
     let existing = state.store.training_modules().await?;
-    let position = req.position.unwrap_or_else(|| {
-        existing
-            .iter()
-            .find(|m| m.id == id)
-            .map(|m| m.position)
-            .unwrap_or_else(|| existing.iter().map(|m| m.position).max().unwrap_or(0) + 1)
-    });
+    let position = match req.position {
+        Some(position) => position,
+        None => match existing.iter().find(|m| m.id == id) {
+            Some(m) => m.position,
+            // After the last module.
+            None => {
+                let last = existing.iter().map(|m| m.position).max().unwrap_or(0);
+                last.checked_add(1).ok_or_else(|| {
+                    invalid("position: the last module is at the largest position; give one")
+                })?
+            }
+        },
+    };
     let module = TrainingModule {
         id,
         name_zh: req.name_zh.trim().to_owned(),
@@ -601,10 +610,11 @@ fn day_range(from: &str, to: &str) -> Result<(String, String), ApiError> {
     if to < from {
         return Err(invalid("to: must not be before from"));
     }
-    Ok((
-        from.to_string(),
-        (to + chrono::Duration::days(1)).to_string(),
-    ))
+    // `to` is at most 2200-12-31 (`parse_day`), so the day after it exists.
+    let after = to
+        .succ_opt()
+        .ok_or_else(|| invalid("to: there is no day after it"))?;
+    Ok((from.to_string(), after.to_string()))
 }
 
 /// Sessions in a range; operators see the sessions they attended.
@@ -777,8 +787,8 @@ pub async fn training_hours(
     let year = q
         .year
         .unwrap_or_else(|| chrono::Datelike::year(&local_day(tz, Timestamp::now())));
-    if !(2000..=2200).contains(&year) {
-        return Err(invalid("year: 2000-2200"));
+    if !CLIENT_YEARS.contains(&year) {
+        return Err(invalid(format!("year: {OUTSIDE_CLIENT_YEARS}")));
     }
     let mut only = parse_opt(q.account.as_deref(), parse_id("account"))?.map(OperatorId);
     if !is_manager(&user) {
@@ -885,6 +895,9 @@ pub async fn grant_certification(
     if expires_at <= now {
         return Err(invalid("expires_at: must be in the future"));
     }
+    expires_at
+        .within_client_years()
+        .map_err(|e| invalid(format!("expires_at: {e}")))?;
     let sessions = state
         .store
         .training_sessions("0000-01-01", "9999-12-31")

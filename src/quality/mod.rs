@@ -177,7 +177,7 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
         let mut sleep =
             interval.min(next_sample.saturating_duration_since(tokio::time::Instant::now()));
         if let Ok(Some(next)) = state.store.next_certification_expiry().await
-            && let Ok(ms) = u64::try_from(next.0 - Timestamp::now().0)
+            && let Ok(ms) = u64::try_from(next.since(Timestamp::now()))
             && ms > 0
         {
             sleep = sleep.min(Duration::from_millis(ms));

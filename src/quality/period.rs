@@ -1,10 +1,10 @@
 //! Periods of reports and assessment cycles, in the service's local time zone
 //! (`quality.time_zone`): a report "day" is a local calendar day, a cycle a run of local months.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Offset as _, TimeZone as _, Utc};
 use chrono_tz::Tz;
 
-use crate::domain::Timestamp;
+use crate::domain::{CLIENT_YEARS, Timestamp, date_within_client_years};
 
 /// A half-open time range `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,40 +20,49 @@ pub fn day_start(tz: Tz, day: NaiveDate) -> Timestamp {
         .from_local_datetime(&midnight)
         .earliest()
         .or_else(|| {
-            tz.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
-                .earliest()
+            let after_gap = midnight.checked_add_signed(chrono::Duration::hours(1))?;
+            tz.from_local_datetime(&after_gap).earliest()
         })
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| midnight.and_utc());
     Timestamp(at.timestamp_millis())
 }
 
+/// An instant in the service's zone; the epoch for an instant chrono cannot represent there (a
+/// local time past the end of chrono's range would panic at the first use).
+fn in_zone(tz: Tz, at: Timestamp) -> DateTime<Tz> {
+    let utc = DateTime::<Utc>::from_timestamp_millis(at.0).unwrap_or_default();
+    let local = utc.with_timezone(&tz);
+    match utc.naive_utc().checked_add_offset(local.offset().fix()) {
+        Some(_) => local,
+        None => DateTime::<Utc>::default().with_timezone(&tz),
+    }
+}
+
 /// The local calendar day of an instant.
 pub fn local_day(tz: Tz, at: Timestamp) -> NaiveDate {
-    DateTime::<Utc>::from_timestamp_millis(at.0)
-        .unwrap_or_default()
-        .with_timezone(&tz)
-        .date_naive()
+    in_zone(tz, at).date_naive()
 }
 
 /// An instant as local RFC 3339 text (for reports people read).
 pub fn local_time(tz: Tz, at: Timestamp) -> String {
-    DateTime::<Utc>::from_timestamp_millis(at.0)
-        .unwrap_or_default()
-        .with_timezone(&tz)
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    in_zone(tz, at).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
+/// A local date `YYYY-MM-DD` within [`CLIENT_YEARS`].
 pub fn parse_day(raw: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map_err(|_| format!("{raw:?} is not a date YYYY-MM-DD"))
+    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| format!("{raw:?} is not a date YYYY-MM-DD"))?;
+    Ok(date_within_client_years(day)?)
 }
 
 /// A bound of a period: a local date `YYYY-MM-DD` (its start; for an end bound the whole day is
-/// included, so the bound is the next day's start), an RFC 3339 instant, or unix milliseconds.
+/// included, so the bound is the next day's start), an RFC 3339 instant, or unix milliseconds;
+/// within [`CLIENT_YEARS`].
 pub fn parse_bound(tz: Tz, raw: &str, end: bool) -> Result<Timestamp, String> {
     let raw = raw.trim();
     if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        let day = date_within_client_years(day)?;
         let day = if end {
             day.succ_opt().unwrap_or(day)
         } else {
@@ -61,12 +70,13 @@ pub fn parse_bound(tz: Tz, raw: &str, end: bool) -> Result<Timestamp, String> {
         };
         return Ok(day_start(tz, day));
     }
-    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(Timestamp(at.timestamp_millis()));
-    }
-    raw.parse::<i64>().map(Timestamp).map_err(|_| {
-        format!("{raw:?} is not a date (YYYY-MM-DD), an RFC 3339 time or unix milliseconds")
-    })
+    let at = match DateTime::parse_from_rfc3339(raw) {
+        Ok(at) => Timestamp(at.timestamp_millis()),
+        Err(_) => raw.parse::<i64>().map(Timestamp).map_err(|_| {
+            format!("{raw:?} is not a date (YYYY-MM-DD), an RFC 3339 time or unix milliseconds")
+        })?,
+    };
+    Ok(at.within_client_years()?)
 }
 
 /// The period of a report query: `from` and `to` as [`parse_bound`] reads them; without `from`,
@@ -88,7 +98,7 @@ pub fn query_period(
     if to < from {
         return Err("to: must not be before from".into());
     }
-    if to.0 - from.0 > 400 * 86_400_000 {
+    if to.since(from) > 400 * 86_400_000 {
         return Err("to: a report covers at most 400 days".into());
     }
     Ok(Period { from, to })
@@ -150,7 +160,7 @@ impl Cycle {
             None => (raw, None),
         };
         let year: i32 = year.parse().map_err(|_| bad())?;
-        if !(2000..=2200).contains(&year) {
+        if !CLIENT_YEARS.contains(&year) {
             return Err(bad());
         }
         let cycle = match rest {
@@ -160,16 +170,18 @@ impl Cycle {
                 months: 12,
             },
             Some(rest) => {
-                let (tag, number) = rest.split_at(1.min(rest.len()));
+                let mut chars = rest.chars();
+                let tag = chars.next();
+                let number = chars.as_str();
                 let index: u32 = number.parse().map_err(|_| bad())?;
                 Cycle {
                     year,
                     index,
                     months: match tag {
-                        "H" => 6,
-                        "Q" => 3,
-                        "M" => 1,
-                        "P" => months,
+                        Some('H') => 6,
+                        Some('Q') => 3,
+                        Some('M') => 1,
+                        Some('P') => months,
                         _ => return Err(bad()),
                     },
                 }
@@ -273,5 +285,69 @@ mod tests {
         assert_eq!(Cycle::parse("2026", 12).unwrap().index, 1);
         let p = Cycle::parse("2026-Q1", 3).unwrap().period(SHANGHAI);
         assert_eq!(p.to.0 - p.from.0, 90 * 86_400_000);
+    }
+
+    #[test]
+    fn bounds_outside_the_client_years_are_refused() {
+        let max_ms = DateTime::<Utc>::MAX_UTC.timestamp_millis();
+        for raw in [
+            "1999-12-31",
+            "+262142-12-31",
+            "2201-01-01T00:00:00Z",
+            "1999-12-31T23:59:59Z",
+            "-9000000000000000000",
+            "9000000000000000000",
+            &max_ms.to_string(),
+        ] {
+            for end in [false, true] {
+                let e = parse_bound(SHANGHAI, raw, end).unwrap_err();
+                assert!(e.contains("2000 to 2200"), "{raw}: {e}");
+            }
+        }
+        assert!(parse_bound(SHANGHAI, "2200-12-31", true).is_ok());
+        assert!(parse_bound(SHANGHAI, "2000-01-01", false).is_ok());
+        assert!(parse_day("+262142-12-31").is_err());
+        assert!(parse_day("2200-12-31").is_ok());
+        let now = Timestamp(1_772_294_400_000);
+        let e = query_period(
+            SHANGHAI,
+            Some("-9000000000000000000"),
+            Some("9000000000000000000"),
+            now,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("from: "), "{e}");
+    }
+
+    #[test]
+    fn local_days_at_the_ends_of_time_do_not_panic() {
+        let max_ms = DateTime::<Utc>::MAX_UTC.timestamp_millis();
+        let min_ms = DateTime::<Utc>::MIN_UTC.timestamp_millis();
+        for at in [max_ms, min_ms, i64::MAX, i64::MIN] {
+            let _ = local_day(SHANGHAI, Timestamp(at));
+            let _ = local_time(chrono_tz::America::Los_Angeles, Timestamp(at));
+            let _ = day_start(SHANGHAI, NaiveDate::MAX);
+        }
+    }
+
+    #[test]
+    fn cycle_ids_with_wide_characters_are_refused() {
+        for raw in [
+            "2026-\u{e9}1",
+            "2026-\u{5b63}1",
+            "2026-",
+            "2026-Q",
+            "2026-Q\u{e9}",
+        ] {
+            assert!(Cycle::parse(raw, 3).is_err(), "{raw}");
+        }
+        assert_eq!(
+            Cycle::parse("2026-Q2", 3).unwrap(),
+            Cycle {
+                year: 2026,
+                index: 2,
+                months: 3
+            }
+        );
     }
 }

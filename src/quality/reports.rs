@@ -325,8 +325,12 @@ pub async fn trends(
     let tz = settings.time_zone.0;
     let first = local_day(tz, period.from);
     let last = local_day(tz, period.to.plus_ms(-1)).max(first);
-    let from = day_start(tz, first - Duration::days(7));
-    let to = day_start(tz, last + Duration::days(1));
+    // The period's bounds fall within the years a client may name, so these days exist.
+    let from = day_start(
+        tz,
+        first.checked_sub_signed(Duration::days(7)).unwrap_or(first),
+    );
+    let to = day_start(tz, last.succ_opt().unwrap_or(last));
     let contacts = store.contacts_entered(from, to).await?;
     let notes = store.submitted_notes_of_contacts_entered(from, to).await?;
     Ok(trends::compute(

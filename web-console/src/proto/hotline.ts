@@ -1298,7 +1298,8 @@ export interface SignOff {
  */
 export interface ErrorBody {
   /**
-   * Stable, machine-readable.
+   * Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden, not_found,
+   * conflict, rate_limited, unavailable, too_large, unsupported_media_type, internal.
    */
   code: string;
   message: string;
