@@ -43,8 +43,9 @@ pub enum ApiError {
 /// The body of every error answer.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ErrorBody {
-    /// Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden, not_found,
-    /// conflict, rate_limited, unavailable, too_large, unsupported_media_type, internal.
+    /// Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden,
+    /// password_change_required, not_found, conflict, rate_limited, unavailable, too_large,
+    /// unsupported_media_type, internal.
     pub code: &'static str,
     pub message: String,
     /// For internal errors: quote it to an administrator; it is in the server log.

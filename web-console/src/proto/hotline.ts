@@ -1298,8 +1298,9 @@ export interface SignOff {
  */
 export interface ErrorBody {
   /**
-   * Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden, not_found,
-   * conflict, rate_limited, unavailable, too_large, unsupported_media_type, internal.
+   * Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden,
+   * password_change_required, not_found, conflict, rate_limited, unavailable, too_large,
+   * unsupported_media_type, internal.
    */
   code: string;
   message: string;
