@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{self, AddressLimiter, LoginLimiter};
 use crate::config::Settings;
 use crate::domain::{ContactId, JoinMode, OperatorId, QueueId, Timestamp};
+use crate::error::ApiError;
 use crate::gateway::{self, Hub, RouterHandle, RouterTask, StoreHealth};
 use crate::metrics::{Metrics, state_label};
 use crate::queues::QueueDefinition;
@@ -517,6 +518,9 @@ pub fn routes(state: AppState) -> Router {
         )
         .merge(crate::paging::http::routes())
         .merge(crate::quality::http::routes())
+        // Refusals of the API itself answer an ErrorBody like every other.
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(64 * 1024));
 
     let router = Router::new()

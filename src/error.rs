@@ -26,6 +26,8 @@ pub enum ApiError {
     PasswordChangeRequired,
     #[error("not found")]
     NotFound,
+    #[error("this address does not take that method")]
+    MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
     #[error("too many attempts; try again shortly")]
@@ -44,7 +46,7 @@ pub enum ApiError {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden,
-    /// password_change_required, not_found, conflict, rate_limited, unavailable, too_large,
+    /// password_change_required, not_found, method_not_allowed, conflict, rate_limited, unavailable, too_large,
     /// unsupported_media_type, internal.
     pub code: &'static str,
     pub message: String,
@@ -65,6 +67,7 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::PasswordChangeRequired => "password_change_required",
             ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited => "rate_limited",
             ApiError::Unavailable => "unavailable",
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::PasswordChangeRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

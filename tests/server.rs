@@ -348,6 +348,17 @@ async fn http_refusals_are_json_with_a_code(db: FreshDb) {
                 .json(&json!({"description": "x".repeat(70_000)})),
             (413, "too_large"),
         ),
+        (
+            "an address of the API that names nothing",
+            http.get(server.url("/api/no/such/thing"))
+                .header("cookie", &admin),
+            (404, "not_found"),
+        ),
+        (
+            "a method the address does not take",
+            http.delete(server.url("/api/login")),
+            (405, "method_not_allowed"),
+        ),
     ];
     let mut wrong = Vec::new();
     for (what, request, (status, code)) in cases {

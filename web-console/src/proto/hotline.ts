@@ -1299,7 +1299,7 @@ export interface SignOff {
 export interface ErrorBody {
   /**
    * Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden,
-   * password_change_required, not_found, conflict, rate_limited, unavailable, too_large,
+   * password_change_required, not_found, method_not_allowed, conflict, rate_limited, unavailable, too_large,
    * unsupported_media_type, internal.
    */
   code: string;
