@@ -429,3 +429,74 @@ async fn a_crisis_note_pages_after_a_passing_store_error(db: FreshDb) {
     server.stop().await;
 }
 server_test!(a_crisis_note_pages_after_a_passing_store_error);
+
+/// The caller's history on an assigned contact shows earlier contacts' notes: that is a read of those notes
+/// and is written to the access log like any other (no record, no read).
+async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("next", Role::Operator, &[]).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    let op_cookie = server.login("op").await;
+    let sup = server.login("sup").await;
+    let next_id = id_of(&server.store, "next").await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    let first = handled_contact(&server, &mut op, "browser-key-notes-0099").await;
+    let (status, _) = post(
+        &server,
+        &op_cookie,
+        &format!("/api/contacts/{first}/note/submit"),
+        json!({"fields": valid_note()}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    op.send(json!({"type": "finish_wrap_up", "contact": first}))
+        .await;
+    op.expect("completed").await;
+    op.send(json!({"type": "set_presence", "presence": {"status": "offline"}}))
+        .await;
+    // The caller comes back; `next`, who never handled the first contact, is offered it.
+    let mut next = server.staff("next").await;
+    available(&mut next).await;
+    let mut caller = server.caller().await;
+    let mut again = join("general", "no");
+    again["caller_key"] = json!("browser-key-notes-0099");
+    caller.send(again).await;
+    let second = caller.expect("joined").await["contact"].as_i64().unwrap();
+    next.expect_where("offer", |f| f["contact"]["id"] == second)
+        .await;
+    next.send(json!({"type": "accept", "contact": second}))
+        .await;
+    let assigned = next.expect("assigned").await;
+    assert_eq!(
+        assigned["contact"]["history"][0]["notes"][0]["risk_level"], "low",
+        "{assigned}"
+    );
+    let (status, log) = get(&server, &sup, &format!("/api/access-log?contact={first}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reader"] == next_id && e["what"] == "notes"),
+        "`next` read the first contact's notes and the access log does not say so: {log}"
+    );
+    // A supervisor who joins the live contact reads its transcript: that is recorded too.
+    let sup_id = id_of(&server.store, "sup").await;
+    let mut watcher = server.staff("sup").await;
+    watcher
+        .send(json!({"type": "join", "contact": second, "mode": "monitor"}))
+        .await;
+    watcher.expect("joined").await;
+    let (_, log) = get(&server, &sup, &format!("/api/access-log?contact={second}")).await;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reader"] == sup_id && e["what"] == "transcript"),
+        "{log}"
+    );
+    server.stop().await;
+}
+server_test!(the_callers_history_is_recorded_in_the_access_log);

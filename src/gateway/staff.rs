@@ -29,6 +29,7 @@ use crate::domain::{ContactId, JoinMode, OperatorId, RiskLevel, Timestamp};
 use crate::error::ApiError;
 use crate::routing::{Command, ContactState, EndedBy};
 use crate::store::notes::NoteStatus;
+use crate::store::quality::AccessKind;
 use crate::store::{NewMessage, Reader, Sender, Visibility};
 
 /// Frames a console may send per 10 s before it is closed as abusive.
@@ -84,10 +85,10 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
             }
             notice = recv_inbox(&mut inbox) => match notice {
                 Some(notice) => {
-                    out.push(expand(&state, notice).await);
+                    out.push(expand(&state, me, notice).await);
                     // Whatever else is queued goes out in the same write.
                     while let Some(Ok(notice)) = inbox.as_mut().map(|rx| rx.try_recv()) {
-                        out.push(expand(&state, notice).await);
+                        out.push(expand(&state, me, notice).await);
                     }
                 }
                 None => break Some((CLOSE_POLICY, "replaced or too slow")),
@@ -142,7 +143,7 @@ async fn hello(state: &AppState, user: &CurrentUser) -> StaffEvent {
     let (operator_state, mine) = snapshot.unwrap_or((None, Vec::new()));
     let mut contacts = Vec::new();
     for summary in mine {
-        match detail(state, summary).await {
+        match detail(state, me, summary).await {
             Ok(d) => contacts.push(d),
             Err(e) => return StaffEvent::Error(e),
         }
@@ -157,8 +158,26 @@ async fn hello(state: &AppState, user: &CurrentUser) -> StaffEvent {
     }
 }
 
-/// A contact with its transcript and the caller's earlier contacts.
-async fn detail(state: &AppState, summary: ContactSummary) -> Result<ContactDetail, ErrorFrame> {
+/// A contact with its transcript and the caller's earlier contacts, as `reader` sees it.
+///
+/// What is read beyond the reader's own work is written to the access log first, as every other
+/// read is (no record, no read): the notes of the caller's earlier contacts, and the transcript
+/// of a contact the reader joined rather than holds.
+async fn detail(
+    state: &AppState,
+    reader: OperatorId,
+    summary: ContactSummary,
+) -> Result<ContactDetail, ErrorFrame> {
+    let log_read = |contact, what| async move {
+        state
+            .store
+            .record_access(reader, contact, what, Timestamp::now())
+            .await
+            .map_err(store_error_frame)
+    };
+    if summary.operator != Some(reader) {
+        log_read(summary.id, AccessKind::Transcript).await?;
+    }
     let (transcript, earlier) = newest_lines(state, summary.id).await?;
     let record = state
         .store
@@ -175,13 +194,19 @@ async fn detail(state: &AppState, summary: ContactSummary) -> Result<ContactDeta
     };
     let mut history = Vec::new();
     for c in previous.into_iter().filter(|c| c.id != summary.id).take(10) {
-        let notes = state
+        let submitted: Vec<_> = state
             .store
             .notes_of_contact(c.id)
             .await
             .map_err(store_error_frame)?
             .into_iter()
             .filter(|n| n.status == NoteStatus::Submitted)
+            .collect();
+        if !submitted.is_empty() {
+            log_read(c.id, AccessKind::Notes).await?;
+        }
+        let notes = submitted
+            .into_iter()
             .map(|n| {
                 let fields = n.effective();
                 let text = |k: &str| fields.get(k).and_then(|v| v.as_str()).map(str::to_owned);
@@ -228,7 +253,7 @@ async fn newest_lines(
 }
 
 /// Turns a notice into the frame to send, reading transcripts where the notice needs them.
-async fn expand(state: &AppState, notice: StaffNotice) -> StaffEvent {
+async fn expand(state: &AppState, me: OperatorId, notice: StaffNotice) -> StaffEvent {
     let result = match notice {
         StaffNotice::Frame(frame) => return frame,
         StaffNotice::Offer {
@@ -248,10 +273,10 @@ async fn expand(state: &AppState, notice: StaffNotice) -> StaffEvent {
                 earlier,
             })
         }
-        StaffNotice::Assigned { contact } => detail(state, contact)
+        StaffNotice::Assigned { contact } => detail(state, me, contact)
             .await
             .map(|contact| StaffEvent::Assigned { contact }),
-        StaffNotice::Joined { contact, mode } => detail(state, contact)
+        StaffNotice::Joined { contact, mode } => detail(state, me, contact)
             .await
             .map(|contact| StaffEvent::Joined { contact, mode }),
     };
