@@ -275,7 +275,15 @@ async fn prepare_engine(
             operator: c
                 .operator
                 .filter(|_| matches!(c.state, ContactState::Assigned | ContactState::Wrapping)),
-            connected_at: c.connected_at,
+            // A held contact's handle time runs from when its current operator took it (after
+            // a transfer, not the first operator's connect the contacts row keeps).
+            connected_at: match c.state {
+                ContactState::Assigned | ContactState::Wrapping => stays
+                    .get(&c.id)
+                    .and_then(|stay| stay.last_connect)
+                    .or(c.connected_at),
+                _ => c.connected_at,
+            },
             ended_at: c.ended_at.filter(|_| c.state == ContactState::Abandoned),
         })
         .collect();

@@ -1759,3 +1759,71 @@ async fn a_set_password_must_be_changed_before_anything_else(db: FreshDb) {
     server.stop().await;
 }
 server_test!(a_set_password_must_be_changed_before_anything_else);
+
+/// Handle time counts the talk and wrap-up of the operator who completes a contact: a restart
+/// during the second operator's conversation (after a transfer) must not add the first one's.
+async fn handle_time_after_a_transfer_and_a_restart(db: FreshDb) {
+    let mut s = test_settings(&db);
+    s.routing.operator_grace_ms = 600_000;
+    s.routing.caller_grace_ms = 600_000;
+    let server = start(&db, s.clone()).await;
+    server.account("op1", Role::Operator, &[]).await;
+    server.account("op2", Role::Operator, &[]).await;
+    let op2_id = id_of(&server.store, "op2").await;
+    let mut op1 = server.staff("op1").await;
+    available(&mut op1).await;
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    op1.expect("offer").await;
+    op1.send(json!({"type": "accept", "contact": contact}))
+        .await;
+    op1.expect("assigned").await;
+    // op1 talks for 1.5 s, then hands the caller to op2.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut op2 = server.staff("op2").await;
+    available(&mut op2).await;
+    op2.send(json!({"type": "ping"})).await;
+    op2.expect("pong").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    op1.send(json!({"type": "transfer", "contact": contact,
+                    "target": {"kind": "operator", "operator": op2_id}}))
+        .await;
+    op1.expect("released").await;
+    op2.expect_where("offer", |f| f["contact"]["id"] == contact)
+        .await;
+    op2.send(json!({"type": "accept", "contact": contact}))
+        .await;
+    op2.expect("assigned").await;
+    drop((op1, op2, caller));
+    server.stop().await;
+
+    let server = start(&db, s).await;
+    let mut op2 = server.staff("op2").await;
+    op2.send(json!({"type": "end", "contact": contact})).await;
+    op2.expect("wrap_up").await;
+    op2.send(json!({"type": "finish_wrap_up", "contact": contact}))
+        .await;
+    op2.expect("completed").await;
+    let events = server
+        .store
+        .events_of_contact(hotline::domain::ContactId(contact))
+        .await
+        .unwrap();
+    let connects: Vec<Timestamp> = events
+        .iter()
+        .filter(|e| e.kind == "connect")
+        .map(|e| e.at)
+        .collect();
+    let complete = events.iter().find(|e| e.kind == "complete").unwrap();
+    let handled = complete.data["handled_ms"].as_i64().unwrap();
+    let op2_time = complete.at.since(*connects.last().unwrap());
+    assert!(
+        (handled - op2_time).abs() < 1_000,
+        "op2 held the contact {op2_time} ms, but its complete says {handled} ms \
+         (from op1's connect: {} ms)",
+        complete.at.since(connects[0])
+    );
+    server.stop().await;
+}
+server_test!(handle_time_after_a_transfer_and_a_restart);

@@ -1485,6 +1485,12 @@ async fn stays_of_the_contacts_asked_about(store: DynStore, _db: FreshDb) {
         .record_events(
             Timestamp(4),
             &[
+                Event::Connect {
+                    contact: handed,
+                    operator: OperatorId(2),
+                    queue: queue_id("general"),
+                    waited_ms: 1,
+                },
                 Event::Offer {
                     contact: overflowed,
                     operator: OperatorId(1),
@@ -1506,9 +1512,10 @@ async fn stays_of_the_contacts_asked_about(store: DynStore, _db: FreshDb) {
         contact,
         since: Timestamp(since),
         overflowed_from: from.iter().map(|q| queue_id(q)).collect(),
+        last_connect: None,
     };
-    // In id order; only the contacts asked about; offers, relaxation, abandoning and resuming
-    // begin no stay.
+    // In id order; only the contacts asked about; offers, relaxation, abandoning, resuming and
+    // connecting begin no stay (the last connect is told apart).
     assert_eq!(
         store
             .stays(&[resumed, handed, overflowed, requeued, moved, ContactId(99)])
@@ -1518,7 +1525,10 @@ async fn stays_of_the_contacts_asked_about(store: DynStore, _db: FreshDb) {
             stay(overflowed, 3, &["a", "b"]),
             stay(requeued, 3, &[]),
             stay(moved, 3, &[]),
-            stay(handed, 3, &[]),
+            Stay {
+                last_connect: Some(Timestamp(4)),
+                ..stay(handed, 3, &[])
+            },
             stay(resumed, 1, &[]),
         ]
     );

@@ -233,6 +233,9 @@ pub struct Stay {
     pub since: Timestamp,
     /// The queues it overflowed out of (the `from` of its `overflow` events), oldest first.
     pub overflowed_from: Vec<QueueId>,
+    /// Its last `connect`: when its current operator took it, if it is held (the contacts row
+    /// keeps the first connection, the one waiting time is measured to).
+    pub last_connect: Option<Timestamp>,
 }
 
 /// The storage interface. Both implementations pass the same test-suite (`tests/store.rs`).

@@ -538,12 +538,13 @@ impl TryFrom<EventRow> for StoredEvent {
 #[derive(sqlx::FromRow)]
 pub(crate) struct StayRow {
     contact_id: i64,
+    kind: String,
     at: i64,
     overflowed_from: Option<String>,
 }
 
-/// Each contact's stay from its stay-beginning events, in contact then log order: the last one
-/// began the current stay.
+/// Each contact's stay from its stay-beginning and `connect` events, in contact then log order:
+/// the last stay-beginning one began the current stay, the last `connect` its current holding.
 pub(crate) fn stays_from(rows: Vec<StayRow>) -> StoreResult<Vec<Stay>> {
     let mut stays: Vec<Stay> = Vec::new();
     for row in rows {
@@ -553,9 +554,14 @@ pub(crate) fn stays_from(rows: Vec<StayRow>) -> StoreResult<Vec<Stay>> {
                 contact,
                 since: Timestamp(row.at),
                 overflowed_from: Vec::new(),
+                last_connect: None,
             });
         }
         if let Some(stay) = stays.last_mut() {
+            if row.kind == "connect" {
+                stay.last_connect = Some(Timestamp(row.at));
+                continue;
+            }
             stay.since = Timestamp(row.at);
             if let Some(from) = row.overflowed_from {
                 stay.overflowed_from
@@ -1488,11 +1494,12 @@ macro_rules! impl_store {
                 ) -> StoreResult<Vec<Stay>> {
                     static QUERY: LazyLock<String> = LazyLock::new(|| {
                         format!(
-                            "SELECT contact_id, at, \
+                            "SELECT contact_id, kind, at, \
                              CASE WHEN kind = 'overflow' THEN data ->> 'from' END \
                              AS overflowed_from FROM events \
                              WHERE contact_id IN (SELECT cid FROM {} AS j) \
-                             AND kind IN ('enter_queue', 'overflow', 'transfer', 'requeue') \
+                             AND kind IN ('enter_queue', 'overflow', 'transfer', 'requeue', \
+                             'connect') \
                              ORDER BY contact_id, seq",
                             sql::json_rows($dialect, 1, &[("cid", "bigint")]),
                         )
