@@ -506,6 +506,207 @@ async fn reports_are_identical_on_both_databases() {
     assert_eq!(sqlite.4, postgres.4, "assessment JSON differs");
 }
 
+// ---- live figures and training hours ----
+
+/// Waits (up to 5 s) for a line of `/metrics`; returns the last text read and whether it was there.
+async fn metric_appears(server: &Server, line: &str) -> (bool, String) {
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().any(|l| l == line) {
+            return (true, text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (false, text)
+}
+
+/// Today's live service level counts each contact once, as the KPI report does: a contact that
+/// abandoned, resumed and was answered is answered (not also abandoned); so is one answered,
+/// requeued after losing its operator, then abandoned.
+async fn live_service_level_counts_each_contact_once(db: FreshDb) {
+    let server = start(&db, settings(&db)).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    let sup = server.login("sup").await;
+    let op = OperatorId(id_of(&server.store, "op").await);
+    let q = |s: &str| QueueId::parse(s).unwrap();
+    let now = Timestamp::now();
+    let resumed = ContactId(
+        new_contact(
+            &server.store,
+            "resumed",
+            Channel::Chat,
+            RiskLevel::None,
+            now,
+        )
+        .await,
+    );
+    let requeued = ContactId(
+        new_contact(
+            &server.store,
+            "requeued",
+            Channel::Chat,
+            RiskLevel::None,
+            now,
+        )
+        .await,
+    );
+    server
+        .store
+        .record_events(
+            now,
+            &[
+                Event::EnterQueue {
+                    contact: resumed,
+                    queue: q("resumed"),
+                    channel: Channel::Chat,
+                    risk: RiskLevel::None,
+                },
+                Event::EnterQueue {
+                    contact: requeued,
+                    queue: q("requeued"),
+                    channel: Channel::Chat,
+                    risk: RiskLevel::None,
+                },
+                // Leaves after 8 s, comes back within the resume window, answered after 15 s.
+                Event::Abandon {
+                    contact: resumed,
+                    queue: q("resumed"),
+                    waited_ms: 8_000,
+                },
+                Event::Resume { contact: resumed },
+                Event::Connect {
+                    contact: resumed,
+                    operator: op,
+                    queue: q("resumed"),
+                    waited_ms: 15_000,
+                },
+                // Answered after 5 s; its operator is lost; the caller then leaves.
+                Event::Connect {
+                    contact: requeued,
+                    operator: op,
+                    queue: q("requeued"),
+                    waited_ms: 5_000,
+                },
+                Event::Requeue {
+                    contact: requeued,
+                    queue: q("requeued"),
+                    reason: hotline::routing::RequeueReason::OperatorLost,
+                },
+                Event::Abandon {
+                    contact: requeued,
+                    queue: q("requeued"),
+                    waited_ms: 60_000,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    // The report: each queue has one answered contact (within 20 s), none abandoned → SL 1.
+    for queue in ["resumed", "requeued"] {
+        let kpi = get_json(&server, &sup, &format!("/api/reports/kpi?queue={queue}")).await;
+        assert_eq!(kpi["total"]["abandoned"], 0, "{queue}: {kpi}");
+        assert_eq!(
+            kpi["total"]["service_levels"][0]["ratio"],
+            json!(1.0),
+            "{queue}"
+        );
+    }
+    let (_, metrics) =
+        metric_appears(&server, "hotline_answered_total{queue=\"requeued\"} 1").await;
+    let mut failures = Vec::new();
+    for queue in ["resumed", "requeued"] {
+        let line = format!("hotline_service_level_ratio{{queue=\"{queue}\",threshold=\"20\"}} 1");
+        let (ok, _) = metric_appears(&server, &line).await;
+        if !ok {
+            let got: Vec<&str> = metrics
+                .lines()
+                .filter(|l| l.starts_with("hotline_service_level_ratio") && l.contains(queue))
+                .collect();
+            failures.push(format!("{queue}: live {got:?}, report 1"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    server.stop().await;
+}
+server_test!(live_service_level_counts_each_contact_once);
+
+/// After a restart, today's live service level still counts a contact answered today that was
+/// still being handled when the server stopped — also one that arrived before midnight.
+async fn live_service_level_survives_a_restart(db: FreshDb) {
+    let mut s = settings(&db);
+    s.routing.operator_grace_ms = 600_000;
+    s.routing.caller_grace_ms = 600_000;
+    let server = start(&db, s.clone()).await;
+    server.account("op", Role::Operator, &[]).await;
+    let op = OperatorId(id_of(&server.store, "op").await);
+    let q = QueueId::parse("general").unwrap();
+    let tz = chrono_tz::Asia::Shanghai;
+    let now = Timestamp::now();
+    // Arrived 10 s before local midnight, answered today (now), still in conversation.
+    let entered = day_start(tz, hotline::quality::period::local_day(tz, now)).plus_ms(-10_000);
+    let c = ContactId(
+        new_contact(
+            &server.store,
+            "general",
+            Channel::Chat,
+            RiskLevel::None,
+            entered,
+        )
+        .await,
+    );
+    server
+        .store
+        .record_events(
+            entered,
+            &[Event::EnterQueue {
+                contact: c,
+                queue: q.clone(),
+                channel: Channel::Chat,
+                risk: RiskLevel::None,
+            }],
+        )
+        .await
+        .unwrap();
+    server
+        .store
+        .record_events(
+            now,
+            &[Event::Connect {
+                contact: c,
+                operator: op,
+                queue: q.clone(),
+                waited_ms: now.since(entered),
+            }],
+        )
+        .await
+        .unwrap();
+    // Answered today, not within 20 s: today's SL(20 s) is 0 of 1.
+    let line = "hotline_service_level_ratio{queue=\"general\",threshold=\"20\"} 0";
+    let (ok, metrics) = metric_appears(&server, line).await;
+    assert!(ok, "before the restart: {metrics}");
+    server.stop().await;
+
+    let server = start(&db, s).await;
+    let (ok, metrics) = metric_appears(&server, line).await;
+    let got: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("hotline_service_level_ratio"))
+        .collect();
+    assert!(
+        ok,
+        "after the restart, today's answered contact is gone: {got:?}"
+    );
+    server.stop().await;
+}
+server_test!(live_service_level_survives_a_restart);
+
 // ---- the audit cycle, the access log, training and assessment ----
 
 async fn audit_cycle(db: FreshDb) {

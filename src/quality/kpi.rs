@@ -15,7 +15,8 @@
 //! - answer rate (接通率) = answered / arrived.
 //! - ASA = Σ wait of answered / answered. Longest wait: the largest of those waits.
 //! - abandoned: contacts never answered whose last `abandon` was not followed by a `resume`;
-//!   short abandoned: those with `abandon.waited_ms` < S (included in abandoned).
+//!   short abandoned: those with `abandon.waited_ms` < S (included in abandoned). A contact is
+//!   answered or abandoned, never both ([`Fate`], which the live metrics fold through too).
 //! - SL(T) = answered with wait ≤ T / (answered + abandoned − short abandoned).
 //! - abandon rate = (abandoned − short abandoned) / (arrived − short abandoned).
 //! - still open: arrived − answered − abandoned (waiting or offered when the log was read).
@@ -148,10 +149,76 @@ enum OfferOutcome {
     Rescinded,
 }
 
+/// A contact's answer: its first `connect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Answer {
-    operator: OperatorId,
-    waited_ms: i64,
+pub struct Answer {
+    pub operator: OperatorId,
+    pub waited_ms: i64,
+}
+
+/// How one contact counts, as its events tell it: answered (its first `connect`; a transfer's
+/// second connect is not a new answer) or abandoned (never answered, and its last `abandon`
+/// not followed by a `resume`), and its waiting risk (the highest risk it had while waiting,
+/// before it was answered or abandoned). The one definition of these that reports and the live
+/// metrics ([`super::live`]) both fold a contact's events through, so that they count a contact
+/// the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fate {
+    waiting_risk: RiskLevel,
+    answer: Option<Answer>,
+    abandoned_after_ms: Option<i64>,
+}
+
+impl Fate {
+    /// A contact that entered a queue at `risk`.
+    pub fn entered(risk: RiskLevel) -> Fate {
+        Fate {
+            waiting_risk: risk,
+            answer: None,
+            abandoned_after_ms: None,
+        }
+    }
+
+    /// Folds one later event of the contact, in log order (its `enter_queue` excepted).
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Connect {
+                operator,
+                waited_ms,
+                ..
+            } if self.answer.is_none() => {
+                self.answer = Some(Answer {
+                    operator: *operator,
+                    waited_ms: *waited_ms,
+                });
+                self.abandoned_after_ms = None;
+            }
+            Event::RiskChange { to, .. }
+                if self.answer.is_none() && self.abandoned_after_ms.is_none() =>
+            {
+                self.waiting_risk = self.waiting_risk.max(*to);
+            }
+            // The abandon of an answered contact (it lost its operator, then its caller) is none.
+            Event::Abandon { waited_ms, .. } if self.answer.is_none() => {
+                self.abandoned_after_ms = Some(*waited_ms);
+            }
+            Event::Resume { .. } => self.abandoned_after_ms = None,
+            _ => {}
+        }
+    }
+
+    pub fn answer(&self) -> Option<Answer> {
+        self.answer
+    }
+
+    /// The queue wait before the caller left, if the contact counts as abandoned.
+    pub fn abandoned_after_ms(&self) -> Option<i64> {
+        self.abandoned_after_ms
+    }
+
+    pub fn waiting_risk(&self) -> RiskLevel {
+        self.waiting_risk
+    }
 }
 
 /// What the log says about one contact of the cohort.
@@ -161,11 +228,9 @@ pub struct ContactFacts {
     pub queue: QueueId,
     pub channel: Channel,
     pub entered_at: Timestamp,
-    /// Highest risk before it was answered or abandoned.
-    pub waiting_risk: RiskLevel,
+    /// Answered or abandoned, and its waiting risk.
+    pub fate: Fate,
     pub peak_risk: RiskLevel,
-    answer: Option<Answer>,
-    abandoned_after_ms: Option<i64>,
     /// Every operator it was connected to.
     pub operators: BTreeSet<OperatorId>,
     transfers_by: Vec<OperatorId>,
@@ -176,7 +241,7 @@ pub struct ContactFacts {
 
 impl ContactFacts {
     pub fn answered_by(&self) -> Option<OperatorId> {
-        self.answer.map(|a| a.operator)
+        self.fate.answer.map(|a| a.operator)
     }
     pub fn completed(&self) -> bool {
         !self.completes.is_empty()
@@ -323,10 +388,8 @@ fn contact_facts(
                 queue: queue.clone(),
                 channel: *channel,
                 entered_at: at,
-                waiting_risk: *risk,
+                fate: Fate::entered(*risk),
                 peak_risk: *risk,
-                answer: None,
-                abandoned_after_ms: None,
                 operators: BTreeSet::new(),
                 transfers_by: Vec::new(),
                 overflowed: false,
@@ -339,6 +402,7 @@ fn contact_facts(
     let Some(c) = event.contact().and_then(|id| contacts.get_mut(&id)) else {
         return;
     };
+    c.fate.apply(event);
     let settle = |c: &mut ContactFacts, op: OperatorId, outcome: OfferOutcome| {
         if let Some(offer) = c
             .offers
@@ -355,32 +419,12 @@ fn contact_facts(
         Event::Reject { operator, .. } => settle(c, *operator, OfferOutcome::Rejected),
         Event::OfferTimeout { operator, .. } => settle(c, *operator, OfferOutcome::TimedOut),
         Event::OfferRescinded { operator, .. } => settle(c, *operator, OfferOutcome::Rescinded),
-        Event::Connect {
-            operator,
-            waited_ms,
-            ..
-        } => {
-            if c.answer.is_none() {
-                c.answer = Some(Answer {
-                    operator: *operator,
-                    waited_ms: *waited_ms,
-                });
-                c.abandoned_after_ms = None;
-            }
+        Event::Connect { operator, .. } => {
             c.operators.insert(*operator);
         }
-        Event::RiskChange { to, .. } => {
-            c.peak_risk = c.peak_risk.max(*to);
-            if c.answer.is_none() && c.abandoned_after_ms.is_none() {
-                c.waiting_risk = c.waiting_risk.max(*to);
-            }
-        }
+        Event::RiskChange { to, .. } => c.peak_risk = c.peak_risk.max(*to),
         Event::Overflow { .. } => c.overflowed = true,
         Event::Transfer { from, .. } => c.transfers_by.push(*from),
-        Event::Abandon { waited_ms, .. } if c.answer.is_none() => {
-            c.abandoned_after_ms = Some(*waited_ms);
-        }
-        Event::Resume { .. } => c.abandoned_after_ms = None,
         Event::Complete {
             operator,
             handled_ms,
@@ -420,7 +464,7 @@ pub fn kpis(
     // Contacts whose answer counts here: all answered, or those this operator answered first.
     let answered: Vec<(&ContactFacts, Answer)> = slice
         .iter()
-        .filter_map(|c| c.answer.filter(|a| mine(a.operator)).map(|a| (*c, a)))
+        .filter_map(|c| c.fate.answer.filter(|a| mine(a.operator)).map(|a| (*c, a)))
         .collect();
     let answered_n = answered.len() as u64;
     let wait_total: i64 = answered.iter().map(|(_, a)| a.waited_ms).sum();
@@ -428,7 +472,10 @@ pub fn kpis(
 
     let contact_side = by_operator.is_none();
     let arrived = slice.len() as u64;
-    let abandoned_waits: Vec<i64> = slice.iter().filter_map(|c| c.abandoned_after_ms).collect();
+    let abandoned_waits: Vec<i64> = slice
+        .iter()
+        .filter_map(|c| c.fate.abandoned_after_ms)
+        .collect();
     let abandoned = abandoned_waits.len() as u64;
     let short = abandoned_waits
         .iter()
@@ -499,15 +546,18 @@ pub fn kpis(
     });
 
     let risk = |level: RiskLevel| {
-        let arrived = slice.iter().filter(|c| c.waiting_risk == level).count() as u64;
+        let arrived = slice
+            .iter()
+            .filter(|c| c.fate.waiting_risk == level)
+            .count() as u64;
         let waits: Vec<i64> = answered
             .iter()
-            .filter(|(c, _)| c.waiting_risk == level)
+            .filter(|(c, _)| c.fate.waiting_risk == level)
             .map(|(_, a)| a.waited_ms)
             .collect();
         let abandoned = slice
             .iter()
-            .filter(|c| c.waiting_risk == level && c.abandoned_after_ms.is_some())
+            .filter(|c| c.fate.waiting_risk == level && c.fate.abandoned_after_ms.is_some())
             .count() as u64;
         RiskKpis {
             arrived: contact_side.then_some(arrived),
@@ -581,7 +631,7 @@ pub fn kpis(
         still_open: contact_side.then(|| {
             slice
                 .iter()
-                .filter(|c| c.answer.is_none() && c.abandoned_after_ms.is_none())
+                .filter(|c| c.fate.answer.is_none() && c.fate.abandoned_after_ms.is_none())
                 .count() as u64
         }),
         completed: completes.len() as u64,
