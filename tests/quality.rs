@@ -707,6 +707,56 @@ async fn live_service_level_survives_a_restart(db: FreshDb) {
 }
 server_test!(live_service_level_survives_a_restart);
 
+/// A training session that was held keeps the class hours it had: changing a module's hours in
+/// the catalogue later does not rewrite past sessions, nor the hours people earned in them.
+async fn a_held_session_keeps_its_class_hours(db: FreshDb) {
+    let server = start(&db, settings(&db)).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    let sup = server.login("sup").await;
+    let op_id = id_of(&server.store, "op").await;
+    let (status, session) = post(
+        &server,
+        &sup,
+        "/api/training/sessions",
+        json!({
+            "title": "基础知识", "held_on": "2026-01-10", "trainer": "王老师",
+            "modules": ["basic_knowledge"],
+            "attendees": [{"account": op_id, "questionnaire_done": true}]
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(session["hours"], 4);
+    let id = session["id"].as_i64().unwrap();
+    // Later, the catalogue's module is lengthened for future sessions.
+    let (status, body) = put(
+        &server,
+        &sup,
+        "/api/training/modules/basic_knowledge",
+        json!({"name_zh": "基础知识", "name_en": "Basic knowledge", "hours": 8, "kind": "base"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let held = get_json(&server, &sup, &format!("/api/training/sessions/{id}")).await;
+    let hours = get_json(
+        &server,
+        &sup,
+        &format!("/api/training/hours?year=2026&account={op_id}"),
+    )
+    .await;
+    assert_eq!(
+        (
+            held["hours"].as_u64(),
+            hours["people"][0]["certified_hours"].as_u64()
+        ),
+        (Some(4), Some(4)),
+        "the session held on 2026-01-10 was 4 class hours"
+    );
+    server.stop().await;
+}
+server_test!(a_held_session_keeps_its_class_hours);
+
 // ---- the audit cycle, the access log, training and assessment ----
 
 async fn audit_cycle(db: FreshDb) {

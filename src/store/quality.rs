@@ -244,7 +244,8 @@ pub struct TrainingSession {
     pub trainer: String,
     pub systematic: bool,
     pub modules: Vec<String>,
-    /// Class hours of the session: the sum of its modules' hours.
+    /// Class hours of the session: the sum of its modules' hours as they were when the session
+    /// was recorded (a later change to the catalogue does not change them).
     pub hours: u32,
     pub attendees: Vec<Attendee>,
     pub created_by: OperatorId,
@@ -714,7 +715,7 @@ macro_rules! impl_quality_store {
                     .await
                     .map_err(sql::error)?;
                     let modules: Vec<(i64, String, i64)> = sqlx::query_as(concat!(
-                        "SELECT sm.session_id, sm.module_id, m.hours \
+                        "SELECT sm.session_id, sm.module_id, sm.hours \
                          FROM training_session_modules sm \
                          JOIN training_modules m ON m.id = sm.module_id \
                          WHERE sm.session_id IN (", filter!(), ") ORDER BY sm.session_id, m.position"
@@ -1093,12 +1094,21 @@ macro_rules! impl_quality_store {
                     .await
                     .map_err(sql::error)?;
                     for module in &session.modules {
+                        // The module's class hours as the catalogue has them now: the session
+                        // keeps them, whatever the catalogue says later. Unknown: `NotFound`.
+                        let hours: i64 =
+                            sqlx::query_scalar("SELECT hours FROM training_modules WHERE id = $1")
+                                .bind(module)
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(sql::error)?;
                         sqlx::query(
-                            "INSERT INTO training_session_modules (session_id, module_id) \
-                             VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                            "INSERT INTO training_session_modules (session_id, module_id, hours) \
+                             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                         )
                         .bind(id)
                         .bind(module)
+                        .bind(hours)
                         .execute(&mut *tx)
                         .await
                         .map_err(sql::error)?;

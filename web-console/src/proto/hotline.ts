@@ -1829,7 +1829,8 @@ export interface TrainingSession {
   systematic: boolean;
   modules: string[];
   /**
-   * Class hours of the session: the sum of its modules' hours.
+   * Class hours of the session: the sum of its modules' hours as they were when the session
+   * was recorded (a later change to the catalogue does not change them).
    */
   hours: number;
   attendees: Attendee[];
