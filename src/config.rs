@@ -63,7 +63,8 @@ pub struct QualitySettings {
     /// Share (0–1) of each operator's contacts drawn for audit per cycle, besides every crisis
     /// contact. The draw is reproducible: hash(cycle, contact) < share.
     pub audit_share: f64,
-    /// At least this many audits per operator and cycle (the lowest hashes are drawn first).
+    /// At least this many audits per operator and cycle (the lowest hashes are drawn first; the
+    /// cycle's audits already drawn count towards it).
     pub audit_min_per_operator: u32,
     /// The scorecard (JSON, the shape of `GET /api/audits/scorecard`); openCHS's when unset.
     pub scorecard_file: Option<PathBuf>,

@@ -1432,3 +1432,94 @@ async fn extreme_bounds_are_refused_not_panicked(db: FreshDb) {
     server.stop().await;
 }
 server_test!(extreme_bounds_are_refused_not_panicked);
+
+// ---- assessment figures ----
+
+/// The cycle's draw is reproducible and meets `audit_min_per_operator`, no more: drawing again
+/// later in the cycle does not add "minimum" audits to an operator who already has them.
+async fn the_minimum_draw_is_not_repeated_as_the_cycle_grows(db: FreshDb) {
+    let mut s = settings(&db);
+    s.quality.audit_share = 0.0;
+    s.quality.audit_min_per_operator = 1;
+    let server = start(&db, s).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    let sup = server.login("sup").await;
+    let op = OperatorId(id_of(&server.store, "op").await);
+    let q = QueueId::parse("general").unwrap();
+    let cycle = "2025-Q4";
+    let day = day_start(chrono_tz::Asia::Shanghai, parse_day("2025-11-10").unwrap());
+    let handled = |c: ContactId, t: Timestamp| {
+        let store = server.store.clone();
+        let q = q.clone();
+        async move {
+            store
+                .record_events(
+                    t,
+                    &[Event::EnterQueue {
+                        contact: c,
+                        queue: q.clone(),
+                        channel: Channel::Chat,
+                        risk: RiskLevel::None,
+                    }],
+                )
+                .await
+                .unwrap();
+            store
+                .record_events(
+                    t.plus_ms(1_000),
+                    &[Event::Connect {
+                        contact: c,
+                        operator: op,
+                        queue: q.clone(),
+                        waited_ms: 1_000,
+                    }],
+                )
+                .await
+                .unwrap();
+            store
+                .record_events(
+                    t.plus_ms(60_000),
+                    &[Event::Complete {
+                        contact: c,
+                        operator: op,
+                        handled_ms: 59_000,
+                    }],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let mut contacts = Vec::new();
+    for i in 0..10 {
+        let t = day.plus_ms(i * 3_600_000);
+        contacts.push((
+            ContactId(
+                new_contact(&server.store, "general", Channel::Chat, RiskLevel::None, t).await,
+            ),
+            t,
+        ));
+    }
+    // The contact with the highest draw is handled first; the others later in the cycle.
+    contacts.sort_by(|a, b| {
+        hotline::quality::audits::draw(cycle, b.0)
+            .total_cmp(&hotline::quality::audits::draw(cycle, a.0))
+    });
+    handled(contacts[0].0, contacts[0].1).await;
+    let (status, first) = post(&server, &sup, "/api/audits/sample", json!({"cycle": cycle})).await;
+    assert_eq!((status, first["new"].as_u64()), (200, Some(1)), "{first}");
+    for (c, t) in &contacts[1..] {
+        handled(*c, *t).await;
+    }
+    let (status, again) = post(&server, &sup, "/api/audits/sample", json!({"cycle": cycle})).await;
+    assert_eq!(status, 200);
+    let audits = get_json(&server, &sup, &format!("/api/audits?cycle={cycle}")).await;
+    assert_eq!(
+        audits.as_array().unwrap().len(),
+        1,
+        "share 0, minimum 1, yet the second draw added {}: {audits}",
+        again["new"]
+    );
+    server.stop().await;
+}
+server_test!(the_minimum_draw_is_not_repeated_as_the_cycle_grows);

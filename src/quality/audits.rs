@@ -302,12 +302,18 @@ pub fn draw(cycle: &str, contact: ContactId) -> f64 {
 /// every crisis contact (an incident, or risk that reached high or imminent) for each operator
 /// who took it; plus, per operator, the contacts whose [`draw`] is below `share`; plus, while an
 /// operator has fewer than `min_per_operator`, their contacts with the lowest draws.
+///
+/// `existing` are the cycle's audits already stored, as (contact, operator): they count towards
+/// each operator's minimum, so drawing again as the cycle grows never adds a second "minimum"
+/// audit to an operator who has one. The share needs no such care: a contact is in it by its
+/// own draw, whenever it is drawn.
 pub fn sample(
     digest: &Digest,
     incidents: &[IncidentFact],
     cycle: &str,
     share: f64,
     min_per_operator: u32,
+    existing: &BTreeSet<(ContactId, OperatorId)>,
 ) -> Vec<NewAudit> {
     let flagged: BTreeSet<ContactId> = incidents.iter().map(|i| i.contact).collect();
     let mut chosen: BTreeMap<(ContactId, OperatorId), AuditReason> = BTreeMap::new();
@@ -327,11 +333,18 @@ pub fn sample(
     }
     for (op, mut contacts) in candidates {
         contacts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let mut count = chosen.keys().filter(|(_, o)| *o == op).count() as u32;
+        // Every audit of this operator in the cycle: stored, and chosen now for a crisis.
+        let mut audited: BTreeSet<ContactId> = existing
+            .iter()
+            .chain(chosen.keys())
+            .filter(|(_, o)| *o == op)
+            .map(|(c, _)| *c)
+            .collect();
         for (place, contact) in contacts {
-            if place < share || count < min_per_operator {
+            let stored = audited.contains(&contact);
+            if place < share || (!stored && audited.len() < min_per_operator as usize) {
                 chosen.insert((contact, op), AuditReason::Sample);
-                count += 1;
+                audited.insert(contact);
             }
         }
     }
@@ -426,7 +439,8 @@ mod tests {
             acknowledged_at: None,
         }];
         let share = 0.25;
-        let audits = sample(&d, &incidents, "2026-Q1", share, 1);
+        let none = BTreeSet::new();
+        let audits = sample(&d, &incidents, "2026-Q1", share, 1, &none);
         let of = |op: i64| -> Vec<&NewAudit> {
             audits
                 .iter()
@@ -454,9 +468,9 @@ mod tests {
         );
         assert!(two.iter().all(|(c, _)| *c != 44));
         // The same inputs draw the same audits.
-        assert_eq!(audits, sample(&d, &incidents, "2026-Q1", share, 1));
+        assert_eq!(audits, sample(&d, &incidents, "2026-Q1", share, 1, &none));
         // With no share, the minimum still gives operator 1 their lowest draw.
-        let minimum = sample(&d, &incidents, "2026-Q1", 0.0, 1);
+        let minimum = sample(&d, &incidents, "2026-Q1", 0.0, 1, &none);
         let lowest = (1..=40)
             .map(ContactId)
             .min_by(|a, b| draw("2026-Q1", *a).total_cmp(&draw("2026-Q1", *b)))
@@ -467,5 +481,40 @@ mod tests {
             .map(|a| a.contact)
             .collect();
         assert_eq!(one, vec![lowest]);
+        // Operator 1's highest draw was audited earlier in the cycle (when it was their only
+        // contact): it meets the minimum, so drawing again adds nothing for them.
+        let highest = (1..=40)
+            .map(ContactId)
+            .max_by(|a, b| draw("2026-Q1", *a).total_cmp(&draw("2026-Q1", *b)))
+            .unwrap();
+        let stored = BTreeSet::from([(highest, OperatorId(1))]);
+        let again = sample(&d, &incidents, "2026-Q1", 0.0, 1, &stored);
+        assert!(
+            again.iter().all(|a| a.operator != OperatorId(1)),
+            "{again:?}"
+        );
+        // A minimum of 2: one more, the lowest draw.
+        let two_each = sample(&d, &incidents, "2026-Q1", 0.0, 2, &stored);
+        let one: Vec<ContactId> = two_each
+            .iter()
+            .filter(|a| a.operator == OperatorId(1))
+            .map(|a| a.contact)
+            .collect();
+        assert_eq!(one, vec![lowest]);
+        // The share is the same whatever is stored; a stored audit in it is not counted twice.
+        let lowest_stored = BTreeSet::from([(lowest, OperatorId(1))]);
+        assert_eq!(
+            sample(&d, &incidents, "2026-Q1", share, 1, &lowest_stored),
+            audits
+        );
+        // Operator 2's crisis audits, stored or not, meet their minimum.
+        let crisis_stored = BTreeSet::from([(ContactId(42), OperatorId(2))]);
+        assert_eq!(
+            sample(&d, &incidents, "2026-Q1", 0.0, 1, &crisis_stored)
+                .iter()
+                .filter(|a| a.operator == OperatorId(2))
+                .count(),
+            2
+        );
     }
 }

@@ -44,7 +44,7 @@ use crate::auth::CurrentUser;
 use crate::config::QualitySettings;
 use crate::domain::{ContactId, Timestamp};
 use crate::error::ApiError;
-use crate::store::quality::AccessKind;
+use crate::store::quality::{AccessKind, AuditFilter};
 use audits::Scorecard;
 use period::{Cycle, local_day};
 
@@ -129,12 +129,26 @@ pub async fn sample_cycle(state: &AppState, cycle: Cycle) -> Result<u64, ApiErro
     let period = cycle.period(q.time_zone.0);
     let now = Timestamp::now();
     let inputs = reports::load(&state.store, q, period, now).await?;
+    let existing = state
+        .store
+        .audits(
+            &AuditFilter {
+                cycle: Some(cycle.id()),
+                ..AuditFilter::default()
+            },
+            i64::MAX,
+        )
+        .await?
+        .into_iter()
+        .map(|a| (a.contact, a.operator))
+        .collect();
     let audits = audits::sample(
         &inputs.digest,
         &inputs.incidents,
         &cycle.id(),
         q.audit_share,
         q.audit_min_per_operator,
+        &existing,
     );
     let new = state.store.insert_audits(&audits, now).await?;
     if new > 0 {
