@@ -1435,6 +1435,51 @@ server_test!(extreme_bounds_are_refused_not_panicked);
 
 // ---- assessment figures ----
 
+/// A trend report of one day compares its last 7 days with the 7 days before them; all 14 must
+/// be read, or a steady flow of contacts is flagged as a sudden rise.
+async fn trends_of_a_short_period_read_the_whole_previous_week(db: FreshDb) {
+    let server = start(&db, settings(&db)).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    let sup = server.login("sup").await;
+    // Two contacts a day, every day from 2026-01-01 to 2026-01-14: a steady flow.
+    for day in 1..=14 {
+        let start = day_start(
+            chrono_tz::Asia::Shanghai,
+            parse_day(&format!("2026-01-{day:02}")).unwrap(),
+        );
+        for hour in [9, 15] {
+            new_contact(
+                &server.store,
+                "general",
+                Channel::Chat,
+                RiskLevel::None,
+                start.plus_ms(hour * 3_600_000),
+            )
+            .await;
+        }
+    }
+    let trends = get_json(
+        &server,
+        &sup,
+        "/api/reports/trends?from=2026-01-14&to=2026-01-14",
+    )
+    .await;
+    let total = trends["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["dimension"] == "total")
+        .cloned()
+        .unwrap();
+    let wow = &total["week_over_week"];
+    // Last 7 days: 01-08..01-14 = 14; the 7 before: 01-01..01-07 = 14.
+    assert_eq!(wow["last_7_days"], 14, "{wow}");
+    assert_eq!(wow["previous_7_days"], 14, "{wow}");
+    assert_eq!(wow["alert"], false, "a steady flow raised an alert: {wow}");
+    server.stop().await;
+}
+server_test!(trends_of_a_short_period_read_the_whole_previous_week);
+
 /// The cycle's draw is reproducible and meets `audit_min_per_operator`, no more: drawing again
 /// later in the cycle does not add "minimum" audits to an operator who already has them.
 async fn the_minimum_draw_is_not_repeated_as_the_cycle_grows(db: FreshDb) {

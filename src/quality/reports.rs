@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Duration;
 use chrono_tz::Tz;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -315,7 +314,7 @@ pub fn note_fields(form: &NoteForm) -> NoteFields {
     fields
 }
 
-/// Trends over the local days of `period` (the week before is read for the comparison).
+/// Trends over the local days of `period` (with the days before it that the comparisons read).
 pub async fn trends(
     store: &DynStore,
     settings: &QualitySettings,
@@ -326,10 +325,7 @@ pub async fn trends(
     let first = local_day(tz, period.from);
     let last = local_day(tz, period.to.plus_ms(-1)).max(first);
     // The period's bounds fall within the years a client may name, so these days exist.
-    let from = day_start(
-        tz,
-        first.checked_sub_signed(Duration::days(7)).unwrap_or(first),
-    );
+    let from = day_start(tz, trends::first_day_read(first, last));
     let to = day_start(tz, last.succ_opt().unwrap_or(last));
     let contacts = store.contacts_entered(from, to).await?;
     let notes = store.submitted_notes_of_contacts_entered(from, to).await?;

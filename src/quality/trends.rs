@@ -73,7 +73,22 @@ pub struct AlertRule {
     pub min: u64,
 }
 
-/// Days `first..=last`, with the contacts of `first − 7 days ..= last` already fetched.
+/// The first day whose contacts [`compute`] reads for the days `first..=last`: each day is
+/// compared with the same weekday a week before, and the last 7 days (which reach back before
+/// `first` when the period is shorter) with the 7 days before them. A period too close to the
+/// first day chrono knows starts there.
+pub fn first_day_read(first: NaiveDate, last: NaiveDate) -> NaiveDate {
+    let week = chrono::Duration::days(7);
+    let last_7_from = last
+        .checked_sub_signed(chrono::Duration::days(6))
+        .unwrap_or(NaiveDate::MIN);
+    first
+        .min(last_7_from)
+        .checked_sub_signed(week)
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// Days `first..=last`, with the contacts of [`first_day_read`]`..= last` already fetched.
 pub fn compute(
     tz: Tz,
     first: NaiveDate,
@@ -171,7 +186,13 @@ pub fn compute(
                 },
             }
         })
-        .filter(|s| s.points.iter().any(|p| p.count > 0 || p.week_before > 0))
+        // A series with nothing on the days shown may still have risen over the last 7 days
+        // (a period shorter than a week): it is kept, so its alert is seen.
+        .filter(|s| {
+            s.points.iter().any(|p| p.count > 0 || p.week_before > 0)
+                || s.week_over_week.last_7_days > 0
+                || s.week_over_week.previous_7_days > 0
+        })
         .collect();
     series.sort_by(|a, b| {
         b.week_over_week
@@ -340,5 +361,68 @@ mod tests {
         );
         // Alerts come first.
         assert!(report.series[0].week_over_week.alert);
+    }
+
+    #[test]
+    fn a_short_period_reads_and_compares_two_whole_weeks() {
+        let day = |d: &str| parse_day(d).unwrap();
+        // One day: its last 7 days reach back to 03-03, the 7 before them to 02-24.
+        assert_eq!(
+            first_day_read(day("2026-03-09"), day("2026-03-09")),
+            day("2026-02-24")
+        );
+        // Three days: the same (the last 7 days still start before the period).
+        assert_eq!(
+            first_day_read(day("2026-03-07"), day("2026-03-09")),
+            day("2026-02-24")
+        );
+        // A month: the week before its first day.
+        assert_eq!(
+            first_day_read(day("2026-02-01"), day("2026-02-28")),
+            day("2026-01-25")
+        );
+        assert_eq!(
+            first_day_read(NaiveDate::MIN, NaiveDate::MIN),
+            NaiveDate::MIN
+        );
+        // A steady flow (one contact a day from 02-24 to 03-09), and five on 03-05 in
+        // `youth`, a queue with none on the day shown or a week before it.
+        let mut contacts: Vec<ContactRecord> = day("2026-02-24")
+            .iter_days()
+            .take_while(|d| *d <= day("2026-03-09"))
+            .enumerate()
+            .map(|(i, d)| contact(i as i64, &d.to_string(), 10, "general", RiskLevel::Low))
+            .collect();
+        for id in 100..105 {
+            contacts.push(contact(id, "2026-03-05", 10, "youth", RiskLevel::Low));
+        }
+        let report = compute(
+            TZ,
+            day("2026-03-09"),
+            day("2026-03-09"),
+            &contacts,
+            &[],
+            &NoteFields::default(),
+            AlertRule { ratio: 0.5, min: 5 },
+        );
+        let find = |d: &str, k: &str| {
+            report
+                .series
+                .iter()
+                .find(|s| s.dimension == d && s.key == k)
+                .unwrap_or_else(|| panic!("no series {d}/{k}"))
+        };
+        let general = &find("queue", "general").week_over_week;
+        assert_eq!((general.last_7_days, general.previous_7_days), (7, 7));
+        assert!(!general.alert, "a steady flow is no rise");
+        let youth = find("queue", "youth");
+        assert_eq!(
+            (youth.points[0].count, youth.week_over_week.last_7_days),
+            (0, 5)
+        );
+        assert!(
+            youth.week_over_week.alert,
+            "the rise within the week is kept"
+        );
     }
 }
