@@ -1480,6 +1480,56 @@ async fn trends_of_a_short_period_read_the_whole_previous_week(db: FreshDb) {
 }
 server_test!(trends_of_a_short_period_read_the_whole_previous_week);
 
+/// An assessment lists the certifications valid at the end of its cycle: one revoked after the
+/// cycle ended was held during it.
+async fn a_certification_revoked_after_the_cycle_counts_in_it(db: FreshDb) {
+    let server = start(&db, settings(&db)).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    let sup = server.login("sup").await;
+    let op = OperatorId(id_of(&server.store, "op").await);
+    let sup_id = OperatorId(id_of(&server.store, "sup").await);
+    // Granted on 2025-07-01 for a year; revoked today, long after 2025-Q3 ended.
+    let granted =
+        day_start(chrono_tz::Asia::Shanghai, parse_day("2025-07-01").unwrap()).plus_ms(3_600_000);
+    let cert = server
+        .store
+        .grant_certification(
+            &hotline::store::quality::NewCertification {
+                account: op,
+                kind: "crisis_certified".into(),
+                granted_at: granted,
+                expires_at: granted.plus_ms(365 * 86_400_000),
+                granted_by: sup_id,
+                assessment_score: None,
+                note: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    server
+        .store
+        .revoke_certification(cert.id, sup_id, "review failed", Timestamp::now())
+        .await
+        .unwrap();
+    let report = get_json(&server, &sup, "/api/assessments/2025-Q3").await;
+    let mine = report["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["operator"] == op.0)
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        mine["certifications"],
+        json!(["crisis_certified"]),
+        "valid all through 2025-Q3: {mine}"
+    );
+    server.stop().await;
+}
+server_test!(a_certification_revoked_after_the_cycle_counts_in_it);
+
 /// The cycle's draw is reproducible and meets `audit_min_per_operator`, no more: drawing again
 /// later in the cycle does not add "minimum" audits to an operator who already has them.
 async fn the_minimum_draw_is_not_repeated_as_the_cycle_grows(db: FreshDb) {

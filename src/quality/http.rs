@@ -1052,7 +1052,7 @@ pub async fn cycle_assessment(state: &AppState, cycle: Cycle) -> Result<CycleAss
             assessment::assess(kpis.completed, &audit_summary, &training, &rules);
         let held: BTreeSet<String> = certifications
             .iter()
-            .filter(|c| c.account == account.id && c.is_valid(valid_at) && c.granted_at <= valid_at)
+            .filter(|c| c.account == account.id && c.held_at(valid_at))
             .map(|c| c.kind.clone())
             .collect();
         operators.push(OperatorAssessment {

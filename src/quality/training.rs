@@ -114,7 +114,7 @@ pub async fn apply_lapses(state: &AppState, now: Timestamp) -> Result<u64, ApiEr
         let others = state.store.certifications(Some(lapsed.account)).await?;
         let still_granted = others.iter().any(|c: &Certification| {
             c.id != lapsed.id
-                && c.is_valid(now)
+                && c.in_force(now)
                 && rules.get(&c.kind).is_some_and(|r| r.skill == rule.skill)
         });
         if still_granted {
@@ -226,5 +226,38 @@ mod tests {
         };
         // The risk-assessment questionnaire is not done: not yet.
         assert_eq!(missing_modules(&rule, &s7), ["risk_assessment"]);
+    }
+
+    #[test]
+    fn a_certification_is_held_until_it_lapses_and_in_force_until_revoked() {
+        let day = 86_400_000;
+        let cert = |revoked: Option<i64>| Certification {
+            id: 1,
+            account: OperatorId(7),
+            kind: "crisis_certified".into(),
+            granted_at: Timestamp(10 * day),
+            expires_at: Timestamp(375 * day),
+            granted_by: OperatorId(1),
+            assessment_score: None,
+            note: None,
+            revoked_at: revoked.map(Timestamp),
+            revoked_by: revoked.map(|_| OperatorId(1)),
+            revoke_reason: revoked.map(|_| "review failed".into()),
+            lapsed_at: None,
+        };
+        let held = |c: &Certification, d: i64| c.held_at(Timestamp(d * day));
+        let plain = cert(None);
+        // Not before the grant, from the grant, not from the expiry on.
+        assert!(!held(&plain, 9) && held(&plain, 10) && held(&plain, 374));
+        assert!(!held(&plain, 375));
+        // Revoked on day 200: held before, not from then on.
+        let revoked = cert(Some(200 * day));
+        assert!(held(&revoked, 199) && !held(&revoked, 200) && !held(&revoked, 300));
+        // Now: a revocation ends it, even one recorded by a clock a little ahead of ours.
+        assert!(plain.in_force(Timestamp(100 * day)));
+        assert!(!revoked.in_force(Timestamp(200 * day - 1_000)));
+        assert!(!plain.in_force(Timestamp(375 * day)));
+        // A grant recorded by a clock a little ahead of ours is in force at once.
+        assert!(plain.in_force(Timestamp(10 * day - 1_000)));
     }
 }

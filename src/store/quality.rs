@@ -281,9 +281,18 @@ pub struct Certification {
 }
 
 impl Certification {
-    /// In force at `now`: not revoked and not expired.
-    pub fn is_valid(&self, now: Timestamp) -> bool {
+    /// In force now (`now` is the present): not revoked and not expired. A revocation applies
+    /// from the moment it is recorded, whichever node's clock recorded it; a grant applies at
+    /// once even if that clock is a little ahead.
+    pub fn in_force(&self, now: Timestamp) -> bool {
         self.revoked_at.is_none() && self.expires_at > now
+    }
+
+    /// Held at `at` (an instant in the past, such as the end of an assessment cycle): granted
+    /// by then, not revoked by then and not expired by then. A revocation made later does not
+    /// reach back.
+    pub fn held_at(&self, at: Timestamp) -> bool {
+        self.granted_at <= at && self.revoked_at.is_none_or(|r| r > at) && self.expires_at > at
     }
 }
 
