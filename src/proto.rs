@@ -586,7 +586,7 @@ fn openapi() -> Value {
         Route {
             method: "put",
             path: "/api/audits/{id}/score",
-            summary: "Score (or re-score until acknowledged) with written feedback; refused item by item (invalid_fields)",
+            summary: "Score (or re-score until acknowledged, or until the assessment is signed off with this score: then 409) with written feedback; refused item by item (invalid_fields)",
             access: "supervisor, admin (not their own contact)",
             request: s!(crate::quality::http::ScoreRequest),
             response: s!(crate::quality::http::AuditView),

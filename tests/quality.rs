@@ -1530,6 +1530,245 @@ async fn a_certification_revoked_after_the_cycle_counts_in_it(db: FreshDb) {
 }
 server_test!(a_certification_revoked_after_the_cycle_counts_in_it);
 
+/// The assessment of a signed-off operator (JSON, CSV and the printable page) shows the figures
+/// that were signed: an audit score that was signed cannot be changed, and an audit still pending
+/// at the sign-off and scored afterwards is listed as a change, not passed off as signed.
+async fn a_signed_assessment_export_keeps_the_signed_figures(db: FreshDb) {
+    let mut s = settings(&db);
+    s.quality.assessment_min_contacts = 1;
+    s.quality.trainings_per_year = 0;
+    let server = start(&db, s).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    let sup = server.login("sup").await;
+    let op = OperatorId(id_of(&server.store, "op").await);
+    let q = QueueId::parse("general").unwrap();
+    // Two contacts handled by op in 2025-Q4, both audited.
+    let day = day_start(chrono_tz::Asia::Shanghai, parse_day("2025-11-10").unwrap());
+    let mut contacts = Vec::new();
+    for hour in [10, 11] {
+        let t = day.plus_ms(hour * 3_600_000);
+        let c = ContactId(
+            new_contact(&server.store, "general", Channel::Chat, RiskLevel::None, t).await,
+        );
+        server
+            .store
+            .record_events(
+                t,
+                &[Event::EnterQueue {
+                    contact: c,
+                    queue: q.clone(),
+                    channel: Channel::Chat,
+                    risk: RiskLevel::None,
+                }],
+            )
+            .await
+            .unwrap();
+        server
+            .store
+            .record_events(
+                t.plus_ms(5_000),
+                &[Event::Connect {
+                    contact: c,
+                    operator: op,
+                    queue: q.clone(),
+                    waited_ms: 5_000,
+                }],
+            )
+            .await
+            .unwrap();
+        server
+            .store
+            .record_events(
+                t.plus_ms(300_000),
+                &[Event::Complete {
+                    contact: c,
+                    operator: op,
+                    handled_ms: 295_000,
+                }],
+            )
+            .await
+            .unwrap();
+        contacts.push(c);
+    }
+    server
+        .store
+        .insert_audits(
+            &contacts
+                .iter()
+                .map(|c| hotline::store::quality::NewAudit {
+                    contact: *c,
+                    operator: op,
+                    cycle: "2025-Q4".into(),
+                    reason: hotline::store::quality::AuditReason::Manual,
+                })
+                .collect::<Vec<_>>(),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let listed = get_json(&server, &sup, "/api/audits?cycle=2025-Q4").await;
+    let audit_of = |c: ContactId| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["audit"]["contact"] == c.0)
+            .unwrap()["audit"]["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (signed_audit, late_audit) = (audit_of(contacts[0]), audit_of(contacts[1]));
+    let card = get_json(&server, &sup, "/api/audits/scorecard").await;
+    let scores = |v: i64| -> Value {
+        let mut m = serde_json::Map::new();
+        for section in card["sections"].as_array().unwrap() {
+            for item in section["items"].as_array().unwrap() {
+                m.insert(item["id"].as_str().unwrap().into(), json!(v));
+            }
+        }
+        Value::Object(m)
+    };
+    let score = |audit: i64, v: i64, feedback: &'static str| {
+        let server = &server;
+        let sup = &sup;
+        let body = json!({"scores": scores(v), "feedback": feedback});
+        async move { put(server, sup, &format!("/api/audits/{audit}/score"), body).await }
+    };
+    // One audit scored 100 %, the other still pending: signed off as meets.
+    let (status, body) = score(signed_audit, 2, "good").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, signed) = post(
+        &server,
+        &sup,
+        &format!("/api/assessments/2025-Q4/{}/sign-off", op.0),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{signed}");
+    assert_eq!(signed["outcome"], "meets");
+    assert_eq!(signed["figures"]["audits"]["average_percent"], json!(100.0));
+    assert_eq!(signed["figures"]["audits"]["pending"], 1);
+    // The score that was signed is final (the operator has not acknowledged it yet).
+    let (status, body) = score(signed_audit, 0, "on reflection").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("signed off"),
+        "{body}"
+    );
+    // The audit pending at the sign-off is scored afterwards (0 %), and corrected (0 % again).
+    for feedback in ["late", "late, corrected"] {
+        let (status, body) = score(late_audit, 0, feedback).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let audits = get_json(&server, &sup, "/api/audits?cycle=2025-Q4").await;
+    assert!(
+        audits
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["audit"]["id"] == signed_audit && a["audit"]["feedback"] == "good"),
+        "{audits}"
+    );
+
+    // JSON: the signed figures, and what the data now gives differently.
+    let report = get_json(&server, &sup, "/api/assessments/2025-Q4").await;
+    let mine = report["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["operator"] == op.0)
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (
+            &mine["audits"]["average_percent"],
+            &mine["audits"]["pending"],
+            &mine["computed"]
+        ),
+        (&json!(100.0), &json!(1), &json!("meets")),
+        "{mine}"
+    );
+    let changes: Vec<(String, String, String)> = mine["changed_since_sign_off"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap().to_owned();
+            (s("figure"), s("signed"), s("now"))
+        })
+        .collect();
+    let change = |f: &str| changes.iter().find(|c| c.0 == f).cloned();
+    assert_eq!(
+        (
+            change("audits.average_percent"),
+            change("audits.pending"),
+            change("computed")
+        ),
+        (
+            Some((
+                "audits.average_percent".into(),
+                "100.0".into(),
+                "50.0".into()
+            )),
+            Some(("audits.pending".into(), "1".into(), "0".into())),
+            Some((
+                "computed".into(),
+                "meets".into(),
+                "needs_improvement".into()
+            ))
+        ),
+        "{changes:?}"
+    );
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.0.starts_with("audits.") || c.0 == "computed"),
+        "only the audits changed: {changes:?}"
+    );
+
+    // CSV: the signed figures, the changes apart.
+    let csv = get_raw(&server, &sup, "/api/assessments/2025-Q4?format=csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines
+        .find(|l| l.contains("op display"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("signed_outcome"), "meets");
+    assert_eq!(
+        (col("audit_average_percent"), col("computed")),
+        ("100.0", "meets"),
+        "the signed form shows figures that were never signed: {csv}"
+    );
+    assert!(
+        col("changed_since_sign_off").contains("audits.average_percent: 100.0 → 50.0"),
+        "{csv}"
+    );
+
+    // The printable form: the signed average, the change listed apart.
+    let html = get_raw(&server, &sup, "/api/assessments/2025-Q4/report.html")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let form = &html[html.find("<div class=\"form\">").unwrap()..];
+    assert!(
+        form.contains("平均 average 100.0 %")
+            && form.contains("Changed since the sign-off")
+            && form.contains("computed: meets → needs_improvement"),
+        "{form}"
+    );
+    server.stop().await;
+}
+server_test!(a_signed_assessment_export_keeps_the_signed_figures);
+
 /// The cycle's draw is reproducible and meets `audit_min_per_operator`, no more: drawing again
 /// later in the cycle does not add "minimum" audits to an operator who already has them.
 async fn the_minimum_draw_is_not_repeated_as_the_cycle_grows(db: FreshDb) {

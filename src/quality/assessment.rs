@@ -1,11 +1,17 @@
 //! Assessment cycles (quarterly by default): per operator, the cycle's KPIs, the average audit
 //! score and training against the requirement (≥ 4 systematic trainings a year, pro-rated per
 //! cycle) give an outcome — meets, needs improvement, not eligible — that a supervisor signs off.
-//! Exported as CSV and as a printable HTML page (the assessment form, kept with the figures as
-//! they were when signed).
+//! Exported as CSV and as a printable HTML page (the assessment form).
+//!
+//! Once signed off, an operator's assessment *is* the signed form: every view (JSON, CSV, the
+//! printable page) shows the figures as they were when signed ([`as_signed`]), never figures
+//! that were not signed, and lists apart what the data now gives differently (a contact
+//! completed or an audit scored since, a training recorded late…). An audit score that was
+//! signed cannot be changed (the store refuses it).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::kpi::Kpis;
 use super::training::TrainingSummary;
@@ -75,12 +81,164 @@ pub struct OperatorAssessment {
     pub training: TrainingSummary,
     /// Training in the calendar year up to the end of the cycle.
     pub training_year: TrainingSummary,
-    /// Valid certifications at the end of the cycle (or now, if earlier).
+    /// Certifications held at the end of the cycle (or now, if earlier): one revoked or expired
+    /// after that still counts.
     pub certifications: Vec<String>,
     pub computed: Outcome,
     /// Why the outcome is not `meets`.
     pub reasons: Vec<String>,
     pub sign_off: Option<SignOff>,
+    /// Signed off: the figures above are those signed; these are the figures the data now
+    /// gives differently (empty when nothing changed, and before the sign-off).
+    pub changed_since_sign_off: Vec<FigureChange>,
+}
+
+/// A figure of a signed assessment that the data now gives differently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FigureChange {
+    /// Where it is in the assessment, e.g. `audits.average_percent` or `kpis.completed`.
+    pub figure: String,
+    /// As signed (empty for none).
+    pub signed: String,
+    /// As the data gives it now (empty for none).
+    pub now: String,
+}
+
+/// The figures of an assessment that a sign-off keeps and that are compared with the data.
+const FIGURES: [&str; 6] = [
+    "kpis",
+    "audits",
+    "training",
+    "training_year",
+    "certifications",
+    "computed",
+];
+
+/// What a supervisor signs: the assessment as computed, without a sign-off.
+pub fn figures_to_sign(assessment: &OperatorAssessment) -> Value {
+    let mut unsigned = assessment.clone();
+    unsigned.sign_off = None;
+    unsigned.changed_since_sign_off.clear();
+    serde_json::to_value(&unsigned).unwrap_or_default()
+}
+
+/// A signed-off operator's assessment: the figures of `sign_off`, with the differences from
+/// `computed` (the same assessment computed from the data now). A figure the signed form does
+/// not have (added to the assessment after it was signed) is taken from `computed`. If the
+/// signed figures cannot be read at all, the computed ones are shown and the change list says
+/// so, rather than passing them off as signed.
+pub fn as_signed(computed: OperatorAssessment, sign_off: SignOff) -> OperatorAssessment {
+    let now = figures_to_sign(&computed);
+    let mut merged = now.clone();
+    overlay(&mut merged, &sign_off.figures);
+    match serde_json::from_value::<OperatorAssessment>(merged) {
+        Ok(mut signed) => {
+            let mut changes = Vec::new();
+            for figure in FIGURES {
+                if let Some(was) = sign_off.figures.get(figure) {
+                    differences(figure, was, &now[figure], &mut changes);
+                }
+            }
+            signed.operator = computed.operator;
+            signed.sign_off = Some(sign_off);
+            signed.changed_since_sign_off = changes;
+            signed
+        }
+        Err(e) => {
+            tracing::error!(
+                operator = %computed.operator,
+                cycle = %sign_off.cycle,
+                error = %e,
+                "the signed assessment figures cannot be read; showing the computed ones"
+            );
+            OperatorAssessment {
+                sign_off: Some(sign_off),
+                changed_since_sign_off: vec![FigureChange {
+                    figure: "*".into(),
+                    signed: "unreadable".into(),
+                    now: "shown".into(),
+                }],
+                ..computed
+            }
+        }
+    }
+}
+
+/// Writes `over`'s fields onto `base`, object by object.
+fn overlay(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                match base.get_mut(key) {
+                    Some(slot) => overlay(slot, value),
+                    None => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}
+
+/// The same figure (numbers equal to within rounding: the signed form went through JSON).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        (x, y) => x == y,
+    }
+}
+
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.iter().all(|i| i.is_string()) => items
+            .iter()
+            .filter_map(|i| i.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}
+
+/// The leaves where `was` and `now` differ, by path.
+fn differences(path: &str, was: &Value, now: &Value, out: &mut Vec<FigureChange>) {
+    match (was, now) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (key, value) in x {
+                let absent = Value::Null;
+                differences(
+                    &format!("{path}.{key}"),
+                    value,
+                    y.get(key).unwrap_or(&absent),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y))
+            if x.len() == y.len() && x.iter().all(|i| i.is_object()) =>
+        {
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                differences(&format!("{path}.{i}"), x, y, out);
+            }
+        }
+        (x, y) if !same(x, y) => out.push(FigureChange {
+            figure: path.to_owned(),
+            signed: shown(x),
+            now: shown(y),
+        }),
+        _ => {}
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -139,7 +297,17 @@ fn percent(v: Option<f64>) -> String {
     v.map(|v| format!("{:.1}", v * 100.0)).unwrap_or_default()
 }
 
-/// The CSV header and rows of a cycle's assessment.
+/// The changes since the sign-off on one line: `figure: signed → now; …`.
+fn changes(a: &OperatorAssessment) -> String {
+    a.changed_since_sign_off
+        .iter()
+        .map(|c| format!("{}: {} → {}", c.figure, c.signed, c.now))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The CSV header and rows of a cycle's assessment (a signed-off operator's row has the figures
+/// signed).
 pub fn csv(report: &CycleAssessment) -> String {
     let tz: chrono_tz::Tz = report
         .time_zone
@@ -169,6 +337,7 @@ pub fn csv(report: &CycleAssessment) -> String {
         "signed_by",
         "signed_at",
         "comment",
+        "changed_since_sign_off",
     ]);
     for a in &report.operators {
         let sign = a.sign_off.as_ref();
@@ -197,6 +366,7 @@ pub fn csv(report: &CycleAssessment) -> String {
             sign.map(|s| super::period::local_time(tz, s.signed_at))
                 .unwrap_or_default(),
             sign.map(|s| s.comment.clone()).unwrap_or_default(),
+            changes(a),
         ]);
     }
     out.finish()
@@ -227,7 +397,8 @@ fn outcome_label(outcome: &str) -> &'static str {
     }
 }
 
-/// A printable page: one table for the cycle, then one form per operator with a signature block.
+/// A printable page: one table for the cycle, then one form per operator with a signature block
+/// (a signed-off operator's form has the figures signed, and the changes since listed apart).
 /// `signer_name` names the supervisors who signed; times are shown in `tz`.
 pub fn html(
     report: &CycleAssessment,
@@ -252,7 +423,8 @@ pub fn html(
          </style>\n</head>\n<body>\n\
          <h1>心理援助热线 接线员考核 · Operator assessment {cycle}</h1>\n\
          <p>{first} – {last} ({tz}). 系统培训要求 Systematic trainings required: {req}; \
-         质量审核合格线 Audit pass mark: {pass:.0} %; 最少接线数 Minimum contacts: {min}.</p>\n",
+         质量审核合格线 Audit pass mark: {pass:.0} %; 最少接线数 Minimum contacts: {min}. \
+         已签核者为签核时的数据 A signed-off operator's figures are those signed.</p>\n",
         cycle = e(&report.cycle),
         first = e(&report.first_day),
         last = e(&report.last_day),
@@ -344,14 +516,31 @@ pub fn html(
             },
         ));
         match &a.sign_off {
-            Some(s) => page.push_str(&format!(
-                "<tr><th>督导签核 Supervisor sign-off</th><td class=\"{o}\">{label} — {by}, {at}<br>{comment}</td></tr>\n</table>\n",
-                o = e(&s.outcome),
-                label = outcome_label(&s.outcome),
-                by = e(&signer_name(s.signed_by)),
-                at = e(&super::period::local_time(tz, s.signed_at)),
-                comment = e(&s.comment),
-            )),
+            Some(s) => {
+                page.push_str(&format!(
+                    "<tr><th>督导签核 Supervisor sign-off</th><td class=\"{o}\">{label} — {by}, {at}<br>{comment}</td></tr>\n",
+                    o = e(&s.outcome),
+                    label = outcome_label(&s.outcome),
+                    by = e(&signer_name(s.signed_by)),
+                    at = e(&super::period::local_time(tz, s.signed_at)),
+                    comment = e(&s.comment),
+                ));
+                if !a.changed_since_sign_off.is_empty() {
+                    page.push_str(
+                        "<tr><th>签核后数据变化 Changed since the sign-off (not signed)</th><td><ul>",
+                    );
+                    for c in &a.changed_since_sign_off {
+                        page.push_str(&format!(
+                            "<li>{figure}: {signed} → {now}</li>",
+                            figure = e(&c.figure),
+                            signed = e(&c.signed),
+                            now = e(&c.now),
+                        ));
+                    }
+                    page.push_str("</ul></td></tr>\n");
+                }
+                page.push_str("</table>\n");
+            }
             None => page.push_str(
                 "</table>\n<p class=\"sign\">督导签名 Supervisor: ____________________ \
                  日期 Date: ____________ 结果 Outcome: □ 达标 Meets □ 待改进 Needs improvement \
@@ -367,6 +556,7 @@ pub fn html(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn training(systematic: u64) -> TrainingSummary {
         TrainingSummary {
@@ -414,6 +604,108 @@ mod tests {
             assess(4, &audits(Some(99.0)), &training(2), &rules).0,
             Outcome::NotEligible
         );
+    }
+
+    fn operator(average: Option<f64>, completed: u64) -> OperatorAssessment {
+        let params = super::super::kpi::KpiParams {
+            from: crate::domain::Timestamp(0),
+            to: crate::domain::Timestamp(1),
+            now: crate::domain::Timestamp(1),
+            short_abandon_ms: 6_000,
+            service_level_ms: vec![20_000],
+        };
+        let mut kpis = super::super::kpi::kpis(
+            &super::super::kpi::Digest::default(),
+            None,
+            &params,
+            &super::super::kpi::KpiFilter::default(),
+        );
+        kpis.completed = completed;
+        OperatorAssessment {
+            operator: OperatorId(7),
+            name: "op".into(),
+            role: Role::Operator,
+            kpis,
+            audits: audits(average),
+            training: training(1),
+            training_year: training(1),
+            certifications: vec!["crisis_certified".into()],
+            computed: Outcome::Meets,
+            reasons: vec![],
+            sign_off: None,
+            changed_since_sign_off: vec![],
+        }
+    }
+
+    fn signed(figures: Value) -> SignOff {
+        SignOff {
+            cycle: "2026-Q1".into(),
+            operator: OperatorId(7),
+            computed: "meets".into(),
+            outcome: "meets".into(),
+            comment: String::new(),
+            figures,
+            signed_by: OperatorId(1),
+            signed_at: crate::domain::Timestamp(5),
+        }
+    }
+
+    #[test]
+    fn a_signed_assessment_shows_the_signed_figures_and_the_changes() {
+        let at_signing = operator(Some(100.0 / 3.0), 10);
+        let figures = figures_to_sign(&at_signing);
+        // Unchanged (the average went through JSON): the signed form, no change.
+        let same = as_signed(operator(Some(100.0 / 3.0), 10), signed(figures.clone()));
+        assert_eq!(same.changed_since_sign_off, vec![]);
+        assert_eq!(same.audits, at_signing.audits);
+        assert!(same.sign_off.is_some());
+        // A contact completed and an audit re-scored since: the signed figures, the changes apart.
+        let mut now = operator(Some(50.0), 11);
+        now.computed = Outcome::NeedsImprovement;
+        now.certifications.clear();
+        let shown = as_signed(now, signed(figures.clone()));
+        assert_eq!(
+            (
+                shown.kpis.completed,
+                shown.audits.average_percent,
+                shown.computed
+            ),
+            (10, Some(100.0 / 3.0), Outcome::Meets)
+        );
+        let changes: Vec<(&str, &str, &str)> = shown
+            .changed_since_sign_off
+            .iter()
+            .map(|c| (c.figure.as_str(), c.signed.as_str(), c.now.as_str()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("kpis.completed", "10", "11"),
+                ("audits.average_percent", "33.333333333333336", "50.0"),
+                ("certifications", "crisis_certified", ""),
+                ("computed", "meets", "needs_improvement"),
+            ]
+        );
+        // Signed before a figure existed: that figure is taken from the data, the rest signed.
+        let mut older = figures.clone();
+        older.as_object_mut().unwrap().remove("training_year");
+        older["kpis"].as_object_mut().unwrap().remove("transfers");
+        let mut now = operator(Some(50.0), 10);
+        now.training_year = training(3);
+        now.kpis.transfers = 4;
+        let shown = as_signed(now, signed(older));
+        assert_eq!(
+            (
+                shown.training_year.systematic_sessions,
+                shown.kpis.transfers
+            ),
+            (3, 4)
+        );
+        assert_eq!(shown.audits.average_percent, Some(100.0 / 3.0));
+        // Unreadable figures: the computed ones, and the change list says so.
+        let shown = as_signed(operator(Some(50.0), 10), signed(json!({"kpis": 3})));
+        assert_eq!(shown.audits.average_percent, Some(50.0));
+        assert_eq!(shown.changed_since_sign_off[0].signed, "unreadable");
     }
 
     #[test]

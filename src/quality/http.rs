@@ -432,7 +432,10 @@ pub struct ScoreRequest {
     pub feedback: String,
 }
 
-/// Scores (or re-scores, until the operator has acknowledged) an audit.
+/// Scores an audit, or re-scores it until the operator has acknowledged it or their assessment
+/// for its cycle is signed off with its score (the signed form keeps that score). An audit
+/// still pending at the sign-off is scored afterwards all the same: the score reaches the
+/// operator as feedback and the assessment lists it as a change since the sign-off.
 #[tracing::instrument(skip_all, fields(audit = id))]
 pub async fn score_audit(
     State(state): State<AppState>,
@@ -467,13 +470,24 @@ pub async fn score_audit(
                 at: Timestamp::now(),
             },
         )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict => {
-                ApiError::Conflict("the operator has acknowledged this audit".into())
-            }
-            other => other.into(),
-        })?;
+        .await;
+    let scored = match scored {
+        Err(StoreError::Conflict) => {
+            let audit = state.store.audit(id).await?;
+            return Err(ApiError::Conflict(
+                if audit.status == AuditStatus::Acknowledged {
+                    "the operator has acknowledged this audit".into()
+                } else {
+                    format!(
+                        "the operator's assessment for {} was signed off with this audit's score, \
+                     which is now final",
+                        audit.cycle
+                    )
+                },
+            ));
+        }
+        other => other?,
+    };
     tracing::info!(audit = id, "audit scored");
     Ok(Json(AuditView {
         audit: scored,
@@ -970,7 +984,8 @@ pub async fn revoke_certification(
 // ---------------------------------------------------------------------------------------------
 // Assessments
 
-/// Computes a cycle's assessment for every operator (and signs-off already made).
+/// Computes a cycle's assessment for every operator; a signed-off operator's is the signed form
+/// (with what the data now gives differently).
 pub async fn cycle_assessment(state: &AppState, cycle: Cycle) -> Result<CycleAssessment, ApiError> {
     let q = &state.settings.quality;
     let tz = q.time_zone.0;
@@ -1055,7 +1070,7 @@ pub async fn cycle_assessment(state: &AppState, cycle: Cycle) -> Result<CycleAss
             .filter(|c| c.account == account.id && c.held_at(valid_at))
             .map(|c| c.kind.clone())
             .collect();
-        operators.push(OperatorAssessment {
+        let assessment = OperatorAssessment {
             operator: account.id,
             name: account.display_name.clone(),
             role: account.role,
@@ -1066,7 +1081,12 @@ pub async fn cycle_assessment(state: &AppState, cycle: Cycle) -> Result<CycleAss
             certifications: held.into_iter().collect(),
             computed,
             reasons,
-            sign_off: sign_offs.get(&account.id).cloned(),
+            sign_off: None,
+            changed_since_sign_off: Vec::new(),
+        };
+        operators.push(match sign_offs.get(&account.id) {
+            Some(signed) => assessment::as_signed(assessment, signed.clone()),
+            None => assessment,
         });
     }
     Ok(CycleAssessment {
@@ -1162,7 +1182,7 @@ pub async fn sign_off(
         return Err(invalid("you cannot sign off your own assessment"));
     }
     let report = cycle_assessment(&state, cycle).await?;
-    let Some(mut assessment) = report
+    let Some(assessment) = report
         .operators
         .into_iter()
         .find(|a| a.operator == operator)
@@ -1184,8 +1204,7 @@ pub async fn sign_off(
     if comment.chars().count() > 4_000 {
         return Err(invalid("comment: at most 4000 characters"));
     }
-    assessment.sign_off = None;
-    let figures = serde_json::to_value(&assessment).map_err(|e| ApiError::Internal(e.into()))?;
+    let figures = assessment::figures_to_sign(&assessment);
     let signed = state
         .store
         .sign_off(&SignOff {

@@ -366,7 +366,10 @@ pub trait QualityStore {
     async fn audit(&self, id: i64) -> StoreResult<Audit>;
     /// Newest first, at most `limit`.
     async fn audits(&self, filter: &AuditFilter, limit: i64) -> StoreResult<Vec<Audit>>;
-    /// Scores (or re-scores) an audit not yet acknowledged; `Conflict` once acknowledged.
+    /// Scores (or re-scores) an audit; `Conflict` once acknowledged, and once its operator's
+    /// assessment for its cycle was signed off with its score (the signed figures keep that
+    /// score). A pending audit is scored even after the sign-off, and re-scored until
+    /// acknowledged.
     async fn score_audit(&self, id: i64, score: &AuditScore) -> StoreResult<Audit>;
     /// The audited operator acknowledges a scored audit; `Conflict` unless it is `scored`
     /// and theirs.
@@ -1002,7 +1005,11 @@ macro_rules! impl_quality_store {
                     let row: Option<AuditRow> = sqlx::query_as(concat!(
                         "UPDATE audits SET status = 'scored', scorecard = $2, scores = $3, \
                          points = $4, max_points = $5, feedback = $6, auditor_id = $7, \
-                         scored_at = $8 WHERE id = $1 AND status <> 'acknowledged' RETURNING ",
+                         scored_at = $8 WHERE id = $1 AND (status = 'pending' \
+                         OR (status = 'scored' AND NOT EXISTS (SELECT 1 FROM \
+                         assessment_signoffs s WHERE s.cycle = audits.cycle \
+                         AND s.operator_id = audits.operator_id \
+                         AND s.signed_at >= audits.scored_at))) RETURNING ",
                         audit_columns!()
                     ))
                     .bind(id)

@@ -1472,13 +1472,27 @@ function Assessment({ q, me, names }: { q: QStrings; me: Me; names: Names }) {
                           </ul>
                         )}
                         {o.sign_off ? (
-                          <p class="hint" data-testid="signed-off">
-                            {q.signedOff(nameOf(o.sign_off.signed_by), dateTime(o.sign_off.signed_at, lang))}
-                            {o.sign_off.outcome !== o.sign_off.computed
-                              ? ` · ${q.computed}: ${q.outcomes[o.sign_off.computed as Outcome] ?? o.sign_off.computed}`
-                              : ''}
-                            {o.sign_off.comment ? ` · ${o.sign_off.comment}` : ''}
-                          </p>
+                          <>
+                            <p class="hint" data-testid="signed-off">
+                              {q.signedOff(nameOf(o.sign_off.signed_by), dateTime(o.sign_off.signed_at, lang))}
+                              {o.sign_off.outcome !== o.sign_off.computed
+                                ? ` · ${q.computed}: ${q.outcomes[o.sign_off.computed as Outcome] ?? o.sign_off.computed}`
+                                : ''}
+                              {o.sign_off.comment ? ` · ${o.sign_off.comment}` : ''}
+                            </p>
+                            {o.changed_since_sign_off.length > 0 && (
+                              <details class="hint" data-testid="changed-since-sign-off">
+                                <summary>{q.changedSinceSignOff(o.changed_since_sign_off.length)}</summary>
+                                <ul>
+                                  {o.changed_since_sign_off.map((c) => (
+                                    <li key={c.figure}>
+                                      {c.figure}: {c.signed || '—'} → {c.now || '—'}
+                                    </li>
+                                  ))}
+                                </ul>
+                              </details>
+                            )}
+                          </>
                         ) : (
                           me.role === 'supervisor' &&
                           o.operator !== me.id && (

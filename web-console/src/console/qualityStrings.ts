@@ -145,6 +145,7 @@ const zh = {
   computed: '系统计算',
   signOff: '签字确认',
   signedOff: (who: string, at: string) => `${who} 于 ${at} 签字`,
+  changedSinceSignOff: (n: number) => `签字后有 ${n} 项数据变化（未签字；表中为签字时的数据）`,
   signOffTitle: (name: string) => `为 ${name} 的考核签字`,
   signOffComment: '意见（与计算结果不同时必填）',
   signOffDone: '已签字确认，数据已存档。',
@@ -345,6 +346,8 @@ const en: QStrings = {
   computed: 'Computed',
   signOff: 'Sign off',
   signedOff: (who: string, at: string) => `Signed off by ${who} at ${at}`,
+  changedSinceSignOff: (n: number) =>
+    `${n} figure${n === 1 ? '' : 's'} changed since the sign-off (not signed; the row shows the figures signed)`,
   signOffTitle: (name: string) => `Sign off the assessment of ${name}`,
   signOffComment: 'Comment (required when the outcome differs from the computed one)',
   signOffDone: 'Signed off; the figures are kept as they are now.',

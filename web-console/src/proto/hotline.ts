@@ -1152,7 +1152,8 @@ export interface OperatorAssessment {
   training: TrainingSummary;
   training_year: TrainingSummary1;
   /**
-   * Valid certifications at the end of the cycle (or now, if earlier).
+   * Certifications held at the end of the cycle (or now, if earlier): one revoked or expired
+   * after that still counts.
    */
   certifications: string[];
   computed: Outcome;
@@ -1161,6 +1162,11 @@ export interface OperatorAssessment {
    */
   reasons: string[];
   sign_off?: SignOff | null;
+  /**
+   * Signed off: the figures above are those signed; these are the figures the data now
+   * gives differently (empty when nothing changed, and before the sign-off).
+   */
+  changed_since_sign_off: FigureChange[];
 }
 /**
  * The KPIs of one slice of the cohort. See the module documentation for every definition.
@@ -1292,6 +1298,23 @@ export interface SignOff {
   };
   signed_by: OperatorId;
   signed_at: Timestamp;
+}
+/**
+ * A figure of a signed assessment that the data now gives differently.
+ */
+export interface FigureChange {
+  /**
+   * Where it is in the assessment, e.g. `audits.average_percent` or `kpis.completed`.
+   */
+  figure: string;
+  /**
+   * As signed (empty for none).
+   */
+  signed: string;
+  /**
+   * As the data gives it now (empty for none).
+   */
+  now: string;
 }
 /**
  * The body of every error answer.
