@@ -176,37 +176,48 @@ pub async fn submit(
             return Err(ApiError::InvalidFields(errors));
         }
     };
-    // The page is due before the note is stored: a crash in between pages rather than not.
-    let crisis = crisis_risk(&facts);
-    let due = match crisis {
-        Some(_) => Some(
-            state
-                .pager
-                .flag_due(contact, FlagSource::Note(user.id()))
-                .await?,
-        ),
-        None => None,
+    let stored = async {
+        let note = state
+            .store
+            .submit_note(contact, user.id(), version, &draft.fields, now)
+            .await
+            .map_err(conflict_if_submitted)?;
+        tracing::info!(note = note.id, "note submitted");
+        Ok(note)
     };
-    let note = match state
-        .store
-        .submit_note(contact, user.id(), version, &draft.fields, now)
-        .await
-    {
-        Ok(note) => note,
-        Err(e) => {
-            if let Some(due) = due {
-                state.pager.forget_due(due).await;
-            }
-            return Err(conflict_if_submitted(e));
-        }
-    };
-    tracing::info!(note = note.id, "note submitted");
-    if let (Some(due), Some(risk)) = (due, crisis) {
-        state
-            .raise_crisis_from_note(due, contact, user.id(), risk)
-            .await;
-    }
+    let note = paging_if_crisis(&state, contact, user.id(), crisis_risk(&facts), stored).await?;
     Ok(Json(note.into()))
+}
+
+/// Stores a note's submission or amendment that may bring it to crisis level (`crisis`, the risk
+/// it raises the contact to). Its page is recorded as due before `store` runs, so that a crash in
+/// between pages rather than not; it is forgotten if `store` is refused, and raised once stored.
+async fn paging_if_crisis<T>(
+    state: &AppState,
+    contact: ContactId,
+    author: OperatorId,
+    crisis: Option<RiskLevel>,
+    store: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let Some(risk) = crisis else {
+        return store.await;
+    };
+    let due = state
+        .pager
+        .flag_due(contact, FlagSource::Note(author))
+        .await?;
+    match store.await {
+        Ok(stored) => {
+            state
+                .raise_crisis_from_note(due, contact, author, risk)
+                .await;
+            Ok(stored)
+        }
+        Err(e) => {
+            state.pager.forget_due(due).await;
+            Err(e)
+        }
+    }
 }
 
 /// The risk a note at crisis level raises its contact to: the crisis flag, or high risk or
@@ -260,33 +271,14 @@ pub async fn amend(
         .ok()
         .and_then(|f| crisis_risk(&f));
     let crisis = crisis_risk(&facts).filter(|&risk| Some(risk) > was);
-    let due = match crisis {
-        Some(_) => Some(
-            state
-                .pager
-                .flag_due(note.contact, FlagSource::Note(user.id()))
-                .await?,
-        ),
-        None => None,
+    let stored = async {
+        let amendment = state
+            .store
+            .amend_note(id, user.id(), reason, &req.changes, now)
+            .await?;
+        tracing::info!(note = id, "note amended");
+        Ok(amendment)
     };
-    let amendment = match state
-        .store
-        .amend_note(id, user.id(), reason, &req.changes, now)
-        .await
-    {
-        Ok(amendment) => amendment,
-        Err(e) => {
-            if let Some(due) = due {
-                state.pager.forget_due(due).await;
-            }
-            return Err(e.into());
-        }
-    };
-    tracing::info!(note = id, "note amended");
-    if let (Some(due), Some(risk)) = (due, crisis) {
-        state
-            .raise_crisis_from_note(due, note.contact, user.id(), risk)
-            .await;
-    }
+    let amendment = paging_if_crisis(&state, note.contact, user.id(), crisis, stored).await?;
     Ok((StatusCode::CREATED, Json(amendment)))
 }

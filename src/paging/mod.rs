@@ -295,10 +295,9 @@ impl Pager {
     pub async fn raise_missed_flags(&self, before: Timestamp) -> Result<usize, StoreError> {
         let mut raised = 0;
         for due in self.store().flags_due(before, 100).await? {
-            match self.crisis_flag(due.contact, due.source, None).await {
+            match self.raise_due(due.id, due.contact, due.source).await {
                 Ok(incident) => {
                     tracing::warn!(incident = %incident, contact = %due.contact, "the auditor raised a crisis flag that had not been");
-                    self.store().clear_flag_due(due.id).await?;
                     raised += 1;
                 }
                 Err(PagingError::UnknownContact) => self.store().clear_flag_due(due.id).await?,
