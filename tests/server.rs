@@ -1827,3 +1827,171 @@ async fn handle_time_after_a_transfer_and_a_restart(db: FreshDb) {
     server.stop().await;
 }
 server_test!(handle_time_after_a_transfer_and_a_restart);
+
+/// A TCP relay in front of PostgreSQL that, once armed with a marker, lets the next client message
+/// holding the marker through, lets PostgreSQL run it to the end (its `ReadyForQuery`, after the
+/// commit of the implicit transaction), and then cuts the connection before the client reads a
+/// byte of the answer: a commit whose writer is told it failed.
+struct CommitCutter {
+    addr: std::net::SocketAddr,
+    marker: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+    cuts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CommitCutter {
+    async fn start(target: String) -> CommitCutter {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let marker: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let cuts: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let (armed, done) = (marker.clone(), cuts.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let (mut client_rx, mut client_tx) = client.into_split();
+                let (mut server_rx, mut server_tx) = server.into_split();
+                let cutting = Arc::new(AtomicBool::new(false));
+                let (armed, sees) = (armed.clone(), cutting.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = client_rx.read(&mut buf).await {
+                        let chunk = &buf[..n];
+                        {
+                            let mut armed = armed.lock().unwrap();
+                            if armed
+                                .as_ref()
+                                .is_some_and(|m| chunk.windows(m.len()).any(|w| w == m))
+                            {
+                                *armed = None;
+                                sees.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        if server_tx.write_all(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let done = done.clone();
+                tokio::spawn(async move {
+                    // Server messages: a type byte, then a length (itself included). The client
+                    // asks for no TLS, so there is no one-byte answer to an SSL request first.
+                    let mut pending: Vec<u8> = Vec::new();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = server_rx.read(&mut buf).await {
+                        pending.extend_from_slice(&buf[..n]);
+                        let mut whole = 0;
+                        let mut ready_for_query = false;
+                        while pending.len() >= whole + 5 {
+                            let len = u32::from_be_bytes(
+                                pending[whole + 1..whole + 5].try_into().unwrap(),
+                            ) as usize;
+                            if pending.len() < whole + 1 + len {
+                                break;
+                            }
+                            ready_for_query |= pending[whole] == b'Z';
+                            whole += 1 + len;
+                        }
+                        if cutting.load(Ordering::SeqCst) {
+                            if ready_for_query {
+                                done.fetch_add(1, Ordering::SeqCst);
+                                let _ = client_tx.shutdown().await;
+                                return; // both halves drop: the connection is gone
+                            }
+                            continue; // hold the answer back
+                        }
+                        if client_tx.write_all(&pending[..whole]).await.is_err() {
+                            return;
+                        }
+                        pending.drain(..whole);
+                    }
+                });
+            }
+        });
+        CommitCutter { addr, marker, cuts }
+    }
+
+    /// Cuts the connection that next sends `marker`, once its statement has committed.
+    fn arm(&self, marker: &str) {
+        *self.marker.lock().unwrap() = Some(marker.as_bytes().to_vec());
+    }
+
+    fn cuts(&self) -> usize {
+        self.cuts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// `url` with its host and port replaced by `addr`; and the host and port it had.
+fn rehost(url: &str, addr: std::net::SocketAddr) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user, rest) = rest.rsplit_once('@').unwrap_or(("", rest));
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let at = if user.is_empty() { "" } else { "@" };
+    (
+        format!("{scheme}://{user}{at}{addr}/{path}"),
+        host.to_owned(),
+    )
+}
+
+/// PostgreSQL commits a router batch, and the connection drops before the server hears so. The
+/// retry must neither wedge routing (the batch's new contact exists already) nor log the batch's
+/// events twice. (A network between server and database is PostgreSQL's alone: SQLite's part,
+/// that a batch numbered twice is refused, is in the store tests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
+    let Some(db) = fresh_database(Backend::Postgres).await else {
+        eprintln!("PostgreSQL not configured; skipped outside CI");
+        return;
+    };
+    let (_, target) = rehost(db.url(), "127.0.0.1:0".parse().unwrap());
+    let cutter = CommitCutter::start(target).await;
+    let (url, _) = rehost(db.url(), cutter.addr);
+    // In plain text, so that the relay can read the messages.
+    let url = format!(
+        "{url}{}sslmode=disable",
+        if url.contains('?') { '&' } else { '?' }
+    );
+    let mut settings = test_settings(&db);
+    settings.database.url = url;
+    let server = start(&db, settings).await;
+    server.account("op", Role::Operator, &[]).await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+
+    // The join's batch: it creates the contact and offers it to the free operator.
+    cutter.arm("cut-after-commit");
+    let mut caller = server.caller().await;
+    let mut form = join("general", "no");
+    form["age_group"] = json!("cut-after-commit");
+    caller.send(form).await;
+    let joined = caller.expect("joined").await;
+    let contact = joined["contact"].clone();
+    assert_eq!(cutter.cuts(), 1, "the join's commit was cut");
+    op.expect_where("offer", |f| f["contact"]["id"] == contact)
+        .await;
+
+    // An events-only batch: the accept.
+    cutter.arm("\"k\":\"accept\"");
+    op.send(json!({"type": "accept", "contact": contact})).await;
+    op.expect("assigned").await;
+    caller.expect("connected").await;
+    assert_eq!(cutter.cuts(), 2, "the accept's commit was cut");
+
+    let kinds = server.events_of(contact.as_i64().unwrap()).await;
+    for kind in ["enter_queue", "offer", "accept", "connect"] {
+        assert_eq!(
+            kinds.iter().filter(|k| *k == kind).count(),
+            1,
+            "{kind} logged once: {kinds:?}"
+        );
+    }
+    // Routing goes on.
+    let mut second = server.caller().await;
+    second.send(join("general", "no")).await;
+    second.expect("joined").await;
+    server.stop().await;
+}

@@ -850,6 +850,7 @@ async fn a_batch_creates_contacts_with_reserved_ids(store: DynStore, _db: FreshD
     store
         .record_batch(
             Timestamp(5_000),
+            None,
             &[
                 (a, new_contact("ra", Some("caller"), 5_000)),
                 (b, new_contact("rb", None, 5_000)),
@@ -917,6 +918,7 @@ async fn a_batch_creates_contacts_with_reserved_ids(store: DynStore, _db: FreshD
         store
             .record_batch(
                 Timestamp(6_000),
+                None,
                 &[(c, new_contact("ra", None, 6_000))],
                 &[enter(c, RiskLevel::None)],
             )
@@ -933,12 +935,65 @@ async fn a_batch_creates_contacts_with_reserved_ids(store: DynStore, _db: FreshD
     store
         .record_batch(
             Timestamp(7_000),
+            None,
             &[(c, new_contact("rc", None, 7_000))],
             &[enter(c, RiskLevel::None)],
         )
         .await
         .unwrap();
     assert_eq!(store.contact(c).await.unwrap().state, ContactState::Waiting);
+}
+
+store_test!(a_numbered_batch_is_written_once);
+/// The router numbers its batches: a batch that committed although its writer was told it failed
+/// (the connection lost after the commit) must not be written again when the writer retries.
+async fn a_numbered_batch_is_written_once(store: DynStore, _db: FreshDb) {
+    let ids = store.reserve_contact_ids(2).await.unwrap();
+    let enter = |contact| Event::EnterQueue {
+        contact,
+        queue: queue_id("general"),
+        channel: Channel::Chat,
+        risk: RiskLevel::None,
+    };
+    let head = store.log_head().await.unwrap();
+    let first = [(ids[0], new_contact("n1", None, 1_000))];
+    store
+        .record_batch(Timestamp(1_000), Some(head + 1), &first, &[enter(ids[0])])
+        .await
+        .unwrap();
+    assert_eq!(store.log_head().await.unwrap(), head + 1);
+    // The same batch again (a retry after an ambiguous commit) is refused and writes nothing.
+    assert!(
+        store
+            .record_batch(Timestamp(1_000), Some(head + 1), &[], &[enter(ids[0])])
+            .await
+            .is_err()
+    );
+    // So is a number that skips ahead.
+    let second = [(ids[1], new_contact("n2", None, 2_000))];
+    assert!(
+        store
+            .record_batch(Timestamp(2_000), Some(head + 3), &second, &[enter(ids[1])])
+            .await
+            .is_err()
+    );
+    assert_eq!(store.log_head().await.unwrap(), head + 1);
+    assert_eq!(store.events_of_contact(ids[0]).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.contact(ids[1]).await,
+        Err(StoreError::NotFound)
+    ));
+    // The next number goes through, and so does an unnumbered batch after it.
+    store
+        .record_batch(Timestamp(2_000), Some(head + 2), &second, &[enter(ids[1])])
+        .await
+        .unwrap();
+    store.record_events(Timestamp(3_000), &[]).await.unwrap();
+    store
+        .record_events(Timestamp(3_000), &[enter(ids[1])])
+        .await
+        .unwrap();
+    assert_eq!(store.log_head().await.unwrap(), head + 3);
 }
 
 store_test!(a_batch_of_lines_is_numbered_per_contact);

@@ -4,7 +4,9 @@
 //! oneshot. It drains what is queued into a batch, lets the engine decide, **makes the batch's
 //! events durable in one transaction, and only then** replies, tells the people concerned and
 //! updates membership. If the store fails it retries (the engine has already moved on, so telling
-//! anyone before the log has it would break "durable before acknowledged"); meanwhile requests
+//! anyone before the log has it would break "durable before acknowledged"). Batches are numbered,
+//! so a retry never writes a batch twice, and one that committed although the write was reported
+//! failed (the connection lost after the commit) is found in the log's head; meanwhile requests
 //! queue up and `/readyz` reports the store as unreachable. At the shutdown deadline it stops
 //! retrying: the batch, never acknowledged, is given up with everything still queued, and the
 //! task ends (the engine holds state the log lacks; a restart restores from the log).
@@ -181,6 +183,8 @@ pub struct RouterTask {
     ids: VecDeque<ContactId>,
     /// A reservation under way in the background.
     refill: Option<tokio::task::JoinHandle<crate::store::StoreResult<Vec<ContactId>>>>,
+    /// The number of the log's last batch, once read (see [`RouterTask::write`]).
+    log_head: Option<u64>,
 }
 
 impl RouterTask {
@@ -211,6 +215,7 @@ impl RouterTask {
             floor_dirty: true,
             ids: VecDeque::new(),
             refill: None,
+            log_head: None,
         };
         (task, RouterHandle { tx })
     }
@@ -429,7 +434,7 @@ impl RouterTask {
         let mut backoff = Duration::from_millis(50);
         loop {
             let started = Instant::now();
-            match self.store.record_batch(now, &contacts, &events).await {
+            match self.write(now, &contacts, &events).await {
                 Ok(()) => {
                     let took = started.elapsed();
                     if took >= SLOW_COMMIT {
@@ -487,6 +492,48 @@ impl RouterTask {
             self.hub.set_members(contact, members);
         }
         Ok(conns)
+    }
+
+    /// One attempt at writing a batch as the log's next one. A write reported failed may have
+    /// committed all the same (the connection was lost after the commit): the log's head tells,
+    /// and a retry can never write the batch twice, since the store refuses a batch whose number
+    /// does not follow the head.
+    async fn write(
+        &mut self,
+        now: Timestamp,
+        contacts: &[(ContactId, NewContactRecord)],
+        events: &[Event],
+    ) -> crate::store::StoreResult<()> {
+        let head = match self.log_head {
+            Some(head) => head,
+            None => *self.log_head.insert(self.store.log_head().await?),
+        };
+        let batch = head + 1;
+        let Err(e) = self
+            .store
+            .record_batch(now, Some(batch), contacts, events)
+            .await
+        else {
+            self.log_head = Some(batch);
+            return Ok(());
+        };
+        match self.store.log_head().await {
+            Ok(now_at) if now_at == batch => {
+                tracing::warn!(error = %e, batch, "an event log write reported as failed had committed");
+                self.log_head = Some(batch);
+                Ok(())
+            }
+            Ok(now_at) if now_at != head => {
+                tracing::error!(
+                    head = now_at,
+                    expected = head,
+                    "the event log was written by another writer; is a second server using this database?"
+                );
+                self.log_head = Some(now_at);
+                Err(e)
+            }
+            _ => Err(e),
+        }
     }
 
     /// Tells the people concerned about one durable event.

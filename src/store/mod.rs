@@ -310,19 +310,27 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     ) -> StoreResult<TranscriptPage>;
     /// Appends events in order and applies their projection to `contacts`, in one transaction.
     async fn record_events(&self, at: Timestamp, events: &[Event]) -> StoreResult<()> {
-        self.record_batch(at, &[], events).await
+        self.record_batch(at, None, &[], events).await
     }
     /// Hands out `n` contact ids (at least one) for [`Store::record_batch`]; they are never
     /// handed out again nor taken by [`Store::create_contact`].
     async fn reserve_contact_ids(&self, n: u32) -> StoreResult<Vec<ContactId>>;
     /// Creates `contacts` (with ids from [`Store::reserve_contact_ids`], state `waiting`), then
-    /// appends `events` and applies their projection — all in one transaction.
+    /// appends `events` and applies their projection — all in one transaction, which becomes the
+    /// log's next batch.
+    ///
+    /// With `batch: Some(n)` the write fails, writing nothing, unless the log's head
+    /// ([`Store::log_head`]) is at `n - 1`: a batch that committed although its writer was told
+    /// it failed (a connection lost after the commit) is never written a second time.
     async fn record_batch(
         &self,
         at: Timestamp,
+        batch: Option<u64>,
         contacts: &[(ContactId, NewContactRecord)],
         events: &[Event],
     ) -> StoreResult<()>;
+    /// The number of the log's last batch (0 before the first).
+    async fn log_head(&self) -> StoreResult<u64>;
     async fn events_of_contact(&self, contact: ContactId) -> StoreResult<Vec<StoredEvent>>;
     /// Of `contacts`, those the log shows requeued after losing their operator (a restart puts
     /// them first in line again), in id order.

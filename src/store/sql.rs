@@ -1263,6 +1263,7 @@ macro_rules! impl_store {
                 async fn record_batch(
                     &self,
                     at: Timestamp,
+                    batch: Option<u64>,
                     contacts: &[(ContactId, NewContactRecord)],
                     events: &[Event],
                 ) -> StoreResult<()> {
@@ -1307,8 +1308,17 @@ macro_rules! impl_store {
                             sql::json_rows($dialect, param, LOGGED),
                         )
                     }
+                    // The head moves to the batch's number; a number that does not follow the
+                    // head leaves it NULL, which the NOT NULL column refuses (failing the batch).
+                    fn next_head(param: &str) -> String {
+                        format!(
+                            "UPDATE events_head SET batches = CASE WHEN {param} IS NULL THEN batches + 1 \
+                             WHEN batches = {param} - 1 THEN {param} END WHERE id = 1"
+                        )
+                    }
                     static ONE_SHOT: LazyLock<String> = LazyLock::new(|| {
                         sql::one_shot(&[
+                            &next_head("$4"),
                             &create(1, ""),
                             &log(2, ""),
                             &sql::update_contacts_from("sqlite", "$3", CHANGED, SET, "", "RETURNING id"),
@@ -1318,10 +1328,10 @@ macro_rules! impl_store {
                     // commit order. Every part joins it, so none runs before its lock is taken.
                     static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
                         format!(
-                            "WITH head AS (UPDATE events_head SET batches = batches + 1 WHERE id = 1 \
-                             RETURNING batches), \
+                            "WITH head AS ({next_head} RETURNING batches), \
                              created AS ({create}), logged AS ({log}), projected AS ({project}) \
                              SELECT id FROM projected",
+                            next_head = next_head("$4::bigint"),
                             create = create(1, ", head"),
                             log = log(2, ", head"),
                             project = sql::update_contacts_from(
@@ -1397,6 +1407,7 @@ macro_rules! impl_store {
                         .bind(sql::json_param(&created)?)
                         .bind(sql::json_param(&logged)?)
                         .bind(sql::json_param(&changes)?)
+                        .bind(batch.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
                         .fetch_all(&mut *conn)
                         .await
                     {
@@ -1417,6 +1428,14 @@ macro_rules! impl_store {
                         );
                     }
                     Ok(())
+                }
+
+                async fn log_head(&self) -> StoreResult<u64> {
+                    let head: i64 = sqlx::query_scalar("SELECT batches FROM events_head WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    u64::try_from(head).map_err(|e| StoreError::Corrupt(format!("events_head: {e}")))
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
