@@ -38,6 +38,9 @@ pub enum ApiError {
     TooLarge,
     #[error("send the body as JSON, with Content-Type: application/json")]
     UnsupportedMediaType,
+    /// A plain request to an address that takes only WebSocket connections.
+    #[error("this address takes WebSocket connections only")]
+    UpgradeRequired,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -47,7 +50,7 @@ pub enum ApiError {
 pub struct ErrorBody {
     /// Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden,
     /// password_change_required, not_found, method_not_allowed, conflict, rate_limited, unavailable, too_large,
-    /// unsupported_media_type, internal.
+    /// unsupported_media_type, upgrade_required, internal.
     pub code: &'static str,
     pub message: String,
     /// For internal errors: quote it to an administrator; it is in the server log.
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::Unavailable => "unavailable",
             ApiError::TooLarge => "too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UpgradeRequired => "upgrade_required",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -89,6 +93,7 @@ impl ApiError {
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -129,6 +134,9 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let code = self.code();
+        // A 426 names the protocol to upgrade to (RFC 9110, 15.5.22).
+        let upgrade = matches!(self, ApiError::UpgradeRequired)
+            .then_some([(axum::http::header::UPGRADE, "websocket")]);
         let fields = match self {
             ApiError::InvalidFields(fields) => fields,
             _ => Vec::new(),
@@ -139,7 +147,7 @@ impl IntoResponse for ApiError {
             error_id,
             fields,
         };
-        (status, axum::Json(body)).into_response()
+        (status, upgrade, axum::Json(body)).into_response()
     }
 }
 

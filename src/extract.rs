@@ -8,12 +8,15 @@
 //! - A query string that does not fit: 422 `invalid`.
 //! - A path segment that does not fit (`/api/admin/accounts/abc`): 404 `not_found`, since the
 //!   address names nothing.
+//! - A plain request to a WebSocket address: 426 `upgrade_required` (405 `method_not_allowed`
+//!   for a method other than GET; 422 `invalid` for a handshake with a bad header).
 //!
 //! `Json` is also the JSON response, so a handler module imports one `Json`.
 
 use std::error::Error as _;
 
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -83,6 +86,35 @@ impl From<PathRejection> for ApiError {
         } else {
             ApiError::Internal(anyhow::anyhow!("path refused: {}", e.body_text()))
         }
+    }
+}
+
+impl From<WebSocketUpgradeRejection> for ApiError {
+    fn from(e: WebSocketUpgradeRejection) -> Self {
+        use WebSocketUpgradeRejection as R;
+        match e {
+            R::MethodNotGet(_) | R::MethodNotConnect(_) => ApiError::MethodNotAllowed,
+            R::InvalidConnectionHeader(_) | R::InvalidUpgradeHeader(_) => ApiError::UpgradeRequired,
+            e if e.status().is_client_error() => {
+                ApiError::Invalid(format!("WebSocket handshake: {}", e.body_text()))
+            }
+            e => ApiError::Internal(anyhow::anyhow!(
+                "WebSocket upgrade refused: {}",
+                e.body_text()
+            )),
+        }
+    }
+}
+
+/// A WebSocket upgrade.
+pub struct WebSocketUpgrade(pub axum::extract::ws::WebSocketUpgrade);
+
+impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let upgrade = axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, state).await?;
+        Ok(WebSocketUpgrade(upgrade))
     }
 }
 

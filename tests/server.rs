@@ -359,6 +359,24 @@ async fn http_refusals_are_json_with_a_code(db: FreshDb) {
             http.delete(server.url("/api/login")),
             (405, "method_not_allowed"),
         ),
+        (
+            "a plain request to the caller's WebSocket",
+            http.get(server.url("/ws/caller")),
+            (426, "upgrade_required"),
+        ),
+        (
+            "a plain request to the console's WebSocket",
+            http.get(server.url("/ws/staff")).header("cookie", &admin),
+            (426, "upgrade_required"),
+        ),
+        (
+            "a WebSocket handshake without its key",
+            http.get(server.url("/ws/caller"))
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .header("sec-websocket-version", "13"),
+            (422, "invalid"),
+        ),
     ];
     let mut wrong = Vec::new();
     for (what, request, (status, code)) in cases {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as WsMessage, WebSocket};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::StreamExt;
@@ -36,7 +36,7 @@ use crate::store::{NewMessage, Reader, Sender, Visibility};
 const STAFF_FRAMES_PER_10S: u32 = 200;
 
 pub async fn upgrade(
-    ws: WebSocketUpgrade,
+    crate::extract::WebSocketUpgrade(ws): crate::extract::WebSocketUpgrade,
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,

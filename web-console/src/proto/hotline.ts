@@ -1323,7 +1323,7 @@ export interface ErrorBody {
   /**
    * Stable, machine-readable: invalid, invalid_fields, unauthorized, forbidden,
    * password_change_required, not_found, method_not_allowed, conflict, rate_limited, unavailable, too_large,
-   * unsupported_media_type, internal.
+   * unsupported_media_type, upgrade_required, internal.
    */
   code: string;
   message: string;
