@@ -161,6 +161,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// A query-string field read as text and then with `parse`: empty or blank is absent (as an HTML
+/// form sends a field left empty), surrounding blanks are ignored, and `parse` refuses the rest.
+pub fn query_field<T>(
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    raw.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse)
+        .transpose()
+}
+
+/// Reads a whole number for [`query_field`], or refuses it naming `field`.
+pub fn whole_number(field: &'static str) -> impl Fn(&str) -> Result<i64, ApiError> {
+    move |raw| {
+        raw.parse()
+            .map_err(|_| ApiError::Invalid(format!("{field}: must be a whole number")))
+    }
+}
+
 /// The parameters of the route's path.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Path<T>(pub T);
@@ -190,4 +210,22 @@ impl<S: Send + Sync> FromRequest<S> for Bytes {
 /// Reads a JSON value out of a raw body, refused like a [`Json`] body.
 pub fn json_of<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("body: {}", detail(&e))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_field_left_empty_is_absent_and_a_bad_one_is_named() {
+        let read = |raw| query_field(raw, whole_number("before"));
+        assert_eq!(read(None).unwrap(), None);
+        assert_eq!(read(Some("")).unwrap(), None);
+        assert_eq!(read(Some("  ")).unwrap(), None);
+        assert_eq!(read(Some(" 42 ")).unwrap(), Some(42));
+        let Err(ApiError::Invalid(message)) = read(Some("4x")) else {
+            panic!("a bad number is invalid");
+        };
+        assert!(message.starts_with("before:"), "{message}");
+    }
 }

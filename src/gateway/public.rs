@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::domain::{ContactId, Language, OperatorId, QueueId, Role, Timestamp, Topic};
 use crate::error::ApiError;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, query_field, whole_number};
 use crate::notes::form::Label;
 use crate::queues::Alternative;
 use crate::routing::OperatorState;
@@ -215,18 +215,8 @@ const MAX_TRANSCRIPT_LINES: u32 = 1_000;
 
 impl TranscriptQuery {
     fn parse(&self, default_limit: u32) -> Result<(Option<i64>, u32), ApiError> {
-        let field = |raw: &Option<String>, name: &str| {
-            raw.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse::<i64>()
-                        .map_err(|_| ApiError::Invalid(format!("{name}: must be a whole number")))
-                })
-                .transpose()
-        };
-        let before = field(&self.before, "before")?;
-        let limit = match field(&self.limit, "limit")? {
+        let before = query_field(self.before.as_deref(), whole_number("before"))?;
+        let limit = match query_field(self.limit.as_deref(), whole_number("limit"))? {
             None => default_limit.min(MAX_TRANSCRIPT_LINES),
             Some(n) if (1..=i64::from(MAX_TRANSCRIPT_LINES)).contains(&n) => n as u32,
             Some(_) => {

@@ -29,7 +29,7 @@ use crate::domain::{
     CLIENT_YEARS, Channel, ContactId, OUTSIDE_CLIENT_YEARS, OperatorId, QueueId, Role, Timestamp,
 };
 use crate::error::ApiError;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, query_field, whole_number};
 use crate::gateway::protocol::StaffLine;
 use crate::notes::http::NoteView;
 use crate::store::quality::{
@@ -108,22 +108,6 @@ fn csv_response(name: &str, body: String) -> Response {
         .into_response()
 }
 
-fn parse_opt<T>(
-    raw: Option<&str>,
-    parse: impl Fn(&str) -> Result<T, ApiError>,
-) -> Result<Option<T>, ApiError> {
-    raw.filter(|s| !s.trim().is_empty())
-        .map(|s| parse(s.trim()))
-        .transpose()
-}
-
-fn parse_id(field: &'static str) -> impl Fn(&str) -> Result<i64, ApiError> {
-    move |raw| {
-        raw.parse()
-            .map_err(|_| invalid(format!("{field}: must be a number")))
-    }
-}
-
 fn limit(raw: Option<i64>) -> i64 {
     raw.unwrap_or(200).clamp(1, 5_000)
 }
@@ -157,9 +141,9 @@ pub async fn kpi_report(
     let now = Timestamp::now();
     let period = query_period(tz, q.from.as_deref(), q.to.as_deref(), now).map_err(invalid)?;
     let filter = KpiFilter {
-        queue: parse_opt(q.queue.as_deref(), |s| Ok(QueueId::parse(s)?))?,
-        operator: parse_opt(q.operator.as_deref(), parse_id("operator"))?.map(OperatorId),
-        channel: parse_opt(q.channel.as_deref(), |s| Ok(Channel::parse(s)?))?,
+        queue: query_field(q.queue.as_deref(), |s| Ok(QueueId::parse(s)?))?,
+        operator: query_field(q.operator.as_deref(), whole_number("operator"))?.map(OperatorId),
+        channel: query_field(q.channel.as_deref(), |s| Ok(Channel::parse(s)?))?,
     };
     let inputs = reports::load(&state.store, settings, period, now).await?;
     let report = reports::kpi_report(tz, &inputs, &filter);
@@ -254,13 +238,13 @@ pub async fn list_audits(
     user: CurrentUser,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditView>>, ApiError> {
-    let status = parse_opt(q.status.as_deref(), |s| {
+    let status = query_field(q.status.as_deref(), |s| {
         AuditStatus::parse(s)
             .ok_or_else(|| invalid("status: must be pending, scored or acknowledged"))
     })?;
     let mut filter = AuditFilter {
         status,
-        operator: parse_opt(q.operator.as_deref(), parse_id("operator"))?.map(OperatorId),
+        operator: query_field(q.operator.as_deref(), whole_number("operator"))?.map(OperatorId),
         cycle: q.cycle.filter(|c| !c.is_empty()),
     };
     if !is_manager(&user) {
@@ -804,7 +788,7 @@ pub async fn training_hours(
     if !CLIENT_YEARS.contains(&year) {
         return Err(invalid(format!("year: {OUTSIDE_CLIENT_YEARS}")));
     }
-    let mut only = parse_opt(q.account.as_deref(), parse_id("account"))?.map(OperatorId);
+    let mut only = query_field(q.account.as_deref(), whole_number("account"))?.map(OperatorId);
     if !is_manager(&user) {
         if only.is_some_and(|a| a != user.id()) {
             return Err(ApiError::Forbidden);
@@ -845,7 +829,7 @@ pub async fn list_certifications(
     user: CurrentUser,
     Query(q): Query<CertificationsQuery>,
 ) -> Result<Json<Vec<Certification>>, ApiError> {
-    let mut account = parse_opt(q.account.as_deref(), parse_id("account"))?.map(OperatorId);
+    let mut account = query_field(q.account.as_deref(), whole_number("account"))?.map(OperatorId);
     if !is_manager(&user) {
         if account.is_some_and(|a| a != user.id()) {
             return Err(ApiError::Forbidden);
@@ -1248,11 +1232,12 @@ pub async fn access_log(
 ) -> Result<Json<Vec<AccessRecord>>, ApiError> {
     user.require(MANAGERS)?;
     let tz = state.settings.quality.time_zone.0;
-    let bound =
-        |raw: Option<&str>, end: bool| parse_opt(raw, |s| parse_bound(tz, s, end).map_err(invalid));
+    let bound = |raw: Option<&str>, end: bool| {
+        query_field(raw, |s| parse_bound(tz, s, end).map_err(invalid))
+    };
     let filter = AccessFilter {
-        contact: parse_opt(q.contact.as_deref(), parse_id("contact"))?.map(ContactId),
-        reader: parse_opt(q.reader.as_deref(), parse_id("reader"))?.map(OperatorId),
+        contact: query_field(q.contact.as_deref(), whole_number("contact"))?.map(ContactId),
+        reader: query_field(q.reader.as_deref(), whole_number("reader"))?.map(OperatorId),
         from: bound(q.from.as_deref(), false)?,
         to: bound(q.to.as_deref(), true)?,
     };
