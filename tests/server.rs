@@ -1847,9 +1847,9 @@ async fn handle_time_after_a_transfer_and_a_restart(db: FreshDb) {
 server_test!(handle_time_after_a_transfer_and_a_restart);
 
 /// A TCP relay in front of PostgreSQL that, once armed with a marker, lets the next client message
-/// holding the marker through, lets PostgreSQL run it to the end (its `ReadyForQuery`, after the
-/// commit of the implicit transaction), and then cuts the connection before the client reads a
-/// byte of the answer: a commit whose writer is told it failed.
+/// holding the marker through, lets PostgreSQL run it and its transaction to the end (the next
+/// `ReadyForQuery` outside a transaction), and then cuts the connection before the client reads a
+/// byte of what came back since the marker: a commit whose writer is told it failed.
 struct CommitCutter {
     addr: std::net::SocketAddr,
     marker: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
@@ -1902,8 +1902,11 @@ impl CommitCutter {
                     let mut buf = vec![0u8; 64 * 1024];
                     while let Ok(n @ 1..) = server_rx.read(&mut buf).await {
                         pending.extend_from_slice(&buf[..n]);
-                        let mut whole = 0;
-                        let mut ready_for_query = false;
+                        // Whole messages are passed on; once cutting, only up to the last
+                        // answer that left a transaction open, and the answer that ends the
+                        // marker's transaction (ReadyForQuery, idle) cuts the connection instead.
+                        let cut = cutting.load(Ordering::SeqCst);
+                        let (mut whole, mut passed) = (0, 0);
                         while pending.len() >= whole + 5 {
                             let len = u32::from_be_bytes(
                                 pending[whole + 1..whole + 5].try_into().unwrap(),
@@ -1911,21 +1914,21 @@ impl CommitCutter {
                             if pending.len() < whole + 1 + len {
                                 break;
                             }
-                            ready_for_query |= pending[whole] == b'Z';
-                            whole += 1 + len;
-                        }
-                        if cutting.load(Ordering::SeqCst) {
-                            if ready_for_query {
+                            let ready = pending[whole] == b'Z';
+                            if cut && ready && pending[whole + 5] == b'I' {
                                 done.fetch_add(1, Ordering::SeqCst);
                                 let _ = client_tx.shutdown().await;
                                 return; // both halves drop: the connection is gone
                             }
-                            continue; // hold the answer back
+                            whole += 1 + len;
+                            if !cut || ready {
+                                passed = whole;
+                            }
                         }
-                        if client_tx.write_all(&pending[..whole]).await.is_err() {
+                        if client_tx.write_all(&pending[..passed]).await.is_err() {
                             return;
                         }
-                        pending.drain(..whole);
+                        pending.drain(..passed);
                     }
                 });
             }
@@ -1957,7 +1960,7 @@ fn rehost(url: &str, addr: std::net::SocketAddr) -> (String, String) {
 
 /// PostgreSQL commits a router batch, and the connection drops before the server hears so. The
 /// retry must neither wedge routing (the batch's new contact exists already) nor log the batch's
-/// events twice. (A network between server and database is PostgreSQL's alone: SQLite's part,
+/// events twice; nor may a transcript batch cut the same way be written twice. (A network between server and database is PostgreSQL's alone: SQLite's part,
 /// that a batch numbered twice is refused, is in the store tests.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
@@ -2007,6 +2010,31 @@ async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
             "{kind} logged once: {kinds:?}"
         );
     }
+    // A transcript batch: the caller's line is acknowledged and delivered once, and stored once.
+    cutter.arm("a line whose commit is cut");
+    caller
+        .send(json!({"type": "say", "text": "a line whose commit is cut", "client_id": "l1"}))
+        .await;
+    let said = caller.expect("said").await;
+    assert_eq!(said["client_id"], "l1");
+    let message = op.expect("message").await;
+    assert_eq!(message["line"]["seq"], said["seq"], "{message}");
+    assert_eq!(cutter.cuts(), 3, "the line's commit was cut");
+    caller
+        .send(json!({"type": "say", "text": "and the next one", "client_id": "l2"}))
+        .await;
+    assert_eq!(
+        caller.expect("said").await["seq"],
+        said["seq"].as_i64().unwrap() + 1
+    );
+    let lines = server
+        .store
+        .messages(ContactId(contact.as_i64().unwrap()))
+        .await
+        .unwrap();
+    let bodies: Vec<_> = lines.iter().map(|l| l.body.as_str()).collect();
+    assert_eq!(bodies, ["a line whose commit is cut", "and the next one"]);
+
     // Routing goes on.
     let mut second = server.caller().await;
     second.send(join("general", "no")).await;

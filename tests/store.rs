@@ -736,7 +736,7 @@ async fn a_transcript_is_read_a_page_at_a_time(store: DynStore, _db: FreshDb) {
         }
         lines.push(m);
     }
-    store.append_messages(lines).await.unwrap();
+    store.append_messages(lines, None).await.unwrap();
     store.append_message(line(b, "other", 8)).await.unwrap();
     let seqs = |page: &TranscriptPage| page.lines.iter().map(|m| m.seq).collect::<Vec<_>>();
 
@@ -996,6 +996,58 @@ async fn a_numbered_batch_is_written_once(store: DynStore, _db: FreshDb) {
     assert_eq!(store.log_head().await.unwrap(), head + 3);
 }
 
+store_test!(a_numbered_transcript_batch_is_written_once_and_read_back);
+/// The transcript writer numbers its batches: one that committed although the writer was told it
+/// failed is read back, not written again.
+async fn a_numbered_transcript_batch_is_written_once_and_read_back(store: DynStore, _db: FreshDb) {
+    let [a, b] = made_contacts(&store, ["ta", "tb"]).await;
+    store.append_message(line(a, "before", 1)).await.unwrap();
+    let head = store.transcript_head().await.unwrap();
+    let batch = || vec![line(b, "b1", 2), line(a, "a2", 3), line(b, "b2", 4)];
+    assert!(
+        store
+            .appended_batch(head + 1, batch())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let written = store
+        .append_messages(batch(), Some(head + 1))
+        .await
+        .unwrap();
+    assert_eq!(store.transcript_head().await.unwrap(), head + 1);
+    // Read back as the write returned them.
+    let again = store.appended_batch(head + 1, batch()).await.unwrap();
+    assert_eq!(again.as_ref(), Some(&written));
+    // The same number again, or one that skips ahead, writes nothing.
+    assert!(
+        store
+            .append_messages(batch(), Some(head + 1))
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .append_messages(batch(), Some(head + 3))
+            .await
+            .is_err()
+    );
+    let bodies =
+        |m: Vec<hotline::store::Message>| m.into_iter().map(|m| m.body).collect::<Vec<_>>();
+    assert_eq!(bodies(store.messages(a).await.unwrap()), ["before", "a2"]);
+    assert_eq!(bodies(store.messages(b).await.unwrap()), ["b1", "b2"]);
+    // An earlier number is no longer the last batch.
+    store.append_message(line(a, "after", 5)).await.unwrap();
+    assert!(
+        store
+            .appended_batch(head + 1, batch())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.transcript_head().await.unwrap(), head + 2);
+}
+
 store_test!(a_batch_of_lines_is_numbered_per_contact);
 async fn a_batch_of_lines_is_numbered_per_contact(store: DynStore, _db: FreshDb) {
     let [a, b] = made_contacts(&store, ["ra", "rb"]).await;
@@ -1006,7 +1058,7 @@ async fn a_batch_of_lines_is_numbered_per_contact(store: DynStore, _db: FreshDb)
         line(b, "b2", 4),
         line(a, "a3", 5),
     ];
-    let written = store.append_messages(batch).await.unwrap();
+    let written = store.append_messages(batch, None).await.unwrap();
     let got: Vec<_> = written
         .iter()
         .map(|m| (m.contact, m.seq, m.body.as_str()))
@@ -1024,7 +1076,7 @@ async fn a_batch_of_lines_is_numbered_per_contact(store: DynStore, _db: FreshDb)
     // One unknown contact fails the whole batch, and leaves no gap.
     assert!(matches!(
         store
-            .append_messages(vec![line(a, "x", 6), line(ContactId(9_999), "y", 6)])
+            .append_messages(vec![line(a, "x", 6), line(ContactId(9_999), "y", 6)], None)
             .await,
         Err(StoreError::NotFound)
     ));
@@ -1036,7 +1088,7 @@ async fn a_batch_of_lines_is_numbered_per_contact(store: DynStore, _db: FreshDb)
         let batch: Vec<_> = (0..size)
             .map(|i| line(if i % 3 == 0 { b } else { a }, &format!("{size}:{i}"), 10))
             .collect();
-        let written = store.append_messages(batch).await.unwrap();
+        let written = store.append_messages(batch, None).await.unwrap();
         assert_eq!(written.len(), size);
         for (i, m) in written.iter().enumerate() {
             let slot = usize::from(i % 3 != 0);

@@ -3,7 +3,10 @@
 //! each sender once its line is durable. Under light load a batch is one line, so nothing waits
 //! for a batch to fill; under heavy load the cost of a commit is shared.
 //!
-//! If a batch fails, its lines are retried one by one, so one bad line fails alone.
+//! Batches are numbered. A batch reported failed may have committed all the same (the connection
+//! lost after the commit): the writer then reads its lines back instead of writing them again, and
+//! the store refuses a number written before, so no retry writes a line twice. If a batch did
+//! fail, its lines are retried one by one, so one bad line fails alone.
 
 use std::time::Instant;
 
@@ -86,6 +89,7 @@ async fn write_batches(
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut head = Head::default();
     loop {
         let first = tokio::select! {
             biased;
@@ -105,7 +109,7 @@ async fn write_batches(
         }
         let (lines, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let started = Instant::now();
-        match store.append_messages(lines.clone()).await {
+        match head.write(&store, lines.clone()).await {
             Ok(written) => {
                 metrics
                     .store_write_seconds
@@ -118,7 +122,9 @@ async fn write_batches(
             Err(e) if lines.len() > 1 => {
                 tracing::warn!(error = %e, lines = lines.len(), "batch failed; writing lines one by one");
                 for (reply, line) in replies.into_iter().zip(lines) {
-                    let _ = reply.send(store.append_message(line).await);
+                    let outcome = head.write(&store, vec![line]).await;
+                    let _ = reply
+                        .send(outcome.and_then(|mut one| one.pop().ok_or(StoreError::NotFound)));
                 }
             }
             Err(e) => {
@@ -126,6 +132,43 @@ async fn write_batches(
                     let _ = reply.send(Err(e));
                 }
             }
+        }
+    }
+}
+
+/// The number of the transcript's last batch, once read.
+#[derive(Default)]
+struct Head(Option<u64>);
+
+impl Head {
+    /// Writes `lines` as the transcript's next batch. When the store reports a failure, the head
+    /// tells whether the batch committed all the same, and then its lines are read back.
+    async fn write(
+        &mut self,
+        store: &DynStore,
+        lines: Vec<NewMessage>,
+    ) -> StoreResult<Vec<Message>> {
+        let head = match self.0 {
+            Some(head) => head,
+            None => *self.0.insert(store.transcript_head().await?),
+        };
+        let batch = head + 1;
+        let e = match store.append_messages(lines.clone(), Some(batch)).await {
+            Ok(written) => {
+                self.0 = Some(batch);
+                return Ok(written);
+            }
+            Err(e) => e,
+        };
+        // Read afresh next time: the head may have moved in ways not known here.
+        self.0 = None;
+        match store.appended_batch(batch, lines).await {
+            Ok(Some(written)) => {
+                tracing::warn!(error = %e, batch, "a transcript write reported as failed had committed");
+                self.0 = Some(batch);
+                Ok(written)
+            }
+            _ => Err(e),
         }
     }
 }

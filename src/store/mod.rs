@@ -296,8 +296,24 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     ) -> StoreResult<Vec<ContactRecord>>;
     /// Appends a transcript line, assigning the next `seq` of its contact. Durable when it returns.
     async fn append_message(&self, message: NewMessage) -> StoreResult<Message>;
-    /// Appends several lines in one transaction (group commit), in order; all or none.
-    async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>>;
+    /// Appends several lines in one transaction (group commit), in order; all or none. The
+    /// transaction is the transcript's next batch; with `batch: Some(n)` it fails, writing
+    /// nothing, unless the transcript's head is at `n - 1` (see [`Store::appended_batch`]).
+    async fn append_messages(
+        &self,
+        messages: Vec<NewMessage>,
+        batch: Option<u64>,
+    ) -> StoreResult<Vec<Message>>;
+    /// If the transcript's last batch is number `batch` — a write reported failed that committed
+    /// all the same, say after a connection lost on the way back — its lines, as
+    /// [`Store::append_messages`] would have returned them; `None` if it was not written.
+    async fn appended_batch(
+        &self,
+        batch: u64,
+        messages: Vec<NewMessage>,
+    ) -> StoreResult<Option<Vec<Message>>>;
+    /// The number of the transcript's last batch (0 before the first).
+    async fn transcript_head(&self) -> StoreResult<u64>;
     async fn messages(&self, contact: ContactId) -> StoreResult<Vec<Message>>;
     /// The newest `limit` lines of a contact before `before` (from the end when `None`) that
     /// `reader` may see, oldest first, and whether earlier ones exist.

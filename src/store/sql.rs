@@ -24,8 +24,8 @@ use crate::queues::QueueDefinition;
 use crate::routing::ContactState;
 
 use super::{
-    Account, ContactRecord, Message, Sender, Session, Stay, StoreError, StoreResult, StoredEvent,
-    Visibility,
+    Account, ContactRecord, Message, NewMessage, Sender, Session, Stay, StoreError, StoreResult,
+    StoredEvent, Visibility,
 };
 
 /// A JSON array parameter (`$param`) read as a table with `columns` (name, PostgreSQL type), in
@@ -126,7 +126,8 @@ pub(crate) fn one_shot(statements: &[&str]) -> String {
 /// of n lines is written as ⌈n / 128⌉ inserts of 128 rows, or one insert of 8 rows when n ≤ 8;
 /// rows past the last line are bound NULL and skipped. Every parameter is a positional `?`: the
 /// counts first, then [`LINE_VALUES`] per row — contact id, lines of that contact after this one
-/// in the batch, sender, author, visibility, body, time. Returns the statement and its rows.
+/// in the batch, sender, author, visibility, body, time; last the batch's number for
+/// [`next_transcript_head`]. Returns the statement and its rows.
 pub(crate) fn sqlite_append_lines(lines: usize) -> (std::borrow::Cow<'static, str>, usize) {
     use std::sync::LazyLock;
     const SMALL: usize = 8;
@@ -149,8 +150,10 @@ pub(crate) fn sqlite_append_lines(lines: usize) -> (std::borrow::Cow<'static, st
              WHERE column1 IS NOT NULL RETURNING id, contact_id, seq",
             vec![row; rows].join(", "),
         );
+        let head = next_transcript_head("?");
         let mut statements = vec![bump.as_str()];
         statements.extend(std::iter::repeat_n(insert.as_str(), inserts));
+        statements.push(head.as_str());
         one_shot(&statements)
     }
     if lines <= SMALL {
@@ -162,6 +165,89 @@ pub(crate) fn sqlite_append_lines(lines: usize) -> (std::borrow::Cow<'static, st
         Some(shape) => (std::borrow::Cow::Borrowed(shape), rows),
         None => (std::borrow::Cow::Owned(append_lines(CHUNK, inserts)), rows),
     }
+}
+
+/// A transcript batch's lines grouped by contact: each contact's number of lines (in order of
+/// first appearance) and each line's contact slot and rank (from 1) among that contact's lines.
+pub(crate) struct LineSlots {
+    pub per_contact: Vec<SeqParam>,
+    pub ranks: Vec<(usize, i64)>,
+    slot_of: std::collections::HashMap<i64, usize>,
+}
+
+impl LineSlots {
+    pub fn of(messages: &[NewMessage]) -> LineSlots {
+        let mut slots = LineSlots {
+            per_contact: Vec::new(),
+            ranks: Vec::with_capacity(messages.len()),
+            slot_of: std::collections::HashMap::new(),
+        };
+        for m in messages {
+            let per_contact = &mut slots.per_contact;
+            let slot = *slots.slot_of.entry(m.contact.0).or_insert_with(|| {
+                per_contact.push(SeqParam {
+                    cid: m.contact.0,
+                    n: 0,
+                });
+                per_contact.len() - 1
+            });
+            per_contact[slot].n += 1;
+            slots.ranks.push((slot, per_contact[slot].n));
+        }
+        slots
+    }
+
+    /// The stored lines, from the `(id, contact, seq)` rows written for them: each contact's
+    /// rows in seq order go to its lines in rank order.
+    pub fn stored(
+        self,
+        messages: Vec<NewMessage>,
+        written: Vec<(i64, i64, i64)>,
+    ) -> StoreResult<Vec<Message>> {
+        let mut stored: Vec<Vec<(i64, i64)>> = vec![Vec::new(); self.per_contact.len()];
+        for (id, contact, seq) in written {
+            if let Some(&slot) = self.slot_of.get(&contact) {
+                stored[slot].push((seq, id));
+            }
+        }
+        for seqs in &mut stored {
+            seqs.sort_unstable();
+        }
+        messages
+            .into_iter()
+            .zip(self.ranks)
+            .map(|(message, (slot, k))| {
+                let (seq, id) = usize::try_from(k - 1)
+                    .ok()
+                    .and_then(|k| stored[slot].get(k).copied())
+                    .ok_or_else(|| {
+                        StoreError::Corrupt("messages: a line was not returned".into())
+                    })?;
+                Ok(Message {
+                    id,
+                    contact: message.contact,
+                    seq,
+                    sender: message.sender,
+                    author: message.author,
+                    visibility: message.visibility,
+                    body: message.body,
+                    at: message.at,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The transcript head moves to a batch's number (at `param`; NULL for "the next") and to its last
+/// line; a number that does not follow the head leaves it NULL, which the NOT NULL column refuses
+/// (failing the batch). Runs after the batch's lines are inserted.
+pub(crate) fn next_transcript_head(param: &str) -> String {
+    format!(
+        "UPDATE transcript_head SET \
+         batches = CASE WHEN x.n IS NULL THEN batches + 1 WHEN batches = x.n - 1 THEN x.n END, \
+         last_id = COALESCE((SELECT max(id) FROM messages), 0) \
+         FROM (SELECT {param} AS n) AS x WHERE id = 1"
+    )
 }
 
 /// Values bound per line by [`sqlite_append_lines`].
@@ -1013,7 +1099,7 @@ macro_rules! impl_store {
                 /// and serializes concurrent appends to one contact: seqs are 1..n with no gaps.
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %message.contact))]
                 async fn append_message(&self, message: NewMessage) -> StoreResult<Message> {
-                    let mut appended = self.append_messages(vec![message]).await?;
+                    let mut appended = self.append_messages(vec![message], None).await?;
                     appended.pop().ok_or(StoreError::NotFound)
                 }
 
@@ -1023,7 +1109,11 @@ macro_rules! impl_store {
                 /// lines with the seqs that leaves. On SQLite the whole transaction is one
                 /// round trip, with the lines as bound rows ([`sql::sqlite_append_lines`]).
                 #[tracing::instrument(skip_all, fields(db = $dialect, lines = messages.len()))]
-                async fn append_messages(&self, messages: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
+                async fn append_messages(
+                    &self,
+                    messages: Vec<NewMessage>,
+                    batch: Option<u64>,
+                ) -> StoreResult<Vec<Message>> {
                     // A line's seq: its contact's last seq after the bump, less the contact's lines
                     // in the batch (n), plus its own rank among them (k, from 1). An unknown
                     // contact leaves it NULL, which the NOT NULL column refuses.
@@ -1042,22 +1132,13 @@ macro_rules! impl_store {
                     }
                     static BUMP: LazyLock<String> = LazyLock::new(|| sql::bump_message_seqs($dialect, "$1"));
                     static INSERT: LazyLock<String> = LazyLock::new(|| insert(1));
+                    static HEAD: LazyLock<String> = LazyLock::new(|| sql::next_transcript_head("$1::bigint"));
+                    let batch = batch.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
                     if messages.is_empty() {
                         return Ok(Vec::new());
                     }
-                    // Lines per contact (in order of first appearance) and each line's rank.
-                    let mut per_contact: Vec<sql::SeqParam> = Vec::new();
-                    let mut slot_of: std::collections::HashMap<i64, usize> =
-                        std::collections::HashMap::new();
-                    let mut ranks = Vec::with_capacity(messages.len());
-                    for m in &messages {
-                        let slot = *slot_of.entry(m.contact.0).or_insert_with(|| {
-                            per_contact.push(sql::SeqParam { cid: m.contact.0, n: 0 });
-                            per_contact.len() - 1
-                        });
-                        per_contact[slot].n += 1;
-                        ranks.push((slot, per_contact[slot].n));
-                    }
+                    let slots = sql::LineSlots::of(&messages);
+                    let (per_contact, ranks) = (&slots.per_contact, &slots.ranks);
                     // Bumped (and on PostgreSQL locked) in ascending id, as the router's
                     // projection does, so that the two never wait on each other's rows.
                     let mut bumps: Vec<&sql::SeqParam> = per_contact.iter().collect();
@@ -1070,7 +1151,7 @@ macro_rules! impl_store {
                     let written: Vec<(i64, i64, i64)> = if $dialect == "sqlite" {
                         let (statement, rows) = sql::sqlite_append_lines(messages.len());
                         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(statement)).bind(counts);
-                        for (m, (slot, k)) in messages.iter().zip(&ranks) {
+                        for (m, (slot, k)) in messages.iter().zip(ranks) {
                             query = query
                                 .bind(m.contact.0)
                                 .bind(per_contact[*slot].n - k)
@@ -1083,6 +1164,7 @@ macro_rules! impl_store {
                         for _ in 0..(rows - messages.len()) * sql::LINE_VALUES {
                             query = query.bind(None::<i64>);
                         }
+                        query = query.bind(batch);
                         let mut conn = self.writer().acquire().await.map_err(sql::error)?;
                         match query.fetch_all(&mut *conn).await {
                             Ok(rows) => rows,
@@ -1094,7 +1176,7 @@ macro_rules! impl_store {
                     } else {
                         let rows: Vec<_> = messages
                             .iter()
-                            .zip(&ranks)
+                            .zip(ranks)
                             .enumerate()
                             .map(|(i, (m, (slot, k)))| sql::LineParam {
                                 i,
@@ -1124,41 +1206,52 @@ macro_rules! impl_store {
                             .fetch_all(&mut *tx)
                             .await
                             .map_err(refused)?;
+                        sqlx::query(sqlx::AssertSqlSafe(HEAD.as_str()))
+                            .bind(batch)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(sql::error)?;
                         tx.commit().await.map_err(sql::error)?;
                         written
                     };
-                    // Each contact's (seq, id)s in seq order, handed to its lines in rank order.
-                    let mut stored: Vec<Vec<(i64, i64)>> = vec![Vec::new(); per_contact.len()];
-                    for (id, contact, seq) in written {
-                        if let Some(&slot) = slot_of.get(&contact) {
-                            stored[slot].push((seq, id));
-                        }
+                    slots.stored(messages, written)
+                }
+
+                async fn transcript_head(&self) -> StoreResult<u64> {
+                    let head: i64 = sqlx::query_scalar("SELECT batches FROM transcript_head WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    u64::try_from(head).map_err(|e| StoreError::Corrupt(format!("transcript_head: {e}")))
+                }
+
+                async fn appended_batch(
+                    &self,
+                    batch: u64,
+                    messages: Vec<NewMessage>,
+                ) -> StoreResult<Option<Vec<Message>>> {
+                    let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                    let (batches, last_id): (i64, i64) = sqlx::query_as(
+                        "SELECT batches, last_id FROM transcript_head WHERE id = 1",
+                    )
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(sql::error)?;
+                    if u64::try_from(batches).ok() != Some(batch) {
+                        return Ok(None);
                     }
-                    for seqs in &mut stored {
-                        seqs.sort_unstable();
-                    }
-                    messages
-                        .into_iter()
-                        .zip(ranks)
-                        .map(|(message, (slot, k))| {
-                            let (seq, id) = usize::try_from(k - 1)
-                                .ok()
-                                .and_then(|k| stored[slot].get(k).copied())
-                                .ok_or_else(|| {
-                                    StoreError::Corrupt("messages: a line was not returned".into())
-                                })?;
-                            Ok(Message {
-                                id,
-                                contact: message.contact,
-                                seq,
-                                sender: message.sender,
-                                author: message.author,
-                                visibility: message.visibility,
-                                body: message.body,
-                                at: message.at,
-                            })
-                        })
-                        .collect()
+                    let mut written: Vec<(i64, i64, i64)> = sqlx::query_as(
+                        "SELECT id, contact_id, seq FROM messages WHERE id <= $1 \
+                         ORDER BY id DESC LIMIT $2",
+                    )
+                    .bind(last_id)
+                    .bind(i64::try_from(messages.len()).unwrap_or(i64::MAX))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(sql::error)?;
+                    tx.commit().await.map_err(sql::error)?;
+                    written.reverse();
+                    sql::LineSlots::of(&messages).stored(messages, written).map(Some)
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
