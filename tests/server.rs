@@ -1849,21 +1849,22 @@ server_test!(handle_time_after_a_transfer_and_a_restart);
 /// A TCP relay in front of PostgreSQL that, once armed with a marker, lets the next client message
 /// holding the marker through, lets PostgreSQL run it and its transaction to the end (the next
 /// `ReadyForQuery` outside a transaction), and then cuts the connection before the client reads a
-/// byte of what came back since the marker: a commit whose writer is told it failed.
+/// byte of what came back since the marker: a commit whose writer is told it failed. Or, armed
+/// `before_commit`, at the first answer after the marker: a transaction lost half-way.
 struct CommitCutter {
     addr: std::net::SocketAddr,
-    marker: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+    marker: std::sync::Arc<std::sync::Mutex<Option<(Vec<u8>, u8)>>>,
     cuts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl CommitCutter {
     async fn start(target: String) -> CommitCutter {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::{AtomicU8, Ordering};
         use std::sync::{Arc, Mutex};
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let marker: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let marker: Arc<Mutex<Option<(Vec<u8>, u8)>>> = Arc::default();
         let cuts: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
         let (armed, done) = (marker.clone(), cuts.clone());
         tokio::spawn(async move {
@@ -1873,7 +1874,7 @@ impl CommitCutter {
                 };
                 let (mut client_rx, mut client_tx) = client.into_split();
                 let (mut server_rx, mut server_tx) = server.into_split();
-                let cutting = Arc::new(AtomicBool::new(false));
+                let cutting = Arc::new(AtomicU8::new(NOT_CUTTING));
                 let (armed, sees) = (armed.clone(), cutting.clone());
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
@@ -1881,12 +1882,11 @@ impl CommitCutter {
                         let chunk = &buf[..n];
                         {
                             let mut armed = armed.lock().unwrap();
-                            if armed
-                                .as_ref()
-                                .is_some_and(|m| chunk.windows(m.len()).any(|w| w == m))
+                            if let Some((m, mode)) = armed.as_ref()
+                                && chunk.windows(m.len()).any(|w| w == m)
                             {
+                                sees.store(*mode, Ordering::SeqCst);
                                 *armed = None;
-                                sees.store(true, Ordering::SeqCst);
                             }
                         }
                         if server_tx.write_all(chunk).await.is_err() {
@@ -1905,7 +1905,8 @@ impl CommitCutter {
                         // Whole messages are passed on; once cutting, only up to the last
                         // answer that left a transaction open, and the answer that ends the
                         // marker's transaction (ReadyForQuery, idle) cuts the connection instead.
-                        let cut = cutting.load(Ordering::SeqCst);
+                        let mode = cutting.load(Ordering::SeqCst);
+                        let cut = mode != NOT_CUTTING;
                         let (mut whole, mut passed) = (0, 0);
                         while pending.len() >= whole + 5 {
                             let len = u32::from_be_bytes(
@@ -1915,7 +1916,8 @@ impl CommitCutter {
                                 break;
                             }
                             let ready = pending[whole] == b'Z';
-                            if cut && ready && pending[whole + 5] == b'I' {
+                            if cut && ready && (mode == BEFORE_COMMIT || pending[whole + 5] == b'I')
+                            {
                                 done.fetch_add(1, Ordering::SeqCst);
                                 let _ = client_tx.shutdown().await;
                                 return; // both halves drop: the connection is gone
@@ -1938,13 +1940,23 @@ impl CommitCutter {
 
     /// Cuts the connection that next sends `marker`, once its statement has committed.
     fn arm(&self, marker: &str) {
-        *self.marker.lock().unwrap() = Some(marker.as_bytes().to_vec());
+        *self.marker.lock().unwrap() = Some((marker.as_bytes().to_vec(), AFTER_COMMIT));
+    }
+
+    /// Cuts the connection that next sends `marker` at PostgreSQL's first answer after it.
+    fn arm_before_commit(&self, marker: &str) {
+        *self.marker.lock().unwrap() = Some((marker.as_bytes().to_vec(), BEFORE_COMMIT));
     }
 
     fn cuts(&self) -> usize {
         self.cuts.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// How a [`CommitCutter`] connection is to be cut.
+const NOT_CUTTING: u8 = 0;
+const AFTER_COMMIT: u8 = 1;
+const BEFORE_COMMIT: u8 = 2;
 
 /// `url` with its host and port replaced by `addr`; and the host and port it had.
 fn rehost(url: &str, addr: std::net::SocketAddr) -> (String, String) {
@@ -1960,7 +1972,8 @@ fn rehost(url: &str, addr: std::net::SocketAddr) -> (String, String) {
 
 /// PostgreSQL commits a router batch, and the connection drops before the server hears so. The
 /// retry must neither wedge routing (the batch's new contact exists already) nor log the batch's
-/// events twice; nor may a transcript batch cut the same way be written twice. (A network between server and database is PostgreSQL's alone: SQLite's part,
+/// events twice; nor may a transcript batch cut the same way be written twice, and one cut before
+/// its commit is written again rather than refused. (A network between server and database is PostgreSQL's alone: SQLite's part,
 /// that a batch numbered twice is refused, is in the store tests.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
@@ -2034,6 +2047,20 @@ async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
         .unwrap();
     let bodies: Vec<_> = lines.iter().map(|l| l.body.as_str()).collect();
     assert_eq!(bodies, ["a line whose commit is cut", "and the next one"]);
+
+    // A transcript batch lost half-way (rolled back) is written again: the line is not refused.
+    cutter.arm_before_commit("a line whose transaction is cut");
+    caller
+        .send(json!({"type": "say", "text": "a line whose transaction is cut", "client_id": "l3"}))
+        .await;
+    assert_eq!(caller.expect("said").await["client_id"], "l3");
+    assert_eq!(cutter.cuts(), 4, "the line's transaction was cut");
+    let lines = server
+        .store
+        .messages(ContactId(contact.as_i64().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 3, "{lines:?}");
 
     // Routing goes on.
     let mut second = server.caller().await;

@@ -5,10 +5,11 @@
 //!
 //! Batches are numbered. A batch reported failed may have committed all the same (the connection
 //! lost after the commit): the writer then reads its lines back instead of writing them again, and
-//! the store refuses a number written before, so no retry writes a line twice. If a batch did
-//! fail, its lines are retried one by one, so one bad line fails alone.
+//! the store refuses a number written before, so no retry writes a line twice. A batch that failed
+//! for a reason of the moment (a lost connection) is written again after short pauses; if it still
+//! fails, its lines are retried one by one, so one bad line fails alone.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,15 @@ use crate::store::{DynStore, Message, NewMessage, StoreError, StoreResult};
 
 /// Lines written in one transaction at most.
 const BATCH: usize = 1024;
+
+/// Pauses before writing a batch again after a failure of the moment (a lost connection, a busy
+/// database): about 1.5 s in all, then each line is tried once more on its own and a line that
+/// still fails is answered with the error (its sender may send it again).
+const RETRY_PAUSES: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(250),
+    Duration::from_millis(1_000),
+];
 
 type Reply = oneshot::Sender<StoreResult<Message>>;
 
@@ -109,7 +119,18 @@ async fn write_batches(
         }
         let (lines, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let started = Instant::now();
-        match head.write(&store, lines.clone()).await {
+        let mut outcome = head.write(&store, lines.clone()).await;
+        for pause in RETRY_PAUSES {
+            match &outcome {
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, lines = lines.len(), "transcript write failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    outcome = head.write(&store, lines.clone()).await;
+                }
+                _ => break,
+            }
+        }
+        match outcome {
             Ok(written) => {
                 metrics
                     .store_write_seconds

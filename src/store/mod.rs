@@ -57,6 +57,30 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// A failure of the moment rather than of the request — the connection lost, the pool out of
+    /// connections, the database restarting or busy, a transaction chosen as a deadlock's victim
+    /// — so that the same write may well succeed if tried again shortly.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                // PostgreSQL: connection exception, transaction rollback, insufficient
+                // resources, shutting down. SQLite: busy, locked.
+                ["08", "40", "53", "57P"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+                    || code == "5"
+                    || code == "6"
+            }),
+            _ => false,
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// An account: operators, crisis leads, supervisors and administrators.
@@ -369,5 +393,21 @@ pub async fn connect(url: &str) -> StoreResult<DynStore> {
         Ok(Arc::new(PgStore::connect(url).await?))
     } else {
         Ok(Arc::new(SqliteStore::connect(url).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_of_the_moment_are_transient() {
+        let lost = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(StoreError::Database(sqlx::Error::Io(lost)).is_transient());
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_transient());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_transient());
+        assert!(!StoreError::NotFound.is_transient());
+        assert!(!StoreError::Unstorable.is_transient());
+        assert!(!StoreError::Closed.is_transient());
     }
 }
