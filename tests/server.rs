@@ -1853,7 +1853,7 @@ server_test!(handle_time_after_a_transfer_and_a_restart);
 /// `before_commit`, at the first answer after the marker: a transaction lost half-way.
 struct CommitCutter {
     addr: std::net::SocketAddr,
-    marker: std::sync::Arc<std::sync::Mutex<Option<(Vec<u8>, u8)>>>,
+    marker: Armed,
     cuts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -1864,7 +1864,7 @@ impl CommitCutter {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let marker: Arc<Mutex<Option<(Vec<u8>, u8)>>> = Arc::default();
+        let marker: Armed = Arc::default();
         let cuts: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
         let (armed, done) = (marker.clone(), cuts.clone());
         tokio::spawn(async move {
@@ -1952,6 +1952,9 @@ impl CommitCutter {
         self.cuts.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// The marker a [`CommitCutter`] waits for, and how it is to cut.
+type Armed = std::sync::Arc<std::sync::Mutex<Option<(Vec<u8>, u8)>>>;
 
 /// How a [`CommitCutter`] connection is to be cut.
 const NOT_CUTTING: u8 = 0;
