@@ -1859,8 +1859,8 @@ struct CommitCutter {
 
 impl CommitCutter {
     async fn start(target: String) -> CommitCutter {
+        use std::sync::Arc;
         use std::sync::atomic::{AtomicU8, Ordering};
-        use std::sync::{Arc, Mutex};
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
