@@ -119,13 +119,13 @@ async fn write_batches(
         }
         let (lines, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let started = Instant::now();
-        let mut outcome = head.write(&store, lines.clone()).await;
+        let mut outcome = head.write(&store, &lines).await;
         for pause in RETRY_PAUSES {
             match &outcome {
                 Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, lines = lines.len(), "transcript write failed; retrying");
                     tokio::time::sleep(pause).await;
-                    outcome = head.write(&store, lines.clone()).await;
+                    outcome = head.write(&store, &lines).await;
                 }
                 _ => break,
             }
@@ -142,8 +142,8 @@ async fn write_batches(
             }
             Err(e) if lines.len() > 1 => {
                 tracing::warn!(error = %e, lines = lines.len(), "batch failed; writing lines one by one");
-                for (reply, line) in replies.into_iter().zip(lines) {
-                    let outcome = head.write(&store, vec![line]).await;
+                for (reply, line) in replies.into_iter().zip(&lines) {
+                    let outcome = head.write(&store, std::slice::from_ref(line)).await;
                     let _ = reply
                         .send(outcome.and_then(|mut one| one.pop().ok_or(StoreError::NotFound)));
                 }
@@ -164,17 +164,13 @@ struct Head(Option<u64>);
 impl Head {
     /// Writes `lines` as the transcript's next batch. When the store reports a failure, the head
     /// tells whether the batch committed all the same, and then its lines are read back.
-    async fn write(
-        &mut self,
-        store: &DynStore,
-        lines: Vec<NewMessage>,
-    ) -> StoreResult<Vec<Message>> {
+    async fn write(&mut self, store: &DynStore, lines: &[NewMessage]) -> StoreResult<Vec<Message>> {
         let head = match self.0 {
             Some(head) => head,
             None => *self.0.insert(store.transcript_head().await?),
         };
         let batch = head + 1;
-        let e = match store.append_messages(lines.clone(), Some(batch)).await {
+        let e = match store.append_messages(lines.to_vec(), Some(batch)).await {
             Ok(written) => {
                 self.0 = Some(batch);
                 return Ok(written);
@@ -183,7 +179,7 @@ impl Head {
         };
         // Read afresh next time: the head may have moved in ways not known here.
         self.0 = None;
-        match store.appended_batch(batch, lines).await {
+        match store.appended_batch(batch, lines.to_vec()).await {
             Ok(Some(written)) => {
                 tracing::warn!(error = %e, batch, "a transcript write reported as failed had committed");
                 self.0 = Some(batch);
