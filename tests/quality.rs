@@ -1530,6 +1530,73 @@ async fn a_certification_revoked_after_the_cycle_counts_in_it(db: FreshDb) {
 }
 server_test!(a_certification_revoked_after_the_cycle_counts_in_it);
 
+/// A lapse whose skill could not be removed (the database failing for a moment) is applied again
+/// on the next round, not marked done with the skill still there.
+async fn a_lapse_that_failed_half_way_is_applied_again(db: FreshDb) {
+    let server = start(&db, settings(&db)).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    server.account("op", Role::Operator, &[("crisis", 3)]).await;
+    let op = OperatorId(id_of(&server.store, "op").await);
+    let sup = OperatorId(id_of(&server.store, "sup").await);
+    let fail: &[&'static str] = match db.backend() {
+        Backend::Postgres => &[
+            "CREATE FUNCTION skills_fail() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'the database is briefly unavailable'; END $$",
+            "CREATE TRIGGER skills_fail BEFORE DELETE ON account_skills \
+             FOR EACH ROW EXECUTE FUNCTION skills_fail()",
+        ],
+        Backend::Sqlite => &[
+            "CREATE TRIGGER skills_fail BEFORE DELETE ON account_skills \
+             BEGIN SELECT RAISE(ABORT, 'the database is briefly unavailable'); END",
+        ],
+    };
+    for statement in fail {
+        db.execute(statement).await;
+    }
+    // Granted two days ago, expired an hour ago.
+    let now = Timestamp::now();
+    server
+        .store
+        .grant_certification(
+            &hotline::store::quality::NewCertification {
+                account: op,
+                kind: "crisis_certified".into(),
+                granted_at: now.plus_ms(-2 * 86_400_000),
+                expires_at: now.plus_ms(-3_600_000),
+                granted_by: sup,
+                assessment_score: None,
+                note: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    // Several rounds (every 200 ms) fail to remove the skill.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(server.store.account_skills(op).await.unwrap().len(), 1);
+    let drop = match db.backend() {
+        Backend::Postgres => "DROP TRIGGER skills_fail ON account_skills",
+        Backend::Sqlite => "DROP TRIGGER skills_fail",
+    };
+    db.execute(drop).await;
+    let mut removed = false;
+    for _ in 0..50 {
+        if server.store.account_skills(op).await.unwrap().is_empty() {
+            removed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        removed,
+        "the skill is still there once the database works again"
+    );
+    let certs = server.store.certifications(Some(op)).await.unwrap();
+    assert!(certs[0].lapsed_at.is_some(), "{certs:?}");
+    server.stop().await;
+}
+server_test!(a_lapse_that_failed_half_way_is_applied_again);
+
 /// The assessment of a signed-off operator (JSON, CSV and the printable page) shows the figures
 /// that were signed: an audit score that was signed cannot be changed, and an audit still pending
 /// at the sign-off and scored afterwards is listed as a change, not passed off as signed.

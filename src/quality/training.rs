@@ -84,13 +84,35 @@ pub fn missing_modules(rule: &CertificationRule, summary: &TrainingSummary) -> V
         .collect()
 }
 
-/// Applies every lapse not applied yet: marks it (compare-and-set, so each lapse is applied
-/// once across nodes), removes the skill unless another valid certification grants it, and
-/// pushes the account's profile to the engine. Returns how many lapses were applied.
+/// Applies every lapse not applied yet: removes the skill unless another certification in force
+/// grants it, pushes the account's profile to the engine, and only then marks the lapse applied
+/// (compare-and-set, so it is counted once across nodes). A failure on the way leaves the lapse
+/// unapplied, to be applied again on the next round — removing a skill twice is harmless, an
+/// operator keeping a skill whose certification lapsed is not. Returns how many were applied.
 pub async fn apply_lapses(state: &AppState, now: Timestamp) -> Result<u64, ApiError> {
     let rules = &state.settings.quality.certifications;
     let mut applied = 0;
     for lapsed in state.store.lapsed_certifications(now).await? {
+        let removed = match rules.get(&lapsed.kind) {
+            Some(rule) => {
+                let others = state.store.certifications(Some(lapsed.account)).await?;
+                let still_granted = others.iter().any(|c: &Certification| {
+                    c.id != lapsed.id
+                        && c.in_force(now)
+                        && rules.get(&c.kind).is_some_and(|r| r.skill == rule.skill)
+                });
+                if !still_granted {
+                    state
+                        .store
+                        .remove_account_skill(lapsed.account, &rule.skill)
+                        .await?;
+                    let account = state.store.account(lapsed.account).await?;
+                    crate::admin::sync_account(state, &account).await?;
+                }
+                (!still_granted).then_some(&rule.skill)
+            }
+            None => None,
+        };
         if !state
             .store
             .mark_certification_lapsed(lapsed.id, now)
@@ -108,30 +130,14 @@ pub async fn apply_lapses(state: &AppState, now: Timestamp) -> Result<u64, ApiEr
                 "expired"
             }])
             .inc();
-        let Some(rule) = rules.get(&lapsed.kind) else {
-            continue;
-        };
-        let others = state.store.certifications(Some(lapsed.account)).await?;
-        let still_granted = others.iter().any(|c: &Certification| {
-            c.id != lapsed.id
-                && c.in_force(now)
-                && rules.get(&c.kind).is_some_and(|r| r.skill == rule.skill)
-        });
-        if still_granted {
-            continue;
+        if let Some(skill) = removed {
+            tracing::info!(
+                certification = lapsed.id,
+                account = %lapsed.account,
+                skill = %skill,
+                "certification lapsed; skill removed"
+            );
         }
-        state
-            .store
-            .remove_account_skill(lapsed.account, &rule.skill)
-            .await?;
-        let account = state.store.account(lapsed.account).await?;
-        crate::admin::sync_account(state, &account).await?;
-        tracing::info!(
-            certification = lapsed.id,
-            account = %lapsed.account,
-            skill = %rule.skill,
-            "certification lapsed; skill removed"
-        );
     }
     Ok(applied)
 }
