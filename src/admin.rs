@@ -12,8 +12,9 @@ use crate::auth::{CurrentUser, check_new_password, hash_password};
 use crate::domain::{Language, OperatorId, Proficiency, QueueId, Role, Skill};
 use crate::error::ApiError;
 use crate::extract::{Json, Path};
+use crate::gateway::RouterError;
 use crate::queues::QueueDefinition;
-use crate::routing::{Command, OperatorProfile};
+use crate::routing::{Command, EngineError, OperatorProfile};
 use crate::store::{Account, AccountUpdate, NewAccount, SkillInfo};
 
 /// An account as administrators see it (never the hash).
@@ -395,18 +396,31 @@ pub async fn delete_queue(
             "another queue overflows to this one".into(),
         ));
     }
-    let queue = id.clone();
-    let busy = state
+    // The engine checks and forgets in one step, so no contact can enter the queue between the
+    // check and the deletion (and none can be transferred into it afterwards).
+    match state
         .router
-        .read(move |engine, _| engine.contacts().iter().any(|c| c.queue == queue))
+        .send(Command::RemoveQueue { queue: id.clone() })
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    if busy {
-        return Err(ApiError::Conflict(
-            "contacts are still in this queue".into(),
-        ));
+    {
+        Ok(_) | Err(RouterError::Engine(EngineError::UnknownQueue)) => {}
+        Err(RouterError::Engine(EngineError::QueueInUse)) => {
+            return Err(ApiError::Conflict(
+                "contacts are still in this queue".into(),
+            ));
+        }
+        Err(e) => return Err(ApiError::Internal(e.into())),
     }
-    state.store.delete_queue(&id).await?;
+    if let Err(e) = state.store.delete_queue(&id).await {
+        // Still stored: routing must know it again.
+        if let Some(queue) = state.queue(&id) {
+            let _ = state
+                .router
+                .send(Command::UpsertQueue(queue.routing()))
+                .await;
+        }
+        return Err(e.into());
+    }
     state.remove_queue(&id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2071,3 +2071,46 @@ async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
     second.expect("joined").await;
     server.stop().await;
 }
+
+// ---- presence, restore and admin review ----
+
+/// A deleted queue is gone for routing too: nobody can transfer a contact into it (where no
+/// administrator could see or configure it any more), and the contact stays with its operator.
+async fn a_deleted_queue_takes_no_transfers(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("boss", Role::Admin, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    let admin = server.login("boss").await;
+    let (status, body) = put(
+        &server,
+        &admin,
+        "/api/admin/queues/night",
+        json!({"id": "night", "name": "Night line"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api(&server, &admin, "DELETE", "/api/admin/queues/night", None).await;
+    assert_eq!(status, 204, "{body}");
+    let (_caller, joined, mut op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    op.send(json!({"type": "transfer", "contact": contact,
+                   "target": {"kind": "queue", "queue": "night"}}))
+        .await;
+    let refused = loop {
+        let frame = op.next().await;
+        assert_ne!(
+            frame["type"], "released",
+            "transferred into a deleted queue: {frame}"
+        );
+        if frame["type"] == "error" {
+            break frame;
+        }
+    };
+    assert_eq!(refused["code"], "unknown_queue", "{refused}");
+    let held = server.store.contact(ContactId(contact)).await.unwrap();
+    assert_eq!(held.queue.as_str(), "general");
+    let (status, body) = api(&server, &admin, "DELETE", "/api/admin/queues/general", None).await;
+    assert_eq!(status, 409, "a queue with a live contact: {body}");
+    server.stop().await;
+}
+server_test!(a_deleted_queue_takes_no_transfers);

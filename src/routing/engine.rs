@@ -369,6 +369,7 @@ impl Engine {
                 self.upsert_queue(now, cfg);
                 Ok(())
             }
+            Command::RemoveQueue { queue } => self.remove_queue(&queue),
             Command::UpsertOperator(profile) => {
                 self.upsert_operator(now, profile);
                 Ok(())

@@ -164,6 +164,12 @@ pub enum OverflowReason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     UpsertQueue(QueueConfig),
+    /// Forgets a deleted queue, so nothing can enter it any more (a join, a transfer). Refused
+    /// while a contact is in it (abandoned ones that may still resume included) or another
+    /// queue overflows to it.
+    RemoveQueue {
+        queue: QueueId,
+    },
     /// Adds or updates an operator's profile (skills, languages, capacity). Takes effect at once:
     /// a lapsed skill stops routing those contacts immediately.
     UpsertOperator(OperatorProfile),
@@ -477,6 +483,8 @@ pub enum EngineError {
     TargetUnavailable,
     #[error("this command does not apply to a contact that is {0}")]
     WrongState(&'static str),
+    #[error("contacts are still in this queue, or another queue overflows to it")]
+    QueueInUse,
 }
 
 impl EngineError {
@@ -492,6 +500,7 @@ impl EngineError {
             EngineError::NotWrapping => "not_wrapping",
             EngineError::TargetUnavailable => "target_unavailable",
             EngineError::WrongState(_) => "wrong_state",
+            EngineError::QueueInUse => "queue_in_use",
         }
     }
 }

@@ -200,6 +200,21 @@ impl Engine {
         self.recheck_declined = true;
     }
 
+    /// Forgets a queue by its id. Its slot (and its empty classes) stay, so that no index held
+    /// elsewhere moves; a queue created again under the same id gets a new slot.
+    pub(crate) fn remove_queue(&mut self, id: &QueueId) -> Result<(), EngineError> {
+        let qi = self.queue_index(id).ok_or(EngineError::UnknownQueue)?;
+        let in_use = self.contacts.values().any(|c| c.queue == qi)
+            || self.queue_ix.iter().any(|(other, &q)| {
+                other != id && self.queues[q].cfg.overflow_to.as_ref() == Some(id)
+            });
+        if in_use {
+            return Err(EngineError::QueueInUse);
+        }
+        self.queue_ix.remove(id);
+        Ok(())
+    }
+
     /// Recomputes a base's full-relaxation bits and its classes' requirements and bits.
     fn recompute_base(&mut self, b: usize) {
         let base = &self.bases[b];
