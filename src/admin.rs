@@ -260,7 +260,22 @@ pub async fn update_account(
         state.hub.sign_out_staff(id);
     }
     tracing::info!(account = %id, by = %user.id(), "account updated");
-    Ok(Json(sync_account(&state, &account).await?))
+    let view = sync_account(&state, &account).await?;
+    // Someone who may take no more contacts (disabled, or moved to a role that takes none) is not
+    // coming back to the ones they hold: they go offline now, and their live contacts are
+    // offered again first in line instead of waiting out the reconnection grace period.
+    let routable = account.role.takes_contacts() && !account.disabled;
+    if !routable && (patch.disabled == Some(true) || patch.role.is_some()) {
+        state
+            .router
+            .send(Command::SetPresence {
+                operator: id,
+                presence: crate::domain::Presence::Offline,
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+    }
+    Ok(Json(view))
 }
 
 pub async fn reset_password(

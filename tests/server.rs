@@ -2114,3 +2114,40 @@ async fn a_deleted_queue_takes_no_transfers(db: FreshDb) {
     server.stop().await;
 }
 server_test!(a_deleted_queue_takes_no_transfers);
+
+/// Disabling an operator who holds a contact hands it on at once, first in line: they can never
+/// sign in again, so waiting out their reconnection grace period only leaves the caller alone.
+async fn a_disabled_operators_contact_is_offered_again_at_once(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.operator_grace_ms = 60_000;
+    let server = start(&db, settings).await;
+    server.account("boss", Role::Admin, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("other", Role::Operator, &[]).await;
+    let admin = server.login("boss").await;
+    let (_caller, joined, mut op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let mut other = server.staff("other").await;
+    available(&mut other).await;
+    other.expect("state").await;
+    let op_id = id_of(&server.store, "op").await;
+    let (status, body) = api(
+        &server,
+        &admin,
+        "PATCH",
+        &format!("/api/admin/accounts/{op_id}"),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(op.closed().await, Some(1008));
+    other
+        .expect_where("offer", |f| f["contact"]["id"] == contact)
+        .await;
+    assert!(
+        server.events_of(contact).await.contains(&"requeue".into()),
+        "requeued after losing its operator"
+    );
+    server.stop().await;
+}
+server_test!(a_disabled_operators_contact_is_offered_again_at_once);
