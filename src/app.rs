@@ -32,7 +32,7 @@ use crate::metrics::{Metrics, state_label};
 use crate::queues::QueueDefinition;
 use crate::routing::lexicon::RiskLexicon;
 use crate::routing::{
-    Command, ContactState, Engine, EngineConfig, Event, NewContact, RestoredContact,
+    Command, ContactState, Engine, EngineConfig, Event, NewContact, OperatorState, RestoredContact,
 };
 use crate::store::{self, DynStore, NewAccount};
 use crate::{admin, domain::Role};
@@ -294,6 +294,29 @@ async fn prepare_engine(
         );
         let callers: Vec<_> = restored.iter().map(|c| c.contact.id).collect();
         let mut events = engine.restore(now, restored);
+        // Those who hold restored contacts are taken as Available; one who was on break (by
+        // choice or after missed offers) stays on break, and is offered nothing new.
+        let holding: Vec<OperatorId> = engine
+            .operators()
+            .into_iter()
+            .filter(|o| !o.contacts.is_empty())
+            .map(|o| o.id)
+            .collect();
+        for stored in store.states_before_away(&holding).await? {
+            let Some(operator) = stored.operator else {
+                continue;
+            };
+            if let Ok(Event::OperatorState {
+                state: OperatorState::Break { reason },
+                ..
+            }) = serde_json::from_value::<Event>(stored.data)
+            {
+                let presence = crate::domain::Presence::Break { reason };
+                if let Ok(more) = engine.handle(now, Command::SetPresence { operator, presence }) {
+                    events.extend(more);
+                }
+            }
+        }
         // No caller is connected after a restart: each one's grace period starts now, so a caller
         // who never comes back is counted as an abandon instead of waiting forever.
         for contact in callers {

@@ -2151,3 +2151,33 @@ async fn a_disabled_operators_contact_is_offered_again_at_once(db: FreshDb) {
     server.stop().await;
 }
 server_test!(a_disabled_operators_contact_is_offered_again_at_once);
+
+/// An operator on break who still holds a contact is on break after a restart too: the restart
+/// must not put them back in line for new offers they never asked for.
+async fn a_break_survives_a_restart(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.operator_grace_ms = 10_000;
+    settings.routing.caller_grace_ms = 10_000;
+    let server = start(&db, settings.clone()).await;
+    server.account("op", Role::Operator, &[]).await;
+    let (_caller, _joined, mut op) = server.connected_contact("op").await;
+    op.send(json!({"type": "set_presence",
+                   "presence": {"status": "break", "reason": "supervision"}}))
+        .await;
+    op.expect_where("state", |f| f["state"]["state"] == "break")
+        .await;
+    let stop = tokio::spawn(server.stop());
+    op.expect("shutdown").await;
+    stop.await.unwrap();
+
+    let server = start(&db, settings).await;
+    let (_op, hello) = server.staff_with_hello("op").await;
+    assert_eq!(hello["contacts"].as_array().unwrap().len(), 1, "{hello}");
+    assert_eq!(
+        hello["state"],
+        json!({"state": "break", "reason": "supervision"}),
+        "{hello}"
+    );
+    server.stop().await;
+}
+server_test!(a_break_survives_a_restart);

@@ -380,6 +380,9 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     async fn joins_and_leaves(&self, contacts: &[ContactId]) -> StoreResult<Vec<StoredEvent>>;
     /// Of `contacts`, the current stay of each that has one in the log, in id order (one query).
     async fn stays(&self, contacts: &[ContactId]) -> StoreResult<Vec<Stay>>;
+    /// Of `operators`, each one's last `operator_state` event other than `away`: the state they
+    /// were in before their console dropped (a restart puts a held operator's break back).
+    async fn states_before_away(&self, operators: &[OperatorId]) -> StoreResult<Vec<StoredEvent>>;
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
 }

@@ -1628,6 +1628,34 @@ macro_rules! impl_store {
                     sql::stays_from(rows)
                 }
 
+                #[tracing::instrument(skip_all, fields(db = $dialect, operators = operators.len()))]
+                async fn states_before_away(
+                    &self,
+                    operators: &[OperatorId],
+                ) -> StoreResult<Vec<StoredEvent>> {
+                    static QUERY: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "SELECT {} FROM events WHERE seq IN \
+                             (SELECT MAX(seq) FROM events WHERE kind = 'operator_state' \
+                             AND operator_id IN (SELECT cid FROM {} AS j) \
+                             AND data -> 'state' ->> 'state' <> 'away' \
+                             GROUP BY operator_id) ORDER BY seq",
+                            sql::event_columns!(),
+                            sql::json_rows($dialect, 1, &[("cid", "bigint")]),
+                        )
+                    });
+                    if operators.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let ids: Vec<_> = operators.iter().map(|o| sql::IdParam { cid: o.0 }).collect();
+                    let rows: Vec<sql::EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(QUERY.as_str()))
+                        .bind(sql::json_param(&ids)?)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(sql::error)?;
+                    sql::all(rows)
+                }
+
                 #[tracing::instrument(skip_all, fields(db = $dialect, after = after, limit = limit))]
                 async fn events_after(
                     &self,
