@@ -308,6 +308,17 @@ pub async fn set_account_skills(
         .into_iter()
         .map(|s| (s.skill, s.proficiency))
         .collect();
+    // A skill has one proficiency: the store would refuse the second as a conflict.
+    if let Some((skill, _)) = pairs
+        .iter()
+        .enumerate()
+        .find_map(|(i, (skill, _))| pairs[..i].iter().find(|(s, _)| s == skill))
+    {
+        return Err(ApiError::Invalid(format!(
+            "skills: {} is named more than once",
+            skill.as_str()
+        )));
+    }
     state
         .store
         .set_account_skills(id, &pairs)

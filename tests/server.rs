@@ -2181,3 +2181,31 @@ async fn a_break_survives_a_restart(db: FreshDb) {
     server.stop().await;
 }
 server_test!(a_break_survives_a_restart);
+
+/// Naming a skill twice in an account's skills is a mistake in the request (422, saying which
+/// skill), not a conflict with something already stored; the skills stay as they were.
+async fn a_skill_named_twice_is_invalid(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("boss", Role::Admin, &[]).await;
+    server.account("yop", Role::Operator, &[("youth", 4)]).await;
+    let admin = server.login("boss").await;
+    let yop_id = id_of(&server.store, "yop").await;
+    let (status, body) = put(
+        &server,
+        &admin,
+        &format!("/api/admin/accounts/{yop_id}/skills"),
+        json!([{"skill": "youth", "proficiency": 2}, {"skill": "youth", "proficiency": 5}]),
+    )
+    .await;
+    assert_eq!((status, &body["code"]), (422, &json!("invalid")), "{body}");
+    let (_, accounts) = get(&server, &admin, "/api/admin/accounts").await;
+    let yop = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == yop_id)
+        .unwrap();
+    assert_eq!(yop["skills"], json!([{"skill": "youth", "proficiency": 4}]));
+    server.stop().await;
+}
+server_test!(a_skill_named_twice_is_invalid);
