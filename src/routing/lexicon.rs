@@ -21,8 +21,9 @@
 //! means nothing, next to a stated intent it makes that intent imminent.
 //!
 //! # Matching
-//! Text and terms are lower-cased (Unicode) and runs of whitespace collapse to one space, so
-//! English matches case-insensitively and across line breaks. A term that begins (ends) with an
+//! Text and terms are lower-cased (Unicode), full-width ASCII is read as ASCII, typographic
+//! apostrophes as `'`, zero-width characters are dropped and runs of whitespace collapse to one
+//! space, so English matches case-insensitively, in full-width and across line breaks. A term that begins (ends) with an
 //! ASCII letter or digit only matches where the text has no ASCII letter or digit just before
 //! (after) it, so "die" does not match "diet"; Chinese terms match anywhere. Matching is one
 //! Aho-Corasick pass over the text, linear in its length.
@@ -175,8 +176,11 @@ fn normalize(text: &str) -> String {
                 out.push(' ');
             }
             in_space = true;
+        } else if is_invisible(ch) {
+            continue;
         } else {
             in_space = false;
+            let ch = fold_width(ch);
             // Most lines are ASCII or CJK, which lower-case to themselves without a table lookup.
             if ch.is_ascii() {
                 out.push(ch.to_ascii_lowercase());
@@ -188,6 +192,24 @@ fn normalize(text: &str) -> String {
         }
     }
     out
+}
+
+/// Zero-width characters (pasted text, some keyboards) that would split a term in two.
+fn is_invisible(ch: char) -> bool {
+    matches!(
+        ch,
+        '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
+}
+
+/// Full-width ASCII (typed by a Chinese input method in full-width mode) as ASCII, and the
+/// typographic apostrophes phones type as `'`, so "ＫＩＬＬ ＭＹＳＥＬＦ" and "can’t" match.
+fn fold_width(ch: char) -> char {
+    match ch {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(ch) - 0xFEE0).unwrap_or(ch),
+        '\u{2018}' | '\u{2019}' | '\u{02BC}' => '\'',
+        _ => ch,
+    }
 }
 
 /// CJK punctuation, Kana, Hangul and ideographs: characters without case.
@@ -345,10 +367,10 @@ mod tests {
     #[test]
     fn normalize_lower_cases_every_character_as_the_standard_library_does() {
         for ch in (0..=0x10FFFF).filter_map(char::from_u32) {
-            if ch.is_whitespace() {
+            if ch.is_whitespace() || is_invisible(ch) {
                 continue;
             }
-            let expected: String = ch.to_lowercase().collect();
+            let expected: String = fold_width(ch).to_lowercase().collect();
             assert_eq!(normalize(&ch.to_string()), expected, "{ch:?}");
         }
         assert_eq!(normalize("  A\t\nb  我 "), " a b 我 ");
@@ -372,6 +394,21 @@ mod tests {
         assert_eq!(lex.scan("nowhere to go today"), None);
         assert_eq!(lex.scan("the bridge is closed tonight"), None);
         assert_eq!(lex.scan(""), None);
+    }
+
+    #[test]
+    fn full_width_letters_curly_apostrophes_and_invisible_characters_still_match() {
+        let lex = RiskLexicon::default_terms();
+        // A Chinese input method in full-width mode types Latin letters as U+FF21….
+        assert_eq!(
+            lex.scan("Ｉ ＷＡＮＴ ＴＯ ＫＩＬＬ ＭＹＳＥＬＦ"),
+            Some(RiskLevel::High)
+        );
+        assert_eq!(lex.scan("ｓｕｉｃｉｄｅ"), Some(RiskLevel::High));
+        // Phones type the typographic apostrophe.
+        assert_eq!(lex.scan("I can\u{2019}t go on"), Some(RiskLevel::Medium));
+        // A zero-width space pasted between two characters.
+        assert_eq!(lex.scan("想\u{200B}死"), Some(RiskLevel::High));
     }
 
     #[test]
