@@ -1846,6 +1846,38 @@ async fn handle_time_after_a_transfer_and_a_restart(db: FreshDb) {
 }
 server_test!(handle_time_after_a_transfer_and_a_restart);
 
+// ---- caller side review ----
+
+/// A conversation the operator ended is over for the caller too: coming back with its resume
+/// token (a reload during the operator's wrap-up) must not reopen it, or the caller's lines would
+/// be acknowledged while nobody reads them.
+async fn resume_after_the_operator_ended_is_refused(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op1", Role::Operator, &[]).await;
+    let (mut caller, joined, mut op) = server.connected_contact("op1").await;
+    let contact = joined["contact"].clone();
+    op.send(json!({"type": "end", "contact": contact})).await;
+    op.expect("wrap_up").await;
+    caller.expect("ended").await;
+    drop(caller);
+
+    let mut back = server.caller().await;
+    back.send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
+        .await;
+    let answer = back.next().await;
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert_eq!(answer["code"], "ended", "{answer}");
+    back.send(json!({"type": "say", "text": "are you there?", "client_id": "x"}))
+        .await;
+    let answer = back.next().await;
+    assert_eq!(
+        answer["type"], "error",
+        "a line nobody reads was accepted: {answer}"
+    );
+    server.stop().await;
+}
+server_test!(resume_after_the_operator_ended_is_refused);
+
 /// A TCP relay in front of PostgreSQL that, once armed with a marker, lets the next client message
 /// holding the marker through, lets PostgreSQL run it and its transaction to the end (the next
 /// `ReadyForQuery` outside a transaction), and then cuts the connection before the client reads a

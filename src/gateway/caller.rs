@@ -31,7 +31,7 @@ use crate::auth::{random_token, token_hash};
 use crate::config::CallerSettings;
 use crate::domain::{ContactId, Language, QueueId, RiskLevel, Timestamp, Topic};
 use crate::error::ApiError;
-use crate::routing::{Command, EngineError, NewContact, SkillRequirement};
+use crate::routing::{Command, ContactState, EngineError, NewContact, SkillRequirement};
 use crate::store::{
     Message, NewContactRecord, NewMessage, Reader, Sender, StoreError, StoreResult, Visibility,
 };
@@ -468,7 +468,13 @@ impl CallerSession {
             .await
             .ok()
             .flatten();
-        let Some(view) = view.filter(|v| !v.state.is_terminal()) else {
+        // In wrap-up the conversation is over for the caller: nobody would read a new line.
+        let Some(view) = view.filter(|v| {
+            matches!(
+                v.state,
+                ContactState::Waiting | ContactState::Offered | ContactState::Assigned
+            )
+        }) else {
             self.detach();
             return Err(ended());
         };
@@ -484,7 +490,7 @@ impl CallerSession {
         });
         if let Some(operator) = view
             .operator
-            .filter(|_| view.state == crate::routing::ContactState::Assigned)
+            .filter(|_| view.state == ContactState::Assigned)
         {
             let operator_name = self.state.hub.staff_name(operator).unwrap_or_default();
             out.push(CallerEvent::Connected { operator_name });
