@@ -1878,6 +1878,35 @@ async fn resume_after_the_operator_ended_is_refused(db: FreshDb) {
 }
 server_test!(resume_after_the_operator_ended_is_refused);
 
+/// A flood is a flood whatever the frames hold: binary frames count against the caller's frame
+/// budget like text ones, and past it the connection is closed with the policy code.
+async fn caller_binary_flood_is_closed(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    let mut caller = server.caller().await;
+    caller
+        .0
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    // One binary frame is answered and the connection stays usable.
+    assert_eq!(caller.expect("error").await["code"], "bad_frame");
+    caller.send(json!({"type": "ping"})).await;
+    caller.expect("pong").await;
+    for _ in 0..200 {
+        if caller
+            .0
+            .send(Message::Binary(vec![0; 8].into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(caller.closed().await, Some(1008));
+    server.stop().await;
+}
+server_test!(caller_binary_flood_is_closed);
+
 /// A TCP relay in front of PostgreSQL that, once armed with a marker, lets the next client message
 /// holding the marker through, lets PostgreSQL run it and its transaction to the end (the next
 /// `ReadyForQuery` outside a transaction), and then cuts the connection before the client reads a

@@ -128,15 +128,16 @@ impl CallerSession {
                     None => break Some((CLOSE_POLICY, "too slow")),
                 },
                 frame = stream.next(), if self.lines.len() < LINES_IN_FLIGHT => match frame {
-                    Some(Ok(WsMessage::Text(text))) => {
+                    // Binary frames count too: a flood of frames we refuse still costs an answer each.
+                    Some(Ok(message @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
                         if !flood.admit() {
                             self.state.metrics.frames_rejected.with_label_values(&["flood"]).inc();
                             break Some((CLOSE_POLICY, "too many frames"));
                         }
-                        self.handle(&text, &mut out).await;
-                    }
-                    Some(Ok(WsMessage::Binary(_))) => {
-                        out.push(CallerEvent::Error(ErrorFrame::new("bad_frame", "frames must be text")));
+                        match message {
+                            WsMessage::Text(text) => self.handle(&text, &mut out).await,
+                            _ => out.push(CallerEvent::Error(ErrorFrame::new("bad_frame", "frames must be text"))),
+                        }
                     }
                     Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break None,
                     Some(Ok(_)) => {}
