@@ -379,6 +379,7 @@ pub async fn put_queue(
     if queue.name.trim().is_empty() {
         return Err(ApiError::Invalid("name: must not be empty".into()));
     }
+    queue.check().map_err(ApiError::Invalid)?;
     if let Some(target) = &queue.overflow_to
         && (target == &id || !state.queues_snapshot().iter().any(|q| &q.id == target))
     {

@@ -118,6 +118,38 @@ impl QueueDefinition {
         }
     }
 
+    /// What an administrator may not save: a caller turned away by a closed queue (or in danger
+    /// while waiting) must always be shown numbers to call, and opening minutes must lie within
+    /// a day. The message names the field, as `ApiError::Invalid` expects.
+    pub fn check(&self) -> Result<(), String> {
+        if self.alternatives.is_empty() {
+            return Err("alternatives: list at least one number callers can turn to".into());
+        }
+        if self
+            .alternatives
+            .iter()
+            .any(|a| a.name.trim().is_empty() || a.number.trim().is_empty())
+        {
+            return Err("alternatives: every entry needs a name and a number".into());
+        }
+        if let OpeningHours::Daily {
+            open_minute,
+            close_minute,
+            utc_offset_minutes,
+        } = self.opening_hours
+        {
+            if open_minute >= 1440 || close_minute > 1440 {
+                return Err(
+                    "opening_hours: open_minute must be 0 to 1439, close_minute 0 to 1440".into(),
+                );
+            }
+            if !(-720..=840).contains(&utc_offset_minutes) {
+                return Err("opening_hours: utc_offset_minutes must be -720 to 840".into());
+            }
+        }
+        Ok(())
+    }
+
     /// What the routing engine needs of this queue.
     pub fn routing(&self) -> QueueConfig {
         QueueConfig {

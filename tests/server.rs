@@ -1907,6 +1907,41 @@ async fn caller_binary_flood_is_closed(db: FreshDb) {
 }
 server_test!(caller_binary_flood_is_closed);
 
+/// A queue that can close must leave the caller somewhere to turn: a definition without any
+/// alternative number, with a blank number, or with opening minutes past the end of the day (which
+/// would close it at hours nobody chose) is refused, and callers still see the numbers.
+async fn queue_without_alternatives_is_refused(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.login("boss").await;
+    let hours = json!({"kind": "daily", "open_minute": 1200, "close_minute": 480, "utc_offset_minutes": 480});
+    let bad = [
+        json!({"id": "night", "name": "Night line", "opening_hours": hours, "alternatives": []}),
+        json!({"id": "night", "name": "Night line", "opening_hours": hours,
+               "alternatives": [{"name": "Police", "number": "  "}]}),
+        json!({"id": "night", "name": "Night line", "opening_hours":
+               {"kind": "daily", "open_minute": 1200, "close_minute": 1500, "utc_offset_minutes": 480}}),
+    ];
+    for body in bad {
+        let (status, answer) = put(&server, &admin, "/api/admin/queues/night", body.clone()).await;
+        assert_eq!(status, 422, "{body} was accepted: {answer}");
+    }
+    let info: Value = reqwest::get(server.url("/api/public/info"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for queue in info["queues"].as_array().unwrap() {
+        assert!(
+            !queue["alternatives"].as_array().unwrap().is_empty(),
+            "{queue}"
+        );
+    }
+    server.stop().await;
+}
+server_test!(queue_without_alternatives_is_refused);
+
 /// A TCP relay in front of PostgreSQL that, once armed with a marker, lets the next client message
 /// holding the marker through, lets PostgreSQL run it and its transaction to the end (the next
 /// `ReadyForQuery` outside a transaction), and then cuts the connection before the client reads a
