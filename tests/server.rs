@@ -1942,6 +1942,29 @@ async fn queue_without_alternatives_is_refused(db: FreshDb) {
 }
 server_test!(queue_without_alternatives_is_refused);
 
+/// The same conversation opened in a second window (a duplicated tab carries the resume token)
+/// takes it over; the first window is told so, with an ordinary close, not a policy close for a
+/// "too slow" connection it would reconnect from and take the conversation back, without end.
+async fn resume_in_another_window_tells_the_first_one(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    let mut first = server.caller().await;
+    first.send(join("general", "no")).await;
+    let joined = first.expect("joined").await;
+    let mut second = server.caller().await;
+    second
+        .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
+        .await;
+    assert_eq!(second.expect("resumed").await["contact"], joined["contact"]);
+    let told = first.next().await;
+    assert_eq!(told["type"], "error", "{told}");
+    assert_eq!(told["code"], "replaced", "{told}");
+    assert_eq!(first.closed().await, Some(1000));
+    second.send(json!({"type": "ping"})).await;
+    second.expect("pong").await;
+    server.stop().await;
+}
+server_test!(resume_in_another_window_tells_the_first_one);
+
 /// A TCP relay in front of PostgreSQL that, once armed with a marker, lets the next client message
 /// holding the marker through, lets PostgreSQL run it and its transaction to the end (the next
 /// `ReadyForQuery` outside a transaction), and then cuts the connection before the client reads a

@@ -23,8 +23,9 @@ use super::protocol::{
 use super::router::Join;
 use super::transcript::Pending;
 use super::{
-    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES, RouterError,
-    check_origin, decode, farewell, recv_inbox, router_error_frame, send_frames, store_error_frame,
+    CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES,
+    RouterError, check_origin, decode, farewell, recv_inbox, router_error_frame, send_frames,
+    store_error_frame,
 };
 use crate::app::AppState;
 use crate::auth::{random_token, token_hash};
@@ -125,7 +126,18 @@ impl CallerSession {
                             self.pass(frame, &mut out);
                         }
                     }
-                    None => break Some((CLOSE_POLICY, "too slow")),
+                    None => match self.joined {
+                        // Resumed in another window: an ordinary close, so this one does not
+                        // reconnect and take the conversation back.
+                        Some((contact, conn)) if self.state.hub.caller_replaced(contact, conn) => {
+                            out.push(CallerEvent::Error(ErrorFrame::new(
+                                "replaced",
+                                "this conversation continues in another window",
+                            )));
+                            break Some((CLOSE_NORMAL, "replaced"));
+                        }
+                        _ => break Some((CLOSE_POLICY, "too slow")),
+                    },
                 },
                 frame = stream.next(), if self.lines.len() < LINES_IN_FLIGHT => match frame {
                     // Binary frames count too: a flood of frames we refuse still costs an answer each.

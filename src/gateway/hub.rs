@@ -199,6 +199,15 @@ impl Hub {
         self.lock().callers.get(&contact).is_some_and(|c| c.quiet)
     }
 
+    /// True if another connection of `contact` has taken the place of `conn` (the conversation
+    /// was resumed elsewhere), as opposed to `conn` having been dropped as too slow.
+    pub fn caller_replaced(&self, contact: ContactId, conn: u64) -> bool {
+        self.lock()
+            .callers
+            .get(&contact)
+            .is_some_and(|c| c.conn != conn)
+    }
+
     /// As [`Hub::unregister_staff`], for a caller's connection.
     pub fn unregister_caller(&self, contact: ContactId, conn: u64) -> bool {
         let mut inner = self.lock();

@@ -137,6 +137,8 @@ impl FloodGuard {
 
 /// WebSocket close code for abusive peers (RFC 6455 "policy violation").
 pub const CLOSE_POLICY: u16 = 1008;
+/// WebSocket close code for an ordinary end (a caller's conversation taken over by another window).
+pub const CLOSE_NORMAL: u16 = 1000;
 /// WebSocket close code when the server goes down ("going away").
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 

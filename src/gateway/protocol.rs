@@ -164,7 +164,8 @@ impl From<&Message> for TranscriptLine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorFrame {
     /// Stable, machine-readable: bad_frame, too_large, unknown_type, not_joined, closed, forbidden,
-    /// not_found, rate_limited, invalid, unknown_contact, not_offered, wrong_state, unavailable, internal…
+    /// not_found, rate_limited, invalid, unknown_contact, not_offered, wrong_state, unavailable, internal,
+    /// replaced (a caller's conversation was resumed in another window)…
     pub code: String,
     pub message: String,
     /// For a refused `say`: the line's `client_id`, so the sender can mark that line.

@@ -373,6 +373,12 @@ export class CallerSession {
       return;
     }
     if (code === 'shutting_down') return; // the socket reconnects and resumes by itself
+    if (code === 'replaced') {
+      // Resumed in another window: reconnecting would take it back from there, and so on.
+      this.socket.stop();
+      this.set({ error: { code, message } });
+      return;
+    }
     if (this.state.phase === 'joining' && !this.resumeToken) {
       // The join was refused (rate limit, invalid form): back to the form, with the reason.
       this.pendingJoin = null;

@@ -88,6 +88,7 @@ const zh = {
     unknown_queue: '这项服务现在不可用，请选择其他服务。',
     not_joined: '连接还没准备好，请稍等片刻再发送。',
     unknown_contact: '这次对话已经结束了。',
+    replaced: '这次对话已在另一个窗口中继续。要在这里继续，请刷新本页。',
     unavailable: '服务暂时不可用，请稍后再试。情况紧急时，请直接拨打下面的电话。',
     internal: '服务出了点问题，请稍后再试。情况紧急时，请直接拨打下面的电话。',
   } as Record<string, string>,
@@ -190,6 +191,7 @@ const en: Strings = {
     unknown_queue: 'That service is not available now; please choose another.',
     not_joined: 'The connection is not ready yet; please wait a moment and send again.',
     unknown_contact: 'This conversation has already ended.',
+    replaced: 'This conversation continues in another window. To carry on here, reload this page.',
     unavailable:
       'The service is unavailable for now; please try again shortly. If it is urgent, call one of the numbers below.',
     internal:

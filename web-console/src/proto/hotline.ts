@@ -737,7 +737,8 @@ export interface Alternative {
 export interface ErrorFrame {
   /**
    * Stable, machine-readable: bad_frame, too_large, unknown_type, not_joined, closed, forbidden,
-   * not_found, rate_limited, invalid, unknown_contact, not_offered, wrong_state, unavailable, internal…
+   * not_found, rate_limited, invalid, unknown_contact, not_offered, wrong_state, unavailable, internal,
+   * replaced (a caller's conversation was resumed in another window)…
    */
   code: string;
   message: string;
