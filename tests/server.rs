@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::server::*;
 use common::{Backend, FreshDb, fresh_database};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use hotline::domain::{ContactId, QueueId, Role, Timestamp};
 use hotline::queues::QueueDefinition;
 use serde_json::{Value, json};
@@ -1906,6 +1906,33 @@ async fn caller_binary_flood_is_closed(db: FreshDb) {
     server.stop().await;
 }
 server_test!(caller_binary_flood_is_closed);
+
+/// The same for a staff console (its limit is 200 frames in 10 s).
+async fn staff_binary_flood_is_closed(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    let mut op = server.staff("op").await;
+    for _ in 0..400 {
+        if op.0.send(Message::Binary(vec![0; 8].into())).await.is_err() {
+            break;
+        }
+    }
+    let mut code = None;
+    for _ in 0..500 {
+        let next = tokio::time::timeout(Duration::from_secs(5), op.0.next()).await;
+        match next.ok().flatten() {
+            Some(Ok(Message::Close(frame))) => {
+                code = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    assert_eq!(code, Some(1008));
+    server.stop().await;
+}
+server_test!(staff_binary_flood_is_closed);
 
 /// A queue that can close must leave the caller somewhere to turn: a definition without any
 /// alternative number, with a blank number, or with opening minutes past the end of the day (which

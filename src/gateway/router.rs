@@ -759,8 +759,7 @@ impl RouterTask {
                     position,
                     estimated_wait_ms,
                 } = place;
-                // Round estimates to 10 s so callers are not sent a new number every second.
-                let estimate = (estimated_wait_ms / 10_000) * 10_000;
+                let estimate = shown_wait(estimated_wait_ms);
                 if self.places_sent.get(&contact) != Some(&(position, estimate)) {
                     self.hub.to_caller(
                         contact,
@@ -779,6 +778,13 @@ impl RouterTask {
             self.hub.to_floor_watchers(&frame);
         }
     }
+}
+
+/// A waiting caller's estimate as pushed once a second: rounded up to 10 s, so that callers are
+/// not sent a new number every second, and never below what is expected (a 9 s wait is not 0).
+fn shown_wait(estimated_wait_ms: i64) -> i64 {
+    const STEP: i64 = 10_000;
+    estimated_wait_ms.max(0).saturating_add(STEP - 1) / STEP * STEP
 }
 
 /// Answers a request the router will not serve because it gave up at the shutdown deadline.
@@ -891,5 +897,21 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pushed_wait_is_rounded_up_to_ten_seconds() {
+        assert_eq!(shown_wait(0), 0);
+        assert_eq!(shown_wait(1), 10_000);
+        assert_eq!(shown_wait(9_000), 10_000);
+        assert_eq!(shown_wait(10_000), 10_000);
+        assert_eq!(shown_wait(59_001), 60_000);
+        assert_eq!(shown_wait(-5), 0);
+        assert_eq!(shown_wait(i64::MAX), i64::MAX / 10_000 * 10_000);
     }
 }

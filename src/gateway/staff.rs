@@ -94,17 +94,20 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
                 None => break Some((CLOSE_POLICY, "replaced or too slow")),
             },
             frame = stream.next() => match frame {
-                Some(Ok(WsMessage::Text(text))) => {
+                // Binary frames count toward the flood limit too: each one is answered.
+                Some(Ok(message @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
                     if !flood.admit() {
                         state.metrics.frames_rejected.with_label_values(&["flood"]).inc();
                         break Some((CLOSE_POLICY, "too many frames"));
                     }
-                    if let Some(frame) = handle(&state, &user, &text).await {
-                        out.push(frame);
+                    match message {
+                        WsMessage::Text(text) => {
+                            if let Some(frame) = handle(&state, &user, &text).await {
+                                out.push(frame);
+                            }
+                        }
+                        _ => out.push(StaffEvent::Error(ErrorFrame::new("bad_frame", "frames must be text"))),
                     }
-                }
-                Some(Ok(WsMessage::Binary(_))) => {
-                    out.push(StaffEvent::Error(ErrorFrame::new("bad_frame", "frames must be text")));
                 }
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break None,
                 Some(Ok(_)) => {}
