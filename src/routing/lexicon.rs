@@ -152,6 +152,33 @@ const DEFAULT_TERMS: &[(&str, RiskLevel, Option<RiskLevel>)] = {
         ("刀", Imminent, Some(High)),
         ("楼顶", Imminent, Some(High)),
         ("天台", Imminent, Some(High)),
+        // The same in traditional characters (Hong Kong, Macao, Taiwan and overseas callers),
+        // where they differ from the simplified ones above.
+        ("自殺", High, None),
+        ("輕生", High, None),
+        ("跳樓", High, None),
+        ("燒炭", High, None),
+        ("結束生命", High, None),
+        ("結束自己", High, None),
+        ("尋死", High, None),
+        ("了結自己", High, None),
+        ("自殘", Medium, None),
+        ("自傷", Medium, None),
+        ("傷害自己", Medium, None),
+        ("撐不下去", Medium, None),
+        ("活著沒意思", Medium, None),
+        ("絕望", Medium, None),
+        ("寫好了遺書", Imminent, None),
+        ("遺書寫好了", Imminent, None),
+        ("已經割腕", Imminent, None),
+        ("已經吃了安眠藥", Imminent, None),
+        ("站在樓頂", Imminent, None),
+        ("現在就", Imminent, Some(High)),
+        ("馬上", Imminent, Some(High)),
+        ("等會兒就", Imminent, Some(High)),
+        ("藥", Imminent, Some(High)),
+        ("繩子", Imminent, Some(High)),
+        ("樓頂", Imminent, Some(High)),
         ("tonight", Imminent, Some(High)),
         ("right now", Imminent, Some(High)),
         ("now", Imminent, Some(High)),
@@ -409,6 +436,24 @@ mod tests {
         assert_eq!(lex.scan("I can\u{2019}t go on"), Some(RiskLevel::Medium));
         // A zero-width space pasted between two characters.
         assert_eq!(lex.scan("想\u{200B}死"), Some(RiskLevel::High));
+    }
+
+    #[test]
+    fn traditional_characters_match_as_simplified_ones_do() {
+        let lex = RiskLexicon::default_terms();
+        assert_eq!(lex.scan("我真的很想自殺"), Some(RiskLevel::High));
+        assert_eq!(lex.scan("活著沒意思"), Some(RiskLevel::Medium));
+        assert_eq!(lex.scan("遺書寫好了"), Some(RiskLevel::Imminent));
+        assert_eq!(
+            lex.scan("我想自殺，藥已經準備好"),
+            Some(RiskLevel::Imminent)
+        );
+        // Every term differs from every other one (a copy would be a mistake in the list).
+        let mut texts: Vec<&str> = DEFAULT_TERMS.iter().map(|t| t.0).collect();
+        texts.sort_unstable();
+        let all = texts.len();
+        texts.dedup();
+        assert_eq!(texts.len(), all);
     }
 
     #[test]
