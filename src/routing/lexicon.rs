@@ -22,11 +22,13 @@
 //!
 //! # Matching
 //! Text and terms are lower-cased (Unicode), full-width ASCII is read as ASCII, typographic
-//! apostrophes as `'`, zero-width characters are dropped and runs of whitespace collapse to one
-//! space, so English matches case-insensitively, in full-width and across line breaks. A term that begins (ends) with an
-//! ASCII letter or digit only matches where the text has no ASCII letter or digit just before
-//! (after) it, so "die" does not match "diet"; Chinese terms match anywhere. Matching is one
-//! Aho-Corasick pass over the text, linear in its length.
+//! apostrophes as `'` and dashes as `-`, zero-width characters are dropped, whitespace between two
+//! Chinese characters is dropped and other runs of whitespace collapse to one space, so English
+//! matches case-insensitively, in full-width and across line breaks, and Chinese across spaces and
+//! line breaks. A term that begins (ends) with an ASCII letter or digit only matches where the
+//! text has no ASCII letter or digit just before (after) it, so "die" does not match "diet";
+//! Chinese terms match anywhere. Matching is one Aho-Corasick pass over the text, linear in its
+//! length.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Deserialize;
@@ -125,6 +127,7 @@ const DEFAULT_TERMS: &[(&str, RiskLevel, Option<RiskLevel>)] = {
         ("cutting myself", Medium, None),
         ("hopeless", Medium, None),
         ("can't go on", Medium, None),
+        ("cant go on", Medium, None),
         ("no way out", Medium, None),
         // An act under way or prepared (imminent on its own).
         ("写好了遗书", Imminent, None),
@@ -197,6 +200,8 @@ const DEFAULT_TERMS: &[(&str, RiskLevel, Option<RiskLevel>)] = {
 fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_space = false;
+    // Whether the last character written before the current whitespace run is a Chinese one.
+    let mut after_han = false;
     for ch in text.chars() {
         if ch.is_whitespace() {
             if !in_space {
@@ -206,8 +211,14 @@ fn normalize(text: &str) -> String {
         } else if is_invisible(ch) {
             continue;
         } else {
-            in_space = false;
             let ch = fold_width(ch);
+            // Chinese is written without spaces: one between two Chinese characters ("想 死")
+            // would only hide a term.
+            if in_space && after_han && is_han(ch) {
+                out.pop();
+            }
+            in_space = false;
+            after_han = is_han(ch);
             // Most lines are ASCII or CJK, which lower-case to themselves without a table lookup.
             if ch.is_ascii() {
                 out.push(ch.to_ascii_lowercase());
@@ -230,13 +241,21 @@ fn is_invisible(ch: char) -> bool {
 }
 
 /// Full-width ASCII (typed by a Chinese input method in full-width mode) as ASCII, and the
-/// typographic apostrophes phones type as `'`, so "ＫＩＬＬ ＭＹＳＥＬＦ" and "can’t" match.
+/// typographic apostrophes and dashes phones type as `'` and `-`, so "ＫＩＬＬ ＭＹＳＥＬＦ",
+/// "can’t" and "self‑harm" match.
 fn fold_width(ch: char) -> char {
     match ch {
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(ch) - 0xFEE0).unwrap_or(ch),
         '\u{2018}' | '\u{2019}' | '\u{02BC}' => '\'',
+        // Hyphens and dashes as typed by phones and word processors: "self‑harm", "self—harm".
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
         _ => ch,
     }
+}
+
+/// Chinese characters (the unified ideographs and their first extension).
+fn is_han(ch: char) -> bool {
+    matches!(ch, '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}')
 }
 
 /// CJK punctuation, Kana, Hangul and ideographs: characters without case.
@@ -436,6 +455,22 @@ mod tests {
         assert_eq!(lex.scan("I can\u{2019}t go on"), Some(RiskLevel::Medium));
         // A zero-width space pasted between two characters.
         assert_eq!(lex.scan("想\u{200B}死"), Some(RiskLevel::High));
+    }
+
+    #[test]
+    fn spaces_inside_chinese_dashes_and_a_missing_apostrophe_still_match() {
+        let lex = RiskLexicon::default_terms();
+        assert_eq!(lex.scan("我 想 死"), Some(RiskLevel::High));
+        assert_eq!(lex.scan("真的\n不想活了"), Some(RiskLevel::High));
+        assert_eq!(
+            lex.scan("I keep thinking about self\u{2011}harm"),
+            Some(RiskLevel::Medium)
+        );
+        assert_eq!(lex.scan("self\u{2014}harm"), Some(RiskLevel::Medium));
+        assert_eq!(lex.scan("i cant go on"), Some(RiskLevel::Medium));
+        // Whitespace elsewhere still collapses to one space, and words stay words.
+        assert_eq!(normalize("想 死 and  die"), "想死 and die");
+        assert_eq!(lex.scan("studied all night"), None);
     }
 
     #[test]
