@@ -24,7 +24,7 @@ use hotline::routing::{
 };
 use hotline::store::projection::project;
 use hotline::store::{
-    AccountUpdate, ContactRecord, DynStore, NewAccount, NewContactRecord, NewMessage, Reader,
+    AccountUpdate, ContactRecord, DynStore, Log, NewAccount, NewContactRecord, NewMessage, Reader,
     Sender, Session, SkillInfo, Stay, StoreError, TranscriptPage, Visibility,
 };
 use sqlx::Connection;
@@ -955,13 +955,13 @@ async fn a_numbered_batch_is_written_once(store: DynStore, _db: FreshDb) {
         channel: Channel::Chat,
         risk: RiskLevel::None,
     };
-    let head = store.log_head().await.unwrap();
+    let head = store.log_head(Log::Events).await.unwrap();
     let first = [(ids[0], new_contact("n1", None, 1_000))];
     store
         .record_batch(Timestamp(1_000), Some(head + 1), &first, &[enter(ids[0])])
         .await
         .unwrap();
-    assert_eq!(store.log_head().await.unwrap(), head + 1);
+    assert_eq!(store.log_head(Log::Events).await.unwrap(), head + 1);
     // The same batch again (a retry after an ambiguous commit) is refused and writes nothing.
     assert!(
         store
@@ -977,7 +977,7 @@ async fn a_numbered_batch_is_written_once(store: DynStore, _db: FreshDb) {
             .await
             .is_err()
     );
-    assert_eq!(store.log_head().await.unwrap(), head + 1);
+    assert_eq!(store.log_head(Log::Events).await.unwrap(), head + 1);
     assert_eq!(store.events_of_contact(ids[0]).await.unwrap().len(), 1);
     assert!(matches!(
         store.contact(ids[1]).await,
@@ -993,7 +993,7 @@ async fn a_numbered_batch_is_written_once(store: DynStore, _db: FreshDb) {
         .record_events(Timestamp(3_000), &[enter(ids[1])])
         .await
         .unwrap();
-    assert_eq!(store.log_head().await.unwrap(), head + 3);
+    assert_eq!(store.log_head(Log::Events).await.unwrap(), head + 3);
 }
 
 store_test!(a_numbered_transcript_batch_is_written_once_and_read_back);
@@ -1002,7 +1002,7 @@ store_test!(a_numbered_transcript_batch_is_written_once_and_read_back);
 async fn a_numbered_transcript_batch_is_written_once_and_read_back(store: DynStore, _db: FreshDb) {
     let [a, b] = made_contacts(&store, ["ta", "tb"]).await;
     store.append_message(line(a, "before", 1)).await.unwrap();
-    let head = store.transcript_head().await.unwrap();
+    let head = store.log_head(Log::Transcript).await.unwrap();
     let batch = || vec![line(b, "b1", 2), line(a, "a2", 3), line(b, "b2", 4)];
     assert!(
         store
@@ -1015,7 +1015,7 @@ async fn a_numbered_transcript_batch_is_written_once_and_read_back(store: DynSto
         .append_messages(batch(), Some(head + 1))
         .await
         .unwrap();
-    assert_eq!(store.transcript_head().await.unwrap(), head + 1);
+    assert_eq!(store.log_head(Log::Transcript).await.unwrap(), head + 1);
     // Read back as the write returned them.
     let again = store.appended_batch(head + 1, batch()).await.unwrap();
     assert_eq!(again.as_ref(), Some(&written));
@@ -1045,7 +1045,7 @@ async fn a_numbered_transcript_batch_is_written_once_and_read_back(store: DynSto
             .unwrap()
             .is_none()
     );
-    assert_eq!(store.transcript_head().await.unwrap(), head + 2);
+    assert_eq!(store.log_head(Log::Transcript).await.unwrap(), head + 2);
 }
 
 store_test!(a_batch_of_lines_is_numbered_per_contact);

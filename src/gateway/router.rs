@@ -34,7 +34,7 @@ use crate::routing::{
     Command, ContactState, ContactView, Engine, EngineError, Event, NewContact, OperatorView,
     QueuePlace,
 };
-use crate::store::{DynStore, NewContactRecord};
+use crate::store::{DynStore, Log, LogHead, NewContactRecord};
 
 use super::hub::{CallerNotice, Hub, Members, Person, StaffNotice};
 use super::protocol::{CallerEvent, ContactSummary, FloorOperator, StaffEvent};
@@ -183,8 +183,8 @@ pub struct RouterTask {
     ids: VecDeque<ContactId>,
     /// A reservation under way in the background.
     refill: Option<tokio::task::JoinHandle<crate::store::StoreResult<Vec<ContactId>>>>,
-    /// The number of the log's last batch, once read (see [`RouterTask::write`]).
-    log_head: Option<u64>,
+    /// The event log's head, to number batches (see [`RouterTask::write`]).
+    log_head: LogHead,
 }
 
 impl RouterTask {
@@ -215,7 +215,7 @@ impl RouterTask {
             floor_dirty: true,
             ids: VecDeque::new(),
             refill: None,
-            log_head: None,
+            log_head: LogHead::new(Log::Events),
         };
         (task, RouterHandle { tx })
     }
@@ -494,46 +494,26 @@ impl RouterTask {
         Ok(conns)
     }
 
-    /// One attempt at writing a batch as the log's next one. A write reported failed may have
-    /// committed all the same (the connection was lost after the commit): the log's head tells,
-    /// and a retry can never write the batch twice, since the store refuses a batch whose number
-    /// does not follow the head.
+    /// One attempt at writing a batch as the log's next one (see [`crate::store::Log`]).
     async fn write(
         &mut self,
         now: Timestamp,
         contacts: &[(ContactId, NewContactRecord)],
         events: &[Event],
     ) -> crate::store::StoreResult<()> {
-        let head = match self.log_head {
-            Some(head) => head,
-            None => *self.log_head.insert(self.store.log_head().await?),
-        };
-        let batch = head + 1;
-        let Err(e) = self
+        let batch = self.log_head.next(&*self.store).await?;
+        match self
             .store
             .record_batch(now, Some(batch), contacts, events)
             .await
-        else {
-            self.log_head = Some(batch);
-            return Ok(());
-        };
-        match self.store.log_head().await {
-            Ok(now_at) if now_at == batch => {
+        {
+            Ok(()) => self.log_head.written(batch),
+            Err(e) if self.log_head.committed_anyway(&*self.store, batch).await => {
                 tracing::warn!(error = %e, batch, "an event log write reported as failed had committed");
-                self.log_head = Some(batch);
-                Ok(())
             }
-            Ok(now_at) if now_at != head => {
-                tracing::error!(
-                    head = now_at,
-                    expected = head,
-                    "the event log was written by another writer; is a second server using this database?"
-                );
-                self.log_head = Some(now_at);
-                Err(e)
-            }
-            _ => Err(e),
+            Err(e) => return Err(e),
         }
+        Ok(())
     }
 
     /// Tells the people concerned about one durable event.

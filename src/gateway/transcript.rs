@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::store::{DynStore, Message, NewMessage, StoreError, StoreResult};
+use crate::store::{DynStore, Log, LogHead, Message, NewMessage, StoreError, StoreResult};
 
 /// Lines written in one transaction at most.
 const BATCH: usize = 1024;
@@ -99,7 +99,7 @@ async fn write_batches(
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut head = Head::default();
+    let mut head = LogHead::new(Log::Transcript);
     loop {
         let first = tokio::select! {
             biased;
@@ -119,13 +119,13 @@ async fn write_batches(
         }
         let (lines, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let started = Instant::now();
-        let mut outcome = head.write(&store, &lines).await;
+        let mut outcome = write(&mut head, &store, &lines).await;
         for pause in RETRY_PAUSES {
             match &outcome {
                 Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, lines = lines.len(), "transcript write failed; retrying");
                     tokio::time::sleep(pause).await;
-                    outcome = head.write(&store, &lines).await;
+                    outcome = write(&mut head, &store, &lines).await;
                 }
                 _ => break,
             }
@@ -143,7 +143,7 @@ async fn write_batches(
             Err(e) if lines.len() > 1 => {
                 tracing::warn!(error = %e, lines = lines.len(), "batch failed; writing lines one by one");
                 for (reply, line) in replies.into_iter().zip(&lines) {
-                    let outcome = head.write(&store, std::slice::from_ref(line)).await;
+                    let outcome = write(&mut head, &store, std::slice::from_ref(line)).await;
                     let _ = reply
                         .send(outcome.and_then(|mut one| one.pop().ok_or(StoreError::NotFound)));
                 }
@@ -157,35 +157,29 @@ async fn write_batches(
     }
 }
 
-/// The number of the transcript's last batch, once read.
-#[derive(Default)]
-struct Head(Option<u64>);
-
-impl Head {
-    /// Writes `lines` as the transcript's next batch. When the store reports a failure, the head
-    /// tells whether the batch committed all the same, and then its lines are read back.
-    async fn write(&mut self, store: &DynStore, lines: &[NewMessage]) -> StoreResult<Vec<Message>> {
-        let head = match self.0 {
-            Some(head) => head,
-            None => *self.0.insert(store.transcript_head().await?),
-        };
-        let batch = head + 1;
-        let e = match store.append_messages(lines.to_vec(), Some(batch)).await {
-            Ok(written) => {
-                self.0 = Some(batch);
-                return Ok(written);
-            }
-            Err(e) => e,
-        };
-        // Read afresh next time: the head may have moved in ways not known here.
-        self.0 = None;
-        match store.appended_batch(batch, lines.to_vec()).await {
-            Ok(Some(written)) => {
-                tracing::warn!(error = %e, batch, "a transcript write reported as failed had committed");
-                self.0 = Some(batch);
-                Ok(written)
-            }
-            _ => Err(e),
+/// Writes `lines` as the transcript's next batch. When the store reports a failure, a batch that
+/// committed all the same is read back instead (see [`crate::store::Log`]).
+async fn write(
+    head: &mut LogHead,
+    store: &DynStore,
+    lines: &[NewMessage],
+) -> StoreResult<Vec<Message>> {
+    let batch = head.next(&**store).await?;
+    let e = match store.append_messages(lines.to_vec(), Some(batch)).await {
+        Ok(written) => {
+            head.written(batch);
+            return Ok(written);
         }
+        Err(e) => e,
+    };
+    if !head.committed_anyway(&**store, batch).await {
+        return Err(e);
+    }
+    match store.appended_batch(batch, lines.to_vec()).await? {
+        Some(written) => {
+            tracing::warn!(error = %e, batch, "a transcript write reported as failed had committed");
+            Ok(written)
+        }
+        None => Err(e),
     }
 }

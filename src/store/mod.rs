@@ -83,6 +83,66 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The logs written in numbered batches, each by one task: the router's event log and the
+/// transcript writer's lines. Each has a head row holding the number of its last batch; a batch
+/// is written as the number after the head or not at all, so a write that committed although its
+/// writer was told it failed (a connection lost after `COMMIT`) is found there, never repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    Events,
+    Transcript,
+}
+
+/// A log's head as its one writer knows it: the number to give the next batch.
+#[derive(Debug)]
+pub struct LogHead {
+    log: Log,
+    known: Option<u64>,
+}
+
+impl LogHead {
+    pub fn new(log: Log) -> Self {
+        LogHead { log, known: None }
+    }
+
+    /// The number of the next batch (the head is read from the store the first time, and again
+    /// after a failed write).
+    pub async fn next(&mut self, store: &dyn Store) -> StoreResult<u64> {
+        let head = match self.known {
+            Some(head) => head,
+            None => *self.known.insert(store.log_head(self.log).await?),
+        };
+        Ok(head + 1)
+    }
+
+    /// Batch `batch` is written.
+    pub fn written(&mut self, batch: u64) {
+        self.known = Some(batch);
+    }
+
+    /// A write of batch `batch` was reported failed: whether it committed all the same (then it
+    /// counts as written). Otherwise the head is read afresh before the next batch.
+    pub async fn committed_anyway(&mut self, store: &dyn Store, batch: u64) -> bool {
+        self.known = None;
+        match store.log_head(self.log).await {
+            Ok(head) if head == batch => {
+                self.written(batch);
+                true
+            }
+            Ok(head) if head + 1 != batch => {
+                tracing::error!(
+                    log = ?self.log,
+                    head,
+                    expected = batch - 1,
+                    "the log was written by another writer; is a second server using this database?"
+                );
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
 /// An account: operators, crisis leads, supervisors and administrators.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
@@ -336,8 +396,6 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
         batch: u64,
         messages: Vec<NewMessage>,
     ) -> StoreResult<Option<Vec<Message>>>;
-    /// The number of the transcript's last batch (0 before the first).
-    async fn transcript_head(&self) -> StoreResult<u64>;
     async fn messages(&self, contact: ContactId) -> StoreResult<Vec<Message>>;
     /// The newest `limit` lines of a contact before `before` (from the end when `None`) that
     /// `reader` may see, oldest first, and whether earlier ones exist.
@@ -360,8 +418,8 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     /// log's next batch.
     ///
     /// With `batch: Some(n)` the write fails, writing nothing, unless the log's head
-    /// ([`Store::log_head`]) is at `n - 1`: a batch that committed although its writer was told
-    /// it failed (a connection lost after the commit) is never written a second time.
+    /// ([`Store::log_head`]`(Log::Events)`) is at `n - 1`: a batch that committed although its
+    /// writer was told it failed (a connection lost after the commit) is never written again.
     async fn record_batch(
         &self,
         at: Timestamp,
@@ -369,8 +427,8 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
         contacts: &[(ContactId, NewContactRecord)],
         events: &[Event],
     ) -> StoreResult<()>;
-    /// The number of the log's last batch (0 before the first).
-    async fn log_head(&self) -> StoreResult<u64>;
+    /// The number of a log's last batch (0 before the first).
+    async fn log_head(&self, log: Log) -> StoreResult<u64>;
     async fn events_of_contact(&self, contact: ContactId) -> StoreResult<Vec<StoredEvent>>;
     /// Of `contacts`, those the log shows requeued after losing their operator (a restart puts
     /// them first in line again), in id order.

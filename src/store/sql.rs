@@ -238,15 +238,22 @@ impl LineSlots {
     }
 }
 
-/// The transcript head moves to a batch's number (at `param`; NULL for "the next") and to its last
-/// line; a number that does not follow the head leaves it NULL, which the NOT NULL column refuses
-/// (failing the batch). Runs after the batch's lines are inserted.
+/// The new `batches` of a log's head row (`events_head`, `transcript_head`) for a batch numbered
+/// `n` (an SQL expression; NULL for "the next one"): `n` if it follows the head, else NULL, which
+/// the NOT NULL column refuses — failing the batch's whole transaction, so that a batch is never
+/// written twice (see [`super::Log`]).
+pub(crate) fn next_batch(n: &str) -> String {
+    format!("CASE WHEN {n} IS NULL THEN batches + 1 WHEN batches = {n} - 1 THEN {n} END")
+}
+
+/// The transcript head moves to a batch's number (at `param`, see [`next_batch`]) and to its last
+/// line. Runs after the batch's lines are inserted.
 pub(crate) fn next_transcript_head(param: &str) -> String {
     format!(
-        "UPDATE transcript_head SET \
-         batches = CASE WHEN x.n IS NULL THEN batches + 1 WHEN batches = x.n - 1 THEN x.n END, \
+        "UPDATE transcript_head SET batches = {}, \
          last_id = COALESCE((SELECT max(id) FROM messages), 0) \
-         FROM (SELECT {param} AS n) AS x WHERE id = 1"
+         FROM (SELECT {param} AS n) AS x WHERE id = 1",
+        next_batch("x.n"),
     )
 }
 
@@ -681,7 +688,7 @@ macro_rules! impl_store {
             use std::sync::LazyLock;
 
             use $crate::store::{
-                Account, AccountUpdate, ContactRecord, Message, NewAccount, NewContactRecord,
+                Account, AccountUpdate, ContactRecord, Log, Message, NewAccount, NewContactRecord,
                 NewMessage, Reader, Session, SkillInfo, Stay, Store, StoreError, StoreResult,
                 StoredEvent, TranscriptPage, projection, sql,
             };
@@ -1217,14 +1224,6 @@ macro_rules! impl_store {
                     slots.stored(messages, written)
                 }
 
-                async fn transcript_head(&self) -> StoreResult<u64> {
-                    let head: i64 = sqlx::query_scalar("SELECT batches FROM transcript_head WHERE id = 1")
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(sql::error)?;
-                    u64::try_from(head).map_err(|e| StoreError::Corrupt(format!("transcript_head: {e}")))
-                }
-
                 async fn appended_batch(
                     &self,
                     batch: u64,
@@ -1401,12 +1400,11 @@ macro_rules! impl_store {
                             sql::json_rows($dialect, param, LOGGED),
                         )
                     }
-                    // The head moves to the batch's number; a number that does not follow the
-                    // head leaves it NULL, which the NOT NULL column refuses (failing the batch).
+                    // The head moves to the batch's number (see `sql::next_batch`).
                     fn next_head(param: &str) -> String {
                         format!(
-                            "UPDATE events_head SET batches = CASE WHEN {param} IS NULL THEN batches + 1 \
-                             WHEN batches = {param} - 1 THEN {param} END WHERE id = 1"
+                            "UPDATE events_head SET batches = {} WHERE id = 1",
+                            sql::next_batch(param),
                         )
                     }
                     static ONE_SHOT: LazyLock<String> = LazyLock::new(|| {
@@ -1523,12 +1521,16 @@ macro_rules! impl_store {
                     Ok(())
                 }
 
-                async fn log_head(&self) -> StoreResult<u64> {
-                    let head: i64 = sqlx::query_scalar("SELECT batches FROM events_head WHERE id = 1")
+                async fn log_head(&self, log: Log) -> StoreResult<u64> {
+                    let query = match log {
+                        Log::Events => "SELECT batches FROM events_head WHERE id = 1",
+                        Log::Transcript => "SELECT batches FROM transcript_head WHERE id = 1",
+                    };
+                    let head: i64 = sqlx::query_scalar(query)
                         .fetch_one(&self.pool)
                         .await
                         .map_err(sql::error)?;
-                    u64::try_from(head).map_err(|e| StoreError::Corrupt(format!("events_head: {e}")))
+                    u64::try_from(head).map_err(|e| StoreError::Corrupt(format!("{log:?} log head: {e}")))
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
