@@ -490,6 +490,11 @@ mod tests {
         }
     }
 
+    /// People 1 and 2 taking turns daily, handing off at 09:00, from 2025-03-01.
+    fn daily_pair() -> Rotation {
+        rotation(RotationLength::Daily, "09:00", "2025-03-01", &[1, 2])
+    }
+
     fn schedule(rotations: Vec<Rotation>, overrides: Vec<Override>) -> Schedule {
         Schedule::new(
             ScheduleId(1),
@@ -572,12 +577,7 @@ mod tests {
     #[test]
     fn overrides_win_and_the_last_listed_wins() {
         let s = schedule(
-            vec![rotation(
-                RotationLength::Daily,
-                "09:00",
-                "2025-03-01",
-                &[1, 2],
-            )],
+            vec![daily_pair()],
             vec![
                 Override {
                     start: sh("2025-03-01", "12:00"),
@@ -609,12 +609,7 @@ mod tests {
     #[test]
     fn final_schedule_merges_and_splits_at_overrides() {
         let s = schedule(
-            vec![rotation(
-                RotationLength::Daily,
-                "09:00",
-                "2025-03-01",
-                &[1, 2],
-            )],
+            vec![daily_pair()],
             vec![Override {
                 start: sh("2025-03-02", "00:00"),
                 end: sh("2025-03-02", "02:00"),
@@ -674,15 +669,7 @@ mod tests {
 
     #[test]
     fn ical_export_parses_back() {
-        let s = schedule(
-            vec![rotation(
-                RotationLength::Daily,
-                "09:00",
-                "2025-03-01",
-                &[1, 2],
-            )],
-            vec![],
-        );
+        let s = schedule(vec![daily_pair()], vec![]);
         let names = HashMap::from([(OperatorId(1), "Li Na".to_owned())]);
         let text = s.to_ical(sh("2025-03-01", "00:00"), 1, &names, Timestamp(0));
         let parsed: Calendar = text.parse().unwrap();
@@ -747,15 +734,7 @@ mod tests {
 
     #[test]
     fn instants_at_the_ends_of_time_do_not_panic() {
-        let s = schedule(
-            vec![rotation(
-                RotationLength::Daily,
-                "09:00",
-                "2025-03-01",
-                &[1, 2],
-            )],
-            vec![],
-        );
+        let s = schedule(vec![daily_pair()], vec![]);
         let max_ms = DateTime::<Utc>::MAX_UTC.timestamp_millis();
         for at in [max_ms, max_ms - DAY, i64::MAX, i64::MIN] {
             let _ = s.on_call_at(Timestamp(at));

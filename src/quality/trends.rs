@@ -231,6 +231,15 @@ mod tests {
 
     const TZ: Tz = chrono_tz::Asia::Shanghai;
 
+    /// The report's series for `dimension`/`key`.
+    fn series<'a>(report: &'a TrendReport, dimension: &str, key: &str) -> &'a TrendSeries {
+        report
+            .series
+            .iter()
+            .find(|s| s.dimension == dimension && s.key == key)
+            .unwrap_or_else(|| panic!("no series {dimension}/{key}"))
+    }
+
     fn contact(id: i64, day: &str, hour: i64, queue: &str, risk: RiskLevel) -> ContactRecord {
         ContactRecord {
             id: ContactId(id),
@@ -320,13 +329,7 @@ mod tests {
             &fields,
             AlertRule { ratio: 0.5, min: 5 },
         );
-        let find = |d: &str, k: &str| {
-            report
-                .series
-                .iter()
-                .find(|s| s.dimension == d && s.key == k)
-                .unwrap_or_else(|| panic!("no series {d}/{k}"))
-        };
+        let find = |d: &str, k: &str| series(&report, d, k);
         // Total on the 8th: 3 against 1 on the 1st → +2, +200 %.
         let total = find("total", "all");
         assert_eq!(total.points[0].count, 3);
@@ -405,13 +408,7 @@ mod tests {
             &NoteFields::default(),
             AlertRule { ratio: 0.5, min: 5 },
         );
-        let find = |d: &str, k: &str| {
-            report
-                .series
-                .iter()
-                .find(|s| s.dimension == d && s.key == k)
-                .unwrap_or_else(|| panic!("no series {d}/{k}"))
-        };
+        let find = |d: &str, k: &str| series(&report, d, k);
         let general = &find("queue", "general").week_over_week;
         assert_eq!((general.last_7_days, general.previous_7_days), (7, 7));
         assert!(!general.alert, "a steady flow is no rise");
