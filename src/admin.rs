@@ -27,6 +27,9 @@ pub struct AccountView {
     pub languages: Vec<Language>,
     pub chat_capacity: u8,
     pub voice_capacity: u8,
+    /// While holding a voice contact this person is offered no chat, and while holding a chat
+    /// no voice contact.
+    pub voice_excludes_chat: bool,
     pub disabled: bool,
     pub skills: Vec<SkillLevel>,
 }
@@ -50,6 +53,9 @@ pub struct NewAccountRequest {
     pub chat_capacity: u8,
     #[serde(default = "default_voice_capacity")]
     pub voice_capacity: u8,
+    /// While holding a voice contact, take no chat (and the other way round); true if absent.
+    #[serde(default = "default_voice_excludes_chat")]
+    pub voice_excludes_chat: bool,
 }
 
 fn default_chat_capacity() -> u8 {
@@ -57,6 +63,9 @@ fn default_chat_capacity() -> u8 {
 }
 fn default_voice_capacity() -> u8 {
     1
+}
+fn default_voice_excludes_chat() -> bool {
+    true
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -67,6 +76,7 @@ pub struct AccountPatch {
     pub languages: Option<Vec<Language>>,
     pub chat_capacity: Option<u8>,
     pub voice_capacity: Option<u8>,
+    pub voice_excludes_chat: Option<bool>,
     pub disabled: Option<bool>,
 }
 
@@ -129,22 +139,28 @@ pub fn profile_of(account: &Account, skills: &[(Skill, Proficiency)]) -> Operato
         languages: account.languages.clone(),
         chat_capacity: if routable { account.chat_capacity } else { 0 },
         voice_capacity: if routable { account.voice_capacity } else { 0 },
-        voice_excludes_chat: true,
+        voice_excludes_chat: account.voice_excludes_chat,
     }
 }
 
-/// Pushes an account's current profile and name to the engine and the hub.
-pub async fn sync_account(state: &AppState, account: &Account) -> Result<AccountView, ApiError> {
-    let skills = state.store.account_skills(account.id).await?;
+/// Reads an account and its skills afresh and puts that profile and name in force (engine and
+/// hub); returns the account as read. Call it after every change to an account, and whenever a
+/// console connects. Pushes go one at a time, each reading after the one before it, so whatever
+/// order changes and pushes come in, the profile in force is the account as it was last changed:
+/// an older read is never pushed after a newer one.
+pub async fn sync_account(state: &AppState, id: OperatorId) -> Result<AccountView, ApiError> {
+    let _one_at_a_time = state.profile_sync.lock().await;
+    let account = state.store.account(id).await?;
+    let skills = state.store.account_skills(id).await?;
     state
         .router
-        .send(Command::UpsertOperator(profile_of(account, &skills)))
+        .send(Command::UpsertOperator(profile_of(&account, &skills)))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     state
         .hub
-        .set_person(account.id, crate::gateway::hub::Person::of(account));
-    Ok(view(account, skills))
+        .set_person(account.id, crate::gateway::hub::Person::of(&account));
+    Ok(view(&account, skills))
 }
 
 fn view(account: &Account, skills: Vec<(Skill, Proficiency)>) -> AccountView {
@@ -156,6 +172,7 @@ fn view(account: &Account, skills: Vec<(Skill, Proficiency)>) -> AccountView {
         languages: account.languages.clone(),
         chat_capacity: account.chat_capacity,
         voice_capacity: account.voice_capacity,
+        voice_excludes_chat: account.voice_excludes_chat,
         disabled: account.disabled,
         skills: skills
             .into_iter()
@@ -206,6 +223,7 @@ pub async fn create_account(
                 languages: req.languages,
                 chat_capacity: req.chat_capacity,
                 voice_capacity: req.voice_capacity,
+                voice_excludes_chat: req.voice_excludes_chat,
                 must_change_password: true,
             },
             crate::domain::Timestamp::now(),
@@ -214,7 +232,7 @@ pub async fn create_account(
     tracing::info!(account = %account.id, by = %user.id(), "account created");
     Ok((
         StatusCode::CREATED,
-        Json(sync_account(&state, &account).await?),
+        Json(sync_account(&state, account.id).await?),
     ))
 }
 
@@ -238,6 +256,9 @@ pub async fn update_account(
             "you cannot disable or demote your own account".into(),
         ));
     }
+    // The role as it was: an edit that sends the same role back changes nothing about it.
+    let before = state.store.account(id).await?;
+    let role_changed = patch.role.is_some_and(|role| role != before.role);
     let account = state
         .store
         .update_account(
@@ -248,6 +269,7 @@ pub async fn update_account(
                 languages: patch.languages,
                 chat_capacity: patch.chat_capacity,
                 voice_capacity: patch.voice_capacity,
+                voice_excludes_chat: patch.voice_excludes_chat,
                 disabled: patch.disabled,
             },
         )
@@ -256,16 +278,16 @@ pub async fn update_account(
         state.store.delete_sessions_of(id).await?;
     }
     // An open console works with the account as it was when it connected: close it.
-    if account.disabled || patch.role.is_some() {
+    if account.disabled || role_changed {
         state.hub.sign_out_staff(id);
     }
     tracing::info!(account = %id, by = %user.id(), "account updated");
-    let view = sync_account(&state, &account).await?;
+    let view = sync_account(&state, id).await?;
     // Someone who may take no more contacts (disabled, or moved to a role that takes none) is not
     // coming back to the ones they hold: they go offline now, and their live contacts are
     // offered again first in line instead of waiting out the reconnection grace period.
     let routable = account.role.takes_contacts() && !account.disabled;
-    if !routable && (patch.disabled == Some(true) || patch.role.is_some()) {
+    if !routable && (patch.disabled == Some(true) || role_changed) {
         state
             .router
             .send(Command::SetPresence {
@@ -303,7 +325,7 @@ pub async fn set_account_skills(
 ) -> Result<Json<AccountView>, ApiError> {
     user.require(&[Role::Admin])?;
     let id = OperatorId(id);
-    let account = state.store.account(id).await?;
+    state.store.account(id).await?;
     let pairs: Vec<_> = skills
         .into_iter()
         .map(|s| (s.skill, s.proficiency))
@@ -329,7 +351,7 @@ pub async fn set_account_skills(
             }
             other => other.into(),
         })?;
-    Ok(Json(sync_account(&state, &account).await?))
+    Ok(Json(sync_account(&state, id).await?))
 }
 
 pub async fn list_skills(
@@ -364,6 +386,11 @@ pub async fn list_queues(
     Ok(Json(state.queues_snapshot()))
 }
 
+/// Saves a queue: stored and in force together, or neither (the answer says which). Routing
+/// writes the definition and applies it in one step ([`RouterHandle::define_queue`]), so no
+/// contact is routed by a definition the store does not hold, nor the other way round.
+///
+/// [`RouterHandle::define_queue`]: crate::gateway::RouterHandle::define_queue
 #[tracing::instrument(skip_all)]
 pub async fn put_queue(
     State(state): State<AppState>,
@@ -380,13 +407,6 @@ pub async fn put_queue(
         return Err(ApiError::Invalid("name: must not be empty".into()));
     }
     queue.check().map_err(ApiError::Invalid)?;
-    if let Some(target) = &queue.overflow_to
-        && (target == &id || !state.queues_snapshot().iter().any(|q| &q.id == target))
-    {
-        return Err(ApiError::Invalid(
-            "overflow_to: must name another existing queue".into(),
-        ));
-    }
     if queue
         .relaxation
         .windows(2)
@@ -397,14 +417,29 @@ pub async fn put_queue(
             "relaxation: steps must have increasing, non-negative after_ms".into(),
         ));
     }
-    state.store.put_queue(&queue).await?;
-    state
-        .router
-        .send(Command::UpsertQueue(queue.routing()))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    state.set_queue(queue.clone());
-    Ok(Json(queue))
+    let _edit = state.queue_edits.lock().await;
+    if let Some(target) = &queue.overflow_to
+        && (target == &id || !state.queues_snapshot().iter().any(|q| &q.id == target))
+    {
+        return Err(ApiError::Invalid(
+            "overflow_to: must name another existing queue".into(),
+        ));
+    }
+    match state.router.define_queue(queue.clone()).await {
+        Ok(()) => {
+            state.set_queue(queue.clone());
+            tracing::info!(queue = %id, by = %user.id(), "queue saved");
+            Ok(Json(queue))
+        }
+        Err(e) => {
+            tracing::error!(queue = %id, error = %e, "queue not saved");
+            Err(ApiError::Unavailable(
+                "the queue was not saved and nothing changed: the service cannot save right now; \
+                 please try again in a moment"
+                    .into(),
+            ))
+        }
+    }
 }
 
 pub async fn delete_queue(
@@ -414,6 +449,7 @@ pub async fn delete_queue(
 ) -> Result<StatusCode, ApiError> {
     user.require(&[Role::Admin])?;
     let id = QueueId::parse(&id)?;
+    let _edit = state.queue_edits.lock().await;
     if state
         .queues_snapshot()
         .iter()

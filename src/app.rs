@@ -60,6 +60,15 @@ pub struct AppState {
     pub login_limiter: LoginLimiter,
     pub join_limiter: AddressLimiter,
     queues: Arc<RwLock<BTreeMap<QueueId, QueueDefinition>>>,
+    /// Held by whoever saves or deletes a queue, from its checks to its last write, so that the
+    /// store, routing and `queues` all see queue edits in the same order.
+    pub queue_edits: Arc<tokio::sync::Mutex<()>>,
+    /// Held while an account's profile is read and pushed to routing
+    /// ([`admin::sync_account`]), so that pushes go one at a time, each reading the account
+    /// after the one before it: the last one pushed is never older than the last change.
+    pub profile_sync: Arc<tokio::sync::Mutex<()>>,
+    /// Where tests hold a connection to force an order of events (none in production).
+    pub hooks: Hooks,
     /// A valid hash checked against when a login names no account, so timing reveals nothing.
     pub dummy_hash: Arc<str>,
     pub shutdown: CancellationToken,
@@ -125,6 +134,37 @@ impl AppState {
     }
 }
 
+/// Where a staff console's connection stands when it passes a [`Hooks::staff`] point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffStage {
+    /// Upgraded, with the account as read when the request was signed in; not yet registered.
+    Upgraded,
+    /// Registered, the account read again and its profile in force; routing not yet told the
+    /// person is connected.
+    Admitted,
+}
+
+/// A test's hold on a staff connection at a [`StaffStage`]: it resumes when the future ends.
+pub type StaffHook = Arc<
+    dyn Fn(OperatorId, StaffStage) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync,
+>;
+
+/// Points where tests hold a connection to force an order of events that timing alone makes
+/// rare (an account changed while its console is connecting). Empty in production, where each
+/// point costs a check of an `Option`.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub staff: Option<StaffHook>,
+}
+
+impl Hooks {
+    pub async fn staff(&self, who: OperatorId, stage: StaffStage) {
+        if let Some(hook) = &self.staff {
+            hook(who, stage).await;
+        }
+    }
+}
+
 /// The rate limiters forget the addresses they have not seen for a while, once a minute.
 async fn forget_idle_limits(state: AppState, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -156,6 +196,7 @@ pub async fn bootstrap_admin(store: &DynStore) -> anyhow::Result<Option<String>>
                 languages: Vec::new(),
                 chat_capacity: 0,
                 voice_capacity: 0,
+                voice_excludes_chat: true,
                 must_change_password: true,
             },
             Timestamp::now(),
@@ -284,6 +325,10 @@ async fn prepare_engine(
                     .or(c.connected_at),
                 _ => c.connected_at,
             },
+            wrapped_at: stays
+                .get(&c.id)
+                .and_then(|stay| stay.last_wrap_up)
+                .filter(|_| c.state == ContactState::Wrapping),
             ended_at: c.ended_at.filter(|_| c.state == ContactState::Abandoned),
         })
         .collect();
@@ -366,6 +411,16 @@ pub async fn run(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_with_hooks(listener, settings, shutdown, Hooks::default()).await
+}
+
+/// [`run`], with test [`Hooks`].
+pub async fn run_with_hooks(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: CancellationToken,
+    hooks: Hooks,
+) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let store = store::connect(&settings.database.url)
         .await
@@ -425,6 +480,9 @@ pub async fn run(
         queues: Arc::new(RwLock::new(
             queues.into_iter().map(|q| (q.id.clone(), q)).collect(),
         )),
+        queue_edits: Arc::default(),
+        profile_sync: Arc::default(),
+        hooks,
         dummy_hash: auth::hash_password(auth::random_token(16)).await?.into(),
         settings: settings.clone(),
         store: store.clone(),

@@ -58,6 +58,7 @@ async fn create(
             .collect::<Result<_, _>>()?,
         chat_capacity: if role.takes_contacts() { 2 } else { 0 },
         voice_capacity: if role.takes_contacts() { 1 } else { 0 },
+        voice_excludes_chat: true,
         must_change_password: false,
     };
     match store.create_account(account, Timestamp::now()).await {

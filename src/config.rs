@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use serde::{Deserialize, Serialize};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::{Proficiency, Skill, Topic};
 use crate::routing::{EngineConfig, SkillRequirement};
@@ -264,6 +265,10 @@ pub struct ServerSettings {
     /// How long, at shutdown, connections get to close before the process exits: the deadline for
     /// everything shutdown waits for (the last routing write in flight gets 1 s more).
     pub shutdown_grace_ms: u64,
+    /// The reverse proxies in front of this server. Per-address limits (new chats, sign-in)
+    /// count a request from one of them under the client address it forwarded. Empty: every
+    /// request counts under the address it came from.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ServerSettings {
@@ -273,7 +278,77 @@ impl Default for ServerSettings {
             allowed_origins: Vec::new(),
             secure_cookies: false,
             shutdown_grace_ms: 8_000,
+            trusted_proxies: TrustedProxies::default(),
         }
+    }
+}
+
+/// Networks of trusted reverse proxies, each a CIDR block (`10.0.0.0/8`, `fd00::/8`) or a single
+/// address. In a file, a list of strings; in the environment, the same list
+/// (`HOTLINE__SERVER__TRUSTED_PROXIES='["10.0.0.0/8"]'`) or one string with the networks
+/// separated by commas. A request whose peer is in one of them is read for `X-Forwarded-For`
+/// (see `crate::extract::ClientAddress`); from anywhere else that header is ignored, since
+/// anyone can send it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Reads networks, refusing the first that is neither a CIDR block nor an address.
+    pub fn parse<S: AsRef<str>>(networks: &[S]) -> Result<Self, String> {
+        networks
+            .iter()
+            .map(|n| {
+                let text = n.as_ref().trim();
+                text.parse::<IpNet>()
+                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| {
+                        format!(
+                            "trusted_proxies: {text:?} is neither a network such as \
+                             10.0.0.0/8 or fd00::/8 nor an address"
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `address` is one of the trusted proxies (an IPv4 address written as IPv6,
+    /// `::ffff:10.0.0.1`, counts as the IPv4 address).
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|net| net.contains(&address))
+    }
+}
+
+impl Serialize for TrustedProxies {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|net| net.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            List(Vec<String>),
+            Separated(String),
+        }
+        let networks = match Written::deserialize(deserializer)? {
+            Written::List(list) => list,
+            Written::Separated(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
+        TrustedProxies::parse(&networks).map_err(serde::de::Error::custom)
     }
 }
 
@@ -439,6 +514,74 @@ mod tests {
         for secret in ["t0ken", "hmac-s3cret", "smtp-s3cret"] {
             assert!(!shown.contains(secret), "{shown}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_addresses() {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8", " 192.0.2.7 ", "fd00::/8"]).unwrap();
+        assert!(proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(proxies.contains("192.0.2.7".parse().unwrap()));
+        assert!(!proxies.contains("192.0.2.8".parse().unwrap()));
+        assert!(proxies.contains("fd12::1".parse().unwrap()));
+        // An IPv4 peer seen on an IPv6 socket.
+        assert!(proxies.contains("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(!proxies.contains("11.0.0.1".parse().unwrap()));
+        assert!(TrustedProxies::default().is_empty());
+        for bad in ["10.0.0.0/33", "proxy.example", "10.0.0.0/", ""] {
+            let refused = TrustedProxies::parse(&[bad]).unwrap_err();
+            assert!(refused.starts_with("trusted_proxies:"), "{refused}");
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail fixes the closure's error type
+    fn trusted_proxies_from_file_and_env() {
+        figment::Jail::expect_with(|jail| {
+            assert!(
+                Settings::load(None)
+                    .map_err(|e| *e)?
+                    .server
+                    .trusted_proxies
+                    .is_empty()
+            );
+            jail.create_file(
+                "hotline.toml",
+                "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n",
+            )?;
+            let s = Settings::load(None).map_err(|e| *e)?;
+            assert!(
+                s.server
+                    .trusted_proxies
+                    .contains("10.9.9.9".parse().unwrap())
+            );
+            assert!(s.server.trusted_proxies.contains("::1".parse().unwrap()));
+            jail.set_env("HOTLINE__SERVER__TRUSTED_PROXIES", "[\"172.16.0.0/12\"]");
+            let s = Settings::load(None).map_err(|e| *e)?;
+            assert!(
+                s.server
+                    .trusted_proxies
+                    .contains("172.16.1.1".parse().unwrap())
+            );
+            assert!(
+                !s.server
+                    .trusted_proxies
+                    .contains("10.9.9.9".parse().unwrap())
+            );
+            jail.set_env(
+                "HOTLINE__SERVER__TRUSTED_PROXIES",
+                "172.16.0.0/12, 192.0.2.1",
+            );
+            let s = Settings::load(None).map_err(|e| *e)?;
+            assert!(
+                s.server
+                    .trusted_proxies
+                    .contains("192.0.2.1".parse().unwrap())
+            );
+            jail.set_env("HOTLINE__SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/40\"]");
+            let refused = Settings::load(None).unwrap_err().to_string();
+            assert!(refused.contains("trusted_proxies"), "{refused}");
+            Ok(())
+        });
     }
 
     #[test]

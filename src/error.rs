@@ -32,8 +32,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("too many attempts; try again shortly")]
     RateLimited,
-    #[error("the service is not available")]
-    Unavailable,
+    /// The request could not be carried out now; the message says what did not happen.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("the request body is too large")]
     TooLarge,
     #[error("send the body as JSON, with Content-Type: application/json")]
@@ -73,7 +74,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited => "rate_limited",
-            ApiError::Unavailable => "unavailable",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::TooLarge => "too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::UpgradeRequired => "upgrade_required",
@@ -90,7 +91,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,

@@ -12,18 +12,23 @@
 //!   for a method other than GET; 422 `invalid` for a handshake with a bad header).
 //!
 //! `Json` is also the JSON response, so a handler module imports one `Json`.
+//!
+//! [`ClientAddress`] is the address every per-address limit counts a request under.
 
 use std::error::Error as _;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::app::AppState;
+use crate::config::TrustedProxies;
 use crate::error::ApiError;
 
 /// The longest part of a parser's complaint quoted back to the client.
@@ -116,6 +121,78 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         let upgrade = axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, state).await?;
         Ok(WebSocketUpgrade(upgrade))
     }
+}
+
+/// The address a request comes from, as per-address limits (new chats, sign-in) count it: the
+/// peer's own, unless the peer is one of `server.trusted_proxies` — then the client address that
+/// proxy forwarded (see [`client_address`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .ok_or_else(|| anyhow::anyhow!("the server runs without peer addresses"))?;
+        let trusted = &state.settings.server.trusted_proxies;
+        Ok(ClientAddress(client_address(
+            peer.ip(),
+            &parts.headers,
+            trusted,
+        )))
+    }
+}
+
+/// The client address of a request from `peer`. A peer that is not a trusted proxy is the client,
+/// whatever its headers say (anyone can write them). Behind trusted proxies, `X-Forwarded-For`
+/// lists the hops, each proxy adding the address it was reached from on the right: the client is
+/// the right-most address that is not itself a trusted proxy (further left is what the client
+/// wrote, which proves nothing), or the left-most when every hop is one. A header that cannot be
+/// read that far falls back to the peer's address: never an error to the client, and never an
+/// address it chose.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    forwarded_client(headers, trusted).unwrap_or(peer)
+}
+
+fn forwarded_client(headers: &HeaderMap, trusted: &TrustedProxies) -> Option<IpAddr> {
+    // Several headers are one list, in order.
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        hops.extend(value.to_str().ok()?.split(','));
+    }
+    let mut farthest = None;
+    for hop in hops.iter().rev() {
+        let address = forwarded_address(hop.trim())?;
+        if !trusted.contains(address) {
+            return Some(address);
+        }
+        farthest = Some(address);
+    }
+    farthest
+}
+
+/// One hop of `X-Forwarded-For`: an address, also as some proxies write it with a port
+/// (`192.0.2.1:5000`, `[2001:db8::1]:443`) or in brackets.
+fn forwarded_address(hop: &str) -> Option<IpAddr> {
+    let address = hop
+        .parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()))
+        .or_else(|_| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(hop)
+                .parse::<IpAddr>()
+        })
+        .ok()?;
+    Some(address.to_canonical())
 }
 
 /// A JSON request body, or a JSON response.
@@ -215,6 +292,72 @@ pub fn json_of<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The client address of a request from `peer` with these `X-Forwarded-For` headers, behind
+    /// proxies in 10.0.0.0/8 and fd00::/8.
+    fn client(peer: &str, forwarded: &[&str]) -> String {
+        let trusted = TrustedProxies::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap();
+        let mut headers = HeaderMap::new();
+        for value in forwarded {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        client_address(peer.parse().unwrap(), &headers, &trusted).to_string()
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_client() {
+        assert_eq!(client("10.0.0.5", &["203.0.113.9"]), "203.0.113.9");
+        assert_eq!(client("fd00::5", &["2001:db8::9"]), "2001:db8::9");
+        // The right-most hop that is not a proxy: what the client wrote to the left proves nothing.
+        assert_eq!(
+            client("10.0.0.5", &["198.51.100.1, 203.0.113.9, 10.0.0.7"]),
+            "203.0.113.9"
+        );
+        assert_eq!(client("10.0.0.5", &["garbage, 203.0.113.9"]), "203.0.113.9");
+        // Several headers are one list; the last proxy's hop is the last one.
+        assert_eq!(
+            client("10.0.0.5", &["198.51.100.1", "203.0.113.9, 10.0.0.7"]),
+            "203.0.113.9"
+        );
+        // Ports and brackets as some proxies write them; IPv4 written as IPv6.
+        assert_eq!(client("10.0.0.5", &["203.0.113.9:5123"]), "203.0.113.9");
+        assert_eq!(client("10.0.0.5", &["[2001:db8::9]:443"]), "2001:db8::9");
+        assert_eq!(client("10.0.0.5", &["[2001:db8::9]"]), "2001:db8::9");
+        assert_eq!(client("10.0.0.5", &["::ffff:203.0.113.9"]), "203.0.113.9");
+        assert_eq!(client("::ffff:10.0.0.5", &["203.0.113.9"]), "203.0.113.9");
+        // Every hop a proxy: the farthest one.
+        assert_eq!(client("10.0.0.5", &["10.0.0.8, 10.0.0.7"]), "10.0.0.8");
+    }
+
+    #[test]
+    fn anyone_else_is_the_client_whatever_the_headers_say() {
+        assert_eq!(client("198.51.100.1", &["203.0.113.9"]), "198.51.100.1");
+        assert_eq!(client("198.51.100.1", &["10.0.0.1"]), "198.51.100.1");
+        assert_eq!(client("2001:db8::1", &["203.0.113.9"]), "2001:db8::1");
+        let nobody = TrustedProxies::default();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        assert_eq!(client_address(peer, &headers, &nobody), peer);
+    }
+
+    #[test]
+    fn a_header_that_cannot_be_read_falls_back_to_the_proxy() {
+        assert_eq!(client("10.0.0.5", &[]), "10.0.0.5");
+        assert_eq!(client("10.0.0.5", &[""]), "10.0.0.5");
+        assert_eq!(client("10.0.0.5", &["203.0.113.9, nonsense"]), "10.0.0.5");
+        assert_eq!(client("10.0.0.5", &["203.0.113.9,"]), "10.0.0.5");
+        assert_eq!(client("10.0.0.5", &["unknown"]), "10.0.0.5");
+        assert_eq!(client("10.0.0.5", &["203.0.113.999"]), "10.0.0.5");
+        let trusted = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"203.0.113.9, \xff").unwrap(),
+        );
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        assert_eq!(client_address(peer, &headers, &trusted), peer);
+    }
 
     #[test]
     fn a_query_field_left_empty_is_absent_and_a_bad_one_is_named() {

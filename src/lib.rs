@@ -29,4 +29,4 @@ pub mod queues;
 pub mod routing;
 pub mod store;
 
-pub use app::run;
+pub use app::{run, run_with_hooks};

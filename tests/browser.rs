@@ -57,6 +57,7 @@ async fn the_whole_story_in_a_browser() {
                     ],
                     chat_capacity: 1,
                     voice_capacity: 1,
+                    voice_excludes_chat: true,
                     must_change_password: false,
                 },
                 Timestamp::now(),

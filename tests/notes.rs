@@ -179,6 +179,12 @@ async fn a_note_from_draft_to_amendment(db: FreshDb) {
         .0,
         403
     );
+    // The note and the right to amend it are checked before the request: a missing note is 404
+    // and someone else's note 403, even with no reason given.
+    let blank = json!({"reason": "", "changes": {"outcome": "resolved"}});
+    assert_eq!(post(&server, &other, &amend, blank.clone()).await.0, 403);
+    let missing = format!("/api/notes/{}/amendments", note_id + 1_000);
+    assert_eq!(post(&server, &sup, &missing, blank).await.0, 404);
     let (status, _) = post(
         &server,
         &sup,
@@ -500,3 +506,83 @@ async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
     server.stop().await;
 }
 server_test!(the_callers_history_is_recorded_in_the_access_log);
+
+/// Two amendments made at the same moment are each checked against the note as the other left
+/// it, as if made one after the other. Here each fits the submitted note alone (a silent call
+/// with everything filled in: one makes it a counselling contact, the other clears the summary a
+/// silent call does not need), but together they would make a counselling note without its
+/// summary, which no one could have written: one of them is stored, the other refused field by
+/// field, and the note as amended still satisfies its form. Several notes, to give the two
+/// requests every chance to meet.
+async fn concurrent_amendments_are_checked_one_after_the_other(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    let op_cookie = server.login("op").await;
+    let sup = server.login("sup").await;
+    let mut op = server.staff("op").await;
+    available(&mut op).await;
+    for round in 0..6 {
+        let contact = handled_contact(
+            &server,
+            &mut op,
+            &format!("browser-key-concurrent-{round:04}"),
+        )
+        .await;
+        let mut silent = valid_note();
+        silent["call_type"] = json!("silent");
+        let (status, submitted) = post(
+            &server,
+            &op_cookie,
+            &format!("/api/contacts/{contact}/note/submit"),
+            json!({"fields": silent}),
+        )
+        .await;
+        assert_eq!(status, 200, "{submitted}");
+        let amend = format!("/api/notes/{}/amendments", submitted["note"]["id"]);
+        let (counselling, cleared) = tokio::join!(
+            post(
+                &server,
+                &op_cookie,
+                &amend,
+                json!({"reason": "it was a real conversation", "changes": {"call_type": "counselling"}}),
+            ),
+            post(
+                &server,
+                &sup,
+                &amend,
+                json!({"reason": "a silent call keeps no summary", "changes": {"summary": null}}),
+            ),
+        );
+        let mut statuses = [counselling.0, cleared.0];
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [201, 422],
+            "round {round}: {counselling:?} {cleared:?}"
+        );
+        let refused = if counselling.0 == 422 {
+            &counselling.1
+        } else {
+            &cleared.1
+        };
+        assert_eq!(refused["code"], "invalid_fields", "{refused}");
+        assert_eq!(refused["fields"][0]["field"], "summary", "{refused}");
+
+        let (_, notes) = get(&server, &sup, &format!("/api/contacts/{contact}/notes")).await;
+        let view = &notes[0];
+        assert_eq!(view["note"]["amendments"].as_array().unwrap().len(), 1);
+        let effective = &view["effective"];
+        let counselling_without_summary =
+            effective["call_type"] == "counselling" && effective["summary"].is_null();
+        assert!(
+            !counselling_without_summary,
+            "round {round}: the amended note breaks its form: {effective}"
+        );
+        op.send(json!({"type": "finish_wrap_up", "contact": contact}))
+            .await;
+        op.expect("completed").await;
+    }
+    server.stop().await;
+}
+server_test!(concurrent_amendments_are_checked_one_after_the_other);

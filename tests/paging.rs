@@ -553,14 +553,17 @@ async fn acknowledgement_stops_escalation(db: FreshDb) {
     let receiver = Receiver::start().await;
     let server = start(&db, paging_settings(&db, &receiver)).await;
     let crew = crew(&server, &receiver).await;
-    two_level_policy(&server, &crew, 1_000, 1_000).await;
+    // Level 1 waits 3 s: long enough for the acknowledgement below to come first on a loaded
+    // machine, and the wait after it outlasts that delay.
+    two_level_policy(&server, &crew, 3_000, 1_000).await;
     // Signed in first: password hashing is slow in debug builds.
     let op = server.login("op").await;
     let lead1 = server.login("lead1").await;
     let contact = contact(&server.store).await;
+    let flagged = tokio::time::Instant::now();
     let incident = flag(&server, &crew.sup, contact, "").await;
     receiver
-        .wait_for("/lead1", Duration::from_secs(1), |_| true)
+        .wait_for("/lead1", Duration::from_secs(3), |_| true)
         .await;
 
     let path = format!("/api/incidents/{incident}/acknowledge");
@@ -570,7 +573,7 @@ async fn acknowledgement_stops_escalation(db: FreshDb) {
     assert_eq!(acked["state"], "acknowledged");
     assert_eq!(acked["acknowledged_by"], crew.lead1);
 
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    tokio::time::sleep_until(flagged + Duration::from_millis(3_500)).await;
     assert!(
         receiver.hits_at("/lead2").is_empty(),
         "level 2 must not be paged"
@@ -1407,6 +1410,7 @@ async fn crisis_lead(store: &DynStore) -> OperatorId {
                 languages: vec![],
                 chat_capacity: 1,
                 voice_capacity: 1,
+                voice_excludes_chat: true,
                 must_change_password: false,
             },
             Timestamp::now(),

@@ -202,6 +202,8 @@ struct Model {
     /// connected, abandoned, overflows, is transferred to a queue or requeued after its operator
     /// was lost (the engine's documented policy).
     declines: BTreeMap<ContactId, Vec<(OperatorId, i64)>>,
+    /// Contacts whose ringing offer transfers them to a named person.
+    targeted: BTreeSet<ContactId>,
 }
 
 fn capacity_of(p: &OperatorProfile, ch: Channel) -> usize {
@@ -232,6 +234,7 @@ impl Model {
         if self.pending.get(&op) == Some(&c) {
             self.pending.remove(&op);
         }
+        self.targeted.remove(&c);
     }
 
     /// Applies one call's events; panics on an invariant broken by the stream itself.
@@ -287,6 +290,7 @@ impl Model {
                 Event::Accept { contact, operator } => {
                     assert_eq!(self.holders.get(contact), Some(operator));
                     assert_eq!(self.pending.remove(operator), Some(*contact));
+                    self.targeted.remove(contact);
                     self.declines.remove(contact);
                 }
                 Event::Connect {
@@ -354,6 +358,8 @@ impl Model {
                     if matches!(target, TransferTarget::Queue { .. }) {
                         self.declines.remove(contact);
                         self.queued_at.insert(*contact, now);
+                    } else {
+                        self.targeted.insert(*contact);
                     }
                 }
                 Event::Overflow { contact, .. } => {
@@ -512,6 +518,27 @@ impl Model {
                     );
                 }
             }
+        }
+        // A ringing queue offer is always one its operator fits, within capacity, whatever
+        // profile or queue changed since it was made.
+        for (&operator, &contact) in &self.pending {
+            if self.targeted.contains(&contact) {
+                continue;
+            }
+            let Some(offered) = e.contact(contact) else {
+                continue;
+            };
+            let p = &self.profiles[&operator];
+            let other = match offered.channel {
+                Channel::Chat => Channel::Voice,
+                Channel::Voice => Channel::Chat,
+            };
+            assert!(
+                self.fits(operator, &offered, now)
+                    && self.used(operator, offered.channel) <= capacity_of(p, offered.channel)
+                    && !(p.voice_excludes_chat && self.used(operator, other) > 0),
+                "{contact:?} rings for {operator:?}, who no longer fits it"
+            );
         }
         // Offers never skip a better-placed contact of the same channel.
         for ev in events {
@@ -2120,6 +2147,7 @@ fn restore_after_a_restart() {
         state,
         operator: op.map(OperatorId),
         connected_at: None,
+        wrapped_at: None,
         ended_at: None,
         operator_lost: false,
         participants: Vec::new(),
@@ -2225,6 +2253,7 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
             state: ContactState::Wrapping,
             operator: Some(OperatorId(1)),
             connected_at: Some(Timestamp(T0 - 4_000)),
+            wrapped_at: None,
             ended_at: None,
             operator_lost: false,
             participants: Vec::new(),
@@ -2242,6 +2271,111 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
             ..
         }
     )));
+}
+
+/// The `complete` of a contact restored in wrap-up whose operator is no longer known (their
+/// account was removed), given when it was connected and when its wrap-up began, `down_ms`
+/// after the wrap-up began.
+fn restored_wrap_up_complete(talk_ms: i64, down_ms: i64, wrapped_at_known: bool) -> Event {
+    let mut s = one_queue_sim();
+    let wrapped = s.now - down_ms;
+    let ev = s.e.restore(
+        s.ts(),
+        vec![RestoredContact {
+            contact: contact(1, "general", Channel::Chat, RiskLevel::None),
+            entered_at: Timestamp(wrapped - talk_ms - 5_000),
+            queued_at: Timestamp(wrapped - talk_ms - 5_000),
+            visited: Vec::new(),
+            state: ContactState::Wrapping,
+            operator: Some(OperatorId(99)),
+            connected_at: Some(Timestamp(wrapped - talk_ms)),
+            wrapped_at: wrapped_at_known.then_some(Timestamp(wrapped)),
+            ended_at: None,
+            operator_lost: false,
+            participants: Vec::new(),
+        }],
+    );
+    assert!(s.e.contact(ContactId(1)).is_none(), "completed at once");
+    let completes: Vec<Event> = ev
+        .into_iter()
+        .filter(|e| matches!(e, Event::Complete { .. }))
+        .collect();
+    assert_eq!(completes.len(), 1, "{completes:?}");
+    completes.into_iter().next().unwrap()
+}
+
+fn handled_ms(complete: &Event) -> i64 {
+    match complete {
+        Event::Complete { handled_ms, .. } => *handled_ms,
+        other => panic!("not a complete: {other:?}"),
+    }
+}
+
+/// A wrap-up restored without its operator counts what the log knows: the talk, and the wrap-up
+/// up to the restart but never more than a wrap-up may last — exactly what the engine would have
+/// recorded had it run on and ended the wrap-up at its maximum.
+#[test]
+fn a_wrap_up_restored_without_its_operator_keeps_its_handle_time() {
+    let max = config().wrap_up_max_ms;
+    // What the engine records when nobody finishes a wrap-up before its maximum.
+    let mut live = one_queue_sim();
+    live.op(profile(1, &[], &["zh"], 1, 0));
+    live.enqueue(contact(1, "general", Channel::Chat, RiskLevel::None));
+    live.accept(1, 1);
+    live.advance(95_000);
+    live.cmd(Command::End {
+        contact: ContactId(1),
+        by: EndedBy::Operator,
+    });
+    let ran_on = live.advance(max);
+    let complete = ran_on
+        .iter()
+        .find(|e| matches!(e, Event::Complete { .. }))
+        .expect("ended at its maximum");
+    assert_eq!(handled_ms(complete), 95_000 + max);
+
+    let restored = restored_wrap_up_complete(95_000, 3_600_000, true);
+    assert_eq!(
+        restored,
+        Event::Complete {
+            contact: ContactId(1),
+            operator: OperatorId(99),
+            handled_ms: 95_000 + max,
+        },
+        "down an hour: the wrap-up counts its maximum, not the hour"
+    );
+    assert_eq!(
+        handled_ms(&restored_wrap_up_complete(95_000, 10_000, true)),
+        105_000,
+        "restarted within the wrap-up"
+    );
+    assert_eq!(
+        handled_ms(&restored_wrap_up_complete(95_000, 10_000, false)),
+        105_000,
+        "without the wrap-up's time, up to the restart"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    })]
+
+    /// Whatever the talk and however long the server was down, the restored handle time is the
+    /// talk plus the wrap-up up to the restart, capped at the wrap-up maximum: never 0 for a
+    /// contact that talked, never more than a wrap-up could have lasted.
+    #[test]
+    fn a_restored_wrap_up_counts_its_talk_and_at_most_its_maximum(
+        talk_ms in 1i64..7_200_000,
+        down_ms in 0i64..86_400_000,
+    ) {
+        let max = config().wrap_up_max_ms;
+        let handled = handled_ms(&restored_wrap_up_complete(talk_ms, down_ms, true));
+        prop_assert_eq!(handled, talk_ms + down_ms.min(max));
+        prop_assert!(handled >= talk_ms);
+        prop_assert!(handled <= talk_ms + max);
+    }
 }
 
 /// After a restart a waiting contact's stay in its queue goes on from when it began there, not
@@ -2296,6 +2430,7 @@ fn restore_keeps_a_contact_in_the_queue_it_overflowed_to() {
             state: ContactState::Waiting,
             operator: None,
             connected_at: None,
+            wrapped_at: None,
             ended_at: None,
             operator_lost: false,
             participants: Vec::new(),
@@ -2374,6 +2509,7 @@ fn restore_does_not_relax_a_requeued_contact_at_once() {
             state: ContactState::Waiting,
             operator: None,
             connected_at: Some(Timestamp(T0)),
+            wrapped_at: None,
             ended_at: None,
             operator_lost: true,
             participants: Vec::new(),
@@ -2433,6 +2569,7 @@ fn restore_does_not_overflow_back_to_a_queue_it_left() {
             state: ContactState::Waiting,
             operator: None,
             connected_at: None,
+            wrapped_at: None,
             ended_at: None,
             operator_lost: false,
             participants: Vec::new(),
@@ -2464,12 +2601,13 @@ fn queue_places_estimate_and_waiting_summary() {
     s.enqueue(contact(4, "general", Channel::Voice, RiskLevel::High));
     s.enqueue(contact(5, "general", Channel::Chat, RiskLevel::None));
     let places = s.e.queue_places(s.ts(), &qid("general"));
-    // default handle 300 s, two voice servers; nobody serves chat (counted as 1).
+    // default handle 300 s, two voice servers; nobody serves chat (counted as 1). The chat
+    // caller is first of its channel: the voice callers ahead do not wait for chat slots.
     let est: Vec<(i64, u32, i64)> = places
         .iter()
         .map(|p| (p.contact.0, p.position, p.estimated_wait_ms))
         .collect();
-    assert_eq!(est, vec![(4, 1, 150_000), (3, 2, 300_000), (5, 3, 300_000)]);
+    assert_eq!(est, vec![(4, 1, 150_000), (3, 2, 300_000), (5, 1, 300_000)]);
     let summary = s.e.waiting_summary();
     assert_eq!(summary.len(), 5);
     let none = summary.iter().find(|w| w.risk == RiskLevel::None).unwrap();
@@ -2503,10 +2641,107 @@ fn upsert_operator_takes_effect_at_once() {
         1,
     )));
     assert_eq!(offers(&ev), vec![(1, 1)]);
-    // Skill lapses while the offer rings: the offer stays.
-    s.cmd(Command::UpsertOperator(profile(1, &[], &["zh"], 0, 1)));
-    assert_eq!(s.holder(1), Some(OperatorId(1)));
+    // Skill lapses while the offer rings: the offer is rescinded, the contact waits again.
+    let ev = s.cmd(Command::UpsertOperator(profile(1, &[], &["zh"], 0, 1)));
+    assert!(ev.contains(&Event::OfferRescinded {
+        contact: ContactId(1),
+        operator: OperatorId(1)
+    }));
+    assert_eq!(s.state(1), Some(ContactState::Waiting));
+    assert_eq!(
+        s.try_cmd(Command::Accept {
+            operator: OperatorId(1),
+            contact: ContactId(1)
+        }),
+        Err(EngineError::NotOffered)
+    );
+    // No decline was counted: with the skill back it rings for them again at once.
+    let ev = s.cmd(Command::UpsertOperator(profile(
+        1,
+        &[("crisis", 3)],
+        &["zh"],
+        0,
+        1,
+    )));
+    assert_eq!(offers(&ev), vec![(1, 1)]);
+    // A profile change that still fits leaves the offer ringing.
+    let ev = s.cmd(Command::UpsertOperator(profile(
+        1,
+        &[("crisis", 5)],
+        &["zh", "en"],
+        2,
+        1,
+    )));
+    assert!(!ev.iter().any(|e| matches!(e, Event::OfferRescinded { .. })));
     s.accept(1, 1);
+}
+
+#[test]
+fn a_ringing_offer_the_operator_no_longer_fits_is_rescinded_and_keeps_its_place() {
+    let mut s = Sim::new(config());
+    s.cmd(Command::UpsertQueue(queue("general")));
+    s.op(profile(1, &[("youth", 2)], &["zh"], 2, 1));
+    s.enqueue(contact(1, "general", Channel::Chat, RiskLevel::None));
+    s.enqueue(contact(2, "general", Channel::Chat, RiskLevel::None));
+    assert_eq!(s.holder(1), Some(OperatorId(1)));
+    // The queue now asks for more than operator 1 has: the ringing offer goes, and contact 1
+    // is still first in line, ahead of contact 2.
+    let ev = s.cmd(Command::UpsertQueue(QueueConfig {
+        required_skills: vec![req("youth", 3)],
+        ..queue("general")
+    }));
+    assert!(ev.contains(&Event::OfferRescinded {
+        contact: ContactId(1),
+        operator: OperatorId(1)
+    }));
+    assert!(offers(&ev).is_empty(), "{ev:?}");
+    let ev = s.op(profile(2, &[("youth", 3)], &["zh"], 1, 0));
+    assert_eq!(offers(&ev), vec![(1, 2)]);
+
+    // A capacity lowered below what the operator holds takes back the ringing offer only.
+    s.cmd(Command::UpsertQueue(queue("general")));
+    assert_eq!(s.holder(2), Some(OperatorId(1)));
+    s.accept(1, 2);
+    s.enqueue(contact(3, "general", Channel::Chat, RiskLevel::None));
+    assert_eq!(s.holder(3), Some(OperatorId(1)));
+    let ev = s.cmd(Command::UpsertOperator(profile(
+        1,
+        &[("youth", 2)],
+        &["zh"],
+        1,
+        1,
+    )));
+    assert!(ev.contains(&Event::OfferRescinded {
+        contact: ContactId(3),
+        operator: OperatorId(1)
+    }));
+    assert_eq!(s.state(2), Some(ContactState::Assigned));
+    assert_eq!(s.state(3), Some(ContactState::Waiting));
+
+    // A transfer offer to a named person keeps ringing through a profile change.
+    s.accept(2, 1);
+    s.op(profile(3, &[], &["zh"], 1, 0));
+    assert_eq!(s.holder(3), Some(OperatorId(3)));
+    s.accept(3, 3);
+    s.cmd(Command::End {
+        contact: ContactId(3),
+        by: EndedBy::Operator,
+    });
+    s.cmd(Command::FinishWrapUp {
+        operator: OperatorId(3),
+        contact: ContactId(3),
+    });
+    let ev = s.cmd(Command::Transfer {
+        contact: ContactId(1),
+        by: OperatorId(2),
+        target: TransferTarget::Operator {
+            operator: OperatorId(3),
+        },
+    });
+    assert_eq!(offers(&ev), vec![(1, 3)]);
+    let ev = s.cmd(Command::UpsertOperator(profile(3, &[], &["en"], 1, 0)));
+    assert!(!ev.iter().any(|e| matches!(e, Event::OfferRescinded { .. })));
+    s.accept(3, 1);
 }
 
 #[test]

@@ -76,6 +76,7 @@ fn new_account(name: &str) -> NewAccount {
         languages: vec![lang("zh"), lang("en")],
         chat_capacity: 3,
         voice_capacity: 1,
+        voice_excludes_chat: true,
         must_change_password: false,
     }
 }
@@ -228,6 +229,87 @@ fn lin_after_update(lin: &hotline::store::Account) -> hotline::store::Account {
     expected.voice_capacity = 0;
     expected.disabled = true;
     expected
+}
+
+store_test!(voice_excludes_chat_round_trip);
+async fn voice_excludes_chat_round_trip(store: DynStore, db: FreshDb) {
+    // On unless an account says otherwise, as before the setting existed.
+    let on = store
+        .create_account(new_account("on"), Timestamp(1))
+        .await
+        .unwrap();
+    assert!(on.voice_excludes_chat);
+    let off = store
+        .create_account(
+            NewAccount {
+                voice_excludes_chat: false,
+                ..new_account("off")
+            },
+            Timestamp(2),
+        )
+        .await
+        .unwrap();
+    assert!(!off.voice_excludes_chat);
+    assert!(!store.account(off.id).await.unwrap().voice_excludes_chat);
+    assert!(
+        !store
+            .account_by_name("off")
+            .await
+            .unwrap()
+            .voice_excludes_chat
+    );
+
+    // Changed on its own, and left alone by an update that does not name it.
+    let turned = store
+        .update_account(
+            on.id,
+            AccountUpdate {
+                voice_excludes_chat: Some(false),
+                ..AccountUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        turned,
+        hotline::store::Account {
+            voice_excludes_chat: false,
+            ..on.clone()
+        }
+    );
+    let kept = store
+        .update_account(
+            on.id,
+            AccountUpdate {
+                chat_capacity: Some(4),
+                ..AccountUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!kept.voice_excludes_chat);
+    let back = store
+        .update_account(
+            off.id,
+            AccountUpdate {
+                voice_excludes_chat: Some(true),
+                ..AccountUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(back.voice_excludes_chat);
+
+    // Kept across a reopening of the database.
+    let reopened = db.connect().await;
+    let flags: Vec<(String, bool)> = reopened
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.name, a.voice_excludes_chat))
+        .collect();
+    assert_eq!(flags, [("on".into(), false), ("off".into(), true)]);
 }
 
 store_test!(password_change_clears_must_change);
@@ -1615,11 +1697,24 @@ async fn stays_of_the_contacts_asked_about(store: DynStore, _db: FreshDb) {
         )
         .await
         .unwrap();
+    // The conversation with its current operator ends: the wrap-up is told apart too.
+    store
+        .record_events(
+            Timestamp(6),
+            &[Event::WrapUp {
+                contact: handed,
+                operator: OperatorId(2),
+                by: EndedBy::Operator,
+            }],
+        )
+        .await
+        .unwrap();
     let stay = |contact, since, from: &[&str]| Stay {
         contact,
         since: Timestamp(since),
         overflowed_from: from.iter().map(|q| queue_id(q)).collect(),
         last_connect: None,
+        last_wrap_up: None,
     };
     // In id order; only the contacts asked about; offers, relaxation, abandoning, resuming and
     // connecting begin no stay (the last connect is told apart).
@@ -1634,11 +1729,101 @@ async fn stays_of_the_contacts_asked_about(store: DynStore, _db: FreshDb) {
             stay(moved, 3, &[]),
             Stay {
                 last_connect: Some(Timestamp(4)),
+                last_wrap_up: Some(Timestamp(6)),
                 ..stay(handed, 3, &[])
             },
             stay(resumed, 1, &[]),
         ]
     );
+}
+
+// ---------- notes ----------
+
+store_test!(amendments_to_a_note_are_appended_one_at_a_time);
+async fn amendments_to_a_note_are_appended_one_at_a_time(store: DynStore, _db: FreshDb) {
+    let op = store
+        .create_account(new_account("op"), Timestamp(1))
+        .await
+        .unwrap();
+    let [contact] = made_contacts(&store, ["amended"]).await;
+    let fields = |json: serde_json::Value| -> hotline::store::notes::NoteFields {
+        serde_json::from_value(json).unwrap()
+    };
+    let note = store
+        .submit_note(
+            contact,
+            op.id,
+            1,
+            &fields(serde_json::json!({"call_type": "silent"})),
+            Timestamp(2),
+        )
+        .await
+        .unwrap();
+    let amend = |after: Option<i64>, n: i64| {
+        let store = store.clone();
+        let changes = fields(serde_json::json!({"summary": format!("change {n}")}));
+        async move {
+            store
+                .amend_note(note.id, op.id, "why", &changes, Timestamp(3 + n), after)
+                .await
+                .unwrap()
+        }
+    };
+    // Eight at once, each checked against the note without amendments: one is appended.
+    let tries: Vec<_> = (0..8).map(|n| tokio::spawn(amend(None, n))).collect();
+    let mut appended = Vec::new();
+    for t in tries {
+        appended.extend(t.await.unwrap());
+    }
+    assert_eq!(appended.len(), 1, "{appended:?}");
+    let first = appended.remove(0);
+    // Checked against an amendment that is no longer the last: nothing is written.
+    assert_eq!(amend(None, 10).await, None);
+    let second = amend(Some(first.id), 11).await.expect("after the last one");
+    assert_eq!(amend(Some(first.id), 12).await, None);
+    let stored = store.note(note.id).await.unwrap();
+    assert_eq!(stored.amendments, vec![first, second]);
+    // A draft is not amended, whatever it was checked against.
+    let other = store
+        .create_account(new_account("other"), Timestamp(1))
+        .await
+        .unwrap();
+    let draft = store
+        .save_note_draft(
+            contact,
+            other.id,
+            1,
+            &fields(serde_json::json!({})),
+            Timestamp(4),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .amend_note(
+                draft.id,
+                other.id,
+                "why",
+                &fields(serde_json::json!({})),
+                Timestamp(5),
+                None
+            )
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .amend_note(
+                99_999,
+                op.id,
+                "why",
+                &fields(serde_json::json!({})),
+                Timestamp(5),
+                None
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 // ---------- durability and migrations ----------

@@ -1,8 +1,6 @@
 //! Sign-in, sign-out, who am I, and password change.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -15,7 +13,7 @@ use super::{
 use crate::app::AppState;
 use crate::domain::{Language, OperatorId, Role};
 use crate::error::ApiError;
-use crate::extract::Json;
+use crate::extract::{ClientAddress, Json};
 use crate::store::{Account, StoreError};
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -61,11 +59,11 @@ fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(address): ClientAddress,
     jar: CookieJar,
     Json(req): Json<LoginRequest>,
 ) -> Result<(CookieJar, Json<Me>), ApiError> {
-    state.login_limiter.check(peer.ip(), &req.name)?;
+    state.login_limiter.check(address, &req.name)?;
     let refused = || ApiError::Invalid("wrong name or password".into());
     let account = match state.store.account_by_name(req.name.trim()).await {
         Ok(a) => a,
@@ -111,12 +109,12 @@ pub struct PasswordChange {
 #[tracing::instrument(skip_all)]
 pub async fn change_password(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(address): ClientAddress,
     user: CurrentUser,
     jar: CookieJar,
     Json(req): Json<PasswordChange>,
 ) -> Result<(CookieJar, StatusCode), ApiError> {
-    state.login_limiter.check(peer.ip(), &user.account.name)?;
+    state.login_limiter.check(address, &user.account.name)?;
     if !verify_password(req.current_password, user.account.password_hash.clone()).await {
         return Err(ApiError::Invalid("current_password: wrong password".into()));
     }

@@ -78,7 +78,7 @@ pub fn check_new_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Per-address rate limiter (logins, caller joins).
+/// Per-address rate limiter (logins, caller joins), keyed by [`crate::extract::ClientAddress`].
 #[derive(Clone)]
 pub struct AddressLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
 

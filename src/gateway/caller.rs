@@ -6,11 +6,11 @@
 //! A dropped connection is not an abandon: the engine gives the caller a grace period to return.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
+use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket};
-use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::StreamExt;
@@ -23,15 +23,16 @@ use super::protocol::{
 use super::router::Join;
 use super::transcript::Pending;
 use super::{
-    CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES,
-    RouterError, check_origin, decode, farewell, recv_inbox, router_error_frame, send_frames,
-    store_error_frame,
+    CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, MAX_READ_BYTES,
+    READ_BUFFER_BYTES, RouterError, check_origin, decode, farewell, oversized_frame, recv_inbox,
+    router_error_frame, send_frames, store_error_frame,
 };
 use crate::app::AppState;
 use crate::auth::{random_token, token_hash};
 use crate::config::CallerSettings;
 use crate::domain::{ContactId, Language, QueueId, RiskLevel, Timestamp, Topic};
 use crate::error::ApiError;
+use crate::extract::ClientAddress;
 use crate::routing::{Command, ContactState, EngineError, NewContact, SkillRequirement};
 use crate::store::{
     Message, NewContactRecord, NewMessage, Reader, Sender, StoreError, StoreResult, Visibility,
@@ -52,21 +53,22 @@ pub fn topic_requirements(
 pub async fn upgrade(
     crate::extract::WebSocketUpgrade(ws): crate::extract::WebSocketUpgrade,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_origin(&headers, &state.settings.server)?;
     let tasks = state.tasks.clone();
     Ok(ws
-        .max_message_size(MAX_FRAME_BYTES * 4)
+        .max_message_size(MAX_READ_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
-            tasks.track_future(CallerSession::new(state, peer.ip()).run(socket))
+            tasks.track_future(CallerSession::new(state, address).run(socket))
         }))
 }
 
 struct CallerSession {
     state: AppState,
+    /// Where the caller connects from, for the limit on new chats.
     address: IpAddr,
     /// The contact, and this connection's registration number in the hub.
     joined: Option<(ContactId, u64)>,
@@ -151,7 +153,16 @@ impl CallerSession {
                             _ => out.push(CallerEvent::Error(ErrorFrame::new("bad_frame", "frames must be text"))),
                         }
                     }
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Err(e)) => match oversized_frame(e, &self.state.metrics) {
+                        // The lines before it are answered first: they were accepted.
+                        Some((error, close)) => {
+                            self.settle(&mut out).await;
+                            out.push(CallerEvent::Error(error));
+                            break Some(close);
+                        }
+                        None => break None,
+                    },
+                    Some(Ok(WsMessage::Close(_))) | None => break None,
                     Some(Ok(_)) => {}
                 },
             }

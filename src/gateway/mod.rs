@@ -27,11 +27,16 @@ use tokio::sync::mpsc;
 use crate::auth::random_token;
 use crate::config::ServerSettings;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::store::StoreError;
 use protocol::ErrorFrame;
 
 /// Largest frame accepted from any peer; larger ones get `too_large`.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+
+/// Largest frame a socket reads at all (its `max_message_size`). One over it cannot be read: it is
+/// answered with `too_large` and the connection is closed with [`CLOSE_TOO_BIG`].
+pub const MAX_READ_BYTES: usize = MAX_FRAME_BYTES * 4;
 
 /// Read buffer of each socket. tungstenite's default (128 KiB, zero-filled, so all resident) made
 /// an idle connection cost ~129 KiB; chat frames are small, and larger ones are read in pieces.
@@ -141,6 +146,36 @@ pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_NORMAL: u16 = 1000;
 /// WebSocket close code when the server goes down ("going away").
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// WebSocket close code for a frame too large to read (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// A close code and its reason.
+pub type Close = (u16, &'static str);
+
+/// What a failed read from a peer's socket calls for. A frame over [`MAX_READ_BYTES`] is answered
+/// with `too_large` and the connection is closed with [`CLOSE_TOO_BIG`] through [`farewell`], like
+/// any close the server makes. (axum's socket reads nothing after a failed read, so the peer's
+/// answering close frame is not waited for; ours is sent and flushed first.) `None` for any other
+/// failure: the connection is lost or broken, and nobody is left to tell.
+pub fn oversized_frame(e: axum::Error, metrics: &Metrics) -> Option<(ErrorFrame, Close)> {
+    use axum_tungstenite::error::{CapacityError, Error};
+    let too_large = matches!(
+        e.into_inner().downcast::<Error>().map(|e| *e),
+        Ok(Error::Capacity(CapacityError::MessageTooLong { .. }))
+    );
+    if !too_large {
+        return None;
+    }
+    metrics
+        .frames_rejected
+        .with_label_values(&["too_large"])
+        .inc();
+    let error = ErrorFrame::new(
+        "too_large",
+        format!("frames are limited to {MAX_FRAME_BYTES} bytes; this connection is closed"),
+    );
+    Some((error, (CLOSE_TOO_BIG, "frame too large")))
+}
 
 /// Waits for the next notice; pends forever while there is no inbox yet.
 pub async fn recv_inbox<T>(inbox: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
@@ -185,12 +220,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Sends what is still queued for a peer, then, if the server is the one ending the connection,
 /// a close frame with its code and reason, and waits briefly for the peer's answer.
-pub async fn farewell<S, R, T>(
-    sink: &mut S,
-    stream: &mut R,
-    out: Vec<T>,
-    close: Option<(u16, &'static str)>,
-) where
+pub async fn farewell<S, R, T>(sink: &mut S, stream: &mut R, out: Vec<T>, close: Option<Close>)
+where
     S: futures_util::Sink<WsMessage, Error = axum::Error> + Unpin,
     R: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
     T: serde::Serialize,
@@ -324,6 +355,30 @@ mod tests {
         // Nothing to send is no write at all.
         let none: [CallerEvent; 0] = [];
         assert!(send_frames(&mut Stuck, none).await.is_ok());
+    }
+
+    #[test]
+    fn only_a_frame_over_the_limit_reads_as_oversized() {
+        use axum_tungstenite::error::{CapacityError, Error};
+        let metrics = Metrics::new();
+        let too_long = Error::Capacity(CapacityError::MessageTooLong {
+            size: MAX_READ_BYTES + 1,
+            max_size: MAX_READ_BYTES,
+        });
+        let (error, close) =
+            oversized_frame(axum::Error::new(too_long), &metrics).expect("oversized");
+        assert_eq!(error.code, "too_large");
+        assert_eq!(close.0, CLOSE_TOO_BIG);
+        // A lost or broken connection is not.
+        for other in [
+            Error::ConnectionClosed,
+            Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+        ] {
+            assert!(oversized_frame(axum::Error::new(other), &metrics).is_none());
+        }
+        assert!(
+            oversized_frame(axum::Error::new("the peer has stopped reading"), &metrics).is_none()
+        );
     }
 
     #[test]

@@ -90,6 +90,7 @@ pub enum CallerEvent {
     Joined {
         contact: ContactId,
         resume_token: String,
+        /// 1-based place among the queue's contacts of the same channel.
         position: u32,
         estimated_wait_ms: i64,
     },
@@ -109,6 +110,7 @@ pub enum CallerEvent {
         alternatives: Vec<Alternative>,
     },
     QueueUpdate {
+        /// 1-based place among the queue's contacts of the same channel.
         position: u32,
         estimated_wait_ms: i64,
     },

@@ -30,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use crate::domain::{ContactId, OperatorId, RiskLevel, Role, Timestamp};
 use crate::metrics::Metrics;
 use crate::paging::{FlagSource, Pager};
+use crate::queues::QueueDefinition;
 use crate::routing::{
     Command, ContactState, ContactView, Engine, EngineError, Event, NewContact, OperatorView,
     QueuePlace,
@@ -47,6 +48,12 @@ enum Request {
     Command {
         command: Command,
         reply: oneshot::Sender<Result<Vec<Event>, RouterError>>,
+    },
+    /// A queue's definition, stored and put in force as one step (see
+    /// [`RouterHandle::define_queue`]).
+    DefineQueue {
+        queue: QueueDefinition,
+        reply: oneshot::Sender<Result<(), RouterError>>,
     },
     Join {
         join: Join,
@@ -95,6 +102,19 @@ impl RouterHandle {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Command { command, reply })
+            .await
+            .map_err(|_| RouterError::Stopped)?;
+        rx.await.map_err(|_| RouterError::Stopped)?
+    }
+
+    /// Saves a queue's definition and puts it in force as one step, between the commands before
+    /// and after it: the definition is written to the store first, and one the store refuses
+    /// changes nothing (`Err(Store)`); one it keeps is applied to routing at once. `Ok` means
+    /// both changed, any error that neither did.
+    pub async fn define_queue(&self, queue: QueueDefinition) -> Result<(), RouterError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::DefineQueue { queue, reply })
             .await
             .map_err(|_| RouterError::Stopped)?;
         rx.await.map_err(|_| RouterError::Stopped)?
@@ -297,6 +317,12 @@ impl RouterTask {
                     }
                     replies.push((reply, outcome));
                 }
+                Request::DefineQueue { queue, reply } => {
+                    let outcome = self.define_queue(now, queue, &mut batch).await;
+                    // What is answered, the definition, is durable already; the decisions it
+                    // leads to are told to nobody before the batch is committed.
+                    let _ = reply.send(outcome);
+                }
                 Request::Join { join, reply } => {
                     let Some(id) = ids_ok.then(|| self.ids.pop_front()).flatten() else {
                         joins.push((reply, Err(RouterError::Store)));
@@ -351,6 +377,27 @@ impl RouterTask {
         for read in reads {
             read(&self.engine, now);
         }
+        Ok(())
+    }
+
+    /// Stores a queue's definition, then applies it: one the store refuses is not applied, so
+    /// routing and the store never disagree about a queue, and the router's order is the order
+    /// of both.
+    async fn define_queue(
+        &mut self,
+        now: Timestamp,
+        queue: QueueDefinition,
+        batch: &mut Batch,
+    ) -> Result<(), RouterError> {
+        if let Err(e) = self.store.put_queue(&queue).await {
+            tracing::error!(queue = %queue.id, error = %e, "a queue definition was not stored; routing unchanged");
+            return Err(RouterError::Store);
+        }
+        // Routing takes any queue configuration (`UpsertQueue` never fails): stored is in force.
+        let events = self
+            .engine
+            .handle(now, Command::UpsertQueue(queue.routing()))?;
+        batch.events.extend(events);
         Ok(())
     }
 
@@ -771,6 +818,9 @@ fn shown_wait(estimated_wait_ms: i64) -> i64 {
 fn refuse(request: Request) {
     match request {
         Request::Command { reply, .. } => {
+            let _ = reply.send(Err(RouterError::Store));
+        }
+        Request::DefineQueue { reply, .. } => {
             let _ = reply.send(Err(RouterError::Store));
         }
         Request::Join { reply, .. } => {

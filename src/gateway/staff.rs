@@ -3,6 +3,11 @@
 //!
 //! One console per person: a new connection replaces the old one. A dropped console starts the
 //! engine's grace period; reconnecting within it keeps the person's contacts (sent again in `hello`).
+//!
+//! A console works with the account as it is: it registers with the hub first and reads the
+//! account (and its session) afterwards, so a change made before that read is seen by it, and
+//! one made after closes the console through the hub. Either way a disabled account is left with
+//! no console and no routing presence, and the profile in force is the newest.
 
 use std::time::Duration;
 
@@ -20,20 +25,26 @@ use super::protocol::{
 };
 use super::router::summarize;
 use super::{
-    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, READ_BUFFER_BYTES, check_origin,
-    decode, farewell, recv_inbox, router_error_frame, send_frames, store_error_frame,
+    CLOSE_GOING_AWAY, CLOSE_POLICY, FloodGuard, MAX_FRAME_BYTES, MAX_READ_BYTES, READ_BUFFER_BYTES,
+    check_origin, decode, farewell, oversized_frame, recv_inbox, router_error_frame, send_frames,
+    store_error_frame,
 };
-use crate::app::AppState;
+use crate::admin::AccountView;
+use crate::app::{AppState, StaffStage};
 use crate::auth::CurrentUser;
 use crate::domain::{ContactId, JoinMode, OperatorId, RiskLevel, Timestamp};
 use crate::error::ApiError;
 use crate::routing::{Command, ContactState, EndedBy};
 use crate::store::notes::NoteStatus;
 use crate::store::quality::AccessKind;
-use crate::store::{NewMessage, Reader, Sender, Visibility};
+use crate::store::{NewMessage, Reader, Sender, StoreError, Visibility};
 
 /// Frames a console may send per 10 s before it is closed as abusive.
 const STAFF_FRAMES_PER_10S: u32 = 200;
+
+/// WebSocket close code for a console whose account could not be read (RFC 6455 registry:
+/// "try again later"); the console connects again by itself.
+const CLOSE_TRY_AGAIN: u16 = 1013;
 
 pub async fn upgrade(
     crate::extract::WebSocketUpgrade(ws): crate::extract::WebSocketUpgrade,
@@ -44,27 +55,43 @@ pub async fn upgrade(
     check_origin(&headers, &state.settings.server)?;
     let tasks = state.tasks.clone();
     Ok(ws
-        .max_message_size(MAX_FRAME_BYTES * 4)
+        .max_message_size(MAX_READ_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| tasks.track_future(run(state, user, socket))))
 }
 
 async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
     let me = user.id();
+    state.hooks.staff(me, StaffStage::Upgraded).await;
     let (mut sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(INBOX);
+    // Registered before the account is read again: from here on, disabling or changing it
+    // closes this console through the hub.
     let conn = state.hub.register_staff(me, user.role(), tx);
     let mut inbox = Some(rx);
     let mut out = Vec::new();
-    // The profile is read afresh at every connection, so an account added or changed outside this
-    // server (e.g. `hotline user add`) routes correctly from its first sign-in.
-    if let Err(e) = crate::admin::sync_account(&state, &user.account).await {
-        tracing::error!(error = %e, "could not load the operator's profile");
-        out.push(StaffEvent::Error(ErrorFrame::new(
-            "internal",
-            "could not load your profile",
-        )));
-    }
+    let account = match admit(&state, &user).await {
+        Ok(account) => account,
+        Err((frame, close)) => {
+            farewell(
+                &mut sink,
+                &mut stream,
+                vec![StaffEvent::Error(frame)],
+                Some(close),
+            )
+            .await;
+            // It may have replaced an older console of the same person, which then left the
+            // telling to this one.
+            if state.hub.unregister_staff(me, conn) {
+                let _ = state
+                    .router
+                    .send(Command::OperatorDisconnected { operator: me })
+                    .await;
+            }
+            return;
+        }
+    };
+    state.hooks.staff(me, StaffStage::Admitted).await;
     if let Err(e) = state
         .router
         .send(Command::OperatorConnected { operator: me })
@@ -72,7 +99,7 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
     {
         out.push(StaffEvent::Error(router_error_frame(e)));
     }
-    out.push(hello(&state, &user).await);
+    out.push(hello(&state, &account).await);
     let mut flood = FloodGuard::new(STAFF_FRAMES_PER_10S, Duration::from_secs(10));
     let close = loop {
         if send_frames(&mut sink, out.drain(..)).await.is_err() {
@@ -109,7 +136,14 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
                         _ => out.push(StaffEvent::Error(ErrorFrame::new("bad_frame", "frames must be text"))),
                     }
                 }
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break None,
+                Some(Err(e)) => match oversized_frame(e, &state.metrics) {
+                    Some((error, close)) => {
+                        out.push(StaffEvent::Error(error));
+                        break Some(close);
+                    }
+                    None => break None,
+                },
+                Some(Ok(WsMessage::Close(_))) | None => break None,
                 Some(Ok(_)) => {}
             },
         }
@@ -123,9 +157,52 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
     }
 }
 
+/// Reads the account and its session again, now that the console is registered, and puts the
+/// profile in force (the profile is read afresh at every connection, so an account added or
+/// changed outside this server, e.g. by `hotline user add`, routes correctly from its first
+/// sign-in). Refused, with the close to send, when the session has ended or the account was
+/// disabled or given another role since the request was signed in: the console then connects
+/// again as the account now is, or not at all.
+async fn admit(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<AccountView, (ErrorFrame, (u16, &'static str))> {
+    let signed_out = || {
+        (
+            ErrorFrame::new("unauthorized", "signed out, or your account has changed"),
+            (CLOSE_POLICY, "signed out or account changed"),
+        )
+    };
+    let try_again = |frame| (frame, (CLOSE_TRY_AGAIN, "could not load your profile"));
+    match state
+        .store
+        .session(&user.token_hash, Timestamp::now())
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::NotFound) => return Err(signed_out()),
+        Err(e) => return Err(try_again(store_error_frame(e))),
+    }
+    let account = match crate::admin::sync_account(state, user.id()).await {
+        Ok(account) => account,
+        Err(ApiError::NotFound) => return Err(signed_out()),
+        Err(e) => {
+            tracing::error!(error = %e, "could not load the operator's profile");
+            return Err(try_again(ErrorFrame::new(
+                "unavailable",
+                "could not load your profile; connecting again",
+            )));
+        }
+    };
+    if account.disabled || account.role != user.role() {
+        return Err(signed_out());
+    }
+    Ok(account)
+}
+
 /// The first frame: who you are, your state, and the contacts you hold or have joined.
-async fn hello(state: &AppState, user: &CurrentUser) -> StaffEvent {
-    let me = user.id();
+async fn hello(state: &AppState, account: &AccountView) -> StaffEvent {
+    let me = account.id;
     let snapshot = state
         .router
         .read(move |engine, _| {
@@ -154,8 +231,8 @@ async fn hello(state: &AppState, user: &CurrentUser) -> StaffEvent {
     StaffEvent::Hello {
         protocol: PROTOCOL_VERSION,
         operator: me,
-        name: user.account.display_name.clone(),
-        role: user.role(),
+        name: account.display_name.clone(),
+        role: account.role,
         state: operator_state,
         contacts,
     }

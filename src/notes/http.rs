@@ -183,7 +183,7 @@ pub async fn submit(
             .await
             .map_err(conflict_if_submitted)?;
         tracing::info!(note = note.id, "note submitted");
-        Ok(note)
+        Ok::<_, ApiError>(note)
     };
     let note = paging_if_crisis(&state, contact, user.id(), crisis_risk(&facts), stored).await?;
     Ok(Json(note.into()))
@@ -192,20 +192,21 @@ pub async fn submit(
 /// Stores a note's submission or amendment that may bring it to crisis level (`crisis`, the risk
 /// it raises the contact to). Its page is recorded as due before `store` runs, so that a crash in
 /// between pages rather than not; it is forgotten if `store` is refused, and raised once stored.
-async fn paging_if_crisis<T>(
+async fn paging_if_crisis<T, E: From<ApiError>>(
     state: &AppState,
     contact: ContactId,
     author: OperatorId,
     crisis: Option<RiskLevel>,
-    store: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
+    store: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     let Some(risk) = crisis else {
         return store.await;
     };
     let due = state
         .pager
         .flag_due(contact, FlagSource::Note(author))
-        .await?;
+        .await
+        .map_err(|e| E::from(e.into()))?;
     match store.await {
         Ok(stored) => {
             state
@@ -227,7 +228,30 @@ fn crisis_risk(facts: &NoteFacts) -> Option<RiskLevel> {
         .then(|| facts.risk.unwrap_or(RiskLevel::High).max(RiskLevel::High))
 }
 
+/// How often an amendment is checked again when others to the same note keep being appended
+/// between its check and its write.
+const AMEND_ATTEMPTS: usize = 5;
+
+/// Why one attempt at an amendment stored nothing.
+enum AmendError {
+    Refused(ApiError),
+    /// Another amendment was appended after this one's check: check it again.
+    NoteChanged,
+}
+
+impl From<ApiError> for AmendError {
+    fn from(e: ApiError) -> Self {
+        AmendError::Refused(e)
+    }
+}
+
 /// Appends an amendment: the whole note, amended, must still satisfy its form.
+///
+/// The change is checked against the note as it reads at that moment, and appended only if no
+/// other amendment came in between; if one did, it is checked again against the note with that
+/// one, as if the two had been made one after the other (the one that no longer fits is refused
+/// field by field, as any amendment would be). Two amendments made at once can therefore never
+/// together give a note neither was checked against.
 #[tracing::instrument(skip_all, fields(note = id))]
 pub async fn amend(
     State(state): State<AppState>,
@@ -235,15 +259,35 @@ pub async fn amend(
     Path(id): Path<i64>,
     Json(req): Json<AmendmentRequest>,
 ) -> Result<(StatusCode, Json<Amendment>), ApiError> {
-    let note = state.store.note(id).await?;
     let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::Invalid(
-            "reason: say why, in at most 500 characters".into(),
-        ));
+    for _ in 0..AMEND_ATTEMPTS {
+        match amend_once(&state, &user, id, reason, &req.changes).await {
+            Ok(amendment) => return Ok((StatusCode::CREATED, Json(amendment))),
+            Err(AmendError::Refused(e)) => return Err(e),
+            Err(AmendError::NoteChanged) => {
+                tracing::info!(
+                    note = id,
+                    "note amended meanwhile; checking the amendment again"
+                );
+            }
+        }
     }
+    Err(ApiError::Conflict(
+        "this note is being amended by others right now; reload it and try again".into(),
+    ))
+}
+
+/// One attempt: read the note, check the amended whole, append if the note is still as read.
+async fn amend_once(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    reason: &str,
+    changes: &NoteFields,
+) -> Result<Amendment, AmendError> {
+    let note = state.store.note(id).await.map_err(ApiError::from)?;
     if note.status != NoteStatus::Submitted {
-        return Err(ApiError::Conflict("a draft is edited, not amended".into()));
+        return Err(ApiError::Conflict("a draft is edited, not amended".into()).into());
     }
     let window_ms = state.settings.notes.amend_window_hours * 3_600_000;
     let now = Timestamp::now();
@@ -253,12 +297,17 @@ pub async fn amend(
             .is_some_and(|at| now.since(at) <= window_ms);
     let supervisor = matches!(user.role(), Role::Supervisor | Role::Admin);
     if !(own_in_window || supervisor) {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::Forbidden.into());
     }
-    check_size(&req.changes)?;
+    // The request itself is judged only once the note is known to exist and to be the user's to
+    // amend: a missing note is 404 and someone else's 403, whatever the body says.
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::Invalid("reason: say why, in at most 500 characters".into()).into());
+    }
+    check_size(changes)?;
     let before = note.effective();
     let mut amended = before.clone();
-    amended.extend(req.changes.clone());
+    amended.extend(changes.clone());
     let facts = state
         .note_form
         .validate(&amended)
@@ -271,14 +320,20 @@ pub async fn amend(
         .ok()
         .and_then(|f| crisis_risk(&f));
     let crisis = crisis_risk(&facts).filter(|&risk| Some(risk) > was);
+    let checked_against = note.amendments.last().map(|a| a.id);
     let stored = async {
-        let amendment = state
+        match state
             .store
-            .amend_note(id, user.id(), reason, &req.changes, now)
-            .await?;
-        tracing::info!(note = id, "note amended");
-        Ok(amendment)
+            .amend_note(id, user.id(), reason, changes, now, checked_against)
+            .await
+            .map_err(ApiError::from)?
+        {
+            Some(amendment) => {
+                tracing::info!(note = id, "note amended");
+                Ok(amendment)
+            }
+            None => Err(AmendError::NoteChanged),
+        }
     };
-    let amendment = paging_if_crisis(&state, note.contact, user.id(), crisis, stored).await?;
-    Ok((StatusCode::CREATED, Json(amendment)))
+    paging_if_crisis(state, note.contact, user.id(), crisis, stored).await
 }

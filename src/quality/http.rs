@@ -927,7 +927,7 @@ pub async fn grant_certification(
             Some((&rule.skill, rule.proficiency)),
         )
         .await?;
-    crate::admin::sync_account(&state, &account).await?;
+    crate::admin::sync_account(&state, account.id).await?;
     state.quality.wake();
     tracing::info!(certification = certification.id, account = %account.id, "certification granted");
     Ok((StatusCode::CREATED, Json(certification)))

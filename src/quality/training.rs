@@ -106,8 +106,7 @@ pub async fn apply_lapses(state: &AppState, now: Timestamp) -> Result<u64, ApiEr
                         .store
                         .remove_account_skill(lapsed.account, &rule.skill)
                         .await?;
-                    let account = state.store.account(lapsed.account).await?;
-                    crate::admin::sync_account(state, &account).await?;
+                    crate::admin::sync_account(state, lapsed.account).await?;
                 }
                 (!still_granted).then_some(&rule.skill)
             }

@@ -54,6 +54,12 @@
 //! - **Break** stops new offers and rescinds a ringing offer; contacts already held are kept.
 //!   **Offline** (chosen, or after the grace period) rescinds the ringing offer, requeues live
 //!   contacts first in line (`RequeueReason::OperatorLost`, tier 1) and completes wrap-ups.
+//! - **Profile and queue changes** apply to ringing offers too: an operator who no longer fits
+//!   a contact offered from a queue (a skill removed or lapsed, a language dropped, a queue's
+//!   requirement raised, a capacity lowered below what they hold) has the offer rescinded, and
+//!   the contact goes back to its place with no decline counted. A transfer offer to a named
+//!   person keeps ringing. A rise in risk does not rescind: the contact is not kept waiting for
+//!   a crisis-skilled operator while someone is about to answer.
 //! - **Idle time** (`idle_since`) restarts when an operator's last contact (offer, live or wrap-up)
 //!   goes, and when they become Available.
 //! - **Connections.** A new operator is Offline and not connected. `OperatorConnected` never
@@ -441,9 +447,11 @@ impl Engine {
     ///   as without the restart.
     /// - Assigned and wrapping contacts go back to their operator, whose connection is
     ///   considered lost as of `now`: the grace period starts (a restored operator who was
-    ///   Offline is taken as Available, so that reconnecting resumes work). Talk time restarts
-    ///   at `now`; wrap-ups get a fresh `wrap_up_max_ms`. An assigned contact whose operator is
-    ///   unknown is requeued first in line; a wrap-up whose operator is unknown is completed.
+    ///   Offline is taken as Available, so that reconnecting resumes work). Handle time counts
+    ///   from `connected_at` (from `now` if it is unknown); wrap-ups get a fresh
+    ///   `wrap_up_max_ms`. An assigned contact whose operator is unknown is requeued first in
+    ///   line; a wrap-up whose operator is unknown is completed, with its talk and at most
+    ///   `wrap_up_max_ms` of wrap-up as its handle time (from `connected_at` and `wrapped_at`).
     /// - A contact whose queue is no longer configured gets an unrestricted queue of that id,
     ///   so that it is never lost.
     /// - Terminal contacts and duplicate ids are ignored.

@@ -163,6 +163,8 @@ pub enum OverflowReason {
 /// A command to the engine. Everything that changes routing state is one of these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
+    /// Adds a queue or replaces its configuration at once: waiting contacts are placed again
+    /// under the new requirements, and a ringing offer they no longer allow is rescinded.
     UpsertQueue(QueueConfig),
     /// Forgets a deleted queue, so nothing can enter it any more (a join, a transfer). Refused
     /// while a contact is in it (abandoned ones that may still resume included) or another
@@ -171,7 +173,8 @@ pub enum Command {
         queue: QueueId,
     },
     /// Adds or updates an operator's profile (skills, languages, capacity). Takes effect at once:
-    /// a lapsed skill stops routing those contacts immediately.
+    /// a lapsed skill stops routing those contacts immediately, and an offer ringing for a
+    /// contact the operator no longer fits is rescinded (the contact keeps its place).
     UpsertOperator(OperatorProfile),
     /// The operator's console connected (first time, or back within the grace period).
     OperatorConnected {
@@ -555,8 +558,10 @@ pub struct RestoredContact {
     pub state: ContactState,
     /// For assigned/wrapping contacts: the operator holding it.
     pub operator: Option<OperatorId>,
-    /// When it was first connected to an operator, if it was.
+    /// When it was connected to the operator holding it (for others: first connected, if it was).
     pub connected_at: Option<Timestamp>,
+    /// For wrapping contacts: when the conversation ended and wrap-up began.
+    pub wrapped_at: Option<Timestamp>,
     /// For abandoned contacts: when the caller left. One that left less than the resume window
     /// ago is restored as abandoned and can still be resumed, in its place.
     pub ended_at: Option<Timestamp>,

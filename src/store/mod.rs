@@ -156,6 +156,8 @@ pub struct Account {
     pub languages: Vec<Language>,
     pub chat_capacity: u8,
     pub voice_capacity: u8,
+    /// A voice contact leaves no room for chats, and a chat none for a voice contact.
+    pub voice_excludes_chat: bool,
     pub disabled: bool,
     /// Set for generated passwords (the first admin's); cleared by a password change.
     pub must_change_password: bool,
@@ -171,6 +173,7 @@ pub struct NewAccount {
     pub languages: Vec<Language>,
     pub chat_capacity: u8,
     pub voice_capacity: u8,
+    pub voice_excludes_chat: bool,
     pub must_change_password: bool,
 }
 
@@ -182,6 +185,7 @@ pub struct AccountUpdate {
     pub languages: Option<Vec<Language>>,
     pub chat_capacity: Option<u8>,
     pub voice_capacity: Option<u8>,
+    pub voice_excludes_chat: Option<bool>,
     pub disabled: Option<bool>,
 }
 
@@ -320,6 +324,9 @@ pub struct Stay {
     /// Its last `connect`: when its current operator took it, if it is held (the contacts row
     /// keeps the first connection, the one waiting time is measured to).
     pub last_connect: Option<Timestamp>,
+    /// Its `wrap_up` after that connect: when the conversation with its current operator ended,
+    /// if it is in wrap-up.
+    pub last_wrap_up: Option<Timestamp>,
 }
 
 /// The storage interface. Both implementations pass the same test-suite (`tests/store.rs`).

@@ -82,7 +82,11 @@ pub trait NoteStore {
     async fn note(&self, id: i64) -> StoreResult<Note>;
     /// Every note of a contact (drafts included), oldest first, with amendments.
     async fn notes_of_contact(&self, contact: ContactId) -> StoreResult<Vec<Note>>;
-    /// Appends an amendment to a submitted note (`Conflict` for a draft).
+    /// Appends an amendment to a submitted note (`Conflict` for a draft), if the note's last
+    /// amendment is still `after` (the one the change was checked against; `None`: none yet).
+    /// `Ok(None)` when another was appended since: nothing is written, and the change must be
+    /// checked again against the note as it now is. Amendments to one note are appended one at a
+    /// time, so two made at once are never both checked against the same note.
     async fn amend_note(
         &self,
         note: i64,
@@ -90,7 +94,8 @@ pub trait NoteStore {
         reason: &str,
         changes: &NoteFields,
         at: Timestamp,
-    ) -> StoreResult<Amendment>;
+        after: Option<i64>,
+    ) -> StoreResult<Option<Amendment>>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -236,7 +241,8 @@ macro_rules! impl_note_store {
                     fields: &NoteFields,
                     at: Timestamp,
                 ) -> StoreResult<Note> {
-                    self.write_note(contact, author, form_version, fields, at, false).await
+                    self.write_note(contact, author, form_version, fields, at, false)
+                        .await
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect))]
@@ -248,17 +254,21 @@ macro_rules! impl_note_store {
                     fields: &NoteFields,
                     at: Timestamp,
                 ) -> StoreResult<Note> {
-                    self.write_note(contact, author, form_version, fields, at, true).await
+                    self.write_note(contact, author, form_version, fields, at, true)
+                        .await
                 }
 
                 #[tracing::instrument(skip_all, fields(db = $dialect))]
                 async fn note(&self, id: i64) -> StoreResult<Note> {
-                    let row: NoteRow =
-                        sqlx::query_as(concat!("SELECT ", note_columns!(), " FROM notes WHERE id = $1"))
-                            .bind(id)
-                            .fetch_one(&self.pool)
-                            .await
-                            .map_err(sql::error)?;
+                    let row: NoteRow = sqlx::query_as(concat!(
+                        "SELECT ",
+                        note_columns!(),
+                        " FROM notes WHERE id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
                     let amendments: Vec<AmendmentRow> = sqlx::query_as(
                         "SELECT id, note_id, author_id, reason, changes, at FROM note_amendments \
                          WHERE note_id = $1 ORDER BY id",
@@ -301,28 +311,54 @@ macro_rules! impl_note_store {
                     reason: &str,
                     changes: &NoteFields,
                     at: Timestamp,
-                ) -> StoreResult<Amendment> {
-                    let row: Option<AmendmentRow> = sqlx::query_as(
+                    after: Option<i64>,
+                ) -> StoreResult<Option<Amendment>> {
+                    let changes = notes::fields_json(changes)?;
+                    let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                    // A write first, which changes nothing: it takes the note's row lock
+                    // (PostgreSQL) or the write lock (SQLite), so that amendments to a note are
+                    // appended one at a time and the last one read below is the last one.
+                    let locked: Option<i64> = sqlx::query_scalar(
+                        "UPDATE notes SET updated_at = updated_at \
+                         WHERE id = $1 AND status = 'submitted' RETURNING id",
+                    )
+                    .bind(note)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(sql::error)?;
+                    if locked.is_none() {
+                        drop(tx);
+                        // The note does not exist, or is still a draft.
+                        return match self.note(note).await {
+                            Ok(_) => Err(StoreError::Conflict),
+                            Err(e) => Err(e),
+                        };
+                    }
+                    let last: Option<i64> = sqlx::query_scalar(
+                        "SELECT max(id) FROM note_amendments WHERE note_id = $1",
+                    )
+                    .bind(note)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(sql::error)?;
+                    if last != after {
+                        return Ok(None);
+                    }
+                    let row: AmendmentRow = sqlx::query_as(
                         "INSERT INTO note_amendments (note_id, author_id, reason, changes, at) \
-                         SELECT id, $2, $3, $4, $5 FROM notes WHERE id = $1 AND status = 'submitted' \
+                         VALUES ($1, $2, $3, $4, $5) \
                          RETURNING id, note_id, author_id, reason, changes, at",
                     )
                     .bind(note)
                     .bind(author.0)
                     .bind(reason)
-                    .bind(notes::fields_json(changes)?)
+                    .bind(changes)
                     .bind(at.0)
-                    .fetch_optional(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(sql::error)?;
-                    match row {
-                        Some(row) => notes::amendment(row),
-                        // No row: the note does not exist, or is still a draft.
-                        None => match self.note(note).await {
-                            Ok(_) => Err(StoreError::Conflict),
-                            Err(e) => Err(e),
-                        },
-                    }
+                    tx.commit().await.map_err(sql::error)?;
+                    notes::amendment(row).map(Some)
                 }
             }
         };

@@ -109,6 +109,12 @@ pub(crate) fn json_param<T: serde::Serialize>(rows: &[T]) -> StoreResult<String>
     serde_json::to_string(rows).map_err(|e| corrupt("batch parameter", e))
 }
 
+/// Ids as the JSON array parameter of a [`json_rows`] table with one `cid` column.
+pub(crate) fn ids_param(ids: impl IntoIterator<Item = i64>) -> StoreResult<String> {
+    let rows: Vec<IdParam> = ids.into_iter().map(|cid| IdParam { cid }).collect();
+    json_param(&rows)
+}
+
 /// One SQLite transaction as one statement string — `BEGIN IMMEDIATE; …; COMMIT` — so that it
 /// costs one round trip to sqlx's worker thread instead of one per statement (with `$N`
 /// parameters numbered across the whole string, or positional `?` taken in order across it).
@@ -274,7 +280,7 @@ where
 
 /// The rows of the batch statements, named as their [`json_rows`] columns.
 #[derive(serde::Serialize)]
-pub(crate) struct IdParam {
+struct IdParam {
     pub cid: i64,
 }
 
@@ -422,7 +428,7 @@ fn visibility_from_str(raw: &str) -> StoreResult<Visibility> {
 macro_rules! account_columns {
     () => {
         "id, name, display_name, role, password_hash, languages, chat_capacity, voice_capacity, \
-         disabled, must_change_password, created_at"
+         voice_excludes_chat, disabled, must_change_password, created_at"
     };
 }
 macro_rules! contact_columns {
@@ -477,6 +483,7 @@ pub(crate) struct AccountRow {
     languages: String,
     chat_capacity: i64,
     voice_capacity: i64,
+    voice_excludes_chat: bool,
     disabled: bool,
     must_change_password: bool,
     created_at: i64,
@@ -494,6 +501,7 @@ impl TryFrom<AccountRow> for Account {
             languages: from_json("accounts.languages", &r.languages)?,
             chat_capacity: parse("accounts.chat_capacity", u8::try_from(r.chat_capacity))?,
             voice_capacity: parse("accounts.voice_capacity", u8::try_from(r.voice_capacity))?,
+            voice_excludes_chat: r.voice_excludes_chat,
             disabled: r.disabled,
             must_change_password: r.must_change_password,
             created_at: Timestamp(r.created_at),
@@ -636,8 +644,9 @@ pub(crate) struct StayRow {
     overflowed_from: Option<String>,
 }
 
-/// Each contact's stay from its stay-beginning and `connect` events, in contact then log order:
-/// the last stay-beginning one began the current stay, the last `connect` its current holding.
+/// Each contact's stay from its stay-beginning, `connect` and `wrap_up` events, in contact then
+/// log order: the last stay-beginning one began the current stay, the last `connect` its current
+/// holding, and a `wrap_up` after that connect the end of its conversation.
 pub(crate) fn stays_from(rows: Vec<StayRow>) -> StoreResult<Vec<Stay>> {
     let mut stays: Vec<Stay> = Vec::new();
     for row in rows {
@@ -648,12 +657,21 @@ pub(crate) fn stays_from(rows: Vec<StayRow>) -> StoreResult<Vec<Stay>> {
                 since: Timestamp(row.at),
                 overflowed_from: Vec::new(),
                 last_connect: None,
+                last_wrap_up: None,
             });
         }
         if let Some(stay) = stays.last_mut() {
-            if row.kind == "connect" {
-                stay.last_connect = Some(Timestamp(row.at));
-                continue;
+            match row.kind.as_str() {
+                "connect" => {
+                    stay.last_connect = Some(Timestamp(row.at));
+                    stay.last_wrap_up = None;
+                    continue;
+                }
+                "wrap_up" => {
+                    stay.last_wrap_up = Some(Timestamp(row.at));
+                    continue;
+                }
+                _ => {}
             }
             stay.since = Timestamp(row.at);
             if let Some(from) = row.overflowed_from {
@@ -723,9 +741,9 @@ macro_rules! impl_store {
                 ) -> StoreResult<Account> {
                     let row: sql::AccountRow = sqlx::query_as(concat!(
                         "INSERT INTO accounts (name, display_name, role, password_hash, languages, \
-                         chat_capacity, voice_capacity, disabled, must_change_password, \
-                         created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
+                         chat_capacity, voice_capacity, voice_excludes_chat, disabled, \
+                         must_change_password, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
                         sql::account_columns!()
                     ))
                     .bind(account.name)
@@ -735,6 +753,7 @@ macro_rules! impl_store {
                     .bind(sql::to_json("accounts.languages", &account.languages)?)
                     .bind(i64::from(account.chat_capacity))
                     .bind(i64::from(account.voice_capacity))
+                    .bind(account.voice_excludes_chat)
                     .bind(false)
                     .bind(account.must_change_password)
                     .bind(at.0)
@@ -796,7 +815,8 @@ macro_rules! impl_store {
                          languages = COALESCE($4, languages), \
                          chat_capacity = COALESCE($5, chat_capacity), \
                          voice_capacity = COALESCE($6, voice_capacity), \
-                         disabled = COALESCE($7, disabled) \
+                         disabled = COALESCE($7, disabled), \
+                         voice_excludes_chat = COALESCE($8, voice_excludes_chat) \
                          WHERE id = $1 RETURNING ",
                         sql::account_columns!()
                     ))
@@ -807,6 +827,7 @@ macro_rules! impl_store {
                     .bind(update.chat_capacity.map(i64::from))
                     .bind(update.voice_capacity.map(i64::from))
                     .bind(update.disabled)
+                    .bind(update.voice_excludes_chat)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(sql::error)?;
@@ -1566,9 +1587,8 @@ macro_rules! impl_store {
                     if contacts.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let ids: Vec<_> = contacts.iter().map(|c| sql::IdParam { cid: c.0 }).collect();
                     let lost: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(QUERY.as_str()))
-                        .bind(sql::json_param(&ids)?)
+                        .bind(sql::ids_param(contacts.iter().map(|c| c.0))?)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(sql::error)?;
@@ -1592,9 +1612,8 @@ macro_rules! impl_store {
                     if contacts.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let ids: Vec<_> = contacts.iter().map(|c| sql::IdParam { cid: c.0 }).collect();
                     let rows: Vec<sql::EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(QUERY.as_str()))
-                        .bind(sql::json_param(&ids)?)
+                        .bind(sql::ids_param(contacts.iter().map(|c| c.0))?)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(sql::error)?;
@@ -1613,7 +1632,7 @@ macro_rules! impl_store {
                              AS overflowed_from FROM events \
                              WHERE contact_id IN (SELECT cid FROM {} AS j) \
                              AND kind IN ('enter_queue', 'overflow', 'transfer', 'requeue', \
-                             'connect') \
+                             'connect', 'wrap_up') \
                              ORDER BY contact_id, seq",
                             sql::json_rows($dialect, 1, &[("cid", "bigint")]),
                         )
@@ -1621,9 +1640,8 @@ macro_rules! impl_store {
                     if contacts.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let ids: Vec<_> = contacts.iter().map(|c| sql::IdParam { cid: c.0 }).collect();
                     let rows: Vec<sql::StayRow> = sqlx::query_as(sqlx::AssertSqlSafe(QUERY.as_str()))
-                        .bind(sql::json_param(&ids)?)
+                        .bind(sql::ids_param(contacts.iter().map(|c| c.0))?)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(sql::error)?;
@@ -1649,9 +1667,8 @@ macro_rules! impl_store {
                     if operators.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let ids: Vec<_> = operators.iter().map(|o| sql::IdParam { cid: o.0 }).collect();
                     let rows: Vec<sql::EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(QUERY.as_str()))
-                        .bind(sql::json_param(&ids)?)
+                        .bind(sql::ids_param(operators.iter().map(|o| o.0))?)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(sql::error)?;

@@ -89,16 +89,17 @@ impl FreshDb {
     }
 
     /// Runs SQL on the database behind the store's back (to plant corrupt rows or triggers).
-    pub async fn execute(&self, statement: &'static str) {
+    pub async fn execute(&self, statement: &str) {
+        let statement = || sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()));
         match self.backend {
             Backend::Sqlite => {
                 let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-                sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+                statement().execute(&mut conn).await.unwrap();
                 conn.close().await.unwrap();
             }
             Backend::Postgres => {
                 let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-                sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+                statement().execute(&mut conn).await.unwrap();
                 conn.close().await.unwrap();
             }
         }

@@ -5,12 +5,14 @@
 //! write each test body once as `async fn name(db: FreshDb)` and generate a `#[tokio::test]` per
 //! database with `server_test!(name);` (the macro expects the body's module to `use` this one).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+pub use hotline::app::{Hooks, StaffStage};
 use hotline::config::Settings;
-use hotline::domain::{Language, Proficiency, Role, Skill, Timestamp};
+use hotline::domain::{Language, OperatorId, Proficiency, Role, Skill, Timestamp};
 use hotline::store::{DynStore, NewAccount, SkillInfo};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -68,11 +70,21 @@ pub fn test_settings(db: &FreshDb) -> Settings {
 }
 
 pub async fn start(db: &FreshDb, settings: Settings) -> Server {
+    start_with_hooks(db, settings, Hooks::default()).await
+}
+
+/// [`start`], with hooks that hold connections at chosen points (see [`StaffGate`]).
+pub async fn start_with_hooks(db: &FreshDb, settings: Settings, hooks: Hooks) -> Server {
     let store = db.connect().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(hotline::run(listener, settings, shutdown.clone()));
+    let handle = tokio::spawn(hotline::run_with_hooks(
+        listener,
+        settings,
+        shutdown.clone(),
+        hooks,
+    ));
     let server = Server {
         addr,
         shutdown,
@@ -119,6 +131,7 @@ impl Server {
                     ],
                     chat_capacity: 2,
                     voice_capacity: 1,
+                    voice_excludes_chat: true,
                     must_change_password: false,
                 },
                 Timestamp::now(),
@@ -172,6 +185,13 @@ impl Server {
 
     /// Signs in, opens the staff socket and returns it with its `hello` frame.
     pub async fn staff_with_hello(&self, name: &str) -> (Ws, Value) {
+        let mut ws = self.staff_socket(name).await;
+        let hello = ws.expect("hello").await;
+        (ws, hello)
+    }
+
+    /// Signs in and opens the staff socket, reading nothing from it.
+    pub async fn staff_socket(&self, name: &str) -> Ws {
         let cookie = self.login(name).await;
         let mut request = format!("ws://{}/ws/staff", self.addr)
             .into_client_request()
@@ -180,9 +200,7 @@ impl Server {
             .headers_mut()
             .insert("cookie", cookie.parse().unwrap());
         let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let mut ws = Ws(socket);
-        let hello = ws.expect("hello").await;
-        (ws, hello)
+        Ws(socket)
     }
 
     /// A caller joins `general`; `operator` signs in, goes available and accepts the contact.
@@ -211,6 +229,28 @@ impl Server {
         ws
     }
 
+    /// A caller's socket opened from `from` (any 127.x.y.z is this machine), with an
+    /// `X-Forwarded-For` header when one is given, as a reverse proxy would open it.
+    pub async fn caller_from(&self, from: IpAddr, forwarded_for: Option<&str>) -> Ws {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(from, 0)).unwrap();
+        let stream = socket.connect(self.addr).await.unwrap();
+        let mut request = format!("ws://{}/ws/caller", self.addr)
+            .into_client_request()
+            .unwrap();
+        if let Some(forwarded) = forwarded_for {
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", forwarded.parse().unwrap());
+        }
+        let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+        let mut ws = Ws(socket);
+        ws.expect("hello").await;
+        ws
+    }
+
     pub async fn events_of(&self, contact: i64) -> Vec<String> {
         self.store
             .events_of_contact(hotline::domain::ContactId(contact))
@@ -219,6 +259,61 @@ impl Server {
             .into_iter()
             .map(|e| e.kind)
             .collect()
+    }
+}
+
+/// Holds the next staff connection of one person at one [`StaffStage`] until released, so that
+/// a test can change the account at exactly that point.
+#[derive(Clone, Default)]
+pub struct StaffGate(Arc<GateInner>);
+
+#[derive(Default)]
+struct GateInner {
+    armed: std::sync::Mutex<Option<(OperatorId, StaffStage)>>,
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl StaffGate {
+    /// The hooks to start the server with.
+    pub fn hooks(&self) -> Hooks {
+        let gate = self.clone();
+        Hooks {
+            staff: Some(Arc::new(move |who, stage| {
+                let gate = gate.clone();
+                Box::pin(async move {
+                    let hit = {
+                        let mut armed = gate.0.armed.lock().unwrap();
+                        let hit = *armed == Some((who, stage));
+                        if hit {
+                            *armed = None;
+                        }
+                        hit
+                    };
+                    if hit {
+                        gate.0.reached.notify_one();
+                        gate.0.release.notified().await;
+                    }
+                })
+            })),
+        }
+    }
+
+    /// Holds the next connection of `who` when it reaches `stage`.
+    pub fn hold(&self, who: i64, stage: StaffStage) {
+        *self.0.armed.lock().unwrap() = Some((OperatorId(who), stage));
+    }
+
+    /// Waits until a connection is held.
+    pub async fn reached(&self) {
+        tokio::time::timeout(Duration::from_secs(5), self.0.reached.notified())
+            .await
+            .expect("a connection held within 5 s");
+    }
+
+    /// Lets the held connection go on.
+    pub fn release(&self) {
+        self.0.release.notify_one();
     }
 }
 
@@ -365,6 +460,40 @@ pub async fn incidents_fail(db: &FreshDb, fail: bool) {
     };
     for statement in statements {
         db.execute(statement).await;
+    }
+}
+
+/// Makes every insert into and update of `table` fail, as a passing database error would, or
+/// lets them through again.
+pub async fn writes_fail(db: &FreshDb, table: &str, fail: bool) {
+    let statements: Vec<String> = match (db.backend(), fail) {
+        (Backend::Postgres, true) => vec![
+            format!(
+                "CREATE OR REPLACE FUNCTION {table}_fail() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'the database is briefly unavailable'; END $$"
+            ),
+            format!(
+                "CREATE TRIGGER {table}_fail BEFORE INSERT OR UPDATE ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION {table}_fail()"
+            ),
+        ],
+        (Backend::Postgres, false) => vec![format!("DROP TRIGGER {table}_fail ON {table}")],
+        (Backend::Sqlite, true) => ["INSERT", "UPDATE"]
+            .iter()
+            .map(|op| {
+                format!(
+                    "CREATE TRIGGER {table}_{op}_fail BEFORE {op} ON {table} \
+                     BEGIN SELECT RAISE(ABORT, 'the database is briefly unavailable'); END"
+                )
+            })
+            .collect(),
+        (Backend::Sqlite, false) => ["INSERT", "UPDATE"]
+            .iter()
+            .map(|op| format!("DROP TRIGGER {table}_{op}_fail"))
+            .collect(),
+    };
+    for statement in statements {
+        db.execute(&statement).await;
     }
 }
 

@@ -3,7 +3,9 @@
 // crisis lead's console rings (on the wallboard), the lead acknowledges, joins the chat and the
 // caller sees the lead's line; a supervisor watches the floor, the incident and joins; the operator
 // ends, writes the note (refused field by field, then fixed, then amended) and wraps up; the lead
-// records what was done and resolves (help must be confirmed first); an administrator manages
+// records what was done and resolves (help must be confirmed first); a second caller's line the
+// server could not save is marked (that line only) and sent again with one tap, reaching the
+// operator once; an administrator manages
 // accounts, escalation policies, schedules and paging addresses; the supervisor scores an audit
 // of the crisis contact and the operator acknowledges it; training, the assessment cycle, trends
 // and KPIs; and a new account is forced to change its password. Every screen is photographed in
@@ -17,6 +19,11 @@ import { BASE, PASSWORD, launch, openPage, session, shootBoth, shootDialogBoth, 
 const REPLY = 'Hello, I am here with you. 我在这里陪着你。';
 const WAITING_LINE = 'I cannot sleep and I feel alone. 我睡不着，觉得很孤单。';
 const LEAD_LINE = 'I am with the crisis team and I am here too. 我是危机干预的同事，我也在这里。';
+// The second caller's lines: the middle one the server could not save.
+const BEFORE_LINE = 'I have not slept for two nights. 我两个晚上没睡了。';
+const UNSAVED_LINE = 'My sister is the only one I talk to. 我只跟姐姐说话。';
+const AFTER_LINE = 'Can you stay with me for a while? 你能陪我一会儿吗？';
+const LAST_LINE = 'Thank you for staying. 谢谢你陪我。';
 
 describe('hotline web console story', { timeout: 150_000 }, () => {
   let browser;
@@ -383,8 +390,42 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await shootBoth(lead, '31-crisis-resolved-timeline');
   });
 
-  step('a caller at risk: red offer, a whisper, raise risk, transfer to a queue', async () => {
+  step('a caller at risk: red offer, a line not saved and sent again, a whisper, raise risk, transfer', async () => {
     const second = await openPage(browser, { phone: true });
+    // Between the page and the server: the first `say` of UNSAVED_LINE never reaches the server,
+    // and the page gets the answer the server gives a line it could not save (a store failure).
+    const says = [];
+    let unsavedId = null;
+    // The last line is held back a moment, and meanwhile the page gets a refusal that names no
+    // line (the server's answer to a `typing` sent before a resume was through): it must not
+    // mark the line in flight as not sent.
+    let releaseLast = null;
+    await second.routeWebSocket(/\/ws\/caller$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => {
+        const frame = JSON.parse(String(message));
+        if (frame.type === 'say') says.push(frame);
+        if (frame.type === 'say' && frame.text === LAST_LINE && releaseLast === null) {
+          ws.send(JSON.stringify({ type: 'error', code: 'not_joined', message: 'join a queue or resume first' }));
+          releaseLast = () => server.send(message);
+          return;
+        }
+        if (frame.type === 'say' && frame.text === UNSAVED_LINE && unsavedId === null) {
+          unsavedId = frame.client_id;
+          ws.send(
+            JSON.stringify({
+              type: 'error',
+              code: 'internal',
+              message: 'something went wrong (ref e2eref001); please try again',
+              client_id: frame.client_id,
+              error_id: 'e2eref001',
+            }),
+          );
+          return;
+        }
+        server.send(message);
+      });
+    });
     await second.goto(`${BASE}/`);
     await second.check('input[name=accept]');
     await second.click('form button[type=submit]');
@@ -401,6 +442,52 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await op.click('[data-testid=accept]');
     const chat = op.locator(`article.chat[data-contact="${id}"]`);
     await chat.waitFor();
+    await second.waitForSelector('[data-testid=connected]');
+
+    // Three lines; the server could not save the middle one. That line, and no other, is marked
+    // not sent, with the reason and the reference; the ones before and after it are delivered.
+    const line = (text) => second.locator(`[data-testid=transcript] li.mine:has-text("${text.slice(0, 20)}")`);
+    for (const text of [BEFORE_LINE, UNSAVED_LINE, AFTER_LINE]) {
+      await second.fill('#message', text);
+      await second.press('#message', 'Enter');
+    }
+    await line(AFTER_LINE).and(second.locator('[data-status=delivered]')).waitFor();
+    await line(UNSAVED_LINE).and(second.locator('[data-status=failed]')).waitFor();
+    assert.equal(await line(UNSAVED_LINE).getAttribute('data-client-id'), unsavedId, 'the line the error named');
+    assert.equal(await second.locator('[data-testid=transcript] li[data-status=failed]').count(), 1, 'one line');
+    assert.equal(await line(BEFORE_LINE).getAttribute('data-status'), 'delivered');
+    assert.match(await line(UNSAVED_LINE).locator('[data-testid=not-sent-why]').innerText(), /没有保存.*e2eref001/);
+    assert.match(await second.locator('[data-testid=problem]').innerText(), /没有发出去/);
+    const resend = line(UNSAVED_LINE).locator('[data-testid=resend]');
+    assert.match(await resend.getAttribute('aria-label'), /^重新发送：My sister/);
+    await chat.locator(`li:has-text("${AFTER_LINE.slice(0, 20)}")`).waitFor();
+    assert.equal(await chat.locator(`li:has-text("${UNSAVED_LINE.slice(0, 20)}")`).count(), 0, 'never reached');
+    await shootBoth(second, '12c-caller-line-not-sent');
+
+    // One tap sends it again, as it was (same client_id): delivered, and the operator gets it once.
+    await resend.tap();
+    await line(UNSAVED_LINE).and(second.locator('[data-status=delivered]')).waitFor();
+    await second.waitForSelector('[data-testid=problem]', { state: 'detached' });
+    assert.deepEqual(
+      says.filter((f) => f.text === UNSAVED_LINE).map((f) => f.client_id),
+      [unsavedId, unsavedId],
+    );
+    await second.fill('#message', LAST_LINE);
+    await second.press('#message', 'Enter');
+    await second.waitForSelector('[data-testid=problem]');
+    assert.notEqual(releaseLast, null, 'the last line is held back');
+    assert.equal(
+      await line(LAST_LINE).getAttribute('data-status'),
+      'pending',
+      'not marked by a refusal of something else',
+    );
+    releaseLast();
+    await line(LAST_LINE).and(second.locator('[data-status=delivered]')).waitFor();
+    await chat.locator(`li:has-text("${LAST_LINE.slice(0, 20)}")`).waitFor();
+    for (const text of [BEFORE_LINE, UNSAVED_LINE, AFTER_LINE]) {
+      assert.equal(await chat.locator(`li:has-text("${text.slice(0, 20)}")`).count(), 1, `${text} reached once`);
+    }
+    assert.equal(await second.locator('[data-testid=transcript] li[data-status=delivered]').count(), 4);
 
     // The supervisor whispers: the operator sees it, the caller does not.
     const row = sup.locator(`[data-testid=wb-contacts] tr[data-contact="${id}"]`);
@@ -410,7 +497,7 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await sup.fill('.joined textarea', 'Ask about sleep and safety.');
     await sup.press('.joined textarea', 'Enter');
     await chat.locator('li.whisper').waitFor();
-    await shootBoth(op, '12c-operator-whisper');
+    await shootBoth(op, '12d-operator-whisper');
 
     await chat.locator('select[name=risk]').selectOption('imminent');
     await chat.locator('form.inline button').click();
@@ -629,8 +716,27 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     const form = boss.locator('form[aria-label]').first();
     await form.locator('input[type=text]').first().fill(name);
     await form.locator('input[type=password]').fill(PASSWORD);
+    // Voice excludes chat by default; this person may take chats during a call.
+    assert.equal(await form.locator('input[name=voice_excludes_chat]').isChecked(), true);
+    await form.locator('input[name=voice_excludes_chat]').uncheck();
     await form.locator('button[type=submit]').click();
-    await boss.waitForSelector(`[data-testid=accounts] tr[data-account="${name}"]`);
+    const row = `[data-testid=accounts] tr[data-account="${name}"]`;
+    await boss.waitForSelector(row);
+    const flagOf = async () => {
+      const accounts = await (await session('boss'))('GET', '/api/admin/accounts');
+      return accounts.find((a) => a.name === name).voice_excludes_chat;
+    };
+    assert.equal(await flagOf(), false);
+    assert.equal(await boss.locator(`${row} td:nth-child(5) .hint`).count(), 1, 'shown beside the capacities');
+    await shootBoth(boss, '46-admin-voice-excludes-chat');
+    // And back, in the account editor.
+    await boss.click(`${row} .row-actions button:first-child`);
+    const editor = boss.locator('[data-testid=edit-account]');
+    assert.equal(await editor.locator('input[name=voice_excludes_chat]').isChecked(), false);
+    await editor.locator('input[name=voice_excludes_chat]').check();
+    await editor.locator('button[type=submit]').click();
+    await boss.waitForSelector(`${row} td:nth-child(5):not(:has(.hint))`);
+    assert.equal(await flagOf(), true);
 
     const fresh = await openPage(browser);
     await fresh.goto(`${BASE}/console/`);

@@ -1,5 +1,6 @@
 //! Indices: queues, classes of contacts, operators' eligibility and room, timers, state diffs.
 
+use super::route::Returned;
 use super::*;
 use crate::domain::QueueId;
 
@@ -102,6 +103,14 @@ pub(crate) fn normalise_extra(
     merged.into_iter().collect()
 }
 
+impl Op {
+    /// Whether a contact held on the other channel keeps this one closed (voice excludes chat,
+    /// and chat voice, when the operator's profile says so).
+    pub(crate) fn kept_off(&self, channel: usize) -> bool {
+        self.profile.voice_excludes_chat && self.used[1 - channel] > 0
+    }
+}
+
 impl Engine {
     // ----- timers -----------------------------------------------------------------------
 
@@ -192,6 +201,10 @@ impl Engine {
         waiting.sort();
         for key in waiting {
             self.enter_waiting(now, key.id);
+        }
+        let ringing: Vec<ContactId> = self.queues[qi].members.iter().map(|k| k.id).collect();
+        for id in ringing {
+            self.rescind_if_unfit(now, id);
         }
         for op in 0..self.ops.len() {
             self.mark_dirty(op);
@@ -355,9 +368,39 @@ impl Engine {
         };
         self.recompute_op_bits(op);
         self.rebuild_op_classes(op);
+        if let Some(id) = self.ops[op].pending {
+            self.rescind_if_unfit(now, id);
+        }
         self.mark_dirty(op);
         self.sweep_needed = true;
         self.recheck_declined = true;
+    }
+
+    /// Rescinds a ringing queue offer whose operator no longer fits it after a profile or queue
+    /// change: a skill removed or lapsed, a language dropped, a requirement raised, a capacity
+    /// lowered below what the operator holds. The contact goes back to its place, and no decline
+    /// is counted against the operator. An offer that transfers a contact to a named person is
+    /// left ringing: that person was chosen, not routed to.
+    fn rescind_if_unfit(&mut self, now: Timestamp, id: ContactId) {
+        let Some(c) = self.contacts.get(&id) else {
+            return;
+        };
+        if c.state != ContactState::Offered || c.targeted {
+            return;
+        }
+        let Some(&op) = c.operator.as_ref().and_then(|o| self.op_ix.get(o)) else {
+            return;
+        };
+        let (base, step, channel) = (c.base, c.relax_step, ch_ix(c.channel));
+        // The class it waited in, whose eligible operators the change has just recomputed.
+        let class = self.class_for(base, step);
+        let o = &self.ops[op];
+        let holds = self.classes[class].bits.get(op)
+            && o.used[channel] <= capacity(&o.profile, channel)
+            && !o.kept_off(channel);
+        if !holds {
+            self.return_offer(now, id, Returned::Rescind);
+        }
     }
 
     fn recompute_op_bits(&mut self, op: usize) {
@@ -396,16 +439,13 @@ impl Engine {
             && o.presence == Presence::Available
             && o.pending.is_none()
             && o.used[channel] < capacity(&o.profile, channel)
-            && !(o.profile.voice_excludes_chat && o.used[1 - channel] > 0)
+            && !o.kept_off(channel)
     }
 
     /// Whether some slot is free, ignoring a ringing offer (for the Busy/WrapUp states).
     fn has_free_slot(&self, op: usize) -> bool {
         let o = &self.ops[op];
-        (0..2).any(|ch| {
-            o.used[ch] < capacity(&o.profile, ch)
-                && !(o.profile.voice_excludes_chat && o.used[1 - ch] > 0)
-        })
+        (0..2).any(|ch| o.used[ch] < capacity(&o.profile, ch) && !o.kept_off(ch))
     }
 
     /// Brings the room index and logged-in bit up to date after any change to an operator,

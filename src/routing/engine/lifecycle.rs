@@ -913,7 +913,12 @@ impl Engine {
                         self.out.push(Event::Complete {
                             contact: id,
                             operator,
-                            handled_ms: 0,
+                            handled_ms: restored_handle_ms(
+                                now,
+                                rc.connected_at,
+                                rc.wrapped_at,
+                                self.config.wrap_up_max_ms,
+                            ),
                         });
                     }
                 }
@@ -986,4 +991,22 @@ impl Engine {
         }
         self.refresh_op(op);
     }
+}
+
+/// The handle time of a wrap-up restored without its operator and completed at `now`: its talk
+/// (connect to wrap-up) as the log has it, then its wrap-up up to `now` but, like any wrap-up,
+/// never more than `wrap_up_max_ms` (without the restart it would have been ended then; the time
+/// the server was down is not counted beyond that). Without a wrap-up time, up to `now`. Without
+/// a connect time (every contact in wrap-up has one) there is nothing to count: 0.
+pub(crate) fn restored_handle_ms(
+    now: Timestamp,
+    connected_at: Option<Timestamp>,
+    wrapped_at: Option<Timestamp>,
+    wrap_up_max_ms: i64,
+) -> i64 {
+    let Some(connected_at) = connected_at else {
+        return 0;
+    };
+    let ended = wrapped_at.map_or(now, |w| now.min(w.plus_ms(wrap_up_max_ms)));
+    ended.since(connected_at)
 }

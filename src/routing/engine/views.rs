@@ -68,10 +68,10 @@ impl Engine {
     /// Waiting (and offered) contacts of a queue in routing order, with 1-based position and
     /// an estimated wait.
     ///
-    /// The estimate is a plain queueing rule of thumb, shown to callers as a rough guide:
-    /// `ahead × mean handle time ÷ servers`, where `ahead` is the contact's 1-based position
-    /// among the queue's contacts on the *same channel* (voice and chat are served by different
-    /// slots), the mean handle time is the queue's exponentially weighted mean of completed
+    /// The position counts the queue's contacts on the *same channel* only (voice and chat are
+    /// served by different slots, so a chat caller is not behind a voice caller), offered ones
+    /// included until they are answered. The estimate is a plain queueing rule of thumb, shown
+    /// to callers as a rough guide: `position × mean handle time ÷ servers`, the mean handle time is the queue's exponentially weighted mean of completed
     /// contacts' talk + wrap-up time (weight 0.2 for the newest, starting at
     /// `default_handle_ms`), and `servers` is the number of slots of that channel held by
     /// connected, Available operators who meet the queue's own language and (unrelaxed) skill
@@ -107,7 +107,7 @@ impl Engine {
         let handle = q.handle_ewma.max(0.0);
         let mut ahead = [0i64; 2];
         let mut places = Vec::with_capacity(q.members.len());
-        for (i, key) in q.members.iter().enumerate() {
+        for key in &q.members {
             let Some(c) = self.contacts.get(&key.id) else {
                 continue;
             };
@@ -120,7 +120,7 @@ impl Engine {
             };
             places.push(QueuePlace {
                 contact: key.id,
-                position: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                position: u32::try_from(ahead[ch]).unwrap_or(u32::MAX),
                 estimated_wait_ms,
             });
         }

@@ -5,7 +5,7 @@ import { roughDuration, timeOfDay } from '../shared/format';
 import { protocolLanguage, useLang, useStrings } from '../shared/i18n';
 import { LangSwitch } from '../shared/LangSwitch';
 import { AGE_GROUPS, LANGUAGE_NAMES, TOPICS, strings } from './strings';
-import { CallerSession, rememberedCallerKey, type Line } from './session';
+import { CallerSession, canResend, rememberedCallerKey, type Line } from './session';
 
 type S = (typeof strings)['en'];
 
@@ -437,6 +437,12 @@ function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; 
     session.say(text);
     setText('');
   };
+  // The button goes with the failure: keep focus in the conversation rather than lose it to the
+  // page (the transcript, not the message box, so that a phone does not open its keyboard).
+  const resend = (clientId: string) => {
+    session.resend(clientId);
+    logRef.current?.focus();
+  };
 
   const offline = state.link === 'retrying' || (state.link === 'connecting' && state.phase !== 'joining');
   let status;
@@ -473,7 +479,7 @@ function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; 
       )}
       {state.error && state.error.code !== 'ended' && (
         <p class="problem" role="alert" data-testid="problem">
-          {t.problems[state.error.code] ?? t.problemOther}
+          {state.error.clientId !== undefined ? t.lineNotSent : (t.problems[state.error.code] ?? t.problemOther)}
         </p>
       )}
       <div
@@ -500,7 +506,7 @@ function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; 
         )}
         <ol>
           {state.lines.map((l) => (
-            <LineView key={l.key} line={l} t={t} lang={lang} />
+            <LineView key={l.key} line={l} t={t} lang={lang} onResend={resend} />
           ))}
         </ol>
       </div>
@@ -566,7 +572,17 @@ function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; 
   );
 }
 
-function LineView({ line, t, lang }: { line: Line; t: S; lang: string }) {
+function LineView({
+  line,
+  t,
+  lang,
+  onResend,
+}: {
+  line: Line;
+  t: S;
+  lang: string;
+  onResend: (clientId: string) => void;
+}) {
   const mine = line.sender === 'caller';
   const who = mine ? t.you : line.sender === 'system' ? t.system : t.counsellor;
   const status =
@@ -578,15 +594,45 @@ function LineView({ line, t, lang }: { line: Line; t: S; lang: string }) {
           ? t.delivered
           : null;
   return (
-    <li class={`line ${mine ? 'mine' : 'theirs'} from-${line.sender} ${line.status ?? ''}`} data-status={line.status}>
+    <li
+      class={`line ${mine ? 'mine' : 'theirs'} from-${line.sender} ${line.status ?? ''}`}
+      data-status={line.status}
+      data-client-id={line.clientId}
+    >
       <span class="who">{who}</span>
       <p class="body">{line.body}</p>
       <span class="meta">
         {timeOfDay(line.at, lang === 'en' ? 'en' : 'zh-CN')}
         {status && <span class="delivery"> · {status}</span>}
       </span>
+      {line.status === 'failed' && line.failure && (
+        <div class="not-sent">
+          <p class="why" id={`why-${line.key}`} data-testid="not-sent-why">
+            {t.lineProblems[line.failure.code] ?? t.lineProblemOther}
+            {line.failure.errorId && <span class="ref"> ({t.reference(line.failure.errorId)})</span>}
+          </p>
+          {canResend(line) && (
+            <button
+              type="button"
+              class="secondary resend"
+              data-testid="resend"
+              aria-label={t.resendLine(excerpt(line.body))}
+              aria-describedby={`why-${line.key}`}
+              onClick={() => onResend(line.clientId!)}
+            >
+              {t.resend}
+            </button>
+          )}
+        </div>
+      )}
     </li>
   );
+}
+
+/** The start of a line, to tell a screen reader which line a button is for. */
+function excerpt(text: string): string {
+  const chars = [...text];
+  return chars.length > 40 ? `${chars.slice(0, 40).join('')}…` : text;
 }
 
 function Ended({ session, t }: { session: CallerSession; t: S }) {

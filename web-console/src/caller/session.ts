@@ -10,6 +10,7 @@ import type {
   CallerRequest,
   ContactState,
   EndedBy,
+  ErrorFrame,
   ScreeningAnswer,
   Sender,
   TranscriptLine,
@@ -31,6 +32,21 @@ export interface Line {
   /** Lines the caller wrote: pending until the server has made them durable (`said`). */
   status?: 'pending' | 'delivered' | 'failed';
   clientId?: string;
+  /**
+   * Why a failed line was not sent, when the server's error named it (its `client_id`): the code,
+   * and for `internal` the reference the server logged it under. Such a line was not stored.
+   */
+  failure?: { code: string; errorId?: string };
+}
+
+/**
+ * Whether a line that was not sent may go again as it is: only one the server named as not
+ * saved (an error without a `client_id` leaves open whether the line is stored), and not one
+ * refused for what it holds (too long, not storable), which would be refused again.
+ */
+export function canResend(line: Line): boolean {
+  const code = line.failure?.code;
+  return line.status === 'failed' && code !== undefined && code !== 'too_large' && code !== 'invalid';
 }
 
 export interface JoinForm {
@@ -57,7 +73,8 @@ export interface CallerState {
   transferring: boolean;
   endedBy: EndedBy | null;
   closed: { message: string; alternatives: Alternative[] } | null;
-  error: { code: string; message: string } | null;
+  /** The last refusal; `clientId` when it named one of the caller's lines. */
+  error: { code: string; message: string; clientId?: string } | null;
   /** A resume found the earlier conversation over. */
   previousEnded: boolean;
 }
@@ -196,6 +213,23 @@ export class CallerSession {
     this.socket.send({ type: 'say', text: body, client_id: id });
   }
 
+  /**
+   * Sends a line that was not sent again, as it was: same text, same `client_id`. The id names the
+   * line on this page, not one attempt: the server answers each `say` once (`said`, or an error
+   * naming it) and stores a line only when it answers `said`, and a line is sent again only after
+   * its error, so one line is never in flight twice. It moves to the end of the conversation,
+   * where the counsellor will see it.
+   */
+  resend(clientId: string): void {
+    const line = this.state.lines.find((l) => l.clientId === clientId);
+    if (!line || !canResend(line)) return;
+    const again: Line = { ...line, status: 'pending', failure: undefined, at: Date.now() };
+    const error = this.state.error?.clientId === clientId ? null : this.state.error;
+    this.set({ lines: [...this.state.lines.filter((l) => l !== line), again], error });
+    // While offline it stays pending and is sent after the resume, like any pending line.
+    this.socket.send({ type: 'say', text: again.body, client_id: clientId });
+  }
+
   /** Asks for the lines before the first one shown. */
   showEarlier(): void {
     const first = this.state.lines.find((l) => l.seq !== undefined)?.seq;
@@ -293,7 +327,7 @@ export class CallerSession {
         break;
       case 'said': {
         const lines = this.state.lines.map((l) =>
-          l.clientId === f.client_id ? { ...l, seq: f.seq, status: 'delivered' as const } : l,
+          l.clientId === f.client_id ? { ...l, seq: f.seq, status: 'delivered' as const, failure: undefined } : l,
         );
         this.set({ lines });
         break;
@@ -315,7 +349,7 @@ export class CallerSession {
       case 'pong':
         break;
       case 'error':
-        this.onError(f.code, f.message);
+        this.onError(f);
         break;
     }
   }
@@ -337,7 +371,12 @@ export class CallerSession {
     const lastAcked = Math.max(0, ...this.state.lines.filter((l) => l.seq !== undefined).map((l) => l.seq!));
     const unsaved: Line[] = [];
     const claimed = new Set<number>();
-    for (const l of this.state.lines.filter((x) => x.status === 'pending')) {
+    for (const l of this.state.lines.filter((x) => x.status === 'pending' || x.failure)) {
+      // A line the server said it did not save stays as it is, to be sent again by hand.
+      if (l.status === 'failed') {
+        unsaved.push(l);
+        continue;
+      }
       const match = known.find(
         (k) => k.sender === 'caller' && k.body === l.body && (k.seq ?? 0) > lastAcked && !claimed.has(k.seq!),
       );
@@ -359,10 +398,13 @@ export class CallerSession {
       waitMs,
       error: null,
     });
-    for (const l of unsaved) this.socket.send({ type: 'say', text: l.body, client_id: l.clientId! });
+    for (const l of unsaved) {
+      if (l.status === 'pending') this.socket.send({ type: 'say', text: l.body, client_id: l.clientId! });
+    }
   }
 
-  private onError(code: string, message: string) {
+  private onError(f: ErrorFrame) {
+    const { code, message } = f;
     if (code === 'ended') {
       // The resume token points at a conversation that is over.
       this.resumeTokenValue = null;
@@ -379,6 +421,16 @@ export class CallerSession {
       this.set({ error: { code, message } });
       return;
     }
+    if (f.client_id != null) {
+      // The answer to one line: the server refused it or could not save it. That line, and no
+      // other, was not sent.
+      const named = this.state.lines.find((l) => l.clientId === f.client_id && l.status === 'pending');
+      if (!named) return;
+      const failure = { code, errorId: f.error_id ?? undefined };
+      const lines = this.state.lines.map((l) => (l === named ? { ...l, status: 'failed' as const, failure } : l));
+      this.set({ lines, error: { code, message, clientId: f.client_id } });
+      return;
+    }
     if (this.state.phase === 'joining' && !this.resumeToken) {
       // The join was refused (rate limit, invalid form): back to the form, with the reason.
       this.pendingJoin = null;
@@ -386,8 +438,10 @@ export class CallerSession {
       this.set({ phase: 'start', error: { code, message } });
       return;
     }
-    // A refused line: mark the newest pending one as not sent.
-    if (code === 'invalid' || code === 'too_large' || code === 'not_joined') {
+    // A frame the server could not read names no line: if it was a line, it was the newest one.
+    // Any other refusal without a `client_id` answered something else (`not_joined` to `typing`,
+    // `earlier` or `leave`: a refused line always carries its `client_id`), so it marks no line.
+    if (code === 'invalid' || code === 'too_large') {
       const idx = [...this.state.lines].reverse().findIndex((l) => l.status === 'pending');
       if (idx >= 0) {
         const at = this.state.lines.length - 1 - idx;

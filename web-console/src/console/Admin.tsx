@@ -138,6 +138,7 @@ function Accounts({ t }: { t: Strings }) {
                 <td>{a.languages.join(', ') || '—'}</td>
                 <td>
                   {a.chat_capacity} / {a.voice_capacity}
+                  {!a.voice_excludes_chat && <span class="hint"> · {t.chatDuringCalls}</span>}
                 </td>
                 <td>{a.skills.map((s) => `${s.skill} ${s.proficiency}`).join(', ') || '—'}</td>
                 <td>{a.disabled ? t.disabled : t.enabled}</td>
@@ -205,6 +206,45 @@ function Accounts({ t }: { t: Strings }) {
   );
 }
 
+/** An account's capacities per channel, and whether a voice contact keeps chats away. */
+type Capacities = { chat: number; voice: number; voiceExcludesChat: boolean };
+
+function CapacityFields({ t, form, set }: { t: Strings; form: Capacities; set: (patch: Partial<Capacities>) => void }) {
+  return (
+    <>
+      <label>
+        {t.chatCapacity}
+        <input
+          type="number"
+          min={0}
+          max={8}
+          value={form.chat}
+          onInput={(e) => set({ chat: Number(e.currentTarget.value) })}
+        />
+      </label>
+      <label>
+        {t.voiceCapacity}
+        <input
+          type="number"
+          min={0}
+          max={1}
+          value={form.voice}
+          onInput={(e) => set({ voice: Number(e.currentTarget.value) })}
+        />
+      </label>
+      <label class="check">
+        <input
+          type="checkbox"
+          name="voice_excludes_chat"
+          checked={form.voiceExcludesChat}
+          onChange={(e) => set({ voiceExcludesChat: e.currentTarget.checked })}
+        />
+        <span>{t.voiceExcludesChat}</span>
+      </label>
+    </>
+  );
+}
+
 function NewAccount({
   t,
   onCreated,
@@ -222,6 +262,7 @@ function NewAccount({
     languages: 'zh',
     chat: 2,
     voice: 1,
+    voiceExcludesChat: true,
   });
   const set = (patch: Partial<typeof form>) => setForm({ ...form, ...patch });
   return (
@@ -238,6 +279,7 @@ function NewAccount({
           languages: splitList(form.languages),
           chat_capacity: form.chat,
           voice_capacity: form.voice,
+          voice_excludes_chat: form.voiceExcludesChat,
         };
         api<AccountView>('POST', '/api/admin/accounts', body).then(onCreated, onError);
       }}
@@ -281,26 +323,7 @@ function NewAccount({
         {t.languages} <span class="hint">{t.languagesHint}</span>
         <input type="text" value={form.languages} onInput={(e) => set({ languages: e.currentTarget.value })} />
       </label>
-      <label>
-        {t.chatCapacity}
-        <input
-          type="number"
-          min={0}
-          max={8}
-          value={form.chat}
-          onInput={(e) => set({ chat: Number(e.currentTarget.value) })}
-        />
-      </label>
-      <label>
-        {t.voiceCapacity}
-        <input
-          type="number"
-          min={0}
-          max={1}
-          value={form.voice}
-          onInput={(e) => set({ voice: Number(e.currentTarget.value) })}
-        />
-      </label>
+      <CapacityFields t={t} form={form} set={set} />
       <div class="form-actions">
         <button type="submit" class="primary">
           {t.create}
@@ -329,6 +352,7 @@ function EditAccount({
     languages: account.languages.join(', '),
     chat: account.chat_capacity,
     voice: account.voice_capacity,
+    voiceExcludesChat: account.voice_excludes_chat,
     disabled: account.disabled,
   });
   const set = (patch: Partial<typeof form>) => setForm({ ...form, ...patch });
@@ -345,6 +369,7 @@ function EditAccount({
           languages: splitList(form.languages),
           chat_capacity: form.chat,
           voice_capacity: form.voice,
+          voice_excludes_chat: form.voiceExcludesChat,
           disabled: form.disabled,
         };
         api<AccountView>('PATCH', `/api/admin/accounts/${account.id}`, patch).then(onSaved, onError);
@@ -376,26 +401,7 @@ function EditAccount({
           onInput={(e) => set({ languages: e.currentTarget.value })}
         />
       </label>
-      <label>
-        {t.chatCapacity}
-        <input
-          type="number"
-          min={0}
-          max={8}
-          value={form.chat}
-          onInput={(e) => set({ chat: Number(e.currentTarget.value) })}
-        />
-      </label>
-      <label>
-        {t.voiceCapacity}
-        <input
-          type="number"
-          min={0}
-          max={1}
-          value={form.voice}
-          onInput={(e) => set({ voice: Number(e.currentTarget.value) })}
-        />
-      </label>
+      <CapacityFields t={t} form={form} set={set} />
       <label class="check">
         <input type="checkbox" checked={form.disabled} onChange={(e) => set({ disabled: e.currentTarget.checked })} />
         <span>{t.disabled}</span>

@@ -14,6 +14,9 @@ export type CallerEvent =
       type: 'joined';
       contact: ContactId;
       resume_token: string;
+      /**
+       * 1-based place among the queue's contacts of the same channel.
+       */
       position: number;
       estimated_wait_ms: number;
     }
@@ -36,6 +39,9 @@ export type CallerEvent =
     }
   | {
       type: 'queue_update';
+      /**
+       * 1-based place among the queue's contacts of the same channel.
+       */
       position: number;
       estimated_wait_ms: number;
     }
@@ -875,6 +881,7 @@ export interface AccountPatch {
   languages?: Language[] | null;
   chat_capacity?: number | null;
   voice_capacity?: number | null;
+  voice_excludes_chat?: boolean | null;
   disabled?: boolean | null;
 }
 /**
@@ -888,6 +895,11 @@ export interface AccountView {
   languages: Language[];
   chat_capacity: number;
   voice_capacity: number;
+  /**
+   * While holding a voice contact this person is offered no chat, and while holding a chat
+   * no voice contact.
+   */
+  voice_excludes_chat: boolean;
   disabled: boolean;
   skills: SkillLevel[];
 }
@@ -1480,6 +1492,10 @@ export interface NewAccountRequest {
   languages?: Language[];
   chat_capacity?: number;
   voice_capacity?: number;
+  /**
+   * While holding a voice contact, take no chat (and the other way round); true if absent.
+   */
+  voice_excludes_chat?: boolean;
 }
 export interface NewAuditRequest {
   contact: ContactId;

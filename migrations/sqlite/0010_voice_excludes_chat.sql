@@ -1,0 +1,5 @@
+-- Whether a voice contact leaves no room for chats (and a chat none for a voice contact), per
+-- operator; on by default, as it was for everyone before. Keep in step with
+-- migrations/postgres/0010_voice_excludes_chat.sql.
+ALTER TABLE accounts ADD COLUMN voice_excludes_chat INTEGER NOT NULL DEFAULT 1
+    CHECK (voice_excludes_chat IN (0, 1));
