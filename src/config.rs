@@ -269,6 +269,8 @@ pub struct ServerSettings {
     /// count a request from one of them under the client address it forwarded. Empty: every
     /// request counts under the address it came from.
     pub trusted_proxies: TrustedProxies,
+    /// Which header the trusted proxies write the client's address to.
+    pub forwarded_header: ForwardedHeader,
 }
 
 impl Default for ServerSettings {
@@ -279,6 +281,31 @@ impl Default for ServerSettings {
             secure_cookies: false,
             shutdown_grace_ms: 8_000,
             trusted_proxies: TrustedProxies::default(),
+            forwarded_header: ForwardedHeader::default(),
+        }
+    }
+}
+
+/// The header the trusted proxies name the client in. Only the one the proxies are set up to write
+/// is read: the other may come from the client unchanged, and would then let it choose its address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: <client>, <proxy 1>, …` (nginx's `$proxy_add_x_forwarded_for`, most
+    /// load balancers).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239: `Forwarded: for=<client>, for=<proxy 1>, …` (the `for` parameter of each element).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's name, as `HeaderMap` looks it up.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
         }
     }
 }
@@ -580,6 +607,28 @@ mod tests {
             jail.set_env("HOTLINE__SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/40\"]");
             let refused = Settings::load(None).unwrap_err().to_string();
             assert!(refused.contains("trusted_proxies"), "{refused}");
+            jail.set_env("HOTLINE__SERVER__TRUSTED_PROXIES", "10.0.0.0/8");
+            assert_eq!(
+                Settings::load(None)
+                    .map_err(|e| *e)?
+                    .server
+                    .forwarded_header,
+                ForwardedHeader::XForwardedFor
+            );
+            jail.set_env("HOTLINE__SERVER__FORWARDED_HEADER", "forwarded");
+            assert_eq!(
+                Settings::load(None)
+                    .map_err(|e| *e)?
+                    .server
+                    .forwarded_header,
+                ForwardedHeader::Forwarded
+            );
+            jail.set_env("HOTLINE__SERVER__FORWARDED_HEADER", "x-real-ip");
+            let refused = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                refused.to_lowercase().contains("forwarded_header"),
+                "{refused}"
+            );
             Ok(())
         });
     }

@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
-use crate::config::TrustedProxies;
+use crate::config::{ForwardedHeader, TrustedProxies};
 use crate::error::ApiError;
 
 /// The longest part of a parser's complaint quoted back to the client.
@@ -138,35 +138,53 @@ impl FromRequestParts<AppState> for ClientAddress {
             .get::<ConnectInfo<SocketAddr>>()
             .copied()
             .ok_or_else(|| anyhow::anyhow!("the server runs without peer addresses"))?;
-        let trusted = &state.settings.server.trusted_proxies;
+        let server = &state.settings.server;
         Ok(ClientAddress(client_address(
             peer.ip(),
             &parts.headers,
-            trusted,
+            &server.trusted_proxies,
+            server.forwarded_header,
         )))
     }
 }
 
 /// The client address of a request from `peer`. A peer that is not a trusted proxy is the client,
-/// whatever its headers say (anyone can write them). Behind trusted proxies, `X-Forwarded-For`
-/// lists the hops, each proxy adding the address it was reached from on the right: the client is
-/// the right-most address that is not itself a trusted proxy (further left is what the client
-/// wrote, which proves nothing), or the left-most when every hop is one. A header that cannot be
-/// read that far falls back to the peer's address: never an error to the client, and never an
-/// address it chose.
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+/// whatever its headers say (anyone can write them). Behind trusted proxies, the `header` they
+/// write lists the hops, each proxy adding the address it was reached from on the right: the
+/// client is the right-most address that is not itself a trusted proxy (further left is what the
+/// client wrote, which proves nothing), or the left-most when every hop is one. A header that
+/// cannot be read that far falls back to the peer's address: never an error to the client, and
+/// never an address it chose.
+pub fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &TrustedProxies,
+    header: ForwardedHeader,
+) -> IpAddr {
     let peer = peer.to_canonical();
     if !trusted.contains(peer) {
         return peer;
     }
-    forwarded_client(headers, trusted).unwrap_or(peer)
+    forwarded_client(headers, trusted, header).unwrap_or(peer)
 }
 
-fn forwarded_client(headers: &HeaderMap, trusted: &TrustedProxies) -> Option<IpAddr> {
+fn forwarded_client(
+    headers: &HeaderMap,
+    trusted: &TrustedProxies,
+    header: ForwardedHeader,
+) -> Option<IpAddr> {
     // Several headers are one list, in order.
     let mut hops = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        hops.extend(value.to_str().ok()?.split(','));
+    for value in headers.get_all(header.name()) {
+        let value = value.to_str().ok()?;
+        match header {
+            ForwardedHeader::XForwardedFor => hops.extend(value.split(',').map(str::to_owned)),
+            ForwardedHeader::Forwarded => {
+                for element in forwarded_elements(value) {
+                    hops.push(forwarded_for(&element)?);
+                }
+            }
+        }
     }
     let mut farthest = None;
     for hop in hops.iter().rev() {
@@ -179,7 +197,47 @@ fn forwarded_client(headers: &HeaderMap, trusted: &TrustedProxies) -> Option<IpA
     farthest
 }
 
-/// One hop of `X-Forwarded-For`: an address, also as some proxies write it with a port
+/// The elements of an RFC 7239 `Forwarded` value: split at the commas outside quoted strings.
+fn forwarded_elements(value: &str) -> Vec<String> {
+    let mut elements = vec![String::new()];
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                elements.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        elements.last_mut().expect("never empty").push(c);
+    }
+    elements
+}
+
+/// The `for` parameter of one `Forwarded` element (`for=192.0.2.60;proto=https`,
+/// `for="[2001:db8:cafe::17]:4711"`), unquoted; none when it has none (the hop is then unknown).
+fn forwarded_for(element: &str) -> Option<String> {
+    element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("for") {
+            return None;
+        }
+        // No address holds a quote or a backslash, so a quoted one needs no unescaping: anything
+        // escaped is not an address and is refused as one.
+        let value = value.trim();
+        let unquoted = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        Some(unquoted.to_owned())
+    })
+}
+
+/// One hop: an address, also as some proxies write it with a port
 /// (`192.0.2.1:5000`, `[2001:db8::1]:443`) or in brackets.
 fn forwarded_address(hop: &str) -> Option<IpAddr> {
     let address = hop
@@ -296,12 +354,66 @@ mod tests {
     /// The client address of a request from `peer` with these `X-Forwarded-For` headers, behind
     /// proxies in 10.0.0.0/8 and fd00::/8.
     fn client(peer: &str, forwarded: &[&str]) -> String {
+        client_by(ForwardedHeader::XForwardedFor, peer, forwarded)
+    }
+
+    /// The same, the proxies writing `header`.
+    fn client_by(header: ForwardedHeader, peer: &str, values: &[&str]) -> String {
         let trusted = TrustedProxies::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap();
         let mut headers = HeaderMap::new();
-        for value in forwarded {
-            headers.append("x-forwarded-for", value.parse().unwrap());
+        for value in values {
+            headers.append(header.name(), value.parse().unwrap());
         }
-        client_address(peer.parse().unwrap(), &headers, &trusted).to_string()
+        client_address(peer.parse().unwrap(), &headers, &trusted, header).to_string()
+    }
+
+    #[test]
+    fn proxies_that_write_forwarded_name_the_client_in_its_for_parameters() {
+        let by = |peer, values: &[&str]| client_by(ForwardedHeader::Forwarded, peer, values);
+        assert_eq!(by("10.0.0.5", &["for=203.0.113.9"]), "203.0.113.9");
+        assert_eq!(
+            by(
+                "10.0.0.5",
+                &["for=198.51.100.1;proto=https, For=203.0.113.9;by=10.0.0.5"]
+            ),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            by(
+                "10.0.0.5",
+                &["proto=https;for=\"[2001:db8:cafe::17]:4711\""]
+            ),
+            "2001:db8:cafe::17"
+        );
+        assert_eq!(
+            by("10.0.0.5", &["for=\"203.0.113.9:5123\", for=10.0.0.7"]),
+            "203.0.113.9"
+        );
+        // A comma inside a quoted value does not split an element.
+        assert_eq!(
+            by("10.0.0.5", &["for=203.0.113.9;note=\"a, b\""]),
+            "203.0.113.9"
+        );
+        // Several headers are one list.
+        assert_eq!(
+            by("10.0.0.5", &["for=198.51.100.1", "for=203.0.113.9"]),
+            "203.0.113.9"
+        );
+        // A hop the proxy does not know or hides, or an element without `for`: the proxy.
+        assert_eq!(by("10.0.0.5", &["for=unknown"]), "10.0.0.5");
+        assert_eq!(by("10.0.0.5", &["for=_hidden"]), "10.0.0.5");
+        assert_eq!(by("10.0.0.5", &["proto=https"]), "10.0.0.5");
+        assert_eq!(by("10.0.0.5", &["for=\"\\\"203.0.113.9\""]), "10.0.0.5");
+        // Only the configured header is read: the other may be the client's own.
+        assert_eq!(by("10.0.0.5", &[]), "10.0.0.5");
+        let trusted = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("forwarded", "for=198.51.100.66".parse().unwrap());
+        headers.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        let read = |header| client_address(peer, &headers, &trusted, header).to_string();
+        assert_eq!(read(ForwardedHeader::XForwardedFor), "203.0.113.9");
+        assert_eq!(read(ForwardedHeader::Forwarded), "198.51.100.66");
     }
 
     #[test]
@@ -338,7 +450,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
         let peer: IpAddr = "10.0.0.5".parse().unwrap();
-        assert_eq!(client_address(peer, &headers, &nobody), peer);
+        assert_eq!(
+            client_address(peer, &headers, &nobody, ForwardedHeader::XForwardedFor),
+            peer
+        );
     }
 
     #[test]
@@ -356,7 +471,10 @@ mod tests {
             axum::http::HeaderValue::from_bytes(b"203.0.113.9, \xff").unwrap(),
         );
         let peer: IpAddr = "10.0.0.5".parse().unwrap();
-        assert_eq!(client_address(peer, &headers, &trusted), peer);
+        assert_eq!(
+            client_address(peer, &headers, &trusted, ForwardedHeader::XForwardedFor),
+            peer
+        );
     }
 
     #[test]
