@@ -228,6 +228,9 @@ async fn prepare_engine(
         ..settings.routing.clone()
     });
     let now = Timestamp::now();
+    // When the server stopped, read before anything is written: the time it was down is no one's
+    // handle time.
+    let down_since = store.last_activity().await?;
     let mut queues = store.queues().await?;
     if queues.is_empty() {
         let general = QueueDefinition::open(QueueId::parse("general")?, "General support");
@@ -338,7 +341,7 @@ async fn prepare_engine(
             "restoring open and resumable contacts"
         );
         let callers: Vec<_> = restored.iter().map(|c| c.contact.id).collect();
-        let mut events = engine.restore(now, restored);
+        let mut events = engine.restore(now, down_since, restored);
         // Those who hold restored contacts are taken as Available; one who was on break (by
         // choice or after missed offers) stays on break, and is offered nothing new.
         let holding: Vec<OperatorId> = engine

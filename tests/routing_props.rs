@@ -2160,6 +2160,7 @@ fn restore_after_a_restart() {
     };
     let ev = s.e.restore(
         s.ts(),
+        None,
         vec![
             restored(10, 5_000, ContactState::Waiting, None),
             restored(11, 1_000, ContactState::Offered, None),
@@ -2245,6 +2246,7 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
     s.cmd(Command::UpsertOperator(profile(1, &[], &["zh"], 0, 1)));
     let ev = s.e.restore(
         s.ts(),
+        None,
         vec![RestoredContact {
             contact: contact(1, "general", Channel::Voice, RiskLevel::None),
             entered_at: Timestamp(T0 - 5_000),
@@ -2275,12 +2277,18 @@ fn restored_operator_who_does_not_come_back_loses_the_contact_to_the_queue() {
 
 /// The `complete` of a contact restored in wrap-up whose operator is no longer known (their
 /// account was removed), given when it was connected and when its wrap-up began, `down_ms`
-/// after the wrap-up began.
-fn restored_wrap_up_complete(talk_ms: i64, down_ms: i64, wrapped_at_known: bool) -> Event {
+/// after the wrap-up began; the server stopped `stopped_ms` into the wrap-up, if that is known.
+fn restored_wrap_up_complete(
+    talk_ms: i64,
+    down_ms: i64,
+    stopped_ms: Option<i64>,
+    wrapped_at_known: bool,
+) -> Event {
     let mut s = one_queue_sim();
     let wrapped = s.now - down_ms;
     let ev = s.e.restore(
         s.ts(),
+        stopped_ms.map(|ms| Timestamp(wrapped + ms)),
         vec![RestoredContact {
             contact: contact(1, "general", Channel::Chat, RiskLevel::None),
             entered_at: Timestamp(wrapped - talk_ms - 5_000),
@@ -2334,7 +2342,7 @@ fn a_wrap_up_restored_without_its_operator_keeps_its_handle_time() {
         .expect("ended at its maximum");
     assert_eq!(handled_ms(complete), 95_000 + max);
 
-    let restored = restored_wrap_up_complete(95_000, 3_600_000, true);
+    let restored = restored_wrap_up_complete(95_000, 3_600_000, None, true);
     assert_eq!(
         restored,
         Event::Complete {
@@ -2345,14 +2353,135 @@ fn a_wrap_up_restored_without_its_operator_keeps_its_handle_time() {
         "down an hour: the wrap-up counts its maximum, not the hour"
     );
     assert_eq!(
-        handled_ms(&restored_wrap_up_complete(95_000, 10_000, true)),
+        handled_ms(&restored_wrap_up_complete(95_000, 10_000, None, true)),
         105_000,
         "restarted within the wrap-up"
     );
     assert_eq!(
-        handled_ms(&restored_wrap_up_complete(95_000, 10_000, false)),
+        handled_ms(&restored_wrap_up_complete(95_000, 10_000, None, false)),
         105_000,
         "without the wrap-up's time, up to the restart"
+    );
+}
+
+/// Nobody writes notes through a stopped server: a wrap-up restored without its operator ends
+/// when the server stopped (or at its maximum, if that came first), not at the restart.
+#[test]
+fn a_wrap_up_restored_without_its_operator_ends_when_the_server_stopped() {
+    let max = config().wrap_up_max_ms;
+    assert_eq!(
+        handled_ms(&restored_wrap_up_complete(
+            95_000,
+            3_600_000,
+            Some(10_000),
+            true
+        )),
+        105_000,
+        "stopped 10 s into the wrap-up, down an hour: 10 s of wrap-up"
+    );
+    assert_eq!(
+        handled_ms(&restored_wrap_up_complete(
+            95_000,
+            3_600_000,
+            Some(max + 60_000),
+            true
+        )),
+        95_000 + max,
+        "stopped after the wrap-up's maximum: its maximum"
+    );
+    assert_eq!(
+        handled_ms(&restored_wrap_up_complete(
+            95_000,
+            3_600_000,
+            Some(10_000),
+            false
+        )),
+        105_000,
+        "without the wrap-up's time, up to the stop"
+    );
+    assert_eq!(
+        handled_ms(&restored_wrap_up_complete(
+            95_000,
+            10_000,
+            Some(20_000),
+            true
+        )),
+        105_000,
+        "a stop after the restart (a clock set back) is no downtime: up to the restart"
+    );
+}
+
+/// A contact held again by its operator after a restart counts the talk and wrap-up before the
+/// stop and after the restart, never the time in between.
+#[test]
+fn a_contact_held_across_a_restart_does_not_count_the_downtime() {
+    // Connected `talk_ms` before the stop (its wrap-up begun `wrapped_ms` before the stop, if
+    // given), restored after `down_ms`, then ended 30 s and finished 10 s after the restart.
+    let handled = |talk_ms: i64, wrapped_ms: Option<i64>, down_ms: i64, known: bool| {
+        let mut s = one_queue_sim();
+        s.cmd(Command::UpsertOperator(profile(1, &[], &["zh"], 1, 0)));
+        let stopped = s.now - down_ms;
+        s.e.restore(
+            s.ts(),
+            known.then_some(Timestamp(stopped)),
+            vec![RestoredContact {
+                contact: contact(1, "general", Channel::Chat, RiskLevel::None),
+                entered_at: Timestamp(stopped - talk_ms - 5_000),
+                queued_at: Timestamp(stopped - talk_ms - 5_000),
+                visited: Vec::new(),
+                state: if wrapped_ms.is_some() {
+                    ContactState::Wrapping
+                } else {
+                    ContactState::Assigned
+                },
+                operator: Some(OperatorId(1)),
+                connected_at: Some(Timestamp(stopped - talk_ms)),
+                wrapped_at: wrapped_ms.map(|ms| Timestamp(stopped - ms)),
+                ended_at: None,
+                operator_lost: false,
+                participants: Vec::new(),
+            }],
+        );
+        s.cmd(Command::OperatorConnected {
+            operator: OperatorId(1),
+        });
+        if wrapped_ms.is_none() {
+            s.advance(30_000);
+            s.cmd(Command::End {
+                contact: ContactId(1),
+                by: EndedBy::Operator,
+            });
+        }
+        s.advance(10_000);
+        let ev = s.cmd(Command::FinishWrapUp {
+            operator: OperatorId(1),
+            contact: ContactId(1),
+        });
+        let complete = ev
+            .iter()
+            .find(|e| matches!(e, Event::Complete { .. }))
+            .expect("completed");
+        handled_ms(complete)
+    };
+    assert_eq!(
+        handled(100_000, None, 300_000, true),
+        100_000 + 30_000 + 10_000,
+        "talk before the stop and after the restart, not the 5 minutes down"
+    );
+    assert_eq!(
+        handled(100_000, Some(5_000), 300_000, true),
+        100_000 + 10_000,
+        "restored in wrap-up: the wrap-up after the restart, not the 5 minutes down"
+    );
+    assert_eq!(
+        handled(100_000, None, 0, true),
+        100_000 + 30_000 + 10_000,
+        "stopped just now"
+    );
+    assert_eq!(
+        handled(100_000, None, 300_000, false),
+        100_000 + 300_000 + 30_000 + 10_000,
+        "when the stop is unknown, the downtime counts as before"
     );
 }
 
@@ -2363,16 +2492,20 @@ proptest! {
     })]
 
     /// Whatever the talk and however long the server was down, the restored handle time is the
-    /// talk plus the wrap-up up to the restart, capped at the wrap-up maximum: never 0 for a
-    /// contact that talked, never more than a wrap-up could have lasted.
+    /// talk plus the wrap-up up to the stop (the restart, when the stop is unknown), capped at
+    /// the wrap-up maximum: never 0 for a contact that talked, never more than a wrap-up could
+    /// have lasted.
     #[test]
     fn a_restored_wrap_up_counts_its_talk_and_at_most_its_maximum(
         talk_ms in 1i64..7_200_000,
         down_ms in 0i64..86_400_000,
+        stopped in proptest::option::of(0.0f64..=1.0),
     ) {
         let max = config().wrap_up_max_ms;
-        let handled = handled_ms(&restored_wrap_up_complete(talk_ms, down_ms, true));
-        prop_assert_eq!(handled, talk_ms + down_ms.min(max));
+        // When the server stopped, somewhere between the wrap-up's start and the restart.
+        let stopped_ms = stopped.map(|f| (down_ms as f64 * f) as i64);
+        let handled = handled_ms(&restored_wrap_up_complete(talk_ms, down_ms, stopped_ms, true));
+        prop_assert_eq!(handled, talk_ms + stopped_ms.unwrap_or(down_ms).min(max));
         prop_assert!(handled >= talk_ms);
         prop_assert!(handled <= talk_ms + max);
     }
@@ -2422,6 +2555,7 @@ fn restore_keeps_a_contact_in_the_queue_it_overflowed_to() {
     setup(&mut restarted);
     let ev = restarted.e.restore(
         restarted.ts(),
+        None,
         vec![RestoredContact {
             contact: contact(1, "b", Channel::Chat, RiskLevel::None),
             entered_at: Timestamp(T0),
@@ -2501,6 +2635,7 @@ fn restore_does_not_relax_a_requeued_contact_at_once() {
     restarted.op(profile(2, &[], &["zh"], 1, 0));
     let ev = restarted.e.restore(
         restarted.ts(),
+        None,
         vec![RestoredContact {
             contact: contact(1, "general", Channel::Chat, RiskLevel::None),
             entered_at: Timestamp(T0),
@@ -2561,6 +2696,7 @@ fn restore_does_not_overflow_back_to_a_queue_it_left() {
     setup(&mut restarted);
     let ev = restarted.e.restore(
         restarted.ts(),
+        None,
         vec![RestoredContact {
             contact: contact(1, "b", Channel::Chat, RiskLevel::None),
             entered_at: Timestamp(T0),

@@ -2934,7 +2934,8 @@ server_test!(an_operator_may_hold_a_chat_beside_a_voice_contact);
 
 /// A contact in wrap-up when the server stopped, whose operator's account is gone when it
 /// starts again, is completed at the restart with the handle time the log gives it (its talk and
-/// its wrap-up so far), not 0: average handle time is not dragged down by a restart.
+/// its wrap-up until the server stopped), not 0: average handle time is not dragged down by a
+/// restart, nor pushed up by the time the server was down.
 async fn a_wrap_up_restored_without_its_operator_keeps_its_handle_time(db: FreshDb) {
     let mut settings = test_settings(&db);
     // The wrap-up is not ended by the operator's grace period running out before the restart.
@@ -2950,6 +2951,7 @@ async fn a_wrap_up_restored_without_its_operator_keeps_its_handle_time(db: Fresh
     server.stop().await;
     // The account is removed while the server is down (nothing else refers to it).
     db.execute("DELETE FROM accounts WHERE name = 'op'").await;
+    let stopped = server_stopped_at(&db).await;
 
     let restarted = Timestamp::now();
     let server = start(&db, settings).await;
@@ -2978,7 +2980,61 @@ async fn a_wrap_up_restored_without_its_operator_keeps_its_handle_time(db: Fresh
         "talked {} ms, but its complete says {handled} ms",
         wrapped.since(connected)
     );
-    assert_eq!(handled, completed.since(connected), "{events:?}");
+    assert_eq!(handled, stopped.since(connected), "{events:?}");
     server.stop().await;
 }
 server_test!(a_wrap_up_restored_without_its_operator_keeps_its_handle_time);
+
+/// When the server last wrote something, read as a restart reads it.
+async fn server_stopped_at(db: &FreshDb) -> Timestamp {
+    let store = db.connect().await;
+    store
+        .last_activity()
+        .await
+        .unwrap()
+        .expect("the server wrote something before it stopped")
+}
+
+/// An operator holds a contact when the server stops; it starts again after a while, and the
+/// operator reconnects, ends and finishes: the handle time is the time they held it while the
+/// server ran, not the time it was down.
+async fn the_time_the_server_was_down_is_not_handle_time(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.operator_grace_ms = 600_000;
+    settings.routing.caller_grace_ms = 600_000;
+    let server = start(&db, settings.clone()).await;
+    server.account("op", Role::Operator, &[]).await;
+    let (caller, joined, op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    drop((caller, op));
+    server.stop().await;
+    let stopped = server_stopped_at(&db).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let restarted = Timestamp::now();
+    let server = start(&db, settings).await;
+    let mut op = server.staff("op").await;
+    op.send(json!({"type": "end", "contact": contact})).await;
+    op.expect("wrap_up").await;
+    op.send(json!({"type": "finish_wrap_up", "contact": contact}))
+        .await;
+    op.expect("completed").await;
+    let events = server
+        .store
+        .events_of_contact(ContactId(contact))
+        .await
+        .unwrap();
+    let connected = events.iter().find(|e| e.kind == "connect").unwrap().at;
+    let complete = events.iter().find(|e| e.kind == "complete").unwrap();
+    let handled = complete.data["handled_ms"].as_i64().unwrap();
+    let down = restarted.since(stopped);
+    assert!(down >= 1_500, "down {down} ms");
+    assert!(
+        handled <= complete.at.since(connected) - down,
+        "held {} ms from connect to complete, down {down} ms of it, but its complete says \
+         {handled} ms",
+        complete.at.since(connected)
+    );
+    server.stop().await;
+}
+server_test!(the_time_the_server_was_down_is_not_handle_time);

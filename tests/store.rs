@@ -1130,6 +1130,39 @@ async fn a_numbered_transcript_batch_is_written_once_and_read_back(store: DynSto
     assert_eq!(store.log_head(Log::Transcript).await.unwrap(), head + 2);
 }
 
+store_test!(the_last_activity_is_the_newest_event_or_line);
+/// When the server last wrote something: the later of the newest event and the newest
+/// transcript line; `None` before either is written.
+async fn the_last_activity_is_the_newest_event_or_line(store: DynStore, _db: FreshDb) {
+    assert_eq!(store.last_activity().await.unwrap(), None);
+    // A contact row is not activity; its events and lines are.
+    let [a] = made_contacts(&store, ["la"]).await;
+    assert_eq!(store.last_activity().await.unwrap(), None);
+    store.append_message(line(a, "first", 1_000)).await.unwrap();
+    assert_eq!(store.last_activity().await.unwrap(), Some(Timestamp(1_000)));
+    store
+        .record_events(Timestamp(2_000), &[Event::CallerAway { contact: a }])
+        .await
+        .unwrap();
+    assert_eq!(store.last_activity().await.unwrap(), Some(Timestamp(2_000)));
+    store
+        .append_messages(vec![line(a, "a", 2_500), line(a, "b", 3_000)], None)
+        .await
+        .unwrap();
+    assert_eq!(store.last_activity().await.unwrap(), Some(Timestamp(3_000)));
+    store
+        .record_events(
+            Timestamp(4_000),
+            &[
+                Event::CallerBack { contact: a },
+                Event::CallerAway { contact: a },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.last_activity().await.unwrap(), Some(Timestamp(4_000)));
+}
+
 store_test!(a_batch_of_lines_is_numbered_per_contact);
 async fn a_batch_of_lines_is_numbered_per_contact(store: DynStore, _db: FreshDb) {
     let [a, b] = made_contacts(&store, ["ra", "rb"]).await;

@@ -448,17 +448,26 @@ impl Engine {
     /// - Assigned and wrapping contacts go back to their operator, whose connection is
     ///   considered lost as of `now`: the grace period starts (a restored operator who was
     ///   Offline is taken as Available, so that reconnecting resumes work). Handle time counts
-    ///   from `connected_at` (from `now` if it is unknown); wrap-ups get a fresh
+    ///   from `connected_at` (from `now` if it is unknown) but not the time the server was
+    ///   down: `down_since` is when it stopped (its last durable activity), and `connected_at`
+    ///   moves forward by `now − down_since`, never past `now`. Wrap-ups get a fresh
     ///   `wrap_up_max_ms`. An assigned contact whose operator is unknown is requeued first in
-    ///   line; a wrap-up whose operator is unknown is completed, with its talk and at most
-    ///   `wrap_up_max_ms` of wrap-up as its handle time (from `connected_at` and `wrapped_at`).
+    ///   line; a wrap-up whose operator is unknown is completed, with its talk and its wrap-up
+    ///   up to when the server stopped, at most `wrap_up_max_ms` of it, as its handle time
+    ///   (from `connected_at` and `wrapped_at`). With `down_since` unknown (`None`) the downtime
+    ///   counts as handle time, up to `now`; one after `now` (clock skew) means no downtime.
     /// - A contact whose queue is no longer configured gets an unrestricted queue of that id,
     ///   so that it is never lost.
     /// - Terminal contacts and duplicate ids are ignored.
     /// - NoEligibleOperator overflow is suspended for `operator_grace_ms` (operators have not
     ///   reconnected yet).
-    pub fn restore(&mut self, now: Timestamp, contacts: Vec<RestoredContact>) -> Vec<Event> {
-        self.restore_contacts(now, contacts);
+    pub fn restore(
+        &mut self,
+        now: Timestamp,
+        down_since: Option<Timestamp>,
+        contacts: Vec<RestoredContact>,
+    ) -> Vec<Event> {
+        self.restore_contacts(now, down_since, contacts);
         self.finish(now)
     }
 

@@ -436,6 +436,11 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     ) -> StoreResult<()>;
     /// The number of a log's last batch (0 before the first).
     async fn log_head(&self, log: Log) -> StoreResult<u64>;
+    /// When the server last wrote something durable: the later of the newest event and the
+    /// newest transcript line (each the last by primary key, so two index reads); `None` when
+    /// both are empty. Read at start-up, before anything else is written, it tells when the
+    /// server stopped: a restart does not count the time it was down as anyone's handle time.
+    async fn last_activity(&self) -> StoreResult<Option<Timestamp>>;
     async fn events_of_contact(&self, contact: ContactId) -> StoreResult<Vec<StoredEvent>>;
     /// Of `contacts`, those the log shows requeued after losing their operator (a restart puts
     /// them first in line again), in id order.

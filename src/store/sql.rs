@@ -1554,6 +1554,18 @@ macro_rules! impl_store {
                     u64::try_from(head).map_err(|e| StoreError::Corrupt(format!("{log:?} log head: {e}")))
                 }
 
+                #[tracing::instrument(skip_all, fields(db = $dialect))]
+                async fn last_activity(&self) -> StoreResult<Option<Timestamp>> {
+                    let (event, line): (Option<i64>, Option<i64>) = sqlx::query_as(
+                        "SELECT (SELECT at FROM events ORDER BY seq DESC LIMIT 1), \
+                         (SELECT at FROM messages ORDER BY id DESC LIMIT 1)",
+                    )
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::error)?;
+                    Ok(event.max(line).map(Timestamp))
+                }
+
                 #[tracing::instrument(skip_all, fields(db = $dialect, contact = %contact))]
                 async fn events_of_contact(
                     &self,

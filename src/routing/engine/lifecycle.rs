@@ -812,7 +812,16 @@ impl Engine {
 
     // ----- restore --------------------------------------------------------------------------
 
-    pub(crate) fn restore_contacts(&mut self, now: Timestamp, contacts: Vec<RestoredContact>) {
+    pub(crate) fn restore_contacts(
+        &mut self,
+        now: Timestamp,
+        down_since: Option<Timestamp>,
+        contacts: Vec<RestoredContact>,
+    ) {
+        // When the server stopped, and how long it was down: a clock that went back since
+        // means no downtime.
+        let stopped = down_since.map_or(now, |t| t.min(now));
+        let down_ms = now.since(stopped);
         let until = now.plus_ms(self.config.operator_grace_ms);
         if let Some(old) = self.overflow_suspended_until.take() {
             self.timers.remove(&(old, TimerRef::OverflowResume));
@@ -874,8 +883,10 @@ impl Engine {
                 // relaxation, max wait and overflow carry on as if there had been no restart.
                 c.queued_at = rc.queued_at;
                 c.visited = visited;
+                // Nobody talked or wrote through a stopped server: a contact held again counts
+                // its handle time as if it had connected `down_ms` later (never after `now`).
                 if let Some(at) = rc.connected_at {
-                    c.connected_at = at;
+                    c.connected_at = at.plus_ms(down_ms).min(now);
                 }
             }
             if rc.operator_lost {
@@ -914,7 +925,7 @@ impl Engine {
                             contact: id,
                             operator,
                             handled_ms: restored_handle_ms(
-                                now,
+                                stopped,
                                 rc.connected_at,
                                 rc.wrapped_at,
                                 self.config.wrap_up_max_ms,
@@ -993,13 +1004,13 @@ impl Engine {
     }
 }
 
-/// The handle time of a wrap-up restored without its operator and completed at `now`: its talk
-/// (connect to wrap-up) as the log has it, then its wrap-up up to `now` but, like any wrap-up,
-/// never more than `wrap_up_max_ms` (without the restart it would have been ended then; the time
-/// the server was down is not counted beyond that). Without a wrap-up time, up to `now`. Without
+/// The handle time of a wrap-up restored without its operator: its talk (connect to wrap-up) as
+/// the log has it, then its wrap-up up to `stopped`, when the server stopped (nobody wrote notes
+/// through a stopped server), but, like any wrap-up, never more than `wrap_up_max_ms` (without
+/// the restart it would have been ended then). Without a wrap-up time, up to `stopped`. Without
 /// a connect time (every contact in wrap-up has one) there is nothing to count: 0.
 pub(crate) fn restored_handle_ms(
-    now: Timestamp,
+    stopped: Timestamp,
     connected_at: Option<Timestamp>,
     wrapped_at: Option<Timestamp>,
     wrap_up_max_ms: i64,
@@ -1007,6 +1018,6 @@ pub(crate) fn restored_handle_ms(
     let Some(connected_at) = connected_at else {
         return 0;
     };
-    let ended = wrapped_at.map_or(now, |w| now.min(w.plus_ms(wrap_up_max_ms)));
+    let ended = wrapped_at.map_or(stopped, |w| stopped.min(w.plus_ms(wrap_up_max_ms)));
     ended.since(connected_at)
 }
