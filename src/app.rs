@@ -2,10 +2,11 @@
 //! after a restart), starts the router task, serves HTTP and WebSockets, and shuts down in order.
 //!
 //! Shutdown order: stop accepting → tell every WebSocket peer → let connection tasks finish → stop
-//! the router after it has made every queued command durable. One deadline, `shutdown_grace_ms`
-//! after the stop signal, bounds it all: what is unfinished then is cut short (the router gives up
-//! a batch it still cannot write, which nobody was told of), and the router and the transcript
-//! writer get [`FLUSH_MARGIN`] more to end a write in flight.
+//! the router after it has made every queued command durable → record that the server was alive
+//! until then (see [`keep_alive`]). One deadline, `shutdown_grace_ms` after the stop signal, bounds
+//! it all: what is unfinished then is cut short (the router gives up a batch it still cannot
+//! write, which nobody was told of), and the router, the transcript writer and that last record
+//! get [`FLUSH_MARGIN`] more to end a write in flight.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -179,6 +180,31 @@ async fn forget_idle_limits(state: AppState, shutdown: CancellationToken) {
     }
 }
 
+/// Records in the store that the server is alive (`Store::mark_alive`), at once, then every
+/// `every` until `stop`, then once more: a restart takes the last record (or a later event or
+/// transcript line) as when the server stopped, and leaves the time since out of handle time.
+/// A task of its own, off every hot path: a write that fails is logged and made again at the next
+/// tick, and never stops the server.
+async fn keep_alive(store: DynStore, every: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    // After a slow write (a database that is struggling), one record, not a burst of them.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            _ = ticks.tick() => mark_alive(&store).await,
+        }
+    }
+    mark_alive(&store).await;
+}
+
+async fn mark_alive(store: &DynStore) {
+    if let Err(e) = store.mark_alive(Timestamp::now()).await {
+        tracing::warn!(error = %e, "recording that the server is alive failed; again at the next tick");
+    }
+}
+
 /// Creates the first administrator when the database has no account. Returns the one-time password.
 pub async fn bootstrap_admin(store: &DynStore) -> anyhow::Result<Option<String>> {
     if store.count_accounts().await? > 0 {
@@ -228,9 +254,9 @@ async fn prepare_engine(
         ..settings.routing.clone()
     });
     let now = Timestamp::now();
-    // When the server stopped, read before anything is written: the time it was down is no one's
-    // handle time.
-    let down_since = store.last_activity().await?;
+    // When the server stopped, read before anything is written (the alive mark too, which
+    // `keep_alive` starts writing after this): the time it was down is no one's handle time.
+    let down_since = store.last_alive().await?;
     let mut queues = store.queues().await?;
     if queues.is_empty() {
         let general = QueueDefinition::open(QueueId::parse("general")?, "General support");
@@ -473,6 +499,12 @@ pub async fn run_with_hooks(
         }
     });
     let router_join = tokio::spawn(router_task.run(router_stop.clone(), overdue.clone()));
+    // Stopped after the router and the transcript writer, to record their last write's time or
+    // later; or when `run` returns early (the guard).
+    let alive_stop = CancellationToken::new();
+    let _alive_stops = alive_stop.clone().drop_guard();
+    let alive_every = Duration::from_millis(settings.server.alive_every_ms.max(100));
+    let alive_join = tokio::spawn(keep_alive(store.clone(), alive_every, alive_stop.clone()));
     // Stopped with the router, after every connection task has finished writing.
     let (transcripts, transcripts_join) =
         gateway::TranscriptWriter::start(store.clone(), metrics.clone(), router_stop.clone());
@@ -540,6 +572,10 @@ pub async fn run_with_hooks(
     let flushed = async {
         let _ = router_join.await;
         let _ = transcripts_join.await;
+        // The last alive mark, after every other write: a restart takes this stop, not the last
+        // event or line before it, as when the server stopped.
+        alive_stop.cancel();
+        let _ = alive_join.await;
     };
     let too_late = async {
         overdue.cancelled().await;
@@ -548,7 +584,7 @@ pub async fn run_with_hooks(
     tokio::select! {
         _ = flushed => tracing::info!("stopped"),
         _ = too_late => tracing::warn!(
-            "the router or the transcript writer still writing after the shutdown deadline; stopped without them"
+            "the router, the transcript writer or the last alive mark still writing after the shutdown deadline; stopped without them"
         ),
     }
     Ok(())

@@ -265,6 +265,11 @@ pub struct ServerSettings {
     /// How long, at shutdown, connections get to close before the process exits: the deadline for
     /// everything shutdown waits for (the last routing write in flight gets 1 s more).
     pub shutdown_grace_ms: u64,
+    /// How often the server records in the store that it is alive (and it does once more when
+    /// it stops gracefully). A restart takes the last record, or a later event or transcript
+    /// line, as when the server stopped and leaves the time since out of handle time; after a
+    /// crash, up to this much of the time before it is left out too. At least 100 ms.
+    pub alive_every_ms: u64,
     /// The reverse proxies in front of this server. Per-address limits (new chats, sign-in)
     /// count a request from one of them under the client address it forwarded. Empty: every
     /// request counts under the address it came from.
@@ -280,6 +285,7 @@ impl Default for ServerSettings {
             allowed_origins: Vec::new(),
             secure_cookies: false,
             shutdown_grace_ms: 8_000,
+            alive_every_ms: 10_000,
             trusted_proxies: TrustedProxies::default(),
             forwarded_header: ForwardedHeader::default(),
         }

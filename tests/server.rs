@@ -2989,7 +2989,7 @@ server_test!(a_wrap_up_restored_without_its_operator_keeps_its_handle_time);
 async fn server_stopped_at(db: &FreshDb) -> Timestamp {
     let store = db.connect().await;
     store
-        .last_activity()
+        .last_alive()
         .await
         .unwrap()
         .expect("the server wrote something before it stopped")
@@ -3038,3 +3038,71 @@ async fn the_time_the_server_was_down_is_not_handle_time(db: FreshDb) {
     server.stop().await;
 }
 server_test!(the_time_the_server_was_down_is_not_handle_time);
+
+/// A caller joins and leaves (kept waiting: their grace period outlasts the test), after which
+/// nothing happens; the time of the last event, that caller's `caller_away`.
+async fn a_caller_who_left(server: &Server) -> Timestamp {
+    let mut caller = server.caller().await;
+    caller.send(join("general", "no")).await;
+    caller.expect("joined").await;
+    drop(caller);
+    for _ in 0..100 {
+        let events = server.store.events_after(0, 1_000).await.unwrap();
+        if events.iter().any(|e| e.kind == "caller_away") {
+            return events.iter().map(|e| e.at).max().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the caller's leaving was never logged");
+}
+
+/// On a quiet stretch (a voice contact writes no transcript lines; no event for a while) the
+/// server still records that it is alive, every `alive_every_ms`: after a crash then, a restart
+/// would take that, not the last event, as when the server stopped.
+async fn a_quiet_server_records_that_it_is_alive(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.server.alive_every_ms = 100;
+    settings.routing.caller_grace_ms = 600_000;
+    let server = start(&db, settings).await;
+    let last_event = a_caller_who_left(&server).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let alive = server.store.last_alive().await.unwrap().unwrap();
+    let now = Timestamp::now();
+    assert!(
+        alive.since(last_event) >= 500 && alive <= now,
+        "1 s after the last event, the server was last alive {} ms after it",
+        alive.since(last_event)
+    );
+    server.stop().await;
+}
+server_test!(a_quiet_server_records_that_it_is_alive);
+
+/// A graceful stop after a quiet stretch is recorded as when the server stopped, not the last
+/// event before it: a restart then leaves no talk time before the stop out of handle time.
+async fn a_graceful_stop_is_recorded_as_when_the_server_stopped(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    // Recorded alive at the start and at the stop only.
+    settings.server.alive_every_ms = 3_600_000;
+    settings.routing.caller_grace_ms = 600_000;
+    let server = start(&db, settings).await;
+    let last_event = a_caller_who_left(&server).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let stopping = Timestamp::now();
+    server.stop().await;
+    let stopped = Timestamp::now();
+    let store = db.connect().await;
+    let events = store.events_after(0, 1_000).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.at).max(),
+        Some(last_event),
+        "no event after the quiet stretch: {events:?}"
+    );
+    let recorded = server_stopped_at(&db).await;
+    assert!(
+        stopping <= recorded && recorded <= stopped,
+        "stopped between {stopping:?} and {stopped:?}, but recorded as stopped at {recorded:?} \
+         (the last event was at {last_event:?})"
+    );
+}
+server_test!(a_graceful_stop_is_recorded_as_when_the_server_stopped);

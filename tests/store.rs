@@ -1130,26 +1130,26 @@ async fn a_numbered_transcript_batch_is_written_once_and_read_back(store: DynSto
     assert_eq!(store.log_head(Log::Transcript).await.unwrap(), head + 2);
 }
 
-store_test!(the_last_activity_is_the_newest_event_or_line);
-/// When the server last wrote something: the later of the newest event and the newest
-/// transcript line; `None` before either is written.
-async fn the_last_activity_is_the_newest_event_or_line(store: DynStore, _db: FreshDb) {
-    assert_eq!(store.last_activity().await.unwrap(), None);
+store_test!(the_last_alive_is_the_newest_event_or_line);
+/// Without an alive mark, when the server last wrote something: the later of the newest event
+/// and the newest transcript line; `None` before either is written.
+async fn the_last_alive_is_the_newest_event_or_line(store: DynStore, _db: FreshDb) {
+    assert_eq!(store.last_alive().await.unwrap(), None);
     // A contact row is not activity; its events and lines are.
     let [a] = made_contacts(&store, ["la"]).await;
-    assert_eq!(store.last_activity().await.unwrap(), None);
+    assert_eq!(store.last_alive().await.unwrap(), None);
     store.append_message(line(a, "first", 1_000)).await.unwrap();
-    assert_eq!(store.last_activity().await.unwrap(), Some(Timestamp(1_000)));
+    assert_eq!(store.last_alive().await.unwrap(), Some(Timestamp(1_000)));
     store
         .record_events(Timestamp(2_000), &[Event::CallerAway { contact: a }])
         .await
         .unwrap();
-    assert_eq!(store.last_activity().await.unwrap(), Some(Timestamp(2_000)));
+    assert_eq!(store.last_alive().await.unwrap(), Some(Timestamp(2_000)));
     store
         .append_messages(vec![line(a, "a", 2_500), line(a, "b", 3_000)], None)
         .await
         .unwrap();
-    assert_eq!(store.last_activity().await.unwrap(), Some(Timestamp(3_000)));
+    assert_eq!(store.last_alive().await.unwrap(), Some(Timestamp(3_000)));
     store
         .record_events(
             Timestamp(4_000),
@@ -1160,7 +1160,48 @@ async fn the_last_activity_is_the_newest_event_or_line(store: DynStore, _db: Fre
         )
         .await
         .unwrap();
-    assert_eq!(store.last_activity().await.unwrap(), Some(Timestamp(4_000)));
+    assert_eq!(store.last_alive().await.unwrap(), Some(Timestamp(4_000)));
+}
+
+store_test!(the_alive_mark_is_the_last_alive_unless_something_is_newer);
+/// The alive mark tells when the server was last alive when it is the latest, even with no
+/// event or line at all (a quiet night); an older mark hides no newer event or line.
+async fn the_alive_mark_is_the_last_alive_unless_something_is_newer(store: DynStore, _db: FreshDb) {
+    store.mark_alive(Timestamp(1_000)).await.unwrap();
+    assert_eq!(store.last_alive().await.unwrap(), Some(Timestamp(1_000)));
+    let [a] = made_contacts(&store, ["am"]).await;
+    store
+        .record_events(Timestamp(2_000), &[Event::CallerAway { contact: a }])
+        .await
+        .unwrap();
+    store.append_message(line(a, "a", 2_500)).await.unwrap();
+    assert_eq!(
+        store.last_alive().await.unwrap(),
+        Some(Timestamp(2_500)),
+        "a line after the mark"
+    );
+    store.mark_alive(Timestamp(10_000)).await.unwrap();
+    assert_eq!(
+        store.last_alive().await.unwrap(),
+        Some(Timestamp(10_000)),
+        "the mark after the last event and line"
+    );
+    store
+        .record_events(Timestamp(12_000), &[Event::CallerBack { contact: a }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_alive().await.unwrap(),
+        Some(Timestamp(12_000)),
+        "an event after the mark"
+    );
+    // One mark, written over: the last one written is the mark (a clock set back is corrected
+    // at the next), and an earlier mark than the newest event still leaves that event.
+    store.mark_alive(Timestamp(20_000)).await.unwrap();
+    store.mark_alive(Timestamp(15_000)).await.unwrap();
+    assert_eq!(store.last_alive().await.unwrap(), Some(Timestamp(15_000)));
+    store.mark_alive(Timestamp(11_000)).await.unwrap();
+    assert_eq!(store.last_alive().await.unwrap(), Some(Timestamp(12_000)));
 }
 
 store_test!(a_batch_of_lines_is_numbered_per_contact);

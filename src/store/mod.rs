@@ -436,11 +436,17 @@ pub trait Store: NoteStore + PagingStore + QualityStore + Send + Sync + 'static 
     ) -> StoreResult<()>;
     /// The number of a log's last batch (0 before the first).
     async fn log_head(&self, log: Log) -> StoreResult<u64>;
-    /// When the server last wrote something durable: the later of the newest event and the
-    /// newest transcript line (each the last by primary key, so two index reads); `None` when
-    /// both are empty. Read at start-up, before anything else is written, it tells when the
-    /// server stopped: a restart does not count the time it was down as anyone's handle time.
-    async fn last_activity(&self) -> StoreResult<Option<Timestamp>>;
+    /// Records that the server is alive at `at`, over the one row of the mark (the last mark
+    /// written is the mark, so a clock set back is corrected at the next one). Written every
+    /// `server.alive_every_ms` and once more at a graceful shutdown: see [`Store::last_alive`].
+    async fn mark_alive(&self, at: Timestamp) -> StoreResult<()>;
+    /// When the server was last known alive: the latest of its alive mark
+    /// ([`Store::mark_alive`]), the newest event and the newest transcript line (one query, three
+    /// index reads); `None` when all three are empty. Read at start-up, before anything else is
+    /// written, it tells when the server stopped — after a graceful stop, the stop itself; after a
+    /// crash, at most `server.alive_every_ms` before it — so a restart does not count the time it
+    /// was down as anyone's handle time.
+    async fn last_alive(&self) -> StoreResult<Option<Timestamp>>;
     async fn events_of_contact(&self, contact: ContactId) -> StoreResult<Vec<StoredEvent>>;
     /// Of `contacts`, those the log shows requeued after losing their operator (a restart puts
     /// them first in line again), in id order.
