@@ -23,142 +23,111 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 /// Sign-in, roles, the admin API and its refusals.
 async fn accounts_and_roles(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    let http = reqwest::Client::new();
-    assert_eq!(
-        reqwest::get(server.url("/readyz")).await.unwrap().status(),
-        200
-    );
+    assert_eq!(get(&server, "", "/readyz").await.0, 200);
 
     server.account("boss", Role::Admin, &[]).await;
     server.account("op", Role::Operator, &[]).await;
 
-    let wrong = http
-        .post(server.url("/api/login"))
-        .json(&json!({"name": "boss", "password": "nope"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 422);
-    assert_eq!(wrong.json::<Value>().await.unwrap()["code"], "invalid");
+    let (status, wrong) = post(
+        &server,
+        "",
+        "/api/login",
+        json!({"name": "boss", "password": "nope"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(wrong["code"], "invalid");
 
     let admin = server.login("boss").await;
-    let me: Value = http
-        .get(server.url("/api/me"))
-        .header("cookie", &admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, me) = get(&server, &admin, "/api/me").await;
     assert_eq!(me["role"], "admin");
 
     // The admin adds a skill, an operator with it, and a queue that requires it.
-    let put_skill = http
-        .put(server.url("/api/admin/skills/crisis"))
-        .header("cookie", &admin)
-        .json(&json!({"description": "crisis work"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put_skill.status(), 204);
-    let created: Value = http
-        .post(server.url("/api/admin/accounts"))
-        .header("cookie", &admin)
-        .json(
-            &json!({"name": "new.op", "display_name": "New", "role": "operator",
-                      "password": PASSWORD, "languages": ["zh"]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, _) = put(
+        &server,
+        &admin,
+        "/api/admin/skills/crisis",
+        json!({"description": "crisis work"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, created) = post(
+        &server,
+        &admin,
+        "/api/admin/accounts",
+        json!({"name": "new.op", "display_name": "New", "role": "operator",
+               "password": PASSWORD, "languages": ["zh"]}),
+    )
+    .await;
     let id = created["id"].as_i64().unwrap();
-    let skills = http
-        .put(server.url(&format!("/api/admin/accounts/{id}/skills")))
-        .header("cookie", &admin)
-        .json(&json!([{"skill": "crisis", "proficiency": 4}]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(skills.status(), 200);
+    let skills_path = format!("/api/admin/accounts/{id}/skills");
+    let (status, skills) = put(
+        &server,
+        &admin,
+        &skills_path,
+        json!([{"skill": "crisis", "proficiency": 4}]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(skills["skills"][0]["proficiency"], 4);
+    let (status, _) = put(
+        &server,
+        &admin,
+        &skills_path,
+        json!([{"skill": "juggling", "proficiency": 4}]),
+    )
+    .await;
+    assert_eq!(status, 422, "an unknown skill");
+    let (status, _) = put(
+        &server,
+        &admin,
+        &skills_path,
+        json!([{"skill": "crisis", "proficiency": 9}]),
+    )
+    .await;
+    assert_eq!(status, 422, "a level past 5");
+    let (status, _) = put(
+        &server,
+        &admin,
+        "/api/admin/queues/crisis",
+        json!({"id": "crisis", "name": "Crisis", "never_relax": true,
+               "required_skills": [{"skill": "crisis", "min_proficiency": 3}]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &server,
+        &admin,
+        "/api/admin/accounts",
+        json!({"name": "new.op", "display_name": "Again", "role": "operator",
+               "password": PASSWORD, "languages": ["zh"]}),
+    )
+    .await;
+    assert_eq!(status, 409, "a name taken");
+    let (status, _) = post(
+        &server,
+        &admin,
+        "/api/admin/accounts",
+        json!({"name": "mute.op", "display_name": "Mute", "role": "operator", "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(
-        skills.json::<Value>().await.unwrap()["skills"][0]["proficiency"],
-        4
-    );
-    let unknown = http
-        .put(server.url(&format!("/api/admin/accounts/{id}/skills")))
-        .header("cookie", &admin)
-        .json(&json!([{"skill": "juggling", "proficiency": 4}]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 422);
-    let bad_level = http
-        .put(server.url(&format!("/api/admin/accounts/{id}/skills")))
-        .header("cookie", &admin)
-        .json(&json!([{"skill": "crisis", "proficiency": 9}]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad_level.status(), 422);
-    let queue = http
-        .put(server.url("/api/admin/queues/crisis"))
-        .header("cookie", &admin)
-        .json(
-            &json!({"id": "crisis", "name": "Crisis", "never_relax": true,
-                      "required_skills": [{"skill": "crisis", "min_proficiency": 3}]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(queue.status(), 200);
-    let duplicate = http
-        .post(server.url("/api/admin/accounts"))
-        .header("cookie", &admin)
-        .json(
-            &json!({"name": "new.op", "display_name": "Again", "role": "operator",
-                      "password": PASSWORD, "languages": ["zh"]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(duplicate.status(), 409);
-    let mute = http
-        .post(server.url("/api/admin/accounts"))
-        .header("cookie", &admin)
-        .json(&json!({"name": "mute.op", "display_name": "Mute", "role": "operator", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        mute.status(),
-        422,
+        status, 422,
         "an operator needs a language to be routed anything"
     );
 
     // An operator may not administer.
     let op = server.login("op").await;
-    let forbidden = http
-        .post(server.url("/api/admin/accounts"))
-        .header("cookie", &op)
-        .json(&json!({"name": "x.y", "display_name": "X", "role": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forbidden.status(), 403);
-    assert_eq!(
-        forbidden.json::<Value>().await.unwrap()["code"],
-        "forbidden"
-    );
-    let info: Value = reqwest::get(server.url("/api/public/info"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, forbidden) = post(
+        &server,
+        &op,
+        "/api/admin/accounts",
+        json!({"name": "x.y", "display_name": "X", "role": "admin", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(forbidden["code"], "forbidden");
+    let (_, info) = get(&server, "", "/api/public/info").await;
     let names: Vec<&str> = info["queues"]
         .as_array()
         .unwrap()
@@ -194,15 +163,7 @@ async fn accounts_and_roles(db: FreshDb) {
             .caller
             .max_message_bytes
     );
-    let staff: Value = http
-        .get(server.url("/api/staff"))
-        .header("cookie", &op)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, staff) = get(&server, &op, "/api/staff").await;
     assert!(
         staff
             .as_array()
@@ -212,46 +173,24 @@ async fn accounts_and_roles(db: FreshDb) {
     );
 
     // Password change ends other sessions; logout ends this one.
-    let change = http
-        .post(server.url("/api/me/password"))
-        .header("cookie", &op)
-        .json(&json!({"current_password": PASSWORD, "new_password": "another long password"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(change.status(), 204);
-    let old = http
-        .get(server.url("/api/me"))
-        .header("cookie", &op)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(old.status(), 401);
-    let logout = http
-        .post(server.url("/api/logout"))
-        .header("cookie", &admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logout.status(), 204);
-    let after = http
-        .get(server.url("/api/me"))
-        .header("cookie", &admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(after.status(), 401);
+    let (status, _) = post(
+        &server,
+        &op,
+        "/api/me/password",
+        json!({"current_password": PASSWORD, "new_password": "another long password"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(get(&server, &op, "/api/me").await.0, 401);
+    let (status, _) = api(&server, &admin, "POST", "/api/logout", None).await;
+    assert_eq!(status, 204);
+    assert_eq!(get(&server, &admin, "/api/me").await.0, 401);
 
     // The staff socket needs a session.
     let anonymous =
         tokio_tungstenite::connect_async(format!("ws://{}/ws/staff", server.addr)).await;
     assert!(anonymous.is_err());
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for name in [
         "hotline_connections",
         "hotline_operators",
@@ -268,16 +207,10 @@ async fn login_is_rate_limited(db: FreshDb) {
     let mut settings = test_settings(&db);
     settings.auth.logins_per_minute = 3;
     let server = start(&db, settings).await;
-    let http = reqwest::Client::new();
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let r = http
-            .post(server.url("/api/login"))
-            .json(&json!({"name": "nobody", "password": "whatever"}))
-            .send()
-            .await
-            .unwrap();
-        statuses.push(r.status().as_u16());
+        let attempt = json!({"name": "nobody", "password": "whatever"});
+        statuses.push(post(&server, "", "/api/login", attempt).await.0);
     }
     assert_eq!(statuses, [422, 422, 422, 429, 429]);
     // Someone else's attempts from the same address do not lock an account out…
@@ -286,13 +219,8 @@ async fn login_is_rate_limited(db: FreshDb) {
     // …but trying many names from one place is bounded too (ten times the rate per name).
     let mut statuses = Vec::new();
     for i in 0..30 {
-        let r = http
-            .post(server.url("/api/login"))
-            .json(&json!({"name": format!("name{i}"), "password": "whatever"}))
-            .send()
-            .await
-            .unwrap();
-        statuses.push(r.status().as_u16());
+        let attempt = json!({"name": format!("name{i}"), "password": "whatever"});
+        statuses.push(post(&server, "", "/api/login", attempt).await.0);
     }
     // 30 a minute from this address, 4 of them spent above (one more may come back meanwhile).
     let allowed = statuses.iter().take_while(|&&s| s == 422).count();
@@ -488,12 +416,7 @@ async fn chat_from_join_to_complete(db: FreshDb) {
     // Live per-operator figures, labelled by account id only (never a name).
     let mut seen = false;
     for _ in 0..50 {
-        let metrics = reqwest::get(server.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = server.metrics().await;
         if metrics.contains("hotline_operator_completed_total{operator=\"")
             && metrics.contains("hotline_operator_handle_seconds_total{operator=\"")
         {
@@ -1385,15 +1308,15 @@ async fn closed_queue_lists_alternatives(db: FreshDb) {
     // Open for one minute a day, at a minute that is not now.
     let now_min = ((Timestamp::now().0 / 60_000) % 1440) as u16;
     let open = (now_min + 720) % 1440;
-    let response = reqwest::Client::new()
-        .put(server.url("/api/admin/queues/night"))
-        .header("cookie", &admin)
-        .json(&json!({"id": "night", "name": "Night line",
-            "opening_hours": {"kind": "daily", "open_minute": open, "close_minute": (open + 1) % 1440, "utc_offset_minutes": 0}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let (status, body) = put(
+        &server,
+        &admin,
+        "/api/admin/queues/night",
+        json!({"id": "night", "name": "Night line",
+            "opening_hours": {"kind": "daily", "open_minute": open, "close_minute": (open + 1) % 1440, "utc_offset_minutes": 0}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let mut caller = server.caller().await;
     caller.send(join("night", "no")).await;
     let closed = caller.expect("closed").await;
@@ -1418,15 +1341,15 @@ async fn supervisor_joins_and_operator_transfers(db: FreshDb) {
         .await;
     server.account("boss", Role::Admin, &[]).await;
     let admin = server.login("boss").await;
-    let response = reqwest::Client::new()
-        .put(server.url("/api/admin/queues/youth"))
-        .header("cookie", &admin)
-        .json(&json!({"id": "youth", "name": "Youth",
-                      "required_skills": [{"skill": "youth", "min_proficiency": 3}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let (status, body) = put(
+        &server,
+        &admin,
+        "/api/admin/queues/youth",
+        json!({"id": "youth", "name": "Youth",
+               "required_skills": [{"skill": "youth", "min_proficiency": 3}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 
     let mut caller = server.caller().await;
     caller.send(join("general", "no")).await;
@@ -1438,15 +1361,7 @@ async fn supervisor_joins_and_operator_transfers(db: FreshDb) {
     op.expect("assigned").await;
 
     let mut lead = server.staff("lead").await;
-    let floor: Value = reqwest::Client::new()
-        .get(server.url("/api/wallboard"))
-        .header("cookie", server.login("lead").await)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, floor) = get(&server, &server.login("lead").await, "/api/wallboard").await;
     assert_eq!(floor["contacts"][0]["id"], contact);
     lead.send(json!({"type": "join", "contact": contact, "mode": "whisper"}))
         .await;
@@ -1658,23 +1573,13 @@ async fn account_changes_close_the_open_console(db: FreshDb) {
     let admin = server.login("boss").await;
     let (_caller, joined, mut op) = server.connected_contact("op").await;
     let contact = joined["contact"].as_i64().unwrap();
-    let patch = |id: i64, body: Value| {
-        let admin = admin.clone();
-        let server = &server;
-        async move {
-            api(
-                server,
-                &admin,
-                "PATCH",
-                &format!("/api/admin/accounts/{id}"),
-                Some(body),
-            )
-            .await
-        }
+    let edit = |id: i64, body: Value| {
+        let (server, admin) = (&server, admin.clone());
+        async move { patch(server, &admin, &format!("/api/admin/accounts/{id}"), body).await }
     };
 
     let op_id = id_of(&server.store, "op").await;
-    let (status, body) = patch(op_id, json!({"disabled": true})).await;
+    let (status, body) = edit(op_id, json!({"disabled": true})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         op.closed().await,
@@ -1685,7 +1590,7 @@ async fn account_changes_close_the_open_console(db: FreshDb) {
     let sup_id = id_of(&server.store, "sup").await;
     let mut sup = server.staff("sup").await;
     // An edit that sends the role back unchanged (as the console's form does) leaves it open.
-    let (status, body) = patch(
+    let (status, body) = edit(
         sup_id,
         json!({"role": "supervisor", "display_name": "Sup B", "chat_capacity": 2}),
     )
@@ -1693,7 +1598,7 @@ async fn account_changes_close_the_open_console(db: FreshDb) {
     assert_eq!(status, 200, "{body}");
     sup.send(json!({"type": "ping"})).await;
     sup.expect("pong").await;
-    let (status, body) = patch(sup_id, json!({"role": "operator"})).await;
+    let (status, body) = edit(sup_id, json!({"role": "operator"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         sup.closed().await,
@@ -1733,20 +1638,7 @@ async fn a_set_password_must_be_changed_before_anything_else(db: FreshDb) {
         .expect("a fresh database gets an admin");
     drop(store);
     let server = start(&db, test_settings(&db)).await;
-    let response = reqwest::Client::new()
-        .post(server.url("/api/login"))
-        .json(&json!({"name": "admin", "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = server.login_with("admin", &password).await;
     let (status, me) = get(&server, &cookie, "/api/me").await;
     assert_eq!((status, &me["must_change_password"]), (200, &json!(true)));
     let new_account = json!({"name": "second", "display_name": "Second", "role": "admin",
@@ -1778,13 +1670,7 @@ async fn a_set_password_must_be_changed_before_anything_else(db: FreshDb) {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&response);
     let (status, body) = post(&server, &cookie, "/api/admin/accounts", new_account).await;
     assert_eq!(status, 201, "{body}");
     server.stop().await;
@@ -2102,12 +1988,7 @@ async fn queue_without_alternatives_is_refused(db: FreshDb) {
         let (status, answer) = put(&server, &admin, "/api/admin/queues/night", body.clone()).await;
         assert_eq!(status, 422, "{body} was accepted: {answer}");
     }
-    let info: Value = reqwest::get(server.url("/api/public/info"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, info) = get(&server, "", "/api/public/info").await;
     for queue in info["queues"].as_array().unwrap() {
         assert!(
             !queue["alternatives"].as_array().unwrap().is_empty(),
@@ -2384,7 +2265,7 @@ async fn a_deleted_queue_takes_no_transfers(db: FreshDb) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = api(&server, &admin, "DELETE", "/api/admin/queues/night", None).await;
+    let (status, body) = delete(&server, &admin, "/api/admin/queues/night").await;
     assert_eq!(status, 204, "{body}");
     let (_caller, joined, mut op) = server.connected_contact("op").await;
     let contact = joined["contact"].as_i64().unwrap();
@@ -2404,7 +2285,7 @@ async fn a_deleted_queue_takes_no_transfers(db: FreshDb) {
     assert_eq!(refused["code"], "unknown_queue", "{refused}");
     let held = server.store.contact(ContactId(contact)).await.unwrap();
     assert_eq!(held.queue.as_str(), "general");
-    let (status, body) = api(&server, &admin, "DELETE", "/api/admin/queues/general", None).await;
+    let (status, body) = delete(&server, &admin, "/api/admin/queues/general").await;
     assert_eq!(status, 409, "a queue with a live contact: {body}");
     server.stop().await;
 }
@@ -2426,12 +2307,11 @@ async fn a_disabled_operators_contact_is_offered_again_at_once(db: FreshDb) {
     available(&mut other).await;
     other.expect("state").await;
     let op_id = id_of(&server.store, "op").await;
-    let (status, body) = api(
+    let (status, body) = patch(
         &server,
         &admin,
-        "PATCH",
         &format!("/api/admin/accounts/{op_id}"),
-        Some(json!({"disabled": true})),
+        json!({"disabled": true}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -2651,12 +2531,11 @@ async fn an_account_disabled_while_its_console_connects_is_signed_out(db: FreshD
         gate.hold(id, stage);
         let mut console = server.staff_socket(name).await;
         gate.reached().await;
-        let (status, body) = api(
+        let (status, body) = patch(
             &server,
             &admin,
-            "PATCH",
             &format!("/api/admin/accounts/{id}"),
-            Some(json!({"disabled": true})),
+            json!({"disabled": true}),
         )
         .await;
         assert_eq!(status, 200, "{body}");
@@ -2680,12 +2559,11 @@ async fn a_profile_changed_while_its_console_connects_is_the_one_in_force(db: Fr
     let languages = |list: Value| {
         let (server, admin) = (&server, admin.clone());
         async move {
-            let (status, body) = api(
+            let (status, body) = patch(
                 server,
                 &admin,
-                "PATCH",
                 &format!("/api/admin/accounts/{id}"),
-                Some(json!({"languages": list})),
+                json!({"languages": list}),
             )
             .await;
             assert_eq!(status, 200, "{body}");
@@ -2759,36 +2637,27 @@ async fn voice_excludes_chat_is_set_per_account(db: FreshDb) {
 
     let path = format!("/api/admin/accounts/{}", plain["id"]);
     for wrong in [json!(0), json!("false"), json!([])] {
-        let (status, refused) = api(
+        let (status, refused) = patch(
             &server,
             &admin,
-            "PATCH",
             &path,
-            Some(json!({"voice_excludes_chat": wrong})),
+            json!({"voice_excludes_chat": wrong}),
         )
         .await;
         assert_eq!(status, 422, "{wrong}: {refused}");
         assert_eq!(refused["code"], "invalid");
     }
-    let (status, changed) = api(
+    let (status, changed) = patch(
         &server,
         &admin,
-        "PATCH",
         &path,
-        Some(json!({"voice_excludes_chat": false})),
+        json!({"voice_excludes_chat": false}),
     )
     .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["voice_excludes_chat"], false);
     // A change that does not name it leaves it as it is.
-    let (status, kept) = api(
-        &server,
-        &admin,
-        "PATCH",
-        &path,
-        Some(json!({"chat_capacity": 3})),
-    )
-    .await;
+    let (status, kept) = patch(&server, &admin, &path, json!({"chat_capacity": 3})).await;
     assert_eq!(status, 200, "{kept}");
     assert_eq!(kept["voice_excludes_chat"], false);
     let (_, listed) = get(&server, &admin, "/api/admin/accounts").await;
@@ -2888,12 +2757,11 @@ async fn an_operator_may_hold_a_chat_beside_a_voice_contact(db: FreshDb) {
     caller.send(join("general", "no")).await;
     let joined = caller.expect("joined").await;
     // Voice excludes chat until the administrator says otherwise; then the chat is offered at once.
-    let (status, body) = api(
+    let (status, body) = patch(
         &server,
         &admin,
-        "PATCH",
         &format!("/api/admin/accounts/{op_id}"),
-        Some(json!({"voice_excludes_chat": false})),
+        json!({"voice_excludes_chat": false}),
     )
     .await;
     assert_eq!(status, 200, "{body}");

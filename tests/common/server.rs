@@ -158,25 +158,29 @@ impl Server {
 
     /// Signs in and returns the session cookie (`name=value`).
     pub async fn login(&self, name: &str) -> String {
+        self.login_with(name, PASSWORD).await
+    }
+
+    /// [`Server::login`] with a password other than the test accounts' [`PASSWORD`].
+    pub async fn login_with(&self, name: &str, password: &str) -> String {
         let response = reqwest::Client::new()
             .post(self.url("/api/login"))
-            .json(&json!({"name": name, "password": PASSWORD}))
+            .json(&json!({"name": name, "password": password}))
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "login {name}");
-        let cookie = response
+        let set = response
             .headers()
             .get("set-cookie")
             .expect("a session cookie")
             .to_str()
-            .unwrap()
-            .to_owned();
+            .unwrap();
         assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-            "{cookie}"
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
         );
-        cookie.split(';').next().unwrap().to_owned()
+        session_cookie(&response)
     }
 
     pub async fn staff(&self, name: &str) -> Ws {
@@ -249,6 +253,16 @@ impl Server {
         let mut ws = Ws(socket);
         ws.expect("hello").await;
         ws
+    }
+
+    /// The text of `/metrics`, as a scraper reads it.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn events_of(&self, contact: i64) -> Vec<String> {
@@ -390,7 +404,8 @@ impl Ws {
 }
 
 /// One signed-in JSON request: the status and the body as JSON (an empty body as null, any other
-/// body that is not JSON as a string).
+/// body that is not JSON as a string). An empty `cookie` sends none: a request from nobody in
+/// particular (the public pages, sign-in).
 pub async fn api(
     server: &Server,
     cookie: &str,
@@ -399,9 +414,10 @@ pub async fn api(
     body: Option<Value>,
 ) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = reqwest::Client::new()
-        .request(method, server.url(path))
-        .header("cookie", cookie);
+    let mut request = reqwest::Client::new().request(method, server.url(path));
+    if !cookie.is_empty() {
+        request = request.header("cookie", cookie);
+    }
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -425,6 +441,28 @@ pub async fn post(server: &Server, cookie: &str, path: &str, body: Value) -> (u1
 
 pub async fn put(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
     api(server, cookie, "PUT", path, Some(body)).await
+}
+
+pub async fn patch(server: &Server, cookie: &str, path: &str, body: Value) -> (u16, Value) {
+    api(server, cookie, "PATCH", path, Some(body)).await
+}
+
+pub async fn delete(server: &Server, cookie: &str, path: &str) -> (u16, Value) {
+    api(server, cookie, "DELETE", path, None).await
+}
+
+/// The session cookie (`name=value`) a response sets.
+pub fn session_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// An account's id, by login name.
