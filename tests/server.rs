@@ -207,20 +207,31 @@ async fn login_is_rate_limited(db: FreshDb) {
     let mut settings = test_settings(&db);
     settings.auth.logins_per_minute = 3;
     let server = start(&db, settings).await;
+    // One client for all attempts: the limit refills as time passes, so they must come quickly.
+    let http = reqwest::Client::new();
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let attempt = json!({"name": "nobody", "password": "whatever"});
-        statuses.push(post(&server, "", "/api/login", attempt).await.0);
+        let r = http
+            .post(server.url("/api/login"))
+            .json(&json!({"name": "nobody", "password": "whatever"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
     }
     assert_eq!(statuses, [422, 422, 422, 429, 429]);
     // Someone else's attempts from the same address do not lock an account out…
-    server.account("op", Role::Operator, &[]).await;
-    server.login("op").await;
+    server.signed_in("op", Role::Operator).await;
     // …but trying many names from one place is bounded too (ten times the rate per name).
     let mut statuses = Vec::new();
     for i in 0..30 {
-        let attempt = json!({"name": format!("name{i}"), "password": "whatever"});
-        statuses.push(post(&server, "", "/api/login", attempt).await.0);
+        let r = http
+            .post(server.url("/api/login"))
+            .json(&json!({"name": format!("name{i}"), "password": "whatever"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
     }
     // 30 a minute from this address, 4 of them spent above (one more may come back meanwhile).
     let allowed = statuses.iter().take_while(|&&s| s == 422).count();
@@ -237,8 +248,7 @@ server_test!(login_is_rate_limited);
 /// cannot be read into the request's type.
 async fn http_refusals_are_json_with_a_code(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
-    let admin = server.login("boss").await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     let http = reqwest::Client::new();
     let cases = vec![
         (
@@ -338,9 +348,7 @@ async fn chat_from_join_to_complete(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     server.account("op", Role::Operator, &[]).await;
 
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let joined = caller.expect("joined").await;
+    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
     let contact = joined["contact"].as_i64().unwrap();
     assert_eq!(joined["position"], 1);
     assert!(joined["resume_token"].as_str().unwrap().len() >= 24);
@@ -353,14 +361,12 @@ async fn chat_from_join_to_complete(db: FreshDb) {
         (Some("c1"), Some(1))
     );
 
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
     let offer = op.expect("offer").await;
     assert_eq!(offer["contact"]["id"], contact);
     assert_eq!(offer["contact"]["colour"], "green");
     assert_eq!(offer["transcript"][0]["body"], "我最近压力很大");
-    op.send(json!({"type": "accept", "contact": contact})).await;
-    let assigned = op.expect("assigned").await;
+    let assigned = accept(&mut op, contact).await;
     assert_eq!(
         assigned["contact"]["transcript"].as_array().unwrap().len(),
         1
@@ -383,13 +389,10 @@ async fn chat_from_join_to_complete(db: FreshDb) {
         .await;
     assert_eq!(op.expect("message").await["line"]["body"], "谢谢");
 
-    op.send(json!({"type": "end", "contact": contact})).await;
-    let wrap = op.expect("wrap_up").await;
+    let wrap = end(&mut op, contact).await;
     assert_eq!(wrap["by"], "operator");
     assert_eq!(caller.expect("ended").await["by"], "operator");
-    op.send(json!({"type": "finish_wrap_up", "contact": contact}))
-        .await;
-    op.expect("completed").await;
+    finish_wrap_up(&mut op, contact).await;
 
     let kinds = server.events_of(contact).await;
     let expected = [
@@ -435,12 +438,11 @@ server_test!(chat_from_join_to_complete);
 async fn risk_lexicon_puts_imminent_first(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     server.account("op", Role::Operator, &[]).await;
-    let mut calm = server.caller().await;
-    calm.send(join("general", "no")).await;
-    calm.expect("joined").await;
-    let mut urgent = server.caller().await;
-    urgent.send(join("general", "prefer_not_to_say")).await;
-    let urgent_id = urgent.expect("joined").await["contact"].as_i64().unwrap();
+    let (_calm, _) = server.caller_joins(join("general", "no")).await;
+    let (mut urgent, joined) = server
+        .caller_joins(join("general", "prefer_not_to_say"))
+        .await;
+    let urgent_id = joined["contact"].as_i64().unwrap();
     urgent
         .send(json!({"type": "say", "text": "I want to kill myself tonight", "client_id": "u1"}))
         .await;
@@ -450,8 +452,7 @@ async fn risk_lexicon_puts_imminent_first(db: FreshDb) {
         .expect_where("queue_update", |f| f["position"] == 1)
         .await;
 
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
     let offer = op.expect("offer").await;
     assert_eq!(offer["contact"]["id"], urgent_id);
     assert_eq!(offer["contact"]["risk"], "imminent");
@@ -470,9 +471,7 @@ server_test!(risk_lexicon_puts_imminent_first);
 /// leaving is recorded as an abandon.
 async fn caller_resumes_then_leaves(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let joined = caller.expect("joined").await;
+    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
     let contact = joined["contact"].as_i64().unwrap();
     let token = joined["resume_token"].as_str().unwrap().to_owned();
     caller
@@ -482,19 +481,14 @@ async fn caller_resumes_then_leaves(db: FreshDb) {
     drop(caller);
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut back = server.caller().await;
-    back.send(json!({"type": "resume", "resume_token": token}))
-        .await;
+    let mut back = server.caller_resumes(&token).await;
     let resumed = back.expect("resumed").await;
     assert_eq!(resumed["contact"], contact);
     assert_eq!(resumed["state"], "waiting");
     assert_eq!(resumed["position"], 1);
     assert_eq!(resumed["transcript"][0]["body"], "hello?");
 
-    let mut stranger = server.caller().await;
-    stranger
-        .send(json!({"type": "resume", "resume_token": "not-a-token"}))
-        .await;
+    let mut stranger = server.caller_resumes("not-a-token").await;
     assert_eq!(stranger.expect("error").await["code"], "ended");
 
     back.send(json!({"type": "leave"})).await;
@@ -517,25 +511,19 @@ async fn lost_operator_contacts_are_reoffered(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     server.account("first", Role::Operator, &[]).await;
     server.account("second", Role::Operator, &[]).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
+    let contact = joined["contact"].as_i64().unwrap();
     caller
         .send(json!({"type": "say", "text": "are you there", "client_id": "x"}))
         .await;
     caller.expect("said").await;
 
-    let mut first = server.staff("first").await;
-    available(&mut first).await;
+    let mut first = server.available_staff("first").await;
     first.expect("offer").await;
-    first
-        .send(json!({"type": "accept", "contact": contact}))
-        .await;
-    first.expect("assigned").await;
+    accept(&mut first, contact).await;
     caller.expect("connected").await;
 
-    let mut second = server.staff("second").await;
-    available(&mut second).await;
+    let mut second = server.available_staff("second").await;
     second.send(json!({"type": "ping"})).await;
     second.expect("pong").await;
     drop(first); // grace is 1 s in these tests
@@ -559,14 +547,8 @@ async fn operator_reconnects_within_grace(db: FreshDb) {
     settings.routing.operator_grace_ms = 10_000;
     let server = start(&db, settings).await;
     server.account("op", Role::Operator, &[]).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
-    op.expect("offer").await;
-    op.send(json!({"type": "accept", "contact": contact})).await;
-    op.expect("assigned").await;
+    let (mut caller, joined, op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
     drop(op);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -587,54 +569,31 @@ async fn restart_restores_contacts(db: FreshDb) {
     settings.routing.caller_grace_ms = 10_000;
     let server = start(&db, settings.clone()).await;
     server.account("op", Role::Operator, &[]).await;
-    let mut talking = server.caller().await;
-    talking.send(join("general", "no")).await;
-    let talking_joined = talking.expect("joined").await;
+    let (mut talking, talking_joined, mut op) = server.connected_contact("op").await;
     let talking_id = talking_joined["contact"].as_i64().unwrap();
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
-    op.expect("offer").await;
-    op.send(json!({"type": "accept", "contact": talking_id}))
-        .await;
-    op.expect("assigned").await;
     talking
         .send(json!({"type": "say", "text": "before the restart", "client_id": "b"}))
         .await;
     talking.expect("said").await;
-    let mut waiting = server.caller().await;
-    waiting.send(join("general", "no")).await;
-    let waiting_joined = waiting.expect("joined").await;
+    let (_waiting, waiting_joined) = server.caller_joins(join("general", "no")).await;
     // A caller who leaves before the restart can still come back within the resume window.
-    let mut leaving = server.caller().await;
-    leaving.send(join("general", "no")).await;
-    let leaving_joined = leaving.expect("joined").await;
+    let (mut leaving, leaving_joined) = server.caller_joins(join("general", "no")).await;
     leaving.send(json!({"type": "leave"})).await;
     leaving.expect("ended").await;
 
     // The server goes down: everyone is told.
-    let stop = tokio::spawn(server.stop());
-    op.expect("shutdown").await;
-    stop.await.unwrap();
+    server.stop_telling(&mut op).await;
 
     let server = start(&db, settings).await;
-    let mut talking = server.caller().await;
-    talking
-        .send(json!({"type": "resume", "resume_token": talking_joined["resume_token"]}))
-        .await;
+    let mut talking = server.caller_resumes(&talking_joined["resume_token"]).await;
     let resumed = talking.expect("resumed").await;
     assert_eq!(resumed["state"], "assigned");
     assert_eq!(resumed["transcript"][0]["body"], "before the restart");
-    let mut waiting = server.caller().await;
-    waiting
-        .send(json!({"type": "resume", "resume_token": waiting_joined["resume_token"]}))
-        .await;
+    let mut waiting = server.caller_resumes(&waiting_joined["resume_token"]).await;
     let resumed = waiting.expect("resumed").await;
     assert_eq!(resumed["state"], "waiting");
     assert_eq!(resumed["position"], 1);
-    let mut leaving = server.caller().await;
-    leaving
-        .send(json!({"type": "resume", "resume_token": leaving_joined["resume_token"]}))
-        .await;
+    let mut leaving = server.caller_resumes(&leaving_joined["resume_token"]).await;
     let resumed = leaving.expect("resumed").await;
     assert_eq!(resumed["state"], "waiting", "{resumed}");
     assert_eq!(
@@ -659,47 +618,31 @@ async fn lost_contact_stays_first_after_a_restart(db: FreshDb) {
     settings.routing.caller_grace_ms = 10_000;
     let server = start(&db, settings.clone()).await;
     server.account("op", Role::Operator, &[]).await;
-    let mut early = server.caller().await;
-    early.send(join("general", "no")).await;
-    let early_joined = early.expect("joined").await;
-    let mut lost = server.caller().await;
-    lost.send(join("general", "no")).await;
-    let lost_joined = lost.expect("joined").await;
+    let (mut early, early_joined) = server.caller_joins(join("general", "no")).await;
+    let (mut lost, lost_joined) = server.caller_joins(join("general", "no")).await;
     assert_eq!(lost_joined["position"], 2);
 
     // The operator passes on the first caller and takes the second, then their console drops
     // for good (grace is 1 s in these tests).
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
     let offer = op.expect("offer").await;
     assert_eq!(offer["contact"]["id"], early_joined["contact"]);
     op.send(json!({"type": "reject", "contact": early_joined["contact"]}))
         .await;
     let offer = op.expect("offer").await;
     assert_eq!(offer["contact"]["id"], lost_joined["contact"]);
-    op.send(json!({"type": "accept", "contact": lost_joined["contact"]}))
-        .await;
-    op.expect("assigned").await;
+    accept(&mut op, &lost_joined["contact"]).await;
     lost.expect("connected").await;
     drop(op);
     let lost_id = lost_joined["contact"].as_i64().unwrap();
-    while !server
-        .events_of(lost_id)
-        .await
-        .contains(&"requeue".to_owned())
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_event(&server, lost_id, "requeue").await;
 
     let stop = tokio::spawn(server.stop());
     stop.await.unwrap();
     let server = start(&db, settings).await;
     for (caller, joined, position) in [(&mut early, &early_joined, 2), (&mut lost, &lost_joined, 1)]
     {
-        *caller = server.caller().await;
-        caller
-            .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
-            .await;
+        *caller = server.caller_resumes(&joined["resume_token"]).await;
         let resumed = caller.expect("resumed").await;
         assert_eq!(resumed["state"], "waiting", "{resumed}");
         assert_eq!(resumed["position"], position, "{resumed}");
@@ -733,9 +676,7 @@ async fn an_overflowed_contact_keeps_its_queue_after_a_restart(db: FreshDb) {
         .await
         .unwrap();
     let server = start(&db, settings.clone()).await;
-    let mut caller = server.caller().await;
-    caller.send(join("a", "no")).await;
-    let joined = caller.expect("joined").await;
+    let (caller, joined) = server.caller_joins(join("a", "no")).await;
     let id = joined["contact"].as_i64().unwrap();
     let overflows = |kinds: Vec<String>| kinds.iter().filter(|k| *k == "overflow").count();
     assert_eq!(overflows(server.events_of(id).await), 1);
@@ -752,10 +693,7 @@ async fn an_overflowed_contact_keeps_its_queue_after_a_restart(db: FreshDb) {
     );
     let record = server.store.contact(ContactId(id)).await.unwrap();
     assert_eq!(record.queue, queue("b"));
-    let mut caller = server.caller().await;
-    caller
-        .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
-        .await;
+    let mut caller = server.caller_resumes(&joined["resume_token"]).await;
     let resumed = caller.expect("resumed").await;
     assert_eq!(resumed["state"], "waiting", "{resumed}");
     server.stop().await;
@@ -774,12 +712,8 @@ async fn staff_come_back_before_the_caller_after_a_restart(db: FreshDb) {
     let (caller, joined, mut op) = server.connected_contact("op").await;
     let id = joined["contact"].as_i64().unwrap();
     let mut lead = server.staff("lead").await;
-    lead.send(json!({"type": "join", "contact": id, "mode": "barge"}))
-        .await;
-    lead.expect("joined").await;
-    let stop = tokio::spawn(server.stop());
-    op.expect("shutdown").await;
-    stop.await.unwrap();
+    join_contact(&mut lead, id, "barge").await;
+    server.stop_telling(&mut op).await;
     drop((op, lead, caller));
 
     let server = start(&db, settings).await;
@@ -795,10 +729,7 @@ async fn staff_come_back_before_the_caller_after_a_restart(db: FreshDb) {
         "I am still here"
     );
 
-    let mut caller = server.caller().await;
-    caller
-        .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
-        .await;
+    let mut caller = server.caller_resumes(&joined["resume_token"]).await;
     let resumed = caller.expect("resumed").await;
     assert_eq!(resumed["state"], "assigned");
     assert_eq!(resumed["transcript"][0]["body"], "I am still here");
@@ -841,21 +772,17 @@ async fn a_long_transcript_comes_a_page_at_a_time(db: FreshDb) {
             .collect()
     };
 
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
     let offer = op.expect("offer").await;
     assert_eq!(seqs(&offer["transcript"]), [3, 4, 5], "{offer}");
     assert_eq!(offer["earlier"], true);
-    op.send(json!({"type": "accept", "contact": id})).await;
-    let assigned = op.expect("assigned").await;
+    let assigned = accept(&mut op, id).await;
     assert_eq!(seqs(&assigned["contact"]["transcript"]), [3, 4, 5]);
     assert_eq!(assigned["contact"]["earlier"], true);
     caller.expect("connected").await;
 
     let mut lead = server.staff("lead").await;
-    lead.send(json!({"type": "join", "contact": id, "mode": "whisper"}))
-        .await;
-    lead.expect("joined").await;
+    join_contact(&mut lead, id, "whisper").await;
     lead.send(json!({"type": "say", "contact": id, "text": "whisper", "client_id": "w"}))
         .await;
     assert_eq!(lead.expect("said").await["seq"], 6);
@@ -891,10 +818,7 @@ async fn a_long_transcript_comes_a_page_at_a_time(db: FreshDb) {
     }
 
     drop(caller);
-    let mut caller = server.caller().await;
-    caller
-        .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
-        .await;
+    let mut caller = server.caller_resumes(&joined["resume_token"]).await;
     let resumed = caller.expect("resumed").await;
     assert_eq!(seqs(&resumed["transcript"]), [4, 5, 7], "{resumed}");
     assert_eq!(resumed["earlier"], true);
@@ -1082,9 +1006,7 @@ async fn peers_dropped_as_too_slow_are_treated_as_gone(db: FreshDb) {
     let mut staff = vec![op];
     for name in ["s1", "s2", "s3"] {
         let mut ws = server.staff(name).await;
-        ws.send(json!({"type": "join", "contact": id, "mode": "barge"}))
-            .await;
-        ws.expect("joined").await;
+        join_contact(&mut ws, id, "barge").await;
         staff.push(ws);
     }
     let writers = staff.into_iter().enumerate().map(|(k, mut ws)| {
@@ -1114,12 +1036,10 @@ async fn a_raised_risk_needs_the_crisis_skill(db: FreshDb) {
     server
         .account("crisis", Role::Operator, &[("crisis", 3)])
         .await;
-    let mut urgent = server.caller().await;
-    urgent.send(join("general", "no")).await;
-    let urgent_id = urgent.expect("joined").await["contact"].as_i64().unwrap();
-    let mut calm = server.caller().await;
-    calm.send(join("general", "no")).await;
-    let calm_id = calm.expect("joined").await["contact"].as_i64().unwrap();
+    let (mut urgent, joined) = server.caller_joins(join("general", "no")).await;
+    let urgent_id = joined["contact"].as_i64().unwrap();
+    let (_calm, joined) = server.caller_joins(join("general", "no")).await;
+    let calm_id = joined["contact"].as_i64().unwrap();
     urgent
         .send(json!({"type": "say", "text": "I want to kill myself tonight", "client_id": "u1"}))
         .await;
@@ -1127,11 +1047,9 @@ async fn a_raised_risk_needs_the_crisis_skill(db: FreshDb) {
     wait_for_event(&server, urgent_id, "risk_change").await;
 
     // First in line, but not for an operator without the crisis skill.
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
     assert_eq!(op.expect("offer").await["contact"]["id"], calm_id);
-    let mut crisis = server.staff("crisis").await;
-    available(&mut crisis).await;
+    let mut crisis = server.available_staff("crisis").await;
     assert_eq!(crisis.expect("offer").await["contact"]["id"], urgent_id);
     server.stop().await;
 }
@@ -1231,14 +1149,11 @@ server_test!(bad_input_is_refused_with_codes);
 async fn lines_written_back_to_back(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     server.account("op", Role::Operator, &[]).await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let mut op = server.available_staff("op").await;
+    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
+    let contact = joined["contact"].as_i64().unwrap();
     op.expect("offer").await;
-    op.send(json!({"type": "accept", "contact": contact})).await;
-    op.expect("assigned").await;
+    accept(&mut op, contact).await;
     caller.expect("connected").await;
 
     let lines = 40;
@@ -1303,8 +1218,7 @@ server_test!(lines_written_back_to_back);
 /// A closed queue answers with its message and alternative numbers.
 async fn closed_queue_lists_alternatives(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
-    let admin = server.login("boss").await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     // Open for one minute a day, at a minute that is not now.
     let now_min = ((Timestamp::now().0 / 60_000) % 1440) as u16;
     let open = (now_min + 720) % 1440;
@@ -1339,8 +1253,7 @@ async fn supervisor_joins_and_operator_transfers(db: FreshDb) {
     server
         .account("lead", Role::Supervisor, &[("youth", 5)])
         .await;
-    server.account("boss", Role::Admin, &[]).await;
-    let admin = server.login("boss").await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     let (status, body) = put(
         &server,
         &admin,
@@ -1351,21 +1264,13 @@ async fn supervisor_joins_and_operator_transfers(db: FreshDb) {
     .await;
     assert_eq!(status, 200, "{body}");
 
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
-    op.expect("offer").await;
-    op.send(json!({"type": "accept", "contact": contact})).await;
-    op.expect("assigned").await;
+    let (mut caller, joined, mut op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
 
     let mut lead = server.staff("lead").await;
     let (_, floor) = get(&server, &server.login("lead").await, "/api/wallboard").await;
     assert_eq!(floor["contacts"][0]["id"], contact);
-    lead.send(json!({"type": "join", "contact": contact, "mode": "whisper"}))
-        .await;
-    let joined = lead.expect("joined").await;
+    let joined = join_contact(&mut lead, contact, "whisper").await;
     assert_eq!(joined["contact"]["summary"]["id"], contact);
     op.expect("participant").await;
     lead.send(
@@ -1537,8 +1442,7 @@ async fn nobody_writes_to_a_conversation_that_is_over(db: FreshDb) {
     server.account("op", Role::Operator, &[]).await;
     let (mut caller, joined, mut op) = server.connected_contact("op").await;
     let contact = joined["contact"].as_i64().unwrap();
-    op.send(json!({"type": "end", "contact": contact})).await;
-    op.expect("wrap_up").await;
+    end(&mut op, contact).await;
     caller.expect("ended").await;
     op.send(json!({"type": "say", "contact": contact, "text": "one more thing", "client_id": "o"}))
         .await;
@@ -1567,10 +1471,9 @@ server_test!(nobody_writes_to_a_conversation_that_is_over);
 /// operator.
 async fn account_changes_close_the_open_console(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     server.account("op", Role::Operator, &[]).await;
     server.account("sup", Role::Supervisor, &[]).await;
-    let admin = server.login("boss").await;
     let (_caller, joined, mut op) = server.connected_contact("op").await;
     let contact = joined["contact"].as_i64().unwrap();
     let edit = |id: i64, body: Value| {
@@ -1687,19 +1590,14 @@ async fn handle_time_after_a_transfer_and_a_restart(db: FreshDb) {
     server.account("op1", Role::Operator, &[]).await;
     server.account("op2", Role::Operator, &[]).await;
     let op2_id = id_of(&server.store, "op2").await;
-    let mut op1 = server.staff("op1").await;
-    available(&mut op1).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let mut op1 = server.available_staff("op1").await;
+    let (caller, joined) = server.caller_joins(join("general", "no")).await;
+    let contact = joined["contact"].as_i64().unwrap();
     op1.expect("offer").await;
-    op1.send(json!({"type": "accept", "contact": contact}))
-        .await;
-    op1.expect("assigned").await;
+    accept(&mut op1, contact).await;
     // op1 talks for 1.5 s, then hands the caller to op2.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let mut op2 = server.staff("op2").await;
-    available(&mut op2).await;
+    let mut op2 = server.available_staff("op2").await;
     op2.send(json!({"type": "ping"})).await;
     op2.expect("pong").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1709,19 +1607,14 @@ async fn handle_time_after_a_transfer_and_a_restart(db: FreshDb) {
     op1.expect("released").await;
     op2.expect_where("offer", |f| f["contact"]["id"] == contact)
         .await;
-    op2.send(json!({"type": "accept", "contact": contact}))
-        .await;
-    op2.expect("assigned").await;
+    accept(&mut op2, contact).await;
     drop((op1, op2, caller));
     server.stop().await;
 
     let server = start(&db, s).await;
     let mut op2 = server.staff("op2").await;
-    op2.send(json!({"type": "end", "contact": contact})).await;
-    op2.expect("wrap_up").await;
-    op2.send(json!({"type": "finish_wrap_up", "contact": contact}))
-        .await;
-    op2.expect("completed").await;
+    end(&mut op2, contact).await;
+    finish_wrap_up(&mut op2, contact).await;
     let events = server
         .store
         .events_of_contact(hotline::domain::ContactId(contact))
@@ -1755,14 +1648,11 @@ async fn resume_after_the_operator_ended_is_refused(db: FreshDb) {
     server.account("op1", Role::Operator, &[]).await;
     let (mut caller, joined, mut op) = server.connected_contact("op1").await;
     let contact = joined["contact"].clone();
-    op.send(json!({"type": "end", "contact": contact})).await;
-    op.expect("wrap_up").await;
+    end(&mut op, contact).await;
     caller.expect("ended").await;
     drop(caller);
 
-    let mut back = server.caller().await;
-    back.send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
-        .await;
+    let mut back = server.caller_resumes(&joined["resume_token"]).await;
     let answer = back.next().await;
     assert_eq!(answer["type"], "error", "{answer}");
     assert_eq!(answer["code"], "ended", "{answer}");
@@ -1844,9 +1734,8 @@ async fn a_frame_too_large_to_read_is_closed_with_1009(db: FreshDb) {
         "z".repeat(70_000)
     );
 
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
+    let contact = joined["contact"].as_i64().unwrap();
     // Two lines and, right behind them, the oversized frame, sent without waiting for answers.
     caller
         .send(json!({"type": "say", "text": "first line", "client_id": "a"}))
@@ -1974,8 +1863,7 @@ server_test!(limits_count_clients_behind_a_trusted_proxy_apart);
 /// would close it at hours nobody chose) is refused, and callers still see the numbers.
 async fn queue_without_alternatives_is_refused(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
-    let admin = server.login("boss").await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     let hours = json!({"kind": "daily", "open_minute": 1200, "close_minute": 480, "utc_offset_minutes": 480});
     let bad = [
         json!({"id": "night", "name": "Night line", "opening_hours": hours, "alternatives": []}),
@@ -2004,13 +1892,8 @@ server_test!(queue_without_alternatives_is_refused);
 /// "too slow" connection it would reconnect from and take the conversation back, without end.
 async fn resume_in_another_window_tells_the_first_one(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    let mut first = server.caller().await;
-    first.send(join("general", "no")).await;
-    let joined = first.expect("joined").await;
-    let mut second = server.caller().await;
-    second
-        .send(json!({"type": "resume", "resume_token": joined["resume_token"]}))
-        .await;
+    let (mut first, joined) = server.caller_joins(join("general", "no")).await;
+    let mut second = server.caller_resumes(&joined["resume_token"]).await;
     assert_eq!(second.expect("resumed").await["contact"], joined["contact"]);
     let told = first.next().await;
     assert_eq!(told["type"], "error", "{told}");
@@ -2172,16 +2055,13 @@ async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
     settings.database.url = url;
     let server = start(&db, settings).await;
     server.account("op", Role::Operator, &[]).await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
 
     // The join's batch: it creates the contact and offers it to the free operator.
     cutter.arm("cut-after-commit");
-    let mut caller = server.caller().await;
     let mut form = join("general", "no");
     form["age_group"] = json!("cut-after-commit");
-    caller.send(form).await;
-    let joined = caller.expect("joined").await;
+    let (mut caller, joined) = server.caller_joins(form).await;
     let contact = joined["contact"].clone();
     assert_eq!(cutter.cuts(), 1, "the join's commit was cut");
     op.expect_where("offer", |f| f["contact"]["id"] == contact)
@@ -2189,8 +2069,7 @@ async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
 
     // An events-only batch: the accept.
     cutter.arm("\"k\":\"accept\"");
-    op.send(json!({"type": "accept", "contact": contact})).await;
-    op.expect("assigned").await;
+    accept(&mut op, &contact).await;
     caller.expect("connected").await;
     assert_eq!(cutter.cuts(), 2, "the accept's commit was cut");
 
@@ -2242,9 +2121,7 @@ async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
     assert_eq!(lines.len(), 3, "{lines:?}");
 
     // Routing goes on.
-    let mut second = server.caller().await;
-    second.send(join("general", "no")).await;
-    second.expect("joined").await;
+    let (_second, _) = server.caller_joins(join("general", "no")).await;
     server.stop().await;
 }
 
@@ -2254,9 +2131,8 @@ async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
 /// administrator could see or configure it any more), and the contact stays with its operator.
 async fn a_deleted_queue_takes_no_transfers(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     server.account("op", Role::Operator, &[]).await;
-    let admin = server.login("boss").await;
     let (status, body) = put(
         &server,
         &admin,
@@ -2297,14 +2173,12 @@ async fn a_disabled_operators_contact_is_offered_again_at_once(db: FreshDb) {
     let mut settings = test_settings(&db);
     settings.routing.operator_grace_ms = 60_000;
     let server = start(&db, settings).await;
-    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     server.account("op", Role::Operator, &[]).await;
     server.account("other", Role::Operator, &[]).await;
-    let admin = server.login("boss").await;
     let (_caller, joined, mut op) = server.connected_contact("op").await;
     let contact = joined["contact"].as_i64().unwrap();
-    let mut other = server.staff("other").await;
-    available(&mut other).await;
+    let mut other = server.available_staff("other").await;
     other.expect("state").await;
     let op_id = id_of(&server.store, "op").await;
     let (status, body) = patch(
@@ -2341,9 +2215,7 @@ async fn a_break_survives_a_restart(db: FreshDb) {
         .await;
     op.expect_where("state", |f| f["state"]["state"] == "break")
         .await;
-    let stop = tokio::spawn(server.stop());
-    op.expect("shutdown").await;
-    stop.await.unwrap();
+    server.stop_telling(&mut op).await;
 
     let server = start(&db, settings).await;
     let (_op, hello) = server.staff_with_hello("op").await;
@@ -2361,9 +2233,8 @@ server_test!(a_break_survives_a_restart);
 /// skill), not a conflict with something already stored; the skills stay as they were.
 async fn a_skill_named_twice_is_invalid(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     server.account("yop", Role::Operator, &[("youth", 4)]).await;
-    let admin = server.login("boss").await;
     let yop_id = id_of(&server.store, "yop").await;
     let (status, body) = put(
         &server,
@@ -2389,12 +2260,11 @@ server_test!(a_skill_named_twice_is_invalid);
 /// withdraws that offer at once; the contact goes to a colleague who has the skill.
 async fn a_removed_skill_withdraws_the_offer_it_rang_for(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     server.account("yop", Role::Operator, &[("youth", 4)]).await;
     server
         .account("yop2", Role::Operator, &[("youth", 3)])
         .await;
-    let admin = server.login("boss").await;
     let (status, body) = put(
         &server,
         &admin,
@@ -2404,11 +2274,9 @@ async fn a_removed_skill_withdraws_the_offer_it_rang_for(db: FreshDb) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let mut yop = server.staff("yop").await;
-    available(&mut yop).await;
-    let mut caller = server.caller().await;
-    caller.send(join("youth", "no")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let mut yop = server.available_staff("yop").await;
+    let (_caller, joined) = server.caller_joins(join("youth", "no")).await;
+    let contact = joined["contact"].as_i64().unwrap();
     assert_eq!(yop.expect("offer").await["contact"]["id"], contact);
 
     let yop_id = id_of(&server.store, "yop").await;
@@ -2429,8 +2297,7 @@ async fn a_removed_skill_withdraws_the_offer_it_rang_for(db: FreshDb) {
         .await;
     assert_eq!(yop.expect("error").await["code"], "not_offered");
 
-    let mut yop2 = server.staff("yop2").await;
-    available(&mut yop2).await;
+    let mut yop2 = server.available_staff("yop2").await;
     assert_eq!(yop2.expect("offer").await["contact"]["id"], contact);
     server.stop().await;
 }
@@ -2441,9 +2308,8 @@ server_test!(a_removed_skill_withdraws_the_offer_it_rang_for);
 /// saved, all three have it at once.
 async fn a_queue_is_saved_and_in_force_together_or_not_at_all(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     server.account("op", Role::Operator, &[]).await;
-    let admin = server.login("boss").await;
     let youth = json!({"id": "youth", "name": "Youth line"});
     let general = json!({"id": "general", "name": "General support",
                          "required_skills": [{"skill": "crisis", "min_proficiency": 3}]});
@@ -2520,8 +2386,7 @@ async fn wait_for_floor_state(server: &Server, cookie: &str, operator: i64, want
 async fn an_account_disabled_while_its_console_connects_is_signed_out(db: FreshDb) {
     let gate = StaffGate::default();
     let server = start_with_hooks(&db, test_settings(&db), gate.hooks()).await;
-    server.account("boss", Role::Admin, &[]).await;
-    let admin = server.login("boss").await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     for (name, stage) in [
         ("early", StaffStage::Upgraded),
         ("late", StaffStage::Admitted),
@@ -2552,9 +2417,8 @@ server_test!(an_account_disabled_while_its_console_connects_is_signed_out);
 async fn a_profile_changed_while_its_console_connects_is_the_one_in_force(db: FreshDb) {
     let gate = StaffGate::default();
     let server = start_with_hooks(&db, test_settings(&db), gate.hooks()).await;
-    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     server.account("op", Role::Operator, &[]).await;
-    let admin = server.login("boss").await;
     let id = id_of(&server.store, "op").await;
     let languages = |list: Value| {
         let (server, admin) = (&server, admin.clone());
@@ -2578,9 +2442,7 @@ async fn a_profile_changed_while_its_console_connects_is_the_one_in_force(db: Fr
     gate.release();
     op.expect("hello").await;
     available(&mut op).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let joined = caller.expect("joined").await;
+    let (_caller, joined) = server.caller_joins(join("general", "no")).await;
     op.expect_where("offer", |f| f["contact"]["id"] == joined["contact"])
         .await;
     server.stop().await;
@@ -2591,8 +2453,7 @@ server_test!(a_profile_changed_while_its_console_connects_is_the_one_in_force);
 /// a true or false is taken.
 async fn voice_excludes_chat_is_set_per_account(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
-    let admin = server.login("boss").await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     let account = |name: &str, extra: Value| {
         let mut body = json!({"name": name, "display_name": name, "role": "operator",
                               "password": PASSWORD, "languages": ["zh"]});
@@ -2753,9 +2614,7 @@ async fn an_operator_may_hold_a_chat_beside_a_voice_contact(db: FreshDb) {
     assert_eq!(hello["contacts"][0]["summary"]["id"], voice.0);
     assert_eq!(hello["contacts"][0]["summary"]["channel"], "voice");
     available(&mut op).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let joined = caller.expect("joined").await;
+    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
     // Voice excludes chat until the administrator says otherwise; then the chat is offered at once.
     let (status, body) = patch(
         &server,
@@ -2768,8 +2627,7 @@ async fn an_operator_may_hold_a_chat_beside_a_voice_contact(db: FreshDb) {
     let chat = joined["contact"].clone();
     op.expect_where("offer", |f| f["contact"]["id"] == chat)
         .await;
-    op.send(json!({"type": "accept", "contact": chat})).await;
-    op.expect("assigned").await;
+    accept(&mut op, &chat).await;
     caller.expect("connected").await;
     let (_, floor) = get(&server, &admin, "/api/wallboard").await;
     let held = floor["operators"]
@@ -2779,21 +2637,15 @@ async fn an_operator_may_hold_a_chat_beside_a_voice_contact(db: FreshDb) {
         .find(|o| o["id"] == op_id)
         .map(|o| o["contacts"].clone());
     assert_eq!(held, Some(json!([voice.0, chat])), "{floor}");
-    op.send(json!({"type": "end", "contact": chat})).await;
-    op.expect("wrap_up").await;
-    op.send(json!({"type": "finish_wrap_up", "contact": chat}))
-        .await;
-    op.expect("completed").await;
+    end(&mut op, &chat).await;
+    finish_wrap_up(&mut op, &chat).await;
     drop((op, caller));
     server.stop().await;
 
     // After a restart the setting is read back from the store.
     let server = start(&db, settings).await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    let joined = caller.expect("joined").await;
+    let mut op = server.available_staff("op").await;
+    let (_caller, joined) = server.caller_joins(join("general", "no")).await;
     op.expect_where("offer", |f| f["contact"]["id"] == joined["contact"])
         .await;
     server.stop().await;
@@ -2813,8 +2665,7 @@ async fn a_wrap_up_restored_without_its_operator_keeps_its_handle_time(db: Fresh
     let (_caller, joined, mut op) = server.connected_contact("op").await;
     let contact = joined["contact"].as_i64().unwrap();
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    op.send(json!({"type": "end", "contact": contact})).await;
-    op.expect("wrap_up").await;
+    end(&mut op, contact).await;
     drop(op);
     server.stop().await;
     // The account is removed while the server is down (nothing else refers to it).

@@ -14,6 +14,7 @@ pub use hotline::app::{Hooks, StaffStage};
 use hotline::config::Settings;
 use hotline::domain::{Language, OperatorId, Proficiency, Role, Skill, Timestamp};
 use hotline::store::{DynStore, NewAccount, SkillInfo};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -115,6 +116,13 @@ impl Server {
             .unwrap();
     }
 
+    /// Stops the server while `staff` is connected; the console must be told `shutdown`.
+    pub async fn stop_telling(self, staff: &mut Ws) {
+        let stop = tokio::spawn(self.stop());
+        staff.expect("shutdown").await;
+        stop.await.unwrap();
+    }
+
     /// Creates an account directly in the store (with skills), as `hotline user add` would.
     pub async fn account(&self, name: &str, role: Role, skills: &[(&str, u8)]) {
         let account = self
@@ -156,6 +164,13 @@ impl Server {
             .unwrap();
     }
 
+    /// Creates an account without skills (see [`Server::account`]) and signs it in; returns its
+    /// session cookie.
+    pub async fn signed_in(&self, name: &str, role: Role) -> String {
+        self.account(name, role, &[]).await;
+        self.login(name).await
+    }
+
     /// Signs in and returns the session cookie (`name=value`).
     pub async fn login(&self, name: &str) -> String {
         self.login_with(name, PASSWORD).await
@@ -187,6 +202,14 @@ impl Server {
         self.staff_with_hello(name).await.0
     }
 
+    /// Signs in, opens the staff socket (its `hello` read) and goes available: a console that
+    /// is offered contacts.
+    pub async fn available_staff(&self, name: &str) -> Ws {
+        let mut ws = self.staff(name).await;
+        available(&mut ws).await;
+        ws
+    }
+
     /// Signs in, opens the staff socket and returns it with its `hello` frame.
     pub async fn staff_with_hello(&self, name: &str) -> (Ws, Value) {
         let mut ws = self.staff_socket(name).await;
@@ -210,18 +233,32 @@ impl Server {
     /// A caller joins `general`; `operator` signs in, goes available and accepts the contact.
     /// Returns the caller's socket, its `joined` frame and the operator's socket.
     pub async fn connected_contact(&self, operator: &str) -> (Ws, Value, Ws) {
-        let mut caller = self.caller().await;
-        caller.send(join("general", "no")).await;
-        let joined = caller.expect("joined").await;
-        let mut op = self.staff(operator).await;
-        available(&mut op).await;
+        let (mut caller, joined) = self.caller_joins(join("general", "no")).await;
+        let mut op = self.available_staff(operator).await;
         op.expect_where("offer", |f| f["contact"]["id"] == joined["contact"])
             .await;
-        op.send(json!({"type": "accept", "contact": joined["contact"]}))
-            .await;
-        op.expect("assigned").await;
+        accept(&mut op, &joined["contact"]).await;
         caller.expect("connected").await;
         (caller, joined, op)
+    }
+
+    /// A caller opens a socket and sends the join frame `form` (see [`join`]). Returns the
+    /// socket and its `joined` frame.
+    pub async fn caller_joins(&self, form: Value) -> (Ws, Value) {
+        let mut caller = self.caller().await;
+        caller.send(form).await;
+        let joined = caller.expect("joined").await;
+        (caller, joined)
+    }
+
+    /// A caller comes back: opens a socket and sends `resume` with `token`. The answer
+    /// (`resumed`, or an error) is left for the test to read.
+    pub async fn caller_resumes(&self, token: impl Serialize) -> Ws {
+        let mut caller = self.caller().await;
+        caller
+            .send(json!({"type": "resume", "resume_token": token}))
+            .await;
+        caller
     }
 
     pub async fn caller(&self) -> Ws {
@@ -479,6 +516,33 @@ pub fn join(queue: &str, screening: &str) -> Value {
 pub async fn available(ws: &mut Ws) {
     ws.send(json!({"type": "set_presence", "presence": {"status": "available"}}))
         .await;
+}
+
+/// Accepts the offer of `contact`; returns the `assigned` frame.
+pub async fn accept(ws: &mut Ws, contact: impl Serialize) -> Value {
+    ws.send(json!({"type": "accept", "contact": contact})).await;
+    ws.expect("assigned").await
+}
+
+/// Ends the conversation with `contact`; returns the `wrap_up` frame.
+pub async fn end(ws: &mut Ws, contact: impl Serialize) -> Value {
+    ws.send(json!({"type": "end", "contact": contact})).await;
+    ws.expect("wrap_up").await
+}
+
+/// Finishes the wrap-up of `contact`; returns the `completed` frame.
+pub async fn finish_wrap_up(ws: &mut Ws, contact: impl Serialize) -> Value {
+    ws.send(json!({"type": "finish_wrap_up", "contact": contact}))
+        .await;
+    ws.expect("completed").await
+}
+
+/// Staff join a live contact in `mode` (`monitor`, `whisper` or `barge`); returns the `joined`
+/// frame.
+pub async fn join_contact(ws: &mut Ws, contact: impl Serialize, mode: &str) -> Value {
+    ws.send(json!({"type": "join", "contact": contact, "mode": mode}))
+        .await;
+    ws.expect("joined").await
 }
 
 /// Makes every insert into `incidents` fail, as a passing database error would (a failover, a
