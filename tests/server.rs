@@ -352,9 +352,7 @@ async fn chat_from_join_to_complete(db: FreshDb) {
     let contact = joined["contact"].as_i64().unwrap();
     assert_eq!(joined["position"], 1);
     assert!(joined["resume_token"].as_str().unwrap().len() >= 24);
-    caller
-        .send(json!({"type": "say", "text": "我最近压力很大", "client_id": "c1"}))
-        .await;
+    caller.send(say("我最近压力很大", "c1")).await;
     let said = caller.expect("said").await;
     assert_eq!(
         (said["client_id"].as_str(), said["seq"].as_i64()),
@@ -374,19 +372,14 @@ async fn chat_from_join_to_complete(db: FreshDb) {
     let connected = caller.expect("connected").await;
     assert_eq!(connected["operator_name"], "op display");
 
-    op.send(
-        json!({"type": "say", "contact": contact, "text": "你好，我在这里", "client_id": "o1"}),
-    )
-    .await;
+    op.send(say_to(contact, "你好，我在这里", "o1")).await;
     assert_eq!(op.expect("said").await["seq"], 2);
     let line = caller.expect("message").await;
     assert_eq!(line["line"]["body"], "你好，我在这里");
     assert_eq!(line["line"]["sender"], "operator");
     caller.send(json!({"type": "typing"})).await;
     op.expect("typing").await;
-    caller
-        .send(json!({"type": "say", "text": "谢谢", "client_id": "c2"}))
-        .await;
+    caller.send(say("谢谢", "c2")).await;
     assert_eq!(op.expect("message").await["line"]["body"], "谢谢");
 
     let wrap = end(&mut op, contact).await;
@@ -444,7 +437,7 @@ async fn risk_lexicon_puts_imminent_first(db: FreshDb) {
         .await;
     let urgent_id = joined["contact"].as_i64().unwrap();
     urgent
-        .send(json!({"type": "say", "text": "I want to kill myself tonight", "client_id": "u1"}))
+        .send(say("I want to kill myself tonight", "u1"))
         .await;
     urgent.expect("said").await;
     // The urgent caller moves to the front.
@@ -457,12 +450,7 @@ async fn risk_lexicon_puts_imminent_first(db: FreshDb) {
     assert_eq!(offer["contact"]["id"], urgent_id);
     assert_eq!(offer["contact"]["risk"], "imminent");
     assert_eq!(offer["contact"]["colour"], "red");
-    assert!(
-        server
-            .events_of(urgent_id)
-            .await
-            .contains(&"risk_change".to_owned())
-    );
+    assert!(server.has_event(urgent_id, "risk_change").await);
     server.stop().await;
 }
 server_test!(risk_lexicon_puts_imminent_first);
@@ -474,9 +462,7 @@ async fn caller_resumes_then_leaves(db: FreshDb) {
     let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
     let contact = joined["contact"].as_i64().unwrap();
     let token = joined["resume_token"].as_str().unwrap().to_owned();
-    caller
-        .send(json!({"type": "say", "text": "hello?", "client_id": "a"}))
-        .await;
+    caller.send(say("hello?", "a")).await;
     caller.expect("said").await;
     drop(caller);
 
@@ -513,9 +499,7 @@ async fn lost_operator_contacts_are_reoffered(db: FreshDb) {
     server.account("second", Role::Operator, &[]).await;
     let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
     let contact = joined["contact"].as_i64().unwrap();
-    caller
-        .send(json!({"type": "say", "text": "are you there", "client_id": "x"}))
-        .await;
+    caller.send(say("are you there", "x")).await;
     caller.expect("said").await;
 
     let mut first = server.available_staff("first").await;
@@ -524,19 +508,13 @@ async fn lost_operator_contacts_are_reoffered(db: FreshDb) {
     caller.expect("connected").await;
 
     let mut second = server.available_staff("second").await;
-    second.send(json!({"type": "ping"})).await;
-    second.expect("pong").await;
+    second.ping().await;
     drop(first); // grace is 1 s in these tests
 
     let offer = second.expect("offer").await;
     assert_eq!(offer["contact"]["id"], contact);
     assert_eq!(offer["transcript"][0]["body"], "are you there");
-    assert!(
-        server
-            .events_of(contact)
-            .await
-            .contains(&"requeue".to_owned())
-    );
+    assert!(server.has_event(contact, "requeue").await);
     server.stop().await;
 }
 server_test!(lost_operator_contacts_are_reoffered);
@@ -554,8 +532,7 @@ async fn operator_reconnects_within_grace(db: FreshDb) {
 
     let (mut op, hello) = server.staff_with_hello("op").await;
     assert_eq!(hello["contacts"][0]["summary"]["id"], contact);
-    op.send(json!({"type": "say", "contact": contact, "text": "still here", "client_id": "r"}))
-        .await;
+    op.send(say_to(contact, "still here", "r")).await;
     op.expect("said").await;
     assert_eq!(caller.expect("message").await["line"]["body"], "still here");
     server.stop().await;
@@ -571,9 +548,7 @@ async fn restart_restores_contacts(db: FreshDb) {
     server.account("op", Role::Operator, &[]).await;
     let (mut talking, talking_joined, mut op) = server.connected_contact("op").await;
     let talking_id = talking_joined["contact"].as_i64().unwrap();
-    talking
-        .send(json!({"type": "say", "text": "before the restart", "client_id": "b"}))
-        .await;
+    talking.send(say("before the restart", "b")).await;
     talking.expect("said").await;
     let (_waiting, waiting_joined) = server.caller_joins(join("general", "no")).await;
     // A caller who leaves before the restart can still come back within the resume window.
@@ -721,8 +696,7 @@ async fn staff_come_back_before_the_caller_after_a_restart(db: FreshDb) {
     assert_eq!(hello["contacts"][0]["summary"]["id"], id, "{hello}");
     let (mut lead, hello) = server.staff_with_hello("lead").await;
     assert_eq!(hello["contacts"][0]["summary"]["id"], id, "{hello}");
-    op.send(json!({"type": "say", "contact": id, "text": "I am still here", "client_id": "o"}))
-        .await;
+    op.send(say_to(id, "I am still here", "o")).await;
     assert_eq!(op.expect("said").await["client_id"], "o");
     assert_eq!(
         lead.expect("message").await["line"]["body"],
@@ -734,9 +708,7 @@ async fn staff_come_back_before_the_caller_after_a_restart(db: FreshDb) {
     assert_eq!(resumed["state"], "assigned");
     assert_eq!(resumed["transcript"][0]["body"], "I am still here");
     op.expect_where("caller_back", |f| f["contact"] == id).await;
-    caller
-        .send(json!({"type": "say", "text": "back again", "client_id": "c"}))
-        .await;
+    caller.send(say("back again", "c")).await;
     assert_eq!(op.expect("message").await["line"]["body"], "back again");
     assert_eq!(lead.expect("message").await["line"]["body"], "back again");
     server.stop().await;
@@ -758,9 +730,7 @@ async fn a_long_transcript_comes_a_page_at_a_time(db: FreshDb) {
     let joined = caller.expect("joined").await;
     let id = joined["contact"].as_i64().unwrap();
     for i in 1..=5 {
-        caller
-            .send(json!({"type": "say", "text": format!("line {i}"), "client_id": format!("c{i}")}))
-            .await;
+        caller.send(say(format!("line {i}"), format!("c{i}"))).await;
         assert_eq!(caller.expect("said").await["seq"], i);
     }
     let seqs = |lines: &Value| -> Vec<i64> {
@@ -783,11 +753,9 @@ async fn a_long_transcript_comes_a_page_at_a_time(db: FreshDb) {
 
     let mut lead = server.staff("lead").await;
     join_contact(&mut lead, id, "whisper").await;
-    lead.send(json!({"type": "say", "contact": id, "text": "whisper", "client_id": "w"}))
-        .await;
+    lead.send(say_to(id, "whisper", "w")).await;
     assert_eq!(lead.expect("said").await["seq"], 6);
-    op.send(json!({"type": "say", "contact": id, "text": "op line", "client_id": "o"}))
-        .await;
+    op.send(say_to(id, "op line", "o")).await;
     assert_eq!(op.expect("said").await["seq"], 7);
 
     let cookie = server.login("op").await;
@@ -852,20 +820,17 @@ async fn the_nul_character_is_refused_and_routing_goes_on(db: FreshDb) {
     assert_eq!(bad.expect("error").await["code"], "invalid");
     bad.send(join("general", "no")).await;
     bad.expect("joined").await;
-    bad.send(json!({"type": "say", "text": "a\u{0}b", "client_id": "n"}))
-        .await;
+    bad.send(say("a\u{0}b", "n")).await;
     let refused = bad.expect("error").await;
     assert_eq!(
         (&refused["code"], &refused["client_id"]),
         (&json!("invalid"), &json!(null))
     );
-    bad.send(json!({"type": "say", "text": "a\\u0000b", "client_id": "t"}))
-        .await;
+    bad.send(say("a\\u0000b", "t")).await;
     assert_eq!(bad.expect("said").await["client_id"], "t");
 
     let (_caller, _joined, mut op) = server.connected_contact("op").await;
-    op.send(json!({"type": "ping"})).await;
-    op.expect("pong").await;
+    op.ping().await;
     server.stop().await;
 }
 server_test!(the_nul_character_is_refused_and_routing_goes_on);
@@ -949,7 +914,7 @@ server_test!(shutdown_ends_while_the_store_refuses_writes);
 async fn flood(ws: &mut Ws, contact: Option<i64>, n: usize, tag: &str) {
     let body = "x".repeat(14_000);
     for i in 0..n {
-        let mut frame = json!({"type": "say", "text": body, "client_id": format!("{tag}{i}")});
+        let mut frame = say(&body, format!("{tag}{i}"));
         if let Some(contact) = contact {
             frame["contact"] = json!(contact);
         }
@@ -966,7 +931,7 @@ async fn flood(ws: &mut Ws, contact: Option<i64>, n: usize, tag: &str) {
 /// Polls the event log until the contact has an event of `kind`.
 async fn wait_for_event(server: &Server, contact: i64, kind: &str) {
     for _ in 0..100 {
-        if server.events_of(contact).await.iter().any(|k| k == kind) {
+        if server.has_event(contact, kind).await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1041,7 +1006,7 @@ async fn a_raised_risk_needs_the_crisis_skill(db: FreshDb) {
     let (_calm, joined) = server.caller_joins(join("general", "no")).await;
     let calm_id = joined["contact"].as_i64().unwrap();
     urgent
-        .send(json!({"type": "say", "text": "I want to kill myself tonight", "client_id": "u1"}))
+        .send(say("I want to kill myself tonight", "u1"))
         .await;
     urgent.expect("said").await;
     wait_for_event(&server, urgent_id, "risk_change").await;
@@ -1074,9 +1039,7 @@ async fn bad_input_is_refused_with_codes(db: FreshDb) {
         caller.send_raw(frame).await;
         assert_eq!(caller.expect("error").await["code"], code, "{frame}");
     }
-    caller
-        .send(json!({"type": "say", "text": "early", "client_id": "e"}))
-        .await;
+    caller.send(say("early", "e")).await;
     assert_eq!(caller.expect("error").await["code"], "not_joined");
     let mut refused = join("general", "no");
     refused["accepted_confidentiality"] = json!(false);
@@ -1086,9 +1049,7 @@ async fn bad_input_is_refused_with_codes(db: FreshDb) {
     assert_eq!(caller.expect("error").await["code"], "not_found");
     caller.send(join("general", "no")).await;
     caller.expect("joined").await;
-    caller
-        .send(json!({"type": "say", "text": "x".repeat(500), "client_id": "big"}))
-        .await;
+    caller.send(say("x".repeat(500), "big")).await;
     assert_eq!(caller.expect("error").await["code"], "too_large");
     caller
         .send_raw(&format!(
@@ -1097,8 +1058,7 @@ async fn bad_input_is_refused_with_codes(db: FreshDb) {
         ))
         .await;
     assert_eq!(caller.expect("error").await["code"], "too_large");
-    caller.send(json!({"type": "ping"})).await;
-    caller.expect("pong").await;
+    caller.ping().await;
 
     // An operator may not join contacts, nor accept what was not offered.
     let mut op = server.staff("op").await;
@@ -1163,9 +1123,7 @@ async fn lines_written_back_to_back(db: FreshDb) {
         } else {
             format!("line {i}")
         };
-        caller
-            .send(json!({"type": "say", "text": text, "client_id": format!("c{i}")}))
-            .await;
+        caller.send(say(text, format!("c{i}"))).await;
     }
     caller.send(json!({"type": "leave"})).await;
     // A line refused on sight is answered at once; durable ones are acknowledged in order.
@@ -1273,20 +1231,14 @@ async fn supervisor_joins_and_operator_transfers(db: FreshDb) {
     let joined = join_contact(&mut lead, contact, "whisper").await;
     assert_eq!(joined["contact"]["summary"]["id"], contact);
     op.expect("participant").await;
-    lead.send(
-        json!({"type": "say", "contact": contact, "text": "ask about sleep", "client_id": "w"}),
-    )
-    .await;
+    lead.send(say_to(contact, "ask about sleep", "w")).await;
     lead.expect("said").await;
     let whisper = op.expect("message").await;
     assert_eq!(whisper["line"]["visibility"], "operators");
     lead.send(json!({"type": "join", "contact": contact, "mode": "barge"}))
         .await;
     op.expect("participant").await;
-    lead.send(
-        json!({"type": "say", "contact": contact, "text": "I am a supervisor", "client_id": "b"}),
-    )
-    .await;
+    lead.send(say_to(contact, "I am a supervisor", "b")).await;
     lead.expect("said").await;
     // The caller sees the barge line and never the whisper.
     let seen = caller.expect("message").await;
@@ -1444,12 +1396,9 @@ async fn nobody_writes_to_a_conversation_that_is_over(db: FreshDb) {
     let contact = joined["contact"].as_i64().unwrap();
     end(&mut op, contact).await;
     caller.expect("ended").await;
-    op.send(json!({"type": "say", "contact": contact, "text": "one more thing", "client_id": "o"}))
-        .await;
+    op.send(say_to(contact, "one more thing", "o")).await;
     assert_eq!(op.expect("error").await["code"], "ended");
-    caller
-        .send(json!({"type": "say", "text": "我不想活了", "client_id": "late"}))
-        .await;
+    caller.send(say("我不想活了", "late")).await;
     let refused = caller.expect("error").await;
     assert_eq!(
         (&refused["code"], &refused["client_id"]),
@@ -1476,13 +1425,9 @@ async fn account_changes_close_the_open_console(db: FreshDb) {
     server.account("sup", Role::Supervisor, &[]).await;
     let (_caller, joined, mut op) = server.connected_contact("op").await;
     let contact = joined["contact"].as_i64().unwrap();
-    let edit = |id: i64, body: Value| {
-        let (server, admin) = (&server, admin.clone());
-        async move { patch(server, &admin, &format!("/api/admin/accounts/{id}"), body).await }
-    };
 
     let op_id = id_of(&server.store, "op").await;
-    let (status, body) = edit(op_id, json!({"disabled": true})).await;
+    let (status, body) = edit_account(&server, &admin, op_id, json!({"disabled": true})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         op.closed().await,
@@ -1493,15 +1438,16 @@ async fn account_changes_close_the_open_console(db: FreshDb) {
     let sup_id = id_of(&server.store, "sup").await;
     let mut sup = server.staff("sup").await;
     // An edit that sends the role back unchanged (as the console's form does) leaves it open.
-    let (status, body) = edit(
+    let (status, body) = edit_account(
+        &server,
+        &admin,
         sup_id,
         json!({"role": "supervisor", "display_name": "Sup B", "chat_capacity": 2}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    sup.send(json!({"type": "ping"})).await;
-    sup.expect("pong").await;
-    let (status, body) = edit(sup_id, json!({"role": "operator"})).await;
+    sup.ping().await;
+    let (status, body) = edit_account(&server, &admin, sup_id, json!({"role": "operator"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         sup.closed().await,
@@ -1598,8 +1544,7 @@ async fn handle_time_after_a_transfer_and_a_restart(db: FreshDb) {
     // op1 talks for 1.5 s, then hands the caller to op2.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let mut op2 = server.available_staff("op2").await;
-    op2.send(json!({"type": "ping"})).await;
-    op2.expect("pong").await;
+    op2.ping().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     op1.send(json!({"type": "transfer", "contact": contact,
                     "target": {"kind": "operator", "operator": op2_id}}))
@@ -1656,8 +1601,7 @@ async fn resume_after_the_operator_ended_is_refused(db: FreshDb) {
     let answer = back.next().await;
     assert_eq!(answer["type"], "error", "{answer}");
     assert_eq!(answer["code"], "ended", "{answer}");
-    back.send(json!({"type": "say", "text": "are you there?", "client_id": "x"}))
-        .await;
+    back.send(say("are you there?", "x")).await;
     let answer = back.next().await;
     assert_eq!(
         answer["type"], "error",
@@ -1679,8 +1623,7 @@ async fn caller_binary_flood_is_closed(db: FreshDb) {
         .unwrap();
     // One binary frame is answered and the connection stays usable.
     assert_eq!(caller.expect("error").await["code"], "bad_frame");
-    caller.send(json!({"type": "ping"})).await;
-    caller.expect("pong").await;
+    caller.ping().await;
     for _ in 0..200 {
         if caller
             .0
@@ -1737,12 +1680,8 @@ async fn a_frame_too_large_to_read_is_closed_with_1009(db: FreshDb) {
     let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
     let contact = joined["contact"].as_i64().unwrap();
     // Two lines and, right behind them, the oversized frame, sent without waiting for answers.
-    caller
-        .send(json!({"type": "say", "text": "first line", "client_id": "a"}))
-        .await;
-    caller
-        .send(json!({"type": "say", "text": "second line", "client_id": "b"}))
-        .await;
+    caller.send(say("first line", "a")).await;
+    caller.send(say("second line", "b")).await;
     caller.send_raw(&oversized).await;
     let mut said = Vec::new();
     let error = loop {
@@ -1899,8 +1838,7 @@ async fn resume_in_another_window_tells_the_first_one(db: FreshDb) {
     assert_eq!(told["type"], "error", "{told}");
     assert_eq!(told["code"], "replaced", "{told}");
     assert_eq!(first.closed().await, Some(1000));
-    second.send(json!({"type": "ping"})).await;
-    second.expect("pong").await;
+    second.ping().await;
     server.stop().await;
 }
 server_test!(resume_in_another_window_tells_the_first_one);
@@ -2083,17 +2021,13 @@ async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
     }
     // A transcript batch: the caller's line is acknowledged and delivered once, and stored once.
     cutter.arm("a line whose commit is cut");
-    caller
-        .send(json!({"type": "say", "text": "a line whose commit is cut", "client_id": "l1"}))
-        .await;
+    caller.send(say("a line whose commit is cut", "l1")).await;
     let said = caller.expect("said").await;
     assert_eq!(said["client_id"], "l1");
     let message = op.expect("message").await;
     assert_eq!(message["line"]["seq"], said["seq"], "{message}");
     assert_eq!(cutter.cuts(), 3, "the line's commit was cut");
-    caller
-        .send(json!({"type": "say", "text": "and the next one", "client_id": "l2"}))
-        .await;
+    caller.send(say("and the next one", "l2")).await;
     assert_eq!(
         caller.expect("said").await["seq"],
         said["seq"].as_i64().unwrap() + 1
@@ -2109,7 +2043,7 @@ async fn a_commit_lost_on_the_way_back_is_neither_repeated_nor_wedging() {
     // A transcript batch lost half-way (rolled back) is written again: the line is not refused.
     cutter.arm_before_commit("a line whose transaction is cut");
     caller
-        .send(json!({"type": "say", "text": "a line whose transaction is cut", "client_id": "l3"}))
+        .send(say("a line whose transaction is cut", "l3"))
         .await;
     assert_eq!(caller.expect("said").await["client_id"], "l3");
     assert_eq!(cutter.cuts(), 4, "the line's transaction was cut");
@@ -2181,20 +2115,14 @@ async fn a_disabled_operators_contact_is_offered_again_at_once(db: FreshDb) {
     let mut other = server.available_staff("other").await;
     other.expect("state").await;
     let op_id = id_of(&server.store, "op").await;
-    let (status, body) = patch(
-        &server,
-        &admin,
-        &format!("/api/admin/accounts/{op_id}"),
-        json!({"disabled": true}),
-    )
-    .await;
+    let (status, body) = edit_account(&server, &admin, op_id, json!({"disabled": true})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(op.closed().await, Some(1008));
     other
         .expect_where("offer", |f| f["contact"]["id"] == contact)
         .await;
     assert!(
-        server.events_of(contact).await.contains(&"requeue".into()),
+        server.has_event(contact, "requeue").await,
         "requeued after losing its operator"
     );
     server.stop().await;
@@ -2396,13 +2324,7 @@ async fn an_account_disabled_while_its_console_connects_is_signed_out(db: FreshD
         gate.hold(id, stage);
         let mut console = server.staff_socket(name).await;
         gate.reached().await;
-        let (status, body) = patch(
-            &server,
-            &admin,
-            &format!("/api/admin/accounts/{id}"),
-            json!({"disabled": true}),
-        )
-        .await;
+        let (status, body) = edit_account(&server, &admin, id, json!({"disabled": true})).await;
         assert_eq!(status, 200, "{body}");
         gate.release();
         assert_eq!(console.closed().await, Some(1008), "{stage:?}");
@@ -2423,13 +2345,7 @@ async fn a_profile_changed_while_its_console_connects_is_the_one_in_force(db: Fr
     let languages = |list: Value| {
         let (server, admin) = (&server, admin.clone());
         async move {
-            let (status, body) = patch(
-                server,
-                &admin,
-                &format!("/api/admin/accounts/{id}"),
-                json!({"languages": list}),
-            )
-            .await;
+            let (status, body) = edit_account(server, &admin, id, json!({"languages": list})).await;
             assert_eq!(status, 200, "{body}");
         }
     };
@@ -2496,29 +2412,29 @@ async fn voice_excludes_chat_is_set_per_account(db: FreshDb) {
         "{refused}"
     );
 
-    let path = format!("/api/admin/accounts/{}", plain["id"]);
     for wrong in [json!(0), json!("false"), json!([])] {
-        let (status, refused) = patch(
+        let (status, refused) = edit_account(
             &server,
             &admin,
-            &path,
+            &plain["id"],
             json!({"voice_excludes_chat": wrong}),
         )
         .await;
         assert_eq!(status, 422, "{wrong}: {refused}");
         assert_eq!(refused["code"], "invalid");
     }
-    let (status, changed) = patch(
+    let (status, changed) = edit_account(
         &server,
         &admin,
-        &path,
+        &plain["id"],
         json!({"voice_excludes_chat": false}),
     )
     .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["voice_excludes_chat"], false);
     // A change that does not name it leaves it as it is.
-    let (status, kept) = patch(&server, &admin, &path, json!({"chat_capacity": 3})).await;
+    let (status, kept) =
+        edit_account(&server, &admin, &plain["id"], json!({"chat_capacity": 3})).await;
     assert_eq!(status, 200, "{kept}");
     assert_eq!(kept["voice_excludes_chat"], false);
     let (_, listed) = get(&server, &admin, "/api/admin/accounts").await;
@@ -2616,10 +2532,10 @@ async fn an_operator_may_hold_a_chat_beside_a_voice_contact(db: FreshDb) {
     available(&mut op).await;
     let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
     // Voice excludes chat until the administrator says otherwise; then the chat is offered at once.
-    let (status, body) = patch(
+    let (status, body) = edit_account(
         &server,
         &admin,
-        &format!("/api/admin/accounts/{op_id}"),
+        op_id,
         json!({"voice_excludes_chat": false}),
     )
     .await;

@@ -311,6 +311,11 @@ impl Server {
             .map(|e| e.kind)
             .collect()
     }
+
+    /// Whether the contact's event log has an event of `kind`.
+    pub async fn has_event(&self, contact: i64, kind: &str) -> bool {
+        self.events_of(contact).await.iter().any(|k| k == kind)
+    }
 }
 
 /// Holds the next staff connection of one person at one [`StaffStage`] until released, so that
@@ -381,6 +386,13 @@ impl Ws {
 
     pub async fn send_raw(&mut self, text: &str) {
         self.0.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// A round trip: `ping`, then its `pong`. The server has read everything sent before it,
+    /// and the connection is still usable.
+    pub async fn ping(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        self.expect("pong").await;
     }
 
     /// The next JSON frame, within 5 s.
@@ -488,6 +500,16 @@ pub async fn delete(server: &Server, cookie: &str, path: &str) -> (u16, Value) {
     api(server, cookie, "DELETE", path, None).await
 }
 
+/// An administrator's change to account `id` (`PATCH /api/admin/accounts/{id}`).
+pub async fn edit_account(
+    server: &Server,
+    admin: &str,
+    id: impl std::fmt::Display,
+    changes: Value,
+) -> (u16, Value) {
+    patch(server, admin, &format!("/api/admin/accounts/{id}"), changes).await
+}
+
 /// The session cookie (`name=value`) a response sets.
 pub fn session_cookie(response: &reqwest::Response) -> String {
     response
@@ -511,6 +533,16 @@ pub fn join(queue: &str, screening: &str) -> Value {
     json!({"type": "join", "queue": queue, "language": "zh", "topic": "family",
            "screening": screening, "accepted_confidentiality": true,
            "caller_key": "browser-key-0123456789"})
+}
+
+/// A caller's line: `say` with the caller's own `client_id`, which its `said` names.
+pub fn say(text: impl Serialize, client_id: impl Serialize) -> Value {
+    json!({"type": "say", "text": text, "client_id": client_id})
+}
+
+/// A staff member's line in `contact` (see [`say`]).
+pub fn say_to(contact: impl Serialize, text: impl Serialize, client_id: impl Serialize) -> Value {
+    json!({"type": "say", "contact": contact, "text": text, "client_id": client_id})
 }
 
 pub async fn available(ws: &mut Ws) {
