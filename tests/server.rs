@@ -721,7 +721,7 @@ async fn a_long_transcript_comes_a_page_at_a_time(db: FreshDb) {
     let mut settings = test_settings(&db);
     settings.caller.transcript_page_lines = 3.try_into().unwrap();
     let server = start(&db, settings).await;
-    server.account("op", Role::Operator, &[]).await;
+    let cookie = server.signed_in("op", Role::Operator).await;
     server.account("lead", Role::Supervisor, &[]).await;
     let mut caller = server.caller().await;
     caller.send(json!({"type": "earlier", "before": 5})).await;
@@ -758,7 +758,6 @@ async fn a_long_transcript_comes_a_page_at_a_time(db: FreshDb) {
     op.send(say_to(id, "op line", "o")).await;
     assert_eq!(op.expect("said").await["seq"], 7);
 
-    let cookie = server.login("op").await;
     let path = format!("/api/contacts/{id}/transcript");
     let (status, newest) = get(&server, &cookie, &path).await;
     assert_eq!(status, 200, "{newest}");
@@ -1110,10 +1109,10 @@ async fn lines_written_back_to_back(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     server.account("op", Role::Operator, &[]).await;
     let mut op = server.available_staff("op").await;
-    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
+    let (mut caller, joined, _) = server
+        .accepted_contact(&mut op, join("general", "no"))
+        .await;
     let contact = joined["contact"].as_i64().unwrap();
-    op.expect("offer").await;
-    accept(&mut op, contact).await;
     caller.expect("connected").await;
 
     let lines = 40;
@@ -1537,10 +1536,10 @@ async fn handle_time_after_a_transfer_and_a_restart(db: FreshDb) {
     server.account("op2", Role::Operator, &[]).await;
     let op2_id = id_of(&server.store, "op2").await;
     let mut op1 = server.available_staff("op1").await;
-    let (caller, joined) = server.caller_joins(join("general", "no")).await;
+    let (caller, joined, _) = server
+        .accepted_contact(&mut op1, join("general", "no"))
+        .await;
     let contact = joined["contact"].as_i64().unwrap();
-    op1.expect("offer").await;
-    accept(&mut op1, contact).await;
     // op1 talks for 1.5 s, then hands the caller to op2.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let mut op2 = server.available_staff("op2").await;

@@ -242,6 +242,16 @@ impl Server {
         (caller, joined, op)
     }
 
+    /// A caller sends the join frame `form` while `op` is available: `op` is offered the contact
+    /// and accepts it. Returns the caller's socket, its `joined` frame and `op`'s `assigned` frame.
+    pub async fn accepted_contact(&self, op: &mut Ws, form: Value) -> (Ws, Value, Value) {
+        let (caller, joined) = self.caller_joins(form).await;
+        op.expect_where("offer", |f| f["contact"]["id"] == joined["contact"])
+            .await;
+        let assigned = accept(op, &joined["contact"]).await;
+        (caller, joined, assigned)
+    }
+
     /// A caller opens a socket and sends the join frame `form` (see [`join`]). Returns the
     /// socket and its `joined` frame.
     pub async fn caller_joins(&self, form: Value) -> (Ws, Value) {
