@@ -24,34 +24,32 @@ fn valid_note() -> Value {
     })
 }
 
+/// The join frame of a caller whose browser keeps `caller_key` (the same key, the same caller).
+fn join_with_key(caller_key: &str) -> Value {
+    let mut form = join("general", "no");
+    form["caller_key"] = json!(caller_key);
+    form
+}
+
 /// Handles one contact end to end (join, offer, accept, end) and returns its id.
 async fn handled_contact(server: &Server, op: &mut Ws, caller_key: &str) -> i64 {
-    let mut caller = server.caller().await;
-    let mut join = join("general", "no");
-    join["caller_key"] = json!(caller_key);
-    caller.send(join).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let (_caller, joined) = server.caller_joins(join_with_key(caller_key)).await;
+    let contact = joined["contact"].as_i64().unwrap();
     let offer = op
         .expect_where("offer", |f| f["contact"]["id"] == contact)
         .await;
     assert_eq!(offer["contact"]["id"], contact);
-    op.send(json!({"type": "accept", "contact": contact})).await;
-    op.expect("assigned").await;
-    op.send(json!({"type": "end", "contact": contact})).await;
-    op.expect("wrap_up").await;
+    accept(op, contact).await;
+    end(op, contact).await;
     contact
 }
 
 async fn a_note_from_draft_to_amendment(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("op", Role::Operator, &[]).await;
-    server.account("other", Role::Operator, &[]).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    let op_cookie = server.login("op").await;
-    let other = server.login("other").await;
-    let sup = server.login("sup").await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let op_cookie = server.signed_in("op", Role::Operator).await;
+    let other = server.signed_in("other", Role::Operator).await;
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let mut op = server.available_staff("op").await;
     let contact = handled_contact(&server, &mut op, "browser-key-notes-0001").await;
 
     let (status, form) = get(&server, &op_cookie, "/api/notes/form").await;
@@ -207,18 +205,10 @@ async fn a_note_from_draft_to_amendment(db: FreshDb) {
     assert_eq!(amendments[0]["reason"], "caller was referred after all");
 
     // The same caller comes back: the next operator sees the earlier note in the history.
-    op.send(json!({"type": "finish_wrap_up", "contact": contact}))
+    finish_wrap_up(&mut op, contact).await;
+    let (_caller, _, assigned) = server
+        .accepted_contact(&mut op, join_with_key("browser-key-notes-0001"))
         .await;
-    op.expect("completed").await;
-    let mut caller = server.caller().await;
-    let mut again = join("general", "no");
-    again["caller_key"] = json!("browser-key-notes-0001");
-    caller.send(again).await;
-    let second = caller.expect("joined").await["contact"].as_i64().unwrap();
-    op.expect_where("offer", |f| f["contact"]["id"] == second)
-        .await;
-    op.send(json!({"type": "accept", "contact": second})).await;
-    let assigned = op.expect("assigned").await;
     let history = &assigned["contact"]["history"];
     assert_eq!(history[0]["contact"], contact);
     assert_eq!(history[0]["notes"][0]["risk_level"], "low");
@@ -235,10 +225,8 @@ server_test!(a_note_from_draft_to_amendment);
 /// A silent contact needs only its call type; bodies that are not JSON objects are refused.
 async fn non_data_notes_and_bad_bodies(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("op", Role::Operator, &[]).await;
-    let cookie = server.login("op").await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let cookie = server.signed_in("op", Role::Operator).await;
+    let mut op = server.available_staff("op").await;
     let contact = handled_contact(&server, &mut op, "browser-key-notes-0002").await;
     let submit = format!("/api/contacts/{contact}/note/submit");
     let (status, note) = post(
@@ -257,15 +245,9 @@ async fn non_data_notes_and_bad_bodies(db: FreshDb) {
     )
     .await;
     assert_eq!(status, 403);
-    let r = reqwest::Client::new()
-        .put(server.url(&format!("/api/contacts/{contact}/note")))
-        .header("cookie", &cookie)
-        .header("content-type", "application/json")
-        .body("[1, 2, 3]")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
+    let path = format!("/api/contacts/{contact}/note");
+    let (status, _) = put(&server, &cookie, &path, json!([1, 2, 3])).await;
+    assert_eq!(status, 422);
     server.stop().await;
 }
 server_test!(non_data_notes_and_bad_bodies);
@@ -273,13 +255,10 @@ server_test!(non_data_notes_and_bad_bodies);
 /// A note naming high risk opens a crisis incident for its contact.
 async fn a_high_risk_note_pages_the_crisis_team(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("op", Role::Operator, &[]).await;
-    server.account("lead", Role::CrisisLead, &[]).await;
-    let cookie = server.login("op").await;
-    let lead_cookie = server.login("lead").await;
+    let cookie = server.signed_in("op", Role::Operator).await;
+    let lead_cookie = server.signed_in("lead", Role::CrisisLead).await;
     let mut lead = server.staff("lead").await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
     let contact = handled_contact(&server, &mut op, "browser-key-notes-0003").await;
     let mut note = valid_note();
     note["risk_level"] = json!("high");
@@ -306,12 +285,9 @@ server_test!(a_high_risk_note_pages_the_crisis_team);
 /// A high-risk note for a contact whose crisis was already handled does not page everyone again.
 async fn a_note_after_a_resolved_incident_does_not_page_again(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("op", Role::Operator, &[]).await;
-    server.account("lead", Role::CrisisLead, &[]).await;
-    let cookie = server.login("op").await;
-    let lead_cookie = server.login("lead").await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let cookie = server.signed_in("op", Role::Operator).await;
+    let lead_cookie = server.signed_in("lead", Role::CrisisLead).await;
+    let mut op = server.available_staff("op").await;
     let contact = handled_contact(&server, &mut op, "browser-key-notes-0004").await;
     let (status, flagged) = post(
         &server,
@@ -368,12 +344,9 @@ server_test!(a_note_after_a_resolved_incident_does_not_page_again);
 /// caller's plan came to light at the very end) pages the crisis team as such a note would.
 async fn an_amendment_to_crisis_level_pages_the_crisis_team(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("op", Role::Operator, &[]).await;
-    server.account("lead", Role::CrisisLead, &[]).await;
-    let cookie = server.login("op").await;
-    let lead_cookie = server.login("lead").await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let cookie = server.signed_in("op", Role::Operator).await;
+    let lead_cookie = server.signed_in("lead", Role::CrisisLead).await;
+    let mut op = server.available_staff("op").await;
     let contact = handled_contact(&server, &mut op, "browser-key-notes-0005").await;
     let submit = format!("/api/contacts/{contact}/note/submit");
     let (status, submitted) =
@@ -403,12 +376,9 @@ async fn a_crisis_note_pages_after_a_passing_store_error(db: FreshDb) {
     settings.paging.audit_interval_ms = 200;
     settings.paging.audit_slack_ms = 100;
     let server = start(&db, settings).await;
-    server.account("op", Role::Operator, &[]).await;
-    server.account("lead", Role::CrisisLead, &[]).await;
-    let cookie = server.login("op").await;
-    let lead_cookie = server.login("lead").await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let cookie = server.signed_in("op", Role::Operator).await;
+    let lead_cookie = server.signed_in("lead", Role::CrisisLead).await;
+    let mut op = server.available_staff("op").await;
     let contact = handled_contact(&server, &mut op, "browser-key-notes-0006").await;
     let mut note = valid_note();
     note["risk_level"] = json!("high");
@@ -440,14 +410,11 @@ server_test!(a_crisis_note_pages_after_a_passing_store_error);
 /// and is written to the access log like any other (no record, no read).
 async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("op", Role::Operator, &[]).await;
+    let op_cookie = server.signed_in("op", Role::Operator).await;
     server.account("next", Role::Operator, &[]).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    let op_cookie = server.login("op").await;
-    let sup = server.login("sup").await;
+    let sup = server.signed_in("sup", Role::Supervisor).await;
     let next_id = id_of(&server.store, "next").await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
     let first = handled_contact(&server, &mut op, "browser-key-notes-0099").await;
     let (status, _) = post(
         &server,
@@ -457,24 +424,15 @@ async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
     )
     .await;
     assert_eq!(status, 200);
-    op.send(json!({"type": "finish_wrap_up", "contact": first}))
-        .await;
-    op.expect("completed").await;
+    finish_wrap_up(&mut op, first).await;
     op.send(json!({"type": "set_presence", "presence": {"status": "offline"}}))
         .await;
     // The caller comes back; `next`, who never handled the first contact, is offered it.
-    let mut next = server.staff("next").await;
-    available(&mut next).await;
-    let mut caller = server.caller().await;
-    let mut again = join("general", "no");
-    again["caller_key"] = json!("browser-key-notes-0099");
-    caller.send(again).await;
-    let second = caller.expect("joined").await["contact"].as_i64().unwrap();
-    next.expect_where("offer", |f| f["contact"]["id"] == second)
+    let mut next = server.available_staff("next").await;
+    let (_caller, joined, assigned) = server
+        .accepted_contact(&mut next, join_with_key("browser-key-notes-0099"))
         .await;
-    next.send(json!({"type": "accept", "contact": second}))
-        .await;
-    let assigned = next.expect("assigned").await;
+    let second = joined["contact"].as_i64().unwrap();
     assert_eq!(
         assigned["contact"]["history"][0]["notes"][0]["risk_level"], "low",
         "{assigned}"
@@ -491,10 +449,7 @@ async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
     // A supervisor who joins the live contact reads its transcript: that is recorded too.
     let sup_id = id_of(&server.store, "sup").await;
     let mut watcher = server.staff("sup").await;
-    watcher
-        .send(json!({"type": "join", "contact": second, "mode": "monitor"}))
-        .await;
-    watcher.expect("joined").await;
+    join_contact(&mut watcher, second, "monitor").await;
     let (_, log) = get(&server, &sup, &format!("/api/access-log?contact={second}")).await;
     assert!(
         log.as_array()
@@ -516,12 +471,9 @@ server_test!(the_callers_history_is_recorded_in_the_access_log);
 /// requests every chance to meet.
 async fn concurrent_amendments_are_checked_one_after_the_other(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("op", Role::Operator, &[]).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    let op_cookie = server.login("op").await;
-    let sup = server.login("sup").await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let op_cookie = server.signed_in("op", Role::Operator).await;
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let mut op = server.available_staff("op").await;
     for round in 0..6 {
         let contact = handled_contact(
             &server,
@@ -579,9 +531,7 @@ async fn concurrent_amendments_are_checked_one_after_the_other(db: FreshDb) {
             !counselling_without_summary,
             "round {round}: the amended note breaks its form: {effective}"
         );
-        op.send(json!({"type": "finish_wrap_up", "contact": contact}))
-            .await;
-        op.expect("completed").await;
+        finish_wrap_up(&mut op, contact).await;
     }
     server.stop().await;
 }
