@@ -411,9 +411,8 @@ server_test!(a_crisis_note_pages_after_a_passing_store_error);
 async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     let op_cookie = server.signed_in("op", Role::Operator).await;
-    server.account("next", Role::Operator, &[]).await;
+    let next_id = server.account("next", Role::Operator, &[]).await;
     let sup = server.signed_in("sup", Role::Supervisor).await;
-    let next_id = id_of(&server.store, "next").await;
     let mut op = server.available_staff("op").await;
     let first = handled_contact(&server, &mut op, "browser-key-notes-0099").await;
     let (status, _) = post(

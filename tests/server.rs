@@ -1420,12 +1420,11 @@ server_test!(nobody_writes_to_a_conversation_that_is_over);
 async fn account_changes_close_the_open_console(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     let admin = server.signed_in("boss", Role::Admin).await;
-    server.account("op", Role::Operator, &[]).await;
-    server.account("sup", Role::Supervisor, &[]).await;
+    let op_id = server.account("op", Role::Operator, &[]).await;
+    let sup_id = server.account("sup", Role::Supervisor, &[]).await;
     let (_caller, joined, mut op) = server.connected_contact("op").await;
     let contact = joined["contact"].as_i64().unwrap();
 
-    let op_id = id_of(&server.store, "op").await;
     let (status, body) = edit_account(&server, &admin, op_id, json!({"disabled": true})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -1434,7 +1433,6 @@ async fn account_changes_close_the_open_console(db: FreshDb) {
         "the disabled account's console"
     );
 
-    let sup_id = id_of(&server.store, "sup").await;
     let mut sup = server.staff("sup").await;
     // An edit that sends the role back unchanged (as the console's form does) leaves it open.
     let (status, body) = edit_account(
@@ -1533,8 +1531,7 @@ async fn handle_time_after_a_transfer_and_a_restart(db: FreshDb) {
     s.routing.caller_grace_ms = 600_000;
     let server = start(&db, s.clone()).await;
     server.account("op1", Role::Operator, &[]).await;
-    server.account("op2", Role::Operator, &[]).await;
-    let op2_id = id_of(&server.store, "op2").await;
+    let op2_id = server.account("op2", Role::Operator, &[]).await;
     let mut op1 = server.available_staff("op1").await;
     let (caller, joined, _) = server
         .accepted_contact(&mut op1, join("general", "no"))
@@ -2107,13 +2104,12 @@ async fn a_disabled_operators_contact_is_offered_again_at_once(db: FreshDb) {
     settings.routing.operator_grace_ms = 60_000;
     let server = start(&db, settings).await;
     let admin = server.signed_in("boss", Role::Admin).await;
-    server.account("op", Role::Operator, &[]).await;
+    let op_id = server.account("op", Role::Operator, &[]).await;
     server.account("other", Role::Operator, &[]).await;
     let (_caller, joined, mut op) = server.connected_contact("op").await;
     let contact = joined["contact"].as_i64().unwrap();
     let mut other = server.available_staff("other").await;
     other.expect("state").await;
-    let op_id = id_of(&server.store, "op").await;
     let (status, body) = edit_account(&server, &admin, op_id, json!({"disabled": true})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(op.closed().await, Some(1008));
@@ -2161,8 +2157,7 @@ server_test!(a_break_survives_a_restart);
 async fn a_skill_named_twice_is_invalid(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     let admin = server.signed_in("boss", Role::Admin).await;
-    server.account("yop", Role::Operator, &[("youth", 4)]).await;
-    let yop_id = id_of(&server.store, "yop").await;
+    let yop_id = server.account("yop", Role::Operator, &[("youth", 4)]).await;
     let (status, body) = put(
         &server,
         &admin,
@@ -2188,7 +2183,7 @@ server_test!(a_skill_named_twice_is_invalid);
 async fn a_removed_skill_withdraws_the_offer_it_rang_for(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     let admin = server.signed_in("boss", Role::Admin).await;
-    server.account("yop", Role::Operator, &[("youth", 4)]).await;
+    let yop_id = server.account("yop", Role::Operator, &[("youth", 4)]).await;
     server
         .account("yop2", Role::Operator, &[("youth", 3)])
         .await;
@@ -2206,7 +2201,6 @@ async fn a_removed_skill_withdraws_the_offer_it_rang_for(db: FreshDb) {
     let contact = joined["contact"].as_i64().unwrap();
     assert_eq!(yop.expect("offer").await["contact"]["id"], contact);
 
-    let yop_id = id_of(&server.store, "yop").await;
     let (status, body) = put(
         &server,
         &admin,
@@ -2318,8 +2312,7 @@ async fn an_account_disabled_while_its_console_connects_is_signed_out(db: FreshD
         ("early", StaffStage::Upgraded),
         ("late", StaffStage::Admitted),
     ] {
-        server.account(name, Role::Operator, &[]).await;
-        let id = id_of(&server.store, name).await;
+        let id = server.account(name, Role::Operator, &[]).await;
         gate.hold(id, stage);
         let mut console = server.staff_socket(name).await;
         gate.reached().await;
@@ -2339,8 +2332,7 @@ async fn a_profile_changed_while_its_console_connects_is_the_one_in_force(db: Fr
     let gate = StaffGate::default();
     let server = start_with_hooks(&db, test_settings(&db), gate.hooks()).await;
     let admin = server.signed_in("boss", Role::Admin).await;
-    server.account("op", Role::Operator, &[]).await;
-    let id = id_of(&server.store, "op").await;
+    let id = server.account("op", Role::Operator, &[]).await;
     let languages = |list: Value| {
         let (server, admin) = (&server, admin.clone());
         async move {
@@ -2470,8 +2462,7 @@ async fn an_operator_may_hold_a_chat_beside_a_voice_contact(db: FreshDb) {
     settings.routing.caller_grace_ms = 60_000;
     let server = start(&db, settings.clone()).await;
     server.account("boss", Role::Admin, &[]).await;
-    server.account("op", Role::Operator, &[]).await;
-    let op_id = id_of(&server.store, "op").await;
+    let op_id = server.account("op", Role::Operator, &[]).await;
     server.stop().await;
 
     // The operator is talking to a caller by voice when the server restarts.

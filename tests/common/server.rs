@@ -124,7 +124,8 @@ impl Server {
     }
 
     /// Creates an account directly in the store (with skills), as `hotline user add` would.
-    pub async fn account(&self, name: &str, role: Role, skills: &[(&str, u8)]) {
+    /// Returns its id.
+    pub async fn account(&self, name: &str, role: Role, skills: &[(&str, u8)]) -> i64 {
         let account = self
             .store
             .create_account(
@@ -162,6 +163,7 @@ impl Server {
             .set_account_skills(account.id, &levels)
             .await
             .unwrap();
+        account.id.0
     }
 
     /// Creates an account without skills (see [`Server::account`]) and signs it in; returns its
