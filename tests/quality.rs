@@ -26,16 +26,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 // ---- helpers ----
 
-/// The raw response (CSV and HTML reports are not JSON).
-async fn get_raw(server: &Server, cookie: &str, path: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .get(server.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn get_json(server: &Server, cookie: &str, path: &str) -> Value {
     let response = get_raw(server, cookie, path).await;
     assert_eq!(response.status(), 200, "GET {path}");
@@ -71,25 +61,17 @@ async fn no_offer(ws: &mut Ws, within: Duration) {
 /// A caller joins `queue`, `op` accepts, says a line, ends and finishes the wrap-up. Returns the
 /// contact id.
 async fn handled_contact(server: &Server, op: &mut Ws, queue: &str) -> i64 {
-    let mut caller = server.caller().await;
-    caller.send(join(queue, "no")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
-    caller
-        .send(json!({"type": "say", "text": "我睡不着", "client_id": "c1"}))
-        .await;
+    let (mut caller, joined) = server.caller_joins(join(queue, "no")).await;
+    let contact = joined["contact"].as_i64().unwrap();
+    caller.send(say("我睡不着", "c1")).await;
     caller.expect("said").await;
     let offer = op.expect("offer").await;
     assert_eq!(offer["contact"]["id"], contact);
-    op.send(json!({"type": "accept", "contact": contact})).await;
-    op.expect("assigned").await;
-    op.send(json!({"type": "say", "contact": contact, "text": "我在这里", "client_id": "o1"}))
-        .await;
+    accept(op, contact).await;
+    op.send(say_to(contact, "我在这里", "o1")).await;
     op.expect("said").await;
-    op.send(json!({"type": "end", "contact": contact})).await;
-    op.expect("wrap_up").await;
-    op.send(json!({"type": "finish_wrap_up", "contact": contact}))
-        .await;
-    op.expect("completed").await;
+    end(op, contact).await;
+    finish_wrap_up(op, contact).await;
     contact
 }
 
@@ -380,11 +362,10 @@ async fn write_fixture(store: &DynStore) {
 /// trends CSV, assessment JSON).
 async fn fixture_reports(db: FreshDb) -> (Value, String, Value, String, Value) {
     let server = start(&db, settings(&db)).await;
-    server.account("sup", Role::Supervisor, &[]).await;
+    let sup = server.signed_in("sup", Role::Supervisor).await;
     server.account("op1", Role::Operator, &[]).await;
     server.account("op2", Role::Operator, &[]).await;
     write_fixture(&server.store).await;
-    let sup = server.login("sup").await;
     let day = "from=2026-01-05&to=2026-01-05";
     let kpi = get_json(&server, &sup, &format!("/api/reports/kpi?{day}")).await;
     let t = &kpi["total"];
@@ -514,12 +495,7 @@ async fn reports_are_identical_on_both_databases() {
 async fn metric_appears(server: &Server, line: &str) -> (bool, String) {
     let mut text = String::new();
     for _ in 0..50 {
-        text = reqwest::get(server.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        text = server.metrics().await;
         if text.lines().any(|l| l == line) {
             return (true, text);
         }
@@ -533,10 +509,8 @@ async fn metric_appears(server: &Server, line: &str) -> (bool, String) {
 /// requeued after losing its operator, then abandoned.
 async fn live_service_level_counts_each_contact_once(db: FreshDb) {
     let server = start(&db, settings(&db)).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    server.account("op", Role::Operator, &[]).await;
-    let sup = server.login("sup").await;
-    let op = OperatorId(id_of(&server.store, "op").await);
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let op = OperatorId(server.account("op", Role::Operator, &[]).await);
     let q = |s: &str| QueueId::parse(s).unwrap();
     let now = Timestamp::now();
     let resumed = ContactId(
@@ -646,8 +620,7 @@ async fn live_service_level_survives_a_restart(db: FreshDb) {
     s.routing.operator_grace_ms = 600_000;
     s.routing.caller_grace_ms = 600_000;
     let server = start(&db, s.clone()).await;
-    server.account("op", Role::Operator, &[]).await;
-    let op = OperatorId(id_of(&server.store, "op").await);
+    let op = OperatorId(server.account("op", Role::Operator, &[]).await);
     let q = QueueId::parse("general").unwrap();
     let tz = chrono_tz::Asia::Shanghai;
     let now = Timestamp::now();
@@ -713,10 +686,8 @@ server_test!(live_service_level_survives_a_restart);
 /// the catalogue later does not rewrite past sessions, nor the hours people earned in them.
 async fn a_held_session_keeps_its_class_hours(db: FreshDb) {
     let server = start(&db, settings(&db)).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    server.account("op", Role::Operator, &[]).await;
-    let sup = server.login("sup").await;
-    let op_id = id_of(&server.store, "op").await;
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let op_id = server.account("op", Role::Operator, &[]).await;
     let (status, session) = post(
         &server,
         &sup,
@@ -765,15 +736,12 @@ async fn audit_cycle(db: FreshDb) {
     let mut s = settings(&db);
     s.quality.assessment_min_contacts = 1;
     let server = start(&db, s).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    server.account("op", Role::Operator, &[]).await;
-    let sup = server.login("sup").await;
-    let op_cookie = server.login("op").await;
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let op_cookie = server.signed_in("op", Role::Operator).await;
     let op_id = id_of(&server.store, "op").await;
     let sup_id = id_of(&server.store, "sup").await;
 
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
     let contact = handled_contact(&server, &mut op, "general").await;
     server
         .store
@@ -1127,12 +1095,7 @@ async fn audit_cycle(db: FreshDb) {
     // Live metrics: the contact was answered in `general`.
     let mut metrics = String::new();
     for _ in 0..50 {
-        metrics = reqwest::get(server.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = server.metrics().await;
         if metrics.contains("hotline_answered_total{queue=\"general\"} 1") {
             break;
         }
@@ -1155,14 +1118,10 @@ server_test!(audit_cycle);
 
 async fn certification_drives_routing(db: FreshDb) {
     let server = start(&db, settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    server.account("op", Role::Operator, &[]).await;
-    server.account("new.op", Role::Operator, &[]).await;
-    let admin = server.login("boss").await;
-    let sup = server.login("sup").await;
-    let op_id = id_of(&server.store, "op").await;
-    let new_id = id_of(&server.store, "new.op").await;
+    let admin = server.signed_in("boss", Role::Admin).await;
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let op_id = server.account("op", Role::Operator, &[]).await;
+    let new_id = server.account("new.op", Role::Operator, &[]).await;
     let crisis = Skill::parse("crisis").unwrap();
     let (status, _) = put(
         &server,
@@ -1252,8 +1211,7 @@ async fn certification_drives_routing(db: FreshDb) {
         .unwrap();
     assert_eq!(skills.len(), 1);
     assert_eq!((&skills[0].0, skills[0].1.get()), (&crisis, 3));
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
     let first = handled_contact(&server, &mut op, "crisis").await;
     assert!(first > 0);
 
@@ -1285,12 +1243,7 @@ async fn certification_drives_routing(db: FreshDb) {
     caller.send(join("crisis", "no")).await;
     caller.expect("joined").await;
     no_offer(&mut op, Duration::from_secs(2)).await;
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("hotline_certification_lapses_total{cause=\"expired\"} 1"),
         "{metrics}"
@@ -1353,8 +1306,7 @@ server_test!(certification_drives_routing);
 /// `invalid`: no handler panics.
 async fn extreme_bounds_are_refused_not_panicked(db: FreshDb) {
     let server = start(&db, settings(&db)).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    let cookie = server.login("sup").await;
+    let cookie = server.signed_in("sup", Role::Supervisor).await;
     let http = reqwest::Client::new();
     let max_ms = chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis();
     // A module at the largest position, so the next one without a position cannot follow it.
@@ -1441,8 +1393,7 @@ server_test!(extreme_bounds_are_refused_not_panicked);
 /// be read, or a steady flow of contacts is flagged as a sudden rise.
 async fn trends_of_a_short_period_read_the_whole_previous_week(db: FreshDb) {
     let server = start(&db, settings(&db)).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    let sup = server.login("sup").await;
+    let sup = server.signed_in("sup", Role::Supervisor).await;
     // Two contacts a day, every day from 2026-01-01 to 2026-01-14: a steady flow.
     for day in 1..=14 {
         let start = day_start(
@@ -1486,10 +1437,8 @@ server_test!(trends_of_a_short_period_read_the_whole_previous_week);
 /// cycle ended was held during it.
 async fn a_certification_revoked_after_the_cycle_counts_in_it(db: FreshDb) {
     let server = start(&db, settings(&db)).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    server.account("op", Role::Operator, &[]).await;
-    let sup = server.login("sup").await;
-    let op = OperatorId(id_of(&server.store, "op").await);
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let op = OperatorId(server.account("op", Role::Operator, &[]).await);
     let sup_id = OperatorId(id_of(&server.store, "sup").await);
     // Granted on 2025-07-01 for a year; revoked today, long after 2025-Q3 ended.
     let granted =
@@ -1536,10 +1485,8 @@ server_test!(a_certification_revoked_after_the_cycle_counts_in_it);
 /// on the next round, not marked done with the skill still there.
 async fn a_lapse_that_failed_half_way_is_applied_again(db: FreshDb) {
     let server = start(&db, settings(&db)).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    server.account("op", Role::Operator, &[("crisis", 3)]).await;
-    let op = OperatorId(id_of(&server.store, "op").await);
-    let sup = OperatorId(id_of(&server.store, "sup").await);
+    let sup = OperatorId(server.account("sup", Role::Supervisor, &[]).await);
+    let op = OperatorId(server.account("op", Role::Operator, &[("crisis", 3)]).await);
     let fail: &[&'static str] = match db.backend() {
         Backend::Postgres => &[
             "CREATE FUNCTION skills_fail() RETURNS trigger LANGUAGE plpgsql AS \
@@ -1610,10 +1557,8 @@ async fn a_signed_assessment_export_keeps_the_signed_figures(db: FreshDb) {
     s.quality.assessment_min_contacts = 1;
     s.quality.trainings_per_year = 0;
     let server = start(&db, s).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    server.account("op", Role::Operator, &[]).await;
-    let sup = server.login("sup").await;
-    let op = OperatorId(id_of(&server.store, "op").await);
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let op = OperatorId(server.account("op", Role::Operator, &[]).await);
     let q = QueueId::parse("general").unwrap();
     // Two contacts handled by op in 2025-Q4, both audited.
     let day = day_start(chrono_tz::Asia::Shanghai, parse_day("2025-11-10").unwrap());
@@ -1848,10 +1793,8 @@ async fn the_minimum_draw_is_not_repeated_as_the_cycle_grows(db: FreshDb) {
     s.quality.audit_share = 0.0;
     s.quality.audit_min_per_operator = 1;
     let server = start(&db, s).await;
-    server.account("sup", Role::Supervisor, &[]).await;
-    server.account("op", Role::Operator, &[]).await;
-    let sup = server.login("sup").await;
-    let op = OperatorId(id_of(&server.store, "op").await);
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let op = OperatorId(server.account("op", Role::Operator, &[]).await);
     let q = QueueId::parse("general").unwrap();
     let cycle = "2025-Q4";
     let day = day_start(chrono_tz::Asia::Shanghai, parse_day("2025-11-10").unwrap());

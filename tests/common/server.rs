@@ -492,6 +492,16 @@ pub async fn api(
     (status, body)
 }
 
+/// A signed-in GET whose response is read as it is: for bodies that are not JSON (CSV, HTML,
+/// iCalendar) and for headers. An empty `cookie` sends none.
+pub async fn get_raw(server: &Server, cookie: &str, path: &str) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(server.url(path));
+    if !cookie.is_empty() {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
 pub async fn get(server: &Server, cookie: &str, path: &str) -> (u16, Value) {
     api(server, cookie, "GET", path, None).await
 }
