@@ -209,21 +209,17 @@ struct Crew {
 }
 
 async fn crew(server: &Server, receiver: &Receiver) -> Crew {
-    server.account("boss", Role::Admin, &[]).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
     server.account("sup", Role::Supervisor, &[]).await;
-    server.account("lead1", Role::CrisisLead, &[]).await;
-    server.account("lead2", Role::CrisisLead, &[]).await;
+    let lead1 = server.account("lead1", Role::CrisisLead, &[]).await;
+    let lead2 = server.account("lead2", Role::CrisisLead, &[]).await;
     server.account("op", Role::Operator, &[]).await;
-    let admin = server.login("boss").await;
-    let lead1 = id_of(&server.store, "lead1").await;
-    let lead2 = id_of(&server.store, "lead2").await;
     for (id, path) in [(lead1, "/lead1"), (lead2, "/lead2")] {
-        let (status, _) = api(
+        let (status, _) = put(
             server,
             &admin,
-            "PUT",
             &format!("/api/admin/paging-addresses/{id}"),
-            Some(json!({"webhook": receiver.url(path)})),
+            json!({"webhook": receiver.url(path)}),
         )
         .await;
         assert_eq!(status, 200);
@@ -243,12 +239,11 @@ async fn two_level_policy(
     delay_ms: u64,
     second_delay_ms: u64,
 ) -> i64 {
-    let (status, policy) = api(
+    let (status, policy) = post(
         server,
         &crew.admin,
-        "POST",
         "/api/admin/escalation-policies",
-        Some(json!({
+        json!({
             "name": "crisis team",
             "default_for_crisis": true,
             "levels": [
@@ -256,7 +251,7 @@ async fn two_level_policy(
                 {"targets": [{"type": "person", "id": crew.lead2}], "delay_ms": second_delay_ms},
             ],
             "repeat": 0,
-        })),
+        }),
     )
     .await;
     assert_eq!(status, 201, "{policy}");
@@ -264,12 +259,11 @@ async fn two_level_policy(
 }
 
 async fn flag(server: &Server, cookie: &str, contact: i64, reason: &str) -> i64 {
-    let (status, body) = api(
+    let (status, body) = post(
         server,
         cookie,
-        "POST",
         &format!("/api/contacts/{contact}/crisis"),
-        Some(json!({"reason": reason})),
+        json!({"reason": reason}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -277,14 +271,7 @@ async fn flag(server: &Server, cookie: &str, contact: i64, reason: &str) -> i64 
 }
 
 async fn detail(server: &Server, cookie: &str, incident: i64) -> Value {
-    let (status, body) = api(
-        server,
-        cookie,
-        "GET",
-        &format!("/api/incidents/{incident}"),
-        None,
-    )
-    .await;
+    let (status, body) = get(server, cookie, &format!("/api/incidents/{incident}")).await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -337,12 +324,11 @@ async fn crisis_flag_pages_at_once(db: FreshDb) {
     settings.paging.console_url = Some("https://hotline.test".into());
     let server = start(&db, settings).await;
     let crew = crew(&server, &receiver).await;
-    let (status, _) = api(
+    let (status, _) = put(
         &server,
         &crew.admin,
-        "PUT",
         &format!("/api/admin/paging-addresses/{}", crew.lead1),
-        Some(json!({"webhook": receiver.url("/lead1"), "email": "lead1@hotline.test"})),
+        json!({"webhook": receiver.url("/lead1"), "email": "lead1@hotline.test"}),
     )
     .await;
     assert_eq!(status, 200);
@@ -471,15 +457,10 @@ async fn crisis_flag_pages_at_once(db: FreshDb) {
     )
     .await;
     assert_eq!(status, 404);
-    let (status, open) = api(&server, &crew.sup, "GET", "/api/incidents?state=open", None).await;
+    let (status, open) = get(&server, &crew.sup, "/api/incidents?state=open").await;
     assert_eq!(status, 200);
     assert_eq!(open.as_array().unwrap().len(), 1);
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("hotline_incidents{state=\"triggered\"} 1"),
         "{metrics}"
@@ -586,46 +567,25 @@ async fn acknowledgement_stops_escalation(db: FreshDb) {
 
     // Resolving ends it for good.
     let resolve = format!("/api/incidents/{incident}/resolve");
-    let (status, resolved) = api(
+    let (status, resolved) = post(
         &server,
         &lead1,
-        "POST",
         &resolve,
-        Some(json!({"resolution": "safe at home with family"})),
+        json!({"resolution": "safe at home with family"}),
     )
     .await;
     assert_eq!(status, 200, "{resolved}");
     assert_eq!(resolved["state"], "resolved");
     assert_eq!(api(&server, &lead1, "POST", &path, None).await.0, 409);
     assert_eq!(
-        api(
-            &server,
-            &lead1,
-            "POST",
-            &resolve,
-            Some(json!({"resolution": "again"}))
-        )
-        .await
-        .0,
+        post(&server, &lead1, &resolve, json!({"resolution": "again"}))
+            .await
+            .0,
         409
     );
-    let (_, listed) = api(
-        &server,
-        &lead1,
-        "GET",
-        "/api/incidents?state=resolved",
-        None,
-    )
-    .await;
+    let (_, listed) = get(&server, &lead1, "/api/incidents?state=resolved").await;
     assert_eq!(listed[0]["id"], incident);
-    let (status, body) = api(
-        &server,
-        &lead1,
-        "GET",
-        "/api/incidents?state=sleeping",
-        None,
-    )
-    .await;
+    let (status, body) = get(&server, &lead1, "/api/incidents?state=sleeping").await;
     assert_eq!((status, body["code"].as_str()), (422, Some("invalid")));
     // A new flag on the same contact opens a new incident.
     assert_ne!(flag(&server, &crew.sup, contact, "").await, incident);
@@ -766,12 +726,11 @@ async fn unreachable_webhook_dead_letters_while_console_rings(db: FreshDb) {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    let (status, _) = api(
+    let (status, _) = put(
         &server,
         &crew.admin,
-        "PUT",
         &format!("/api/admin/paging-addresses/{}", crew.lead1),
-        Some(json!({"webhook": format!("http://127.0.0.1:{closed}/sms")})),
+        json!({"webhook": format!("http://127.0.0.1:{closed}/sms")}),
     )
     .await;
     assert_eq!(status, 200);
@@ -829,12 +788,7 @@ async fn unreachable_webhook_dead_letters_while_console_rings(db: FreshDb) {
     assert_eq!(console, vec!["sent"]);
     // The global webhook is unaffected.
     assert_eq!(receiver.hits_at("/global").len(), 1);
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains(
             "hotline_notifications_total{channel=\"webhook\",outcome=\"dead_lettered\"} 1"
@@ -862,14 +816,7 @@ async fn unknown_people_are_refused(db: FreshDb) {
                         "participants": [crew.lead1, 9999]}],
         "overrides": [{"start": 0, "end": 1000, "person": 8888}],
     });
-    let (status, body) = api(
-        &server,
-        &crew.admin,
-        "POST",
-        "/api/admin/schedules",
-        Some(schedule),
-    )
-    .await;
+    let (status, body) = post(&server, &crew.admin, "/api/admin/schedules", schedule).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("invalid_fields")),
@@ -887,12 +834,11 @@ async fn unknown_people_are_refused(db: FreshDb) {
         "name": "p",
         "levels": [{"targets": [{"type": "person", "id": 9999}, {"type": "schedule", "id": 77}], "delay_ms": 1000}],
     });
-    let (status, body) = api(
+    let (status, body) = post(
         &server,
         &crew.admin,
-        "POST",
         "/api/admin/escalation-policies",
-        Some(policy),
+        policy,
     )
     .await;
     assert_eq!(
@@ -909,19 +855,17 @@ async fn unknown_people_are_refused(db: FreshDb) {
     );
 
     // Malformed bodies answer with a code too.
-    let (status, body) = api(&server, &crew.admin, "POST", "/api/admin/schedules",
-        Some(json!({"name": "x", "rotations": [{"length": "daily", "handoff_time": "25:00", "start_date": "2025-01-06", "participants": [crew.lead1]}]}))).await;
+    let (status, body) = post(&server, &crew.admin, "/api/admin/schedules", json!({"name": "x", "rotations": [{"length": "daily", "handoff_time": "25:00", "start_date": "2025-01-06", "participants": [crew.lead1]}]})).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("invalid")),
         "{body}"
     );
-    let (status, body) = api(
+    let (status, body) = put(
         &server,
         &crew.admin,
-        "PUT",
         &format!("/api/admin/paging-addresses/{}", crew.lead1),
-        Some(json!({"webhook": "ftp://x", "email": "nope"})),
+        json!({"webhook": "ftp://x", "email": "nope"}),
     )
     .await;
     assert_eq!(status, 422);
@@ -934,31 +878,28 @@ async fn unknown_people_are_refused(db: FreshDb) {
     assert_eq!(fields, ["webhook", "email"]);
 
     // A valid schedule and a policy paging it; then the schedule cannot go.
-    let (status, created) = api(&server, &crew.admin, "POST", "/api/admin/schedules", Some(json!({
+    let (status, created) = post(&server, &crew.admin, "/api/admin/schedules", json!({
         "name": "leads",
         "rotations": [{"length": "daily", "handoff_time": "09:00", "start_date": "2025-01-06", "participants": [crew.lead1, crew.lead2]}],
-    }))).await;
+    })).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["time_zone"], "Asia/Shanghai");
     let schedule_id = created["id"].as_i64().unwrap();
-    let (status, policy) = api(
+    let (status, policy) = post(
         &server,
         &crew.admin,
-        "POST",
         "/api/admin/escalation-policies",
-        Some(json!({
+        json!({
             "name": "by schedule", "default_for_crisis": true,
             "levels": [{"targets": [{"type": "schedule", "id": schedule_id}], "delay_ms": 1000}],
-        })),
+        }),
     )
     .await;
     assert_eq!(status, 201, "{policy}");
-    let (status, body) = api(
+    let (status, body) = delete(
         &server,
         &crew.admin,
-        "DELETE",
         &format!("/api/admin/schedules/{schedule_id}"),
-        None,
     )
     .await;
     assert_eq!(
@@ -967,55 +908,38 @@ async fn unknown_people_are_refused(db: FreshDb) {
         "{body}"
     );
     // Names are unique; only administrators write; crisis leads read.
-    let (status, _) = api(&server, &crew.admin, "POST", "/api/admin/schedules", Some(json!({
+    let (status, _) = post(&server, &crew.admin, "/api/admin/schedules", json!({
         "name": "leads",
         "rotations": [{"length": "daily", "handoff_time": "09:00", "start_date": "2025-01-06", "participants": [crew.lead1]}],
-    }))).await;
+    })).await;
     assert_eq!(status, 409);
     let lead = server.login("lead1").await;
     assert_eq!(
-        api(
+        delete(
             &server,
             &lead,
-            "DELETE",
-            &format!("/api/admin/schedules/{schedule_id}"),
-            None
+            &format!("/api/admin/schedules/{schedule_id}")
         )
         .await
         .0,
         403
     );
-    let (status, listed) = api(
-        &server,
-        &lead,
-        "GET",
-        "/api/admin/escalation-policies",
-        None,
-    )
-    .await;
+    let (status, listed) = get(&server, &lead, "/api/admin/escalation-policies").await;
     assert_eq!(status, 200);
     assert_eq!(listed[0]["default_for_crisis"], true);
     // A second default policy takes the flag from the first.
-    let (status, _) = api(
+    let (status, _) = post(
         &server,
         &crew.admin,
-        "POST",
         "/api/admin/escalation-policies",
-        Some(json!({
+        json!({
             "name": "new default", "default_for_crisis": true,
             "levels": [{"targets": [{"type": "person", "id": crew.lead2}], "delay_ms": 1000}],
-        })),
+        }),
     )
     .await;
     assert_eq!(status, 201);
-    let (_, listed) = api(
-        &server,
-        &lead,
-        "GET",
-        "/api/admin/escalation-policies",
-        None,
-    )
-    .await;
+    let (_, listed) = get(&server, &lead, "/api/admin/escalation-policies").await;
     let defaults: Vec<&str> = listed
         .as_array()
         .unwrap()
@@ -1027,24 +951,20 @@ async fn unknown_people_are_refused(db: FreshDb) {
     // Deleting the policy that paged the schedule frees it.
     let policy_id = policy["id"].as_i64().unwrap();
     assert_eq!(
-        api(
+        delete(
             &server,
             &crew.admin,
-            "DELETE",
-            &format!("/api/admin/escalation-policies/{policy_id}"),
-            None
+            &format!("/api/admin/escalation-policies/{policy_id}")
         )
         .await
         .0,
         204
     );
     assert_eq!(
-        api(
+        delete(
             &server,
             &crew.admin,
-            "DELETE",
-            &format!("/api/admin/schedules/{schedule_id}"),
-            None
+            &format!("/api/admin/schedules/{schedule_id}")
         )
         .await
         .0,
@@ -1061,22 +981,20 @@ async fn on_call_and_calendar_export(db: FreshDb) {
     let receiver = Receiver::start().await;
     let server = start(&db, paging_settings(&db, &receiver)).await;
     let crew = crew(&server, &receiver).await;
-    let (status, created) = api(&server, &crew.admin, "POST", "/api/admin/schedules", Some(json!({
+    let (status, created) = post(&server, &crew.admin, "/api/admin/schedules", json!({
         "name": "crisis leads",
         "rotations": [{"length": "daily", "handoff_time": "09:00", "start_date": "2025-01-06", "participants": [crew.lead1, crew.lead2]}],
         "overrides": [{"start": 1_736_236_800_000i64, "end": 1_736_244_000_000i64, "person": crew.lead2}],
-    }))).await;
+    })).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_i64().unwrap();
     let sup = &crew.sup;
 
     // 2025-01-07 08:59 Shanghai is still the first shift (lead1); 09:00 hands off to lead2.
-    let (status, on_call) = api(
+    let (status, on_call) = get(
         &server,
         sup,
-        "GET",
         &format!("/api/schedules/{id}/oncall?at=2025-01-07T08:59:00%2B08:00"),
-        None,
     )
     .await;
     assert_eq!(status, 200, "{on_call}");
@@ -1086,41 +1004,35 @@ async fn on_call_and_calendar_export(db: FreshDb) {
         on_call["until"], 1_736_211_600_000i64,
         "until 09:00 Shanghai = 01:00 UTC"
     );
-    let (_, on_call) = api(
+    let (_, on_call) = get(
         &server,
         sup,
-        "GET",
         &format!("/api/schedules/{id}/oncall?at=2025-01-07T09:00:00%2B08:00"),
-        None,
     )
     .await;
     assert_eq!(on_call["person"]["id"], crew.lead2);
     assert_eq!(on_call["source"], json!({"type": "rotation", "index": 0}));
-    let (_, on_call) = api(
+    let (_, on_call) = get(
         &server,
         sup,
-        "GET",
         &format!("/api/schedules/{id}/oncall?at=1736236800000"),
-        None,
     )
     .await;
     assert_eq!(on_call["source"], json!({"type": "override"}));
-    let (status, _) = api(
+    let (status, _) = get(
         &server,
         sup,
-        "GET",
         &format!("/api/schedules/{id}/oncall?at=yesterday"),
-        None,
     )
     .await;
     assert_eq!(status, 422);
 
-    let response = reqwest::Client::new()
-        .get(server.url(&format!("/api/schedules/{id}/calendar.ics?weeks=2")))
-        .header("cookie", sup)
-        .send()
-        .await
-        .unwrap();
+    let response = get_raw(
+        &server,
+        sup,
+        &format!("/api/schedules/{id}/calendar.ics?weeks=2"),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -1152,12 +1064,10 @@ async fn on_call_and_calendar_export(db: FreshDb) {
             .iter()
             .all(|e| e.get_start().is_some() && e.get_end().is_some() && e.get_uid().is_some())
     );
-    let (status, _) = api(
+    let (status, _) = get(
         &server,
         sup,
-        "GET",
         &format!("/api/schedules/{id}/calendar.ics?weeks=99"),
-        None,
     )
     .await;
     assert_eq!(status, 422);
@@ -1165,9 +1075,9 @@ async fn on_call_and_calendar_export(db: FreshDb) {
     // A calendar app sends no cookie: it reads the same export through a feed token.
     let feed = |token: &str| format!("/api/calendar-feeds/{token}/schedules/{id}/calendar.ics");
     let no_cookie = |path: String| {
-        let url = server.url(&path);
+        let server = &server;
         async move {
-            let response = reqwest::get(url).await.unwrap();
+            let response = get_raw(server, "", &path).await;
             (response.status().as_u16(), response.text().await.unwrap())
         }
     };
@@ -1184,7 +1094,7 @@ async fn on_call_and_calendar_export(db: FreshDb) {
     assert_ne!(renewed, token);
     assert_eq!(no_cookie(feed(&token)).await.0, 404);
     assert_eq!(no_cookie(feed(&renewed)).await.0, 200);
-    let (status, _) = api(&server, sup, "DELETE", "/api/me/calendar-feed", None).await;
+    let (status, _) = delete(&server, sup, "/api/me/calendar-feed").await;
     assert_eq!(status, 204);
     assert_eq!(no_cookie(feed(&renewed)).await.0, 404);
     // Operators are not on these schedules and get no feed.
@@ -1193,23 +1103,22 @@ async fn on_call_and_calendar_export(db: FreshDb) {
     assert_eq!(status, 403);
 
     // Without a default policy, the fallback: every crisis lead.
-    let (_, now) = api(&server, sup, "GET", "/api/oncall", None).await;
+    let (_, now) = get(&server, sup, "/api/oncall").await;
     assert_eq!(now["policy"]["id"], Value::Null);
     assert_eq!(now["people"].as_array().unwrap().len(), 2);
     // With one paging the schedule: whoever is on call now.
-    let (status, _) = api(
+    let (status, _) = post(
         &server,
         &crew.admin,
-        "POST",
         "/api/admin/escalation-policies",
-        Some(json!({
+        json!({
             "name": "by schedule", "default_for_crisis": true,
             "levels": [{"targets": [{"type": "schedule", "id": id}], "delay_ms": 1000}],
-        })),
+        }),
     )
     .await;
     assert_eq!(status, 201);
-    let (_, now) = api(&server, sup, "GET", "/api/oncall", None).await;
+    let (_, now) = get(&server, sup, "/api/oncall").await;
     assert_eq!(now["policy"]["name"], "by schedule");
     let people = now["people"].as_array().unwrap();
     assert_eq!(people.len(), 1, "{now}");
@@ -1229,16 +1138,11 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
     two_level_policy(&server, &crew, 60_000, 60_000).await;
 
     // A real contact, accepted by the operator, who flags it.
-    let mut caller = server.caller().await;
-    caller.send(join("general", "danger_now")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
-    let mut op_ws = server.staff("op").await;
-    available(&mut op_ws).await;
+    let (_caller, joined) = server.caller_joins(join("general", "danger_now")).await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let mut op_ws = server.available_staff("op").await;
     op_ws.expect("offer").await;
-    op_ws
-        .send(json!({"type": "accept", "contact": contact}))
-        .await;
-    op_ws.expect("assigned").await;
+    accept(&mut op_ws, contact).await;
     let op = server.login("op").await;
     let other = contact_without_operator(&server.store).await;
     let (status, _) = api(
@@ -1252,7 +1156,7 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
     assert_eq!(status, 403, "an operator flags only the contact they hold");
     let crisis_of = |contact: i64| format!("/api/contacts/{contact}/crisis");
     // The screening answer has opened an incident already; the operator's flag joins it.
-    let (status, screened) = api(&server, &op, "GET", &crisis_of(contact), None).await;
+    let (status, screened) = get(&server, &op, &crisis_of(contact)).await;
     assert_eq!(status, 200, "{screened}");
     assert_eq!(screened["source"]["kind"], "routing");
     let incident = flag(&server, &op, contact, "said goodbye").await;
@@ -1260,16 +1164,13 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
     let changed = op_ws.expect("incident_changed").await;
     assert_eq!(changed["incident"]["id"], incident);
     // After a reload the desk reads it back: the operator holding the contact, and no other.
-    let (status, read) = api(&server, &op, "GET", &crisis_of(contact), None).await;
+    let (status, read) = get(&server, &op, &crisis_of(contact)).await;
     assert_eq!(status, 200, "{read}");
     assert_eq!(read["id"], incident);
     assert_eq!(read["state"], "triggered");
+    assert_eq!(get(&server, &op, &crisis_of(other)).await.0, 403);
     assert_eq!(
-        api(&server, &op, "GET", &crisis_of(other), None).await.0,
-        403
-    );
-    assert_eq!(
-        api(&server, &crew.sup, "GET", &crisis_of(other), None).await,
+        get(&server, &crew.sup, &crisis_of(other)).await,
         (200, Value::Null),
         "never flagged"
     );
@@ -1277,12 +1178,11 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
     let lead = server.login("lead1").await;
     let steps_path = format!("/api/incidents/{incident}/steps");
     assert_eq!(
-        api(
+        post(
             &server,
             &op,
-            "POST",
             &steps_path,
-            Some(json!({"kind": "outcome", "text": "x"}))
+            json!({"kind": "outcome", "text": "x"})
         )
         .await
         .0,
@@ -1304,16 +1204,15 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
         ),
         (json!({"kind": "dance"}), 422),
     ] {
-        let (got, answer) = api(&server, &lead, "POST", &steps_path, Some(body.clone())).await;
+        let (got, answer) = post(&server, &lead, &steps_path, body.clone()).await;
         assert_eq!(got, status, "{body} → {answer}");
     }
     let resolve = format!("/api/incidents/{incident}/resolve");
-    let (status, body) = api(
+    let (status, body) = post(
         &server,
         &lead,
-        "POST",
         &resolve,
-        Some(json!({"resolution": "ambulance took them"})),
+        json!({"resolution": "ambulance took them"}),
     )
     .await;
     assert_eq!(status, 422);
@@ -1324,30 +1223,27 @@ async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
             .starts_with("help_confirmed:"),
         "{body}"
     );
-    let (status, _) = api(
+    let (status, _) = post(
         &server,
         &lead,
-        "POST",
         &steps_path,
-        Some(json!({"kind": "help_confirmed", "how": "120 crew called back: with the person"})),
+        json!({"kind": "help_confirmed", "how": "120 crew called back: with the person"}),
     )
     .await;
     assert_eq!(status, 201);
-    let (status, _) = api(
+    let (status, _) = post(
         &server,
         &lead,
-        "POST",
         &steps_path,
-        Some(json!({"kind": "outcome", "text": "admitted for assessment"})),
+        json!({"kind": "outcome", "text": "admitted for assessment"}),
     )
     .await;
     assert_eq!(status, 201);
-    let (status, resolved) = api(
+    let (status, resolved) = post(
         &server,
         &lead,
-        "POST",
         &resolve,
-        Some(json!({"resolution": "ambulance took them"})),
+        json!({"resolution": "ambulance took them"}),
     )
     .await;
     assert_eq!(status, 200, "{resolved}");
@@ -1670,19 +1566,15 @@ server_test!(a_timer_that_cannot_fire_does_not_hold_back_the_others);
 async fn imminent_risk_pages_and_the_lead_joins_the_chat(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
     server.account("op", Role::Operator, &[]).await;
-    server.account("lead", Role::CrisisLead, &[]).await;
-    let lead_cookie = server.login("lead").await;
+    let lead_cookie = server.signed_in("lead", Role::CrisisLead).await;
     let mut lead = server.staff("lead").await;
-    let mut op = server.staff("op").await;
-    available(&mut op).await;
+    let mut op = server.available_staff("op").await;
 
-    let mut caller = server.caller().await;
-    caller.send(join("general", "danger_now")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let (mut caller, joined) = server.caller_joins(join("general", "danger_now")).await;
+    let contact = joined["contact"].as_i64().unwrap();
     let offer = op.expect("offer").await;
     assert_eq!(offer["contact"]["risk"], "imminent");
-    op.send(json!({"type": "accept", "contact": contact})).await;
-    op.expect("assigned").await;
+    accept(&mut op, contact).await;
 
     // Routing saw imminent risk: the lead is paged without anyone pressing a button.
     let page = lead.expect("page").await;
@@ -1691,10 +1583,8 @@ async fn imminent_risk_pages_and_the_lead_joins_the_chat(db: FreshDb) {
     let d = detail(&server, &lead_cookie, incident).await;
     assert_eq!(steps(&d, "triggered").len(), 1, "{d:#}");
 
-    lead.send(json!({"type": "join", "contact": contact, "mode": "barge"}))
-        .await;
-    lead.expect("joined").await;
-    lead.send(json!({"type": "say", "contact": contact, "text": "I'm from the crisis team.", "client_id": "l1"}))
+    join_contact(&mut lead, contact, "barge").await;
+    lead.send(say_to(contact, "I'm from the crisis team.", "l1"))
         .await;
     lead.expect("said").await;
     let line = caller.expect("message").await;
@@ -1720,12 +1610,10 @@ async fn routing_flag_survives_a_passing_store_error(db: FreshDb) {
     settings.paging.audit_interval_ms = 200;
     settings.paging.audit_slack_ms = 100;
     let server = start(&db, settings).await;
-    server.account("lead", Role::CrisisLead, &[]).await;
-    let lead_cookie = server.login("lead").await;
+    let lead_cookie = server.signed_in("lead", Role::CrisisLead).await;
     incidents_fail(&db, true).await;
-    let mut caller = server.caller().await;
-    caller.send(join("general", "danger_now")).await;
-    let contact = caller.expect("joined").await["contact"].as_i64().unwrap();
+    let (_caller, joined) = server.caller_joins(join("general", "danger_now")).await;
+    let contact = joined["contact"].as_i64().unwrap();
     // Routing's tries (at once, after 0.5 s and 2 s more) and the auditor's all fail.
     tokio::time::sleep(Duration::from_millis(3_000)).await;
     let (_, open) = get(&server, &lead_cookie, "/api/incidents?state=open").await;
@@ -1747,20 +1635,17 @@ server_test!(routing_flag_survives_a_passing_store_error);
 /// local time cannot be represented) is refused with 422 `invalid`, not a dropped connection.
 async fn on_call_at_the_end_of_time_is_refused(db: FreshDb) {
     let server = start(&db, test_settings(&db)).await;
-    server.account("boss", Role::Admin, &[]).await;
-    server.account("lead1", Role::CrisisLead, &[]).await;
-    let admin = server.login("boss").await;
-    let lead1 = id_of(&server.store, "lead1").await;
-    let (status, created) = api(
+    let admin = server.signed_in("boss", Role::Admin).await;
+    let lead1 = server.account("lead1", Role::CrisisLead, &[]).await;
+    let (status, created) = post(
         &server,
         &admin,
-        "POST",
         "/api/admin/schedules",
-        Some(json!({
+        json!({
             "name": "leads",
             "rotations": [{"length": "daily", "handoff_time": "09:00", "start_date": "2025-01-06",
                             "participants": [lead1]}],
-        })),
+        }),
     )
     .await;
     assert_eq!(status, 201, "{created}");
