@@ -232,6 +232,15 @@ async fn crew(server: &Server, receiver: &Receiver) -> Crew {
     }
 }
 
+/// The opening of most tests here: a webhook receiver, the server started with
+/// [`paging_settings`] for it, and the [`crew`].
+async fn crewed_server(db: &FreshDb) -> (Receiver, Server, Crew) {
+    let receiver = Receiver::start().await;
+    let server = start(db, paging_settings(db, &receiver)).await;
+    let crew = crew(&server, &receiver).await;
+    (receiver, server, crew)
+}
+
 /// The default policy: lead1, then (after `delay_ms`) lead2, each waited on `delay_ms`.
 async fn two_level_policy(
     server: &Server,
@@ -481,9 +490,7 @@ server_test!(crisis_flag_pages_at_once);
 
 /// Nobody acknowledges: level 2 is paged after level 1's delay, exactly once.
 async fn unacknowledged_escalates_to_level_two(db: FreshDb) {
-    let receiver = Receiver::start().await;
-    let server = start(&db, paging_settings(&db, &receiver)).await;
-    let crew = crew(&server, &receiver).await;
+    let (receiver, server, crew) = crewed_server(&db).await;
     two_level_policy(&server, &crew, 300, 60_000).await;
     let mut lead2 = server.staff("lead2").await;
     let contact = contact(&server.store).await;
@@ -531,9 +538,7 @@ server_test!(unacknowledged_escalates_to_level_two);
 /// An acknowledgement stops the escalation: level 2 is never paged; an operator may not
 /// acknowledge; a resolved incident cannot be acknowledged again.
 async fn acknowledgement_stops_escalation(db: FreshDb) {
-    let receiver = Receiver::start().await;
-    let server = start(&db, paging_settings(&db, &receiver)).await;
-    let crew = crew(&server, &receiver).await;
+    let (receiver, server, crew) = crewed_server(&db).await;
     // Level 1 waits 3 s: long enough for the acknowledgement below to come first on a loaded
     // machine, and the wait after it outlasts that delay.
     two_level_policy(&server, &crew, 3_000, 1_000).await;
@@ -718,9 +723,7 @@ server_test!(restart_mid_escalation_escalates_exactly_once);
 /// A personal webhook that cannot be reached is retried with backoff and dead-lettered, every
 /// attempt on the timeline, while the console rings at once.
 async fn unreachable_webhook_dead_letters_while_console_rings(db: FreshDb) {
-    let receiver = Receiver::start().await;
-    let server = start(&db, paging_settings(&db, &receiver)).await;
-    let crew = crew(&server, &receiver).await;
+    let (receiver, server, crew) = crewed_server(&db).await;
     // A port nothing listens on.
     let closed = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -807,9 +810,7 @@ server_test!(unreachable_webhook_dead_letters_while_console_rings);
 /// Policies and schedules naming unknown people (or schedules) are refused field by field; a
 /// schedule a policy pages cannot be deleted; only administrators change them.
 async fn unknown_people_are_refused(db: FreshDb) {
-    let receiver = Receiver::start().await;
-    let server = start(&db, paging_settings(&db, &receiver)).await;
-    let crew = crew(&server, &receiver).await;
+    let (_receiver, server, crew) = crewed_server(&db).await;
     let schedule = json!({
         "name": "leads",
         "rotations": [{"length": "weekly", "handoff_time": "09:00", "start_date": "2025-01-06",
@@ -978,9 +979,7 @@ server_test!(unknown_people_are_refused);
 /// Who is on call (a schedule at a time, the default policy now), and the iCalendar export,
 /// parsed back with the same crate.
 async fn on_call_and_calendar_export(db: FreshDb) {
-    let receiver = Receiver::start().await;
-    let server = start(&db, paging_settings(&db, &receiver)).await;
-    let crew = crew(&server, &receiver).await;
+    let (_receiver, server, crew) = crewed_server(&db).await;
     let (status, created) = post(&server, &crew.admin, "/api/admin/schedules", json!({
         "name": "crisis leads",
         "rotations": [{"length": "daily", "handoff_time": "09:00", "start_date": "2025-01-06", "participants": [crew.lead1, crew.lead2]}],
@@ -1132,9 +1131,7 @@ server_test!(on_call_and_calendar_export);
 /// the person when emergency services were contacted (988). The operator holding the contact
 /// may flag it; joining is on the timeline.
 async fn crisis_lead_records_steps_and_resolves(db: FreshDb) {
-    let receiver = Receiver::start().await;
-    let server = start(&db, paging_settings(&db, &receiver)).await;
-    let crew = crew(&server, &receiver).await;
+    let (_receiver, server, crew) = crewed_server(&db).await;
     two_level_policy(&server, &crew, 60_000, 60_000).await;
 
     // A real contact, accepted by the operator, who flags it.
