@@ -2639,11 +2639,8 @@ async fn the_time_the_server_was_down_is_not_handle_time(db: FreshDb) {
     let restarted = Timestamp::now();
     let server = start(&db, settings).await;
     let mut op = server.staff("op").await;
-    op.send(json!({"type": "end", "contact": contact})).await;
-    op.expect("wrap_up").await;
-    op.send(json!({"type": "finish_wrap_up", "contact": contact}))
-        .await;
-    op.expect("completed").await;
+    end(&mut op, contact).await;
+    finish_wrap_up(&mut op, contact).await;
     let events = server
         .store
         .events_of_contact(ContactId(contact))
@@ -2667,9 +2664,7 @@ server_test!(the_time_the_server_was_down_is_not_handle_time);
 /// A caller joins and leaves (kept waiting: their grace period outlasts the test), after which
 /// nothing happens; the time of the last event, that caller's `caller_away`.
 async fn a_caller_who_left(server: &Server) -> Timestamp {
-    let mut caller = server.caller().await;
-    caller.send(join("general", "no")).await;
-    caller.expect("joined").await;
+    let (caller, _) = server.caller_joins(join("general", "no")).await;
     drop(caller);
     for _ in 0..100 {
         let events = server.store.events_after(0, 1_000).await.unwrap();
