@@ -2485,6 +2485,69 @@ fn a_contact_held_across_a_restart_does_not_count_the_downtime() {
     );
 }
 
+/// A wrap-up held again by its operator after a restart goes on for what was left of it when the
+/// server stopped, not for a fresh maximum: the downtime gave nobody time to write notes, and
+/// without the restart it would have ended at its maximum.
+#[test]
+fn a_wrap_up_restored_with_its_operator_keeps_what_was_left_of_it() {
+    let max = config().wrap_up_max_ms;
+    // Wrapping up for `wrapped_ms` when the server stopped, restored 5 minutes later with the
+    // operator back at once: the events of the first `ms` after the restart.
+    let after_restart = |wrapped_ms: i64, known: bool, ms: i64| {
+        let mut s = one_queue_sim();
+        s.cmd(Command::UpsertOperator(profile(1, &[], &["zh"], 1, 0)));
+        let stopped = s.now - 300_000;
+        s.e.restore(
+            s.ts(),
+            Some(Timestamp(stopped)),
+            vec![RestoredContact {
+                contact: contact(1, "general", Channel::Chat, RiskLevel::None),
+                entered_at: Timestamp(stopped - 130_000),
+                queued_at: Timestamp(stopped - 130_000),
+                visited: Vec::new(),
+                state: ContactState::Wrapping,
+                operator: Some(OperatorId(1)),
+                connected_at: Some(Timestamp(stopped - 120_000)),
+                wrapped_at: known.then_some(Timestamp(stopped - wrapped_ms)),
+                ended_at: None,
+                operator_lost: false,
+                participants: Vec::new(),
+            }],
+        );
+        s.cmd(Command::OperatorConnected {
+            operator: OperatorId(1),
+        });
+        s.advance(ms)
+    };
+    let completed = |ev: &[Event]| {
+        ev.iter()
+            .find(|e| matches!(e, Event::Complete { .. }))
+            .map(handled_ms)
+    };
+    let left = max - 10_000;
+    assert_eq!(
+        completed(&after_restart(10_000, true, left - 1)),
+        None,
+        "still wrapping up"
+    );
+    assert_eq!(
+        completed(&after_restart(10_000, true, left)),
+        Some(120_000 + left),
+        "10 s of it had run: it ends {left} ms after the restart, its talk and wrap-up counted"
+    );
+    assert_eq!(
+        completed(&after_restart(max + 5_000, true, 0)),
+        Some(120_000),
+        "past its maximum when the server stopped: it ends at once"
+    );
+    assert_eq!(
+        completed(&after_restart(10_000, false, max - 1)),
+        None,
+        "when it began is unknown: all of it"
+    );
+    assert!(completed(&after_restart(10_000, false, max)).is_some());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 256,

@@ -901,11 +901,13 @@ impl Engine {
                     }
                     self.set_ctimer(id, CTimer::ResumeEnd, resume_until);
                 }
-                (ContactState::Assigned | ContactState::Wrapping, Some(op)) => {
-                    self.restore_held(now, id, op, rc.state == ContactState::Wrapping);
-                    if rc.state == ContactState::Assigned {
-                        self.restore_participants(id, participants);
-                    }
+                (ContactState::Assigned, Some(op)) => {
+                    self.restore_held(now, id, op, None);
+                    self.restore_participants(id, participants);
+                }
+                (ContactState::Wrapping, Some(op)) => {
+                    let left = wrap_up_left_ms(stopped, rc.wrapped_at, self.config.wrap_up_max_ms);
+                    self.restore_held(now, id, op, Some(now.plus_ms(left)));
                 }
                 (ContactState::Assigned, None) => {
                     self.mark_lost(id);
@@ -969,7 +971,15 @@ impl Engine {
         }
     }
 
-    fn restore_held(&mut self, now: Timestamp, id: ContactId, op: usize, wrapping: bool) {
+    /// Gives a contact back to its operator: live, or wrapping up until `wrap_up_until`.
+    fn restore_held(
+        &mut self,
+        now: Timestamp,
+        id: ContactId,
+        op: usize,
+        wrap_up_until: Option<Timestamp>,
+    ) {
+        let wrapping = wrap_up_until.is_some();
         let operator = self.ops[op].profile.id;
         let Some(c) = self.contacts.get_mut(&id) else {
             return;
@@ -993,15 +1003,22 @@ impl Engine {
         if !o.connected && o.grace_at.is_none() {
             self.set_grace_timer(op, Some(now.plus_ms(self.config.operator_grace_ms)));
         }
-        if wrapping {
-            self.set_ctimer(
-                id,
-                CTimer::WrapUp,
-                Some(now.plus_ms(self.config.wrap_up_max_ms)),
-            );
-        }
+        self.set_ctimer(id, CTimer::WrapUp, wrap_up_until);
         self.refresh_op(op);
     }
+}
+
+/// What is left of a wrap-up restored with its operator: `wrap_up_max_ms` less the part of it that
+/// ran before the server stopped at `stopped` (nobody could write notes through a stopped server,
+/// and without the restart it would have ended at its maximum). All of it without a wrap-up time.
+pub(crate) fn wrap_up_left_ms(
+    stopped: Timestamp,
+    wrapped_at: Option<Timestamp>,
+    wrap_up_max_ms: i64,
+) -> i64 {
+    wrapped_at.map_or(wrap_up_max_ms, |w| {
+        wrap_up_max_ms.saturating_sub(stopped.since(w)).max(0)
+    })
 }
 
 /// The handle time of a wrap-up restored without its operator: its talk (connect to wrap-up) as
