@@ -356,7 +356,9 @@ impl Model {
                 } => {
                     self.take(*contact, *from);
                     if matches!(target, TransferTarget::Queue { .. }) {
-                        self.declines.remove(contact);
+                        // A new stay, which the transferring operator has declined.
+                        self.declines
+                            .insert(*contact, vec![(*from, now + self.cfg.offer_timeout_ms)]);
                         self.queued_at.insert(*contact, now);
                     } else {
                         self.targeted.insert(*contact);
@@ -1841,6 +1843,50 @@ fn transfer_to_a_queue() {
     assert!(ev.iter().any(
         |e| matches!(e, Event::Connect { queue, waited_ms: 3_000, .. } if queue.as_str() == "youth")
     ));
+}
+
+/// A contact transferred to a queue goes to a colleague, not straight back to the operator who
+/// handed it on (who has just been freed, and so would be first by idle time); when nobody else
+/// can take it, it comes back to them after the one-ring cooldown, as after any decline.
+#[test]
+fn a_contact_transferred_to_a_queue_goes_to_someone_else_first() {
+    let mut s = one_queue_sim();
+    s.op(profile(1, &[], &["zh"], 0, 1));
+    s.enqueue(contact(1, "general", Channel::Voice, RiskLevel::None));
+    s.accept(1, 1);
+    s.advance(60_000);
+    s.op(profile(2, &[], &["zh"], 0, 1));
+    let transfer_by = |by: i64| Command::Transfer {
+        contact: ContactId(1),
+        by: OperatorId(by),
+        target: TransferTarget::Queue {
+            queue: qid("general"),
+        },
+    };
+    let ev = s.cmd(transfer_by(1));
+    assert_eq!(
+        offers(&ev),
+        vec![(1, 2)],
+        "a colleague, though operator 1 has been idle longer"
+    );
+
+    // Operator 2 takes it and hands it on while nobody else is free.
+    s.accept(2, 1);
+    s.cmd(Command::SetPresence {
+        operator: OperatorId(1),
+        presence: Presence::Break {
+            reason: BreakReason::Meal,
+        },
+    });
+    let ev = s.cmd(transfer_by(2));
+    assert_eq!(offers(&ev), vec![], "not back at once");
+    let cooldown = config().offer_timeout_ms;
+    assert_eq!(offers(&s.advance(cooldown - 1)), vec![]);
+    assert_eq!(
+        offers(&s.advance(1)),
+        vec![(1, 2)],
+        "nobody else could: back after one ring"
+    );
 }
 
 #[test]

@@ -35,9 +35,10 @@
 //!   When nobody else could take it, it comes back to those who declined it once a one-ring
 //!   cooldown (`offer_timeout_ms`) since their decline has passed: on a crisis line a contact must
 //!   never be stranded because the only person who can take it missed one ring. (`max_no_answer`
-//!   puts operators who keep missing on break.) Declines are forgotten when the contact is
-//!   connected, abandoned, overflows, is transferred to a queue or requeued after its operator
-//!   was lost.
+//!   puts operators who keep missing on break.) An operator who transfers a contact to a queue
+//!   has declined it for its stay there. Declines are forgotten when the contact is connected,
+//!   abandoned, overflows, is transferred to a queue (all but the transferring operator's) or
+//!   requeued after its operator was lost.
 //! - **Relaxation** is measured from when the contact joined its *current* queue (enqueue,
 //!   overflow, transfer, requeue) and is cumulative: at step *s* the lowest `max_proficiency`
 //!   of steps `0..=s` caps every requirement and any `drop_skills` among them drops them all, so

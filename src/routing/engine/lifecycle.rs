@@ -750,6 +750,9 @@ impl Engine {
         match to {
             To::Queue(qi) => {
                 self.move_to_queue(now, id, qi);
+                // Handed on on purpose: it goes to a colleague, not back to the one who let it go
+                // (unless nobody else can take it, after the one-ring cooldown, as any decline).
+                self.add_decline(now, id, by);
                 self.enter_waiting(now, id);
             }
             To::Operator(t) => self.offer(now, id, t, true),
