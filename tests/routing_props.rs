@@ -1889,6 +1889,83 @@ fn a_contact_transferred_to_a_queue_goes_to_someone_else_first() {
     );
 }
 
+/// A supervisor or lead who joined a contact and lost their connection leaves it once the grace
+/// period is over (they usually take no contacts, so their presence is Offline), and keeps it if
+/// they are back in time; after a restart, a participant who does not reconnect leaves it too.
+#[test]
+fn a_participant_whose_connection_stays_lost_leaves_the_contact() {
+    let grace = config().operator_grace_ms;
+    let left = |ev: &[Event]| {
+        ev.contains(&Event::Leave {
+            contact: ContactId(1),
+            participant: OperatorId(7),
+        })
+    };
+    let mut s = one_queue_sim();
+    s.op(profile(1, &[], &["zh"], 0, 1));
+    s.enqueue(contact(1, "general", Channel::Voice, RiskLevel::High));
+    s.accept(1, 1);
+    s.cmd(Command::UpsertOperator(profile(7, &[], &["zh"], 0, 0)));
+    s.cmd(Command::OperatorConnected {
+        operator: OperatorId(7),
+    });
+    s.cmd(Command::Join {
+        contact: ContactId(1),
+        participant: OperatorId(7),
+        mode: JoinMode::Barge,
+    });
+    let dropped = Command::OperatorDisconnected {
+        operator: OperatorId(7),
+    };
+    // Back within the grace period: still there.
+    s.cmd(dropped.clone());
+    s.advance(grace - 1);
+    s.cmd(Command::OperatorConnected {
+        operator: OperatorId(7),
+    });
+    assert!(!left(&s.advance(grace)));
+    // Gone for good: leaves when the grace period ends, not before.
+    s.cmd(dropped);
+    assert!(!left(&s.advance(grace - 1)));
+    assert!(left(&s.advance(1)));
+    assert_eq!(
+        s.e.contact(ContactId(1)).map(|v| v.participants),
+        Some(vec![])
+    );
+    assert_eq!(
+        s.state(1),
+        Some(ContactState::Assigned),
+        "the operator keeps it"
+    );
+
+    // After a restart nobody is connected: a participant who does not come back leaves it.
+    let mut s = one_queue_sim();
+    s.cmd(Command::UpsertOperator(profile(1, &[], &["zh"], 0, 1)));
+    s.cmd(Command::UpsertOperator(profile(7, &[], &["zh"], 0, 0)));
+    s.e.restore(
+        s.ts(),
+        None,
+        vec![RestoredContact {
+            contact: contact(1, "general", Channel::Voice, RiskLevel::High),
+            entered_at: Timestamp(T0 - 60_000),
+            queued_at: Timestamp(T0 - 60_000),
+            visited: Vec::new(),
+            state: ContactState::Assigned,
+            operator: Some(OperatorId(1)),
+            connected_at: Some(Timestamp(T0 - 50_000)),
+            wrapped_at: None,
+            ended_at: None,
+            operator_lost: false,
+            participants: vec![(OperatorId(7), JoinMode::Monitor)],
+        }],
+    );
+    s.cmd(Command::OperatorConnected {
+        operator: OperatorId(1),
+    });
+    assert!(left(&s.advance(grace)));
+    assert_eq!(s.state(1), Some(ContactState::Assigned));
+}
+
 #[test]
 fn transfer_to_a_person() {
     let mut s = Sim::new(config());

@@ -70,7 +70,8 @@
 //! - **Participants** must be known operators (supervisors and crisis leads are upserted like
 //!   anyone else, with zero capacity if they take no contacts); the contact's own operator cannot
 //!   join it (`TargetUnavailable`). Participants leave (a `Leave` event each) when the contact
-//!   ends, is transferred or is requeued.
+//!   ends, is transferred or is requeued, and when their own connection stays lost for
+//!   `operator_grace_ms` (whatever their presence; also after a restart).
 //! - **Abandoned** contacts are kept, outside every queue, until their resume window ends; a
 //!   resumed contact keeps its key, its stay and its relaxation. `contact()` shows them,
 //!   `contacts()` does not.

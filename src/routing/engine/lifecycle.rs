@@ -61,7 +61,9 @@ impl Engine {
             return Ok(());
         }
         self.ops[op].connected = false;
-        if self.ops[op].presence != Presence::Offline {
+        // Whoever has joined a contact (a supervisor or a lead is usually Offline: they take no
+        // contacts) gets the same time to come back before they leave it.
+        if self.ops[op].presence != Presence::Offline || !self.joined_by(operator).is_empty() {
             self.set_grace_timer(op, Some(now.plus_ms(self.config.operator_grace_ms)));
         }
         self.refresh_op(op);
@@ -122,6 +124,31 @@ impl Engine {
             }
         }
         self.sweep_needed = true;
+    }
+
+    /// The grace period of a dropped connection is over: the operator goes offline (if they were
+    /// not), and leaves every contact they had joined, so that nobody is shown as listening in
+    /// who is not there.
+    pub(crate) fn connection_lost(&mut self, now: Timestamp, op: usize) {
+        if self.ops[op].presence != Presence::Offline {
+            self.go_offline(now, op);
+        }
+        let operator = self.ops[op].profile.id;
+        for id in self.joined_by(operator) {
+            let _ = self.leave(id, operator);
+        }
+    }
+
+    /// The contacts `operator` has joined as a participant, in id order.
+    fn joined_by(&self, operator: OperatorId) -> Vec<ContactId> {
+        let mut joined: Vec<ContactId> = self
+            .contacts
+            .values()
+            .filter(|c| c.participants.iter().any(|p| p.0 == operator))
+            .map(|c| c.id)
+            .collect();
+        joined.sort_unstable();
+        joined
     }
 
     /// Frees the slot a contact held with an operator.
@@ -906,7 +933,7 @@ impl Engine {
                 }
                 (ContactState::Assigned, Some(op)) => {
                     self.restore_held(now, id, op, None);
-                    self.restore_participants(id, participants);
+                    self.restore_participants(now, id, participants);
                 }
                 (ContactState::Wrapping, Some(op)) => {
                     let left = wrap_up_left_ms(stopped, rc.wrapped_at, self.config.wrap_up_max_ms);
@@ -961,16 +988,28 @@ impl Engine {
 
     /// Puts back who had joined a restored live contact (each once, as the log's joins and
     /// leaves left them): people the engine knows, other than the operator holding it.
-    fn restore_participants(&mut self, id: ContactId, participants: Vec<(OperatorId, JoinMode)>) {
+    /// Like the holder, each has the grace period to reconnect before they leave it.
+    fn restore_participants(
+        &mut self,
+        now: Timestamp,
+        id: ContactId,
+        participants: Vec<(OperatorId, JoinMode)>,
+    ) {
+        let Some(holder) = self.contacts.get(&id).map(|c| c.operator) else {
+            return;
+        };
         let known: Vec<_> = participants
             .into_iter()
-            .filter(|(p, _)| self.op_ix.contains_key(p))
+            .filter(|(p, _)| self.op_ix.contains_key(p) && holder != Some(*p))
             .collect();
+        for (p, _) in &known {
+            let op = self.op_ix[p];
+            if !self.ops[op].connected && self.ops[op].grace_at.is_none() {
+                self.set_grace_timer(op, Some(now.plus_ms(self.config.operator_grace_ms)));
+            }
+        }
         if let Some(c) = self.contacts.get_mut(&id) {
-            c.participants = known
-                .into_iter()
-                .filter(|(p, _)| c.operator != Some(*p))
-                .collect();
+            c.participants = known;
         }
     }
 

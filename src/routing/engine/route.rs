@@ -351,7 +351,7 @@ impl Engine {
                 }
                 self.ops[op].grace_at = None;
                 if !self.ops[op].connected {
-                    self.go_offline(now, op);
+                    self.connection_lost(now, op);
                 }
             }
             TimerRef::Contact(kind, id) => {
