@@ -715,7 +715,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             m.contacts_waiting
                 .with_label_values(&[w.queue.as_str(), w.risk.as_str()])
                 .set(w.waiting as i64);
-            if let Some(at) = w.oldest_entered_at {
+            if let Some(at) = w.oldest_waiting_since {
                 let secs = now.since(at) / 1000;
                 let e = oldest.entry(w.queue.to_string()).or_default();
                 *e = (*e).max(secs);

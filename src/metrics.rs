@@ -130,7 +130,7 @@ impl Metrics {
             wait_seconds: histogram(
                 &r,
                 "hotline_wait_seconds",
-                "Queue wait of connected contacts.",
+                "Queue wait before each answer: from entering the queue, or, for a contact transferred or requeued, from when its last operator let it go.",
                 &["queue"],
                 vec![5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0],
             ),

@@ -1694,9 +1694,10 @@ fn operator_grace_then_requeue_first() {
     });
     assert_eq!(offers(&ev), vec![(1, holder2.0)]);
     let ev = s.accept(holder2.0, 1);
+    // Its wait for holder 2 began at the requeue, just now (the talk before is no wait).
     assert!(
         ev.iter()
-            .any(|e| matches!(e, Event::Connect { waited_ms, .. } if *waited_ms == 32_000))
+            .any(|e| matches!(e, Event::Connect { waited_ms, .. } if *waited_ms == 0))
     );
 }
 
@@ -1816,6 +1817,7 @@ fn transfer_to_a_queue() {
     s.enqueue(contact(1, "general", Channel::Voice, RiskLevel::Medium));
     s.advance(3_000);
     s.accept(1, 1);
+    s.advance(600_000);
     let ev = s.cmd(Command::Transfer {
         contact: ContactId(1),
         by: OperatorId(1),
@@ -1837,12 +1839,60 @@ fn transfer_to_a_queue() {
         ("youth", ContactState::Waiting, Timestamp(T0))
     );
     assert!(s.e.operator(OperatorId(1)).unwrap().contacts.is_empty());
+    // Its wait in the new queue began at the transfer, not when it first entered (the
+    // conversation is no queue wait).
+    s.advance(2_000);
+    let youth = s.e.waiting_summary();
+    let youth = youth
+        .iter()
+        .find(|w| w.queue.as_str() == "youth" && w.risk == RiskLevel::Medium)
+        .unwrap();
+    assert_eq!(youth.oldest_waiting_since, Some(Timestamp(T0 + 603_000)));
     let ev = s.op(profile(2, &[("youth", 3)], &["zh"], 0, 1));
     assert_eq!(offers(&ev), vec![(1, 2)]);
     let ev = s.accept(2, 1);
     assert!(ev.iter().any(
-        |e| matches!(e, Event::Connect { queue, waited_ms: 3_000, .. } if queue.as_str() == "youth")
+        |e| matches!(e, Event::Connect { queue, waited_ms: 2_000, .. } if queue.as_str() == "youth")
     ));
+}
+
+/// A contact requeued after its operator was lost waits again from then: the conversation before
+/// is no queue wait, for the next `connect` and for the waiting summary (the oldest-wait gauge).
+#[test]
+fn a_requeued_contact_waits_from_the_requeue() {
+    let mut s = one_queue_sim();
+    s.op(profile(1, &[], &["zh"], 0, 1));
+    s.enqueue(contact(1, "general", Channel::Voice, RiskLevel::None));
+    s.advance(4_000);
+    let ev = s.accept(1, 1);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Connect {
+            waited_ms: 4_000,
+            ..
+        }
+    )));
+    s.advance(900_000);
+    s.cmd(Command::SetPresence {
+        operator: OperatorId(1),
+        presence: Presence::Offline,
+    });
+    s.advance(5_000);
+    let none = s.e.waiting_summary();
+    let none = none.iter().find(|w| w.risk == RiskLevel::None).unwrap();
+    assert_eq!(none.oldest_waiting_since, Some(Timestamp(T0 + 904_000)));
+    s.op(profile(2, &[], &["zh"], 0, 1));
+    let ev = s.accept(2, 1);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Event::Connect {
+                waited_ms: 5_000,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
 }
 
 /// A contact transferred to a queue goes to a colleague, not straight back to the operator who
@@ -2934,14 +2984,14 @@ fn queue_places_estimate_and_waiting_summary() {
     assert_eq!(summary.len(), 5);
     let none = summary.iter().find(|w| w.risk == RiskLevel::None).unwrap();
     assert_eq!(
-        (none.waiting, none.oldest_entered_at),
+        (none.waiting, none.oldest_waiting_since),
         (2, Some(Timestamp(T0)))
     );
     let imminent = summary
         .iter()
         .find(|w| w.risk == RiskLevel::Imminent)
         .unwrap();
-    assert_eq!((imminent.waiting, imminent.oldest_entered_at), (0, None));
+    assert_eq!((imminent.waiting, imminent.oldest_waiting_since), (0, None));
     assert_eq!(s.e.queue_ids(), vec![qid("general")]);
 }
 

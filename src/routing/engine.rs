@@ -278,6 +278,9 @@ pub(crate) struct Contact {
     pub risk: crate::domain::RiskLevel,
     pub state: ContactState,
     pub entered_at: Timestamp,
+    /// When its current wait for an operator began: `entered_at`, or when its last operator let
+    /// it go (a transfer, a requeue). Overflows and a resume do not start a new wait.
+    pub waiting_since: Timestamp,
     /// When it joined its current queue (relaxation and max wait count from here).
     pub queued_at: Timestamp,
     /// Requeued after its operator was lost: tier 1.

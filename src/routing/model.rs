@@ -302,7 +302,9 @@ pub enum Event {
         contact: ContactId,
         operator: OperatorId,
     },
-    /// The contact is connected to its operator; `waited_ms` is its total queue wait.
+    /// The contact is connected to its operator. `waited_ms` is how long it waited for them:
+    /// since it entered the queue for its first operator (its queue wait, overflows and a
+    /// resume included), since the last operator let it go (a transfer, a requeue) for the next.
     Connect {
         contact: ContactId,
         operator: OperatorId,
@@ -572,11 +574,12 @@ pub struct RestoredContact {
 }
 
 /// How many contacts of one risk level wait in one queue (waiting or offered, not yet
-/// answered), and since when the oldest of them has been waiting. For metrics and wallboards.
+/// answered), and when the longest of their current waits began (see `Contact::waiting_since`:
+/// a contact waiting again after a transfer or a requeue waits from then). For metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct WaitingSummary {
     pub queue: QueueId,
     pub risk: RiskLevel,
     pub waiting: usize,
-    pub oldest_entered_at: Option<Timestamp>,
+    pub oldest_waiting_since: Option<Timestamp>,
 }

@@ -218,6 +218,7 @@ impl Engine {
             risk: new.risk,
             state: ContactState::Waiting,
             entered_at,
+            waiting_since: entered_at,
             queued_at: entered_at,
             lost: false,
             key: Key {
@@ -365,7 +366,7 @@ impl Engine {
             self.queues[c.queue].members.remove(&c.key);
         }
         let queue = self.queues[c.queue].cfg.id.clone();
-        let waited_ms = now.since(c.entered_at);
+        let waited_ms = now.since(c.waiting_since);
         self.set_ctimer(id, CTimer::Offer, None);
         self.clear_declines(id);
         let o = &mut self.ops[op];
@@ -531,7 +532,7 @@ impl Engine {
         c.caller_away = false;
         c.participants.clear();
         let queue = self.queues[c.queue].cfg.id.clone();
-        let waited_ms = now.since(c.entered_at);
+        let waited_ms = now.since(c.waiting_since);
         self.clear_ctimers(id);
         self.clear_declines(id);
         self.out.push(Event::Abandon {
@@ -634,6 +635,7 @@ impl Engine {
         };
         c.operator = None;
         c.state = ContactState::Waiting;
+        c.waiting_since = now;
         let queue = self.queues[c.queue].cfg.id.clone();
         self.mark_lost(id);
         self.out.push(Event::Requeue {
@@ -768,6 +770,7 @@ impl Engine {
         if let Some(c) = self.contacts.get_mut(&id) {
             c.operator = None;
             c.state = ContactState::Waiting;
+            c.waiting_since = now;
         }
         self.out.push(Event::Transfer {
             contact: id,
@@ -912,6 +915,11 @@ impl Engine {
                 // Its stay and its overflow history go on from where the log left them, so
                 // relaxation, max wait and overflow carry on as if there had been no restart.
                 c.queued_at = rc.queued_at;
+                // Waiting again after an operator (it has talked): its wait began when its
+                // stay in this queue did, as far as the log tells.
+                if rc.connected_at.is_some() {
+                    c.waiting_since = rc.queued_at;
+                }
                 c.visited = visited;
                 // Nobody talked or wrote through a stopped server: a contact held again counts
                 // its handle time as if it had connected `down_ms` later (never after `now`).

@@ -128,7 +128,7 @@ impl Engine {
     }
 
     /// Per queue (by id) and risk level (lowest first): how many contacts wait (waiting or
-    /// offered, not yet answered), and the oldest `entered_at` among them. Every queue gets
+    /// offered, not yet answered), and when the longest of their current waits began. Every queue gets
     /// all five levels, with zero counts, so gauges fall back to zero. O(waiting contacts).
     pub fn waiting_summary(&self) -> Vec<WaitingSummary> {
         let mut out = Vec::with_capacity(self.queue_ix.len() * RiskLevel::ALL.len());
@@ -139,7 +139,8 @@ impl Engine {
                 if let Some(c) = self.contacts.get(&key.id) {
                     let r = c.risk.index();
                     count[r] += 1;
-                    oldest[r] = Some(oldest[r].map_or(c.entered_at, |o| o.min(c.entered_at)));
+                    let since = c.waiting_since;
+                    oldest[r] = Some(oldest[r].map_or(since, |o| o.min(since)));
                 }
             }
             for risk in RiskLevel::ALL {
@@ -147,7 +148,7 @@ impl Engine {
                     queue: id.clone(),
                     risk,
                     waiting: count[risk.index()],
-                    oldest_entered_at: oldest[risk.index()],
+                    oldest_waiting_since: oldest[risk.index()],
                 });
             }
         }
