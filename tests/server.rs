@@ -2131,6 +2131,49 @@ async fn a_disabled_operators_contact_is_offered_again_at_once(db: FreshDb) {
 }
 server_test!(a_disabled_operators_contact_is_offered_again_at_once);
 
+/// A supervisor moved to a role that may not join contacts, or disabled, while they barge into a
+/// conversation leaves it at once: the operator sees them go, and signed in again they hold
+/// nothing and cannot write to the caller.
+async fn an_account_that_may_no_longer_join_leaves_what_it_joined(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    // Not by waiting out a lost connection: at once.
+    settings.routing.operator_grace_ms = 60_000;
+    let server = start(&db, settings).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
+    let sup_id = server.account("sup", Role::Supervisor, &[]).await;
+    let lead_id = server.account("lead", Role::CrisisLead, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    let (mut caller, joined, mut op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let mut sup = server.staff("sup").await;
+    let mut lead = server.staff("lead").await;
+    join_contact(&mut sup, contact, "barge").await;
+    join_contact(&mut lead, contact, "monitor").await;
+    let left = |id: i64| move |f: &Value| f["participant"] == id && f["mode"].is_null();
+
+    let (status, body) = edit_account(&server, &admin, sup_id, json!({"role": "operator"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(sup.closed().await, Some(1008));
+    op.expect_where("participant", left(sup_id)).await;
+    let (mut sup, hello) = server.staff_with_hello("sup").await;
+    assert_eq!(hello["contacts"], json!([]), "{hello}");
+    sup.send(say_to(contact, "still listening", "x")).await;
+    assert_eq!(sup.expect("error").await["code"], "forbidden");
+
+    let (status, body) = edit_account(&server, &admin, lead_id, json!({"disabled": true})).await;
+    assert_eq!(status, 200, "{body}");
+    op.expect_where("participant", left(lead_id)).await;
+    // The conversation itself goes on.
+    op.send(say_to(contact, "I am still here", "o")).await;
+    op.expect("said").await;
+    assert_eq!(
+        caller.expect("message").await["line"]["body"],
+        "I am still here"
+    );
+    server.stop().await;
+}
+server_test!(an_account_that_may_no_longer_join_leaves_what_it_joined);
+
 /// An operator on break who still holds a contact is on break after a restart too: the restart
 /// must not put them back in line for new offers they never asked for.
 async fn a_break_survives_a_restart(db: FreshDb) {

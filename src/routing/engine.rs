@@ -415,6 +415,11 @@ impl Engine {
                 contact,
                 participant,
             } => self.leave(contact, participant),
+            Command::LeaveAll { participant } => {
+                self.op_index(participant)?;
+                self.leave_all(participant);
+                Ok(())
+            }
         };
         match result {
             Ok(()) => Ok(self.finish(now)),

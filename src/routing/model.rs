@@ -235,6 +235,11 @@ pub enum Command {
         contact: ContactId,
         participant: OperatorId,
     },
+    /// Takes `participant` out of every contact they joined (a `Leave` each): their account may
+    /// no longer join contacts (disabled, or moved to a role that does not join).
+    LeaveAll {
+        participant: OperatorId,
+    },
 }
 
 /// The state of one contact.

@@ -133,7 +133,11 @@ impl Engine {
         if self.ops[op].presence != Presence::Offline {
             self.go_offline(now, op);
         }
-        let operator = self.ops[op].profile.id;
+        self.leave_all(self.ops[op].profile.id);
+    }
+
+    /// `operator` leaves every contact they joined.
+    pub(crate) fn leave_all(&mut self, operator: OperatorId) {
         for id in self.joined_by(operator) {
             let _ = self.leave(id, operator);
         }
