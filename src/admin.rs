@@ -281,17 +281,6 @@ pub async fn update_account(
     if account.disabled || role_changed {
         state.hub.sign_out_staff(id);
     }
-    // Someone who may no longer join contacts is taken out of those they joined: a demoted
-    // supervisor must not go on listening to (or barging into) a caller's conversation.
-    if (account.disabled || !account.role.may_join_contacts())
-        && (patch.disabled == Some(true) || role_changed)
-    {
-        state
-            .router
-            .send(Command::LeaveAll { participant: id })
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-    }
     tracing::info!(account = %id, by = %user.id(), "account updated");
     let view = sync_account(&state, id).await?;
     // Someone who may take no more contacts (disabled, or moved to a role that takes none) is not
@@ -305,6 +294,17 @@ pub async fn update_account(
                 operator: id,
                 presence: crate::domain::Presence::Offline,
             })
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+    }
+    // Someone who may no longer join contacts is taken out of those they joined: a demoted
+    // supervisor must not go on listening to (or barging into) a caller's conversation.
+    if (account.disabled || !account.role.may_join_contacts())
+        && (patch.disabled == Some(true) || role_changed)
+    {
+        state
+            .router
+            .send(Command::LeaveAll { participant: id })
             .await
             .map_err(|e| ApiError::Internal(e.into()))?;
     }

@@ -236,7 +236,8 @@ pub enum Command {
         participant: OperatorId,
     },
     /// Takes `participant` out of every contact they joined (a `Leave` each): their account may
-    /// no longer join contacts (disabled, or moved to a role that does not join).
+    /// no longer join contacts (disabled, or moved to a role that does not join). Nothing for
+    /// someone it does not know.
     LeaveAll {
         participant: OperatorId,
     },
