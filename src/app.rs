@@ -676,7 +676,15 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// How long a scrape waits for the router's picture of the floor. The router answers reads
+/// between batches; while it retries a write the store refuses, it answers none.
+const FLOOR_READ_WAIT: Duration = Duration::from_millis(500);
+
 /// Refreshes the floor gauges from the engine and hub, then encodes every metric.
+///
+/// The scrape never waits longer than [`FLOOR_READ_WAIT`] for the router: during a store outage
+/// (exactly when the figures matter) the counters, the store failures and the connections are
+/// served at once, and the floor gauges keep the values of the last scrape that got them.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let m = state.metrics.clone();
     let counts = state.hub.connection_counts();
@@ -689,18 +697,21 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ] {
         m.connections.with_label_values(&[role]).set(n as i64);
     }
-    let snapshot = state
-        .router
-        .read(|engine, now| {
-            let states: Vec<&'static str> = engine
-                .operators()
-                .iter()
-                .map(|o| state_label(&o.state))
-                .collect();
-            (states, engine.waiting_summary(), now)
-        })
-        .await;
-    if let Ok((states, waiting, now)) = snapshot {
+    let hub = state.hub.clone();
+    let snapshot = state.router.read(move |engine, now| {
+        // The people on the floor, as the wallboard shows it: not admins, not disabled accounts.
+        let states: Vec<&'static str> = engine
+            .operators()
+            .iter()
+            .filter(|o| {
+                hub.person(o.id)
+                    .is_some_and(|p| p.role != Role::Admin && !p.disabled)
+            })
+            .map(|o| state_label(&o.state))
+            .collect();
+        (states, engine.waiting_summary(), now)
+    });
+    if let Ok(Ok((states, waiting, now))) = tokio::time::timeout(FLOOR_READ_WAIT, snapshot).await {
         m.operators.reset();
         for s in ["available", "busy", "wrap_up", "break", "away", "offline"] {
             m.operators.with_label_values(&[s]).set(0);

@@ -2174,6 +2174,46 @@ async fn an_account_that_may_no_longer_join_leaves_what_it_joined(db: FreshDb) {
 }
 server_test!(an_account_that_may_no_longer_join_leaves_what_it_joined);
 
+/// `/metrics` answers while the store refuses the router's writes (a failover, a full disk):
+/// the failures are counted and shown, not hidden behind a scrape that waits for the store. And
+/// the operators gauge counts the people on the floor: not admins, not disabled accounts.
+async fn metrics_answer_while_the_store_refuses_writes(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    let admin = server.signed_in("boss", Role::Admin).await;
+    let gone = server.account("gone", Role::Operator, &[]).await;
+    server.account("op", Role::Operator, &[]).await;
+    let mut op = server.staff("op").await;
+    let (status, body) = edit_account(&server, &admin, gone, json!({"disabled": true})).await;
+    assert_eq!(status, 200, "{body}");
+    let metrics = server.metrics().await;
+    let offline = metrics
+        .lines()
+        .find(|l| l.starts_with("hotline_operators{state=\"offline\"}"))
+        .unwrap_or_default()
+        .to_owned();
+    // The operator whose console is open (not yet available); the bootstrap admin, boss and the
+    // disabled account are not counted.
+    assert_eq!(
+        offline, "hotline_operators{state=\"offline\"} 1",
+        "{metrics}"
+    );
+
+    writes_fail(&db, "events", true).await;
+    available(&mut op).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = tokio::time::timeout(Duration::from_secs(3), server.metrics())
+        .await
+        .expect("/metrics answers during a store outage");
+    assert!(
+        metrics.contains("hotline_store_failures_total{what=\"events\"}"),
+        "{metrics}"
+    );
+    writes_fail(&db, "events", false).await;
+    op.expect("state").await;
+    server.stop().await;
+}
+server_test!(metrics_answer_while_the_store_refuses_writes);
+
 /// An operator on break who still holds a contact is on break after a restart too: the restart
 /// must not put them back in line for new offers they never asked for.
 async fn a_break_survives_a_restart(db: FreshDb) {
