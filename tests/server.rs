@@ -2816,3 +2816,69 @@ async fn a_graceful_stop_is_recorded_as_when_the_server_stopped(db: FreshDb) {
     );
 }
 server_test!(a_graceful_stop_is_recorded_as_when_the_server_stopped);
+
+// ---- the staff desk's view of a live contact ----
+
+/// A silent caller: only staff wrote (the operator, and a supervisor's whisper). The colleague
+/// a transfer offers the contact to reads those lines on the offer, as the accept then shows them.
+async fn an_offer_shows_what_staff_wrote_to_a_silent_caller(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.offer_timeout_ms = 30_000;
+    let server = start(&db, settings).await;
+    server.account("op1", Role::Operator, &[]).await;
+    let op2_id = server.account("op2", Role::Operator, &[]).await;
+    server.account("sup", Role::Supervisor, &[]).await;
+    let mut op1 = server.available_staff("op1").await;
+    let (_caller, joined, _) = server
+        .accepted_contact(&mut op1, join("general", "no"))
+        .await;
+    let contact = joined["contact"].as_i64().unwrap();
+    for (i, text) in ["Hello, I am here.", "Take your time."].iter().enumerate() {
+        op1.send(say_to(contact, text, format!("o{i}"))).await;
+        op1.expect("said").await;
+    }
+    let mut sup = server.staff("sup").await;
+    join_contact(&mut sup, contact, "whisper").await;
+    sup.send(say_to(contact, "Ask whether they are safe.", "w"))
+        .await;
+    sup.expect("said").await;
+
+    let mut op2 = server.available_staff("op2").await;
+    op2.ping().await;
+    op1.send(json!({"type": "transfer", "contact": contact,
+                    "target": {"kind": "operator", "operator": op2_id}}))
+        .await;
+    op1.expect("released").await;
+    let offer = op2
+        .expect_where("offer", |f| f["contact"]["id"] == contact)
+        .await;
+    let bodies = |lines: &Value| -> Vec<(String, String)> {
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let text = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+                (text("body"), text("visibility"))
+            })
+            .collect()
+    };
+    let written = vec![
+        ("Hello, I am here.".to_owned(), "all".to_owned()),
+        ("Take your time.".to_owned(), "all".to_owned()),
+        (
+            "Ask whether they are safe.".to_owned(),
+            "operators".to_owned(),
+        ),
+    ];
+    assert_eq!(bodies(&offer["transcript"]), written, "{offer}");
+    assert_eq!(offer["earlier"], false);
+    let assigned = accept(&mut op2, contact).await;
+    assert_eq!(
+        bodies(&assigned["contact"]["transcript"]),
+        written,
+        "the offer shows what the accept shows"
+    );
+    server.stop().await;
+}
+server_test!(an_offer_shows_what_staff_wrote_to_a_silent_caller);

@@ -52,8 +52,8 @@ struct StaffConn {
 struct CallerConn {
     conn: u64,
     tx: mpsc::Sender<CallerNotice>,
-    /// Known to have no transcript yet (joined on this connection, nothing written since), so an
-    /// offer of it needs no read of the store.
+    /// Known to have no transcript yet (joined on this connection, nothing written since by the
+    /// caller or by staff), so an offer of it needs no read of the store.
     quiet: bool,
 }
 
@@ -187,7 +187,8 @@ impl Hub {
         conn
     }
 
-    /// A line is being written for `contact`: it is no longer known to have no transcript.
+    /// A line is being written into `contact` (by the caller or by staff, whispers included): it
+    /// is no longer known to have no transcript.
     pub fn spoke(&self, contact: ContactId) {
         if let Some(c) = self.lock().callers.get_mut(&contact) {
             c.quiet = false;

@@ -517,6 +517,9 @@ async fn say(
             format!("text: at most {max} bytes; client_id: at most 64"),
         ));
     }
+    // A contact where only staff write has a transcript all the same: an offer of it (after a
+    // transfer, or a requeue) must read it, as the accept does.
+    state.hub.spoke(contact);
     let message = state
         .transcripts
         .append(NewMessage {
