@@ -2882,3 +2882,66 @@ async fn an_offer_shows_what_staff_wrote_to_a_silent_caller(db: FreshDb) {
     server.stop().await;
 }
 server_test!(an_offer_shows_what_staff_wrote_to_a_silent_caller);
+
+/// The risk of a contact whose offer is ringing rises (the caller writes a line the lexicon
+/// reads as imminent): the offer keeps ringing, and the operator it rings for is told — for an
+/// offer from the queue and for a transfer to them by name.
+async fn a_ringing_offer_is_told_that_the_risk_rose(db: FreshDb) {
+    let mut settings = test_settings(&db);
+    settings.routing.offer_timeout_ms = 30_000;
+    let server = start(&db, settings).await;
+    server.account("op1", Role::Operator, &[]).await;
+    let op2_id = server.account("op2", Role::Operator, &[]).await;
+    let risen = |frame: &Value, contact: i64| {
+        assert_eq!(
+            (frame["risk"].as_str(), frame["colour"].as_str()),
+            (Some("imminent"), Some("red")),
+            "contact {contact}: {frame}"
+        );
+    };
+
+    // Offered from the queue.
+    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let mut op1 = server.available_staff("op1").await;
+    let offer = op1
+        .expect_where("offer", |f| f["contact"]["id"] == contact)
+        .await;
+    assert_eq!(offer["contact"]["risk"], "none");
+    caller
+        .send(say("I want to kill myself tonight", "k1"))
+        .await;
+    caller.expect("said").await;
+    let changed = op1
+        .expect_where("risk_changed", |f| f["contact"] == contact)
+        .await;
+    risen(&changed, contact);
+    let assigned = accept(&mut op1, contact).await;
+    assert_eq!(assigned["contact"]["summary"]["risk"], "imminent");
+
+    // Transferred to a colleague by name.
+    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
+    let contact = joined["contact"].as_i64().unwrap();
+    op1.expect_where("offer", |f| f["contact"]["id"] == contact)
+        .await;
+    accept(&mut op1, contact).await;
+    let mut op2 = server.available_staff("op2").await;
+    op2.ping().await;
+    op1.send(json!({"type": "transfer", "contact": contact,
+                    "target": {"kind": "operator", "operator": op2_id}}))
+        .await;
+    op1.expect_where("released", |f| f["contact"] == contact)
+        .await;
+    op2.expect_where("offer", |f| f["contact"]["id"] == contact)
+        .await;
+    caller
+        .send(say("I want to kill myself tonight", "k2"))
+        .await;
+    caller.expect("said").await;
+    let changed = op2
+        .expect_where("risk_changed", |f| f["contact"] == contact)
+        .await;
+    risen(&changed, contact);
+    server.stop().await;
+}
+server_test!(a_ringing_offer_is_told_that_the_risk_rose);

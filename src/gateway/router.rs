@@ -609,17 +609,29 @@ impl RouterTask {
                 staff(*operator, withdrawn(*contact, "rescinded"))
             }
             Event::RiskChange { contact, to, .. } => {
-                if let Some(members) = hub.members(*contact) {
-                    for id in staff_of(&members) {
-                        staff(
-                            id,
-                            StaffEvent::RiskChanged {
-                                contact: *contact,
-                                risk: *to,
-                                colour: to.colour(),
-                            },
-                        );
-                    }
+                // Those in the contact, and the operator its offer rings for (from the queue or
+                // a transfer to them by name): a rise does not stop the ringing, so the offer
+                // they are about to answer must show it.
+                let mut told: Vec<OperatorId> = hub
+                    .members(*contact)
+                    .map(|members| staff_of(&members).collect())
+                    .unwrap_or_default();
+                if let Some(view) = self.engine.contact(*contact)
+                    && view.state == ContactState::Offered
+                    && let Some(operator) = view.operator
+                    && !told.contains(&operator)
+                {
+                    told.push(operator);
+                }
+                for id in told {
+                    staff(
+                        id,
+                        StaffEvent::RiskChanged {
+                            contact: *contact,
+                            risk: *to,
+                            colour: to.colour(),
+                        },
+                    );
                 }
             }
             Event::Transfer { contact, from, .. } => {

@@ -487,6 +487,12 @@ export class StaffStore {
         this.updateChat(f.contact, (c) => ({ ...c, typingUntil: Date.now() + 4_000 }));
         break;
       case 'risk_changed':
+        // A ringing offer keeps ringing when the risk rises; its card shows the new level.
+        this.set({
+          offers: this.state.offers.map((o) =>
+            o.contact.id === f.contact ? { ...o, contact: { ...o.contact, risk: f.risk, colour: f.colour } } : o,
+          ),
+        });
         this.updateChat(f.contact, (c) => ({ ...c, summary: { ...c.summary, risk: f.risk, colour: f.colour } }));
         break;
       case 'caller_away':
