@@ -2945,3 +2945,49 @@ async fn a_ringing_offer_is_told_that_the_risk_rose(db: FreshDb) {
     server.stop().await;
 }
 server_test!(a_ringing_offer_is_told_that_the_risk_rose);
+
+/// A supervisor whispering in a contact reloads the console, and so does its holder: each
+/// console's `hello` says how its reader takes part (the whisperer's composer comes back) and
+/// who has joined the contact (the holder still sees who is whispering).
+async fn hello_tells_how_the_reader_joined_and_who_has(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    let sup_id = server.account("sup", Role::Supervisor, &[]).await;
+    let (mut caller, joined, mut op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let whispering = json!([{"id": sup_id, "name": "sup display", "mode": "whisper"}]);
+
+    let mut sup = server.staff("sup").await;
+    let joined = join_contact(&mut sup, contact, "whisper").await;
+    assert_eq!(joined["contact"]["mode"], "whisper", "{joined}");
+    assert_eq!(joined["contact"]["participants"], whispering);
+    op.expect("participant").await;
+
+    // The supervisor's console reloads (the new one takes over from the old).
+    let (mut sup, hello) = server.staff_with_hello("sup").await;
+    let seen = &hello["contacts"][0];
+    assert_eq!(seen["summary"]["id"], contact, "{hello}");
+    assert_eq!(seen["mode"], "whisper", "{hello}");
+    assert_eq!(seen["participants"], whispering);
+    sup.send(say_to(contact, "Ask about sleep.", "w")).await;
+    sup.expect("said").await;
+
+    // The holder's console reloads (the new one takes over from the old).
+    let (mut op, hello) = server.staff_with_hello("op").await;
+    let held = &hello["contacts"][0];
+    assert_eq!(held["summary"]["id"], contact, "{hello}");
+    assert_eq!(
+        held["mode"],
+        Value::Null,
+        "the holder did not join: {hello}"
+    );
+    assert_eq!(held["participants"], whispering);
+    op.send(say_to(contact, "Are you safe tonight?", "o")).await;
+    op.expect("said").await;
+    assert_eq!(
+        caller.expect("message").await["line"]["body"],
+        "Are you safe tonight?"
+    );
+    server.stop().await;
+}
+server_test!(hello_tells_how_the_reader_joined_and_who_has);

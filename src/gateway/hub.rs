@@ -31,10 +31,14 @@ pub enum StaffNotice {
     },
     Assigned {
         contact: ContactSummary,
+        /// Who has joined the contact (supervisors, crisis leads) and how.
+        participants: Vec<(OperatorId, JoinMode)>,
     },
     Joined {
         contact: ContactSummary,
         mode: JoinMode,
+        /// Who has joined the contact, the one told included, and how.
+        participants: Vec<(OperatorId, JoinMode)>,
     },
 }
 

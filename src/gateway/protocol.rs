@@ -388,6 +388,11 @@ pub enum StaffEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ContactDetail {
     pub summary: ContactSummary,
+    /// How the reader takes part, when they joined the contact (monitor, whisper or barge);
+    /// null for its holder. A console that reconnects or reloads learns it here.
+    pub mode: Option<JoinMode>,
+    /// Who has joined the contact (supervisors, crisis leads), the reader included if they did.
+    pub participants: Vec<ContactParticipant>,
     /// The transcript, or its newest lines when long.
     pub transcript: Vec<StaffLine>,
     /// Lines exist before the first of `transcript`: read them a page at a time with
@@ -395,6 +400,15 @@ pub struct ContactDetail {
     pub earlier: bool,
     /// The caller's earlier contacts (same pseudonymous key), newest first.
     pub history: Vec<HistoryItem>,
+}
+
+/// Someone who joined a live contact, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContactParticipant {
+    pub id: OperatorId,
+    /// Their display name, when the server has it at hand.
+    pub name: Option<String>,
+    pub mode: JoinMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -567,6 +567,12 @@ impl RouterTask {
     fn notify(&self, now: Timestamp, event: &Event) {
         let hub = &self.hub;
         let summary = |id: ContactId| self.engine.contact(id).map(|v| summarize(&v));
+        // A contact as a console shows it, with who has joined it.
+        let live = |id: ContactId| {
+            self.engine
+                .contact(id)
+                .map(|v| (summarize(&v), v.participants))
+        };
         let staff = |id: OperatorId, frame: StaffEvent| {
             hub.to_staff(id, StaffNotice::Frame(frame));
         };
@@ -591,8 +597,14 @@ impl RouterTask {
             Event::Connect {
                 contact, operator, ..
             } => {
-                if let Some(summary) = summary(*contact) {
-                    hub.to_staff(*operator, StaffNotice::Assigned { contact: summary });
+                if let Some((summary, participants)) = live(*contact) {
+                    hub.to_staff(
+                        *operator,
+                        StaffNotice::Assigned {
+                            contact: summary,
+                            participants,
+                        },
+                    );
                 }
                 let operator_name = hub
                     .staff_name(*operator)
@@ -701,12 +713,13 @@ impl RouterTask {
                 participant,
                 mode,
             } => {
-                if let Some(summary) = summary(*contact) {
+                if let Some((summary, participants)) = live(*contact) {
                     hub.to_staff(
                         *participant,
                         StaffNotice::Joined {
                             contact: summary,
                             mode: *mode,
+                            participants,
                         },
                     );
                 }

@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 
 use super::hub::{INBOX, StaffNotice};
 use super::protocol::{
-    ContactDetail, ContactSummary, ErrorFrame, HistoryItem, HistoryNote, PROTOCOL_VERSION,
-    StaffEvent, StaffLine, StaffRequest,
+    ContactDetail, ContactParticipant, ContactSummary, ErrorFrame, HistoryItem, HistoryNote,
+    PROTOCOL_VERSION, StaffEvent, StaffLine, StaffRequest,
 };
 use super::router::summarize;
 use super::{
@@ -200,30 +200,31 @@ async fn admit(
     Ok(account)
 }
 
-/// The first frame: who you are, your state, and the contacts you hold or have joined.
+/// The first frame: who you are, your state, and the contacts you hold or have joined (how you
+/// joined them, and who else has).
 async fn hello(state: &AppState, account: &AccountView) -> StaffEvent {
     let me = account.id;
     let snapshot = state
         .router
         .read(move |engine, _| {
             let state = engine.operator(me).map(|o| o.state);
-            let mine: Vec<ContactSummary> = engine
+            let mine: Vec<(ContactSummary, Vec<(OperatorId, JoinMode)>)> = engine
                 .contacts()
-                .iter()
+                .into_iter()
                 .filter(|c| {
                     let holds = c.operator == Some(me)
                         && matches!(c.state, ContactState::Assigned | ContactState::Wrapping);
                     holds || c.participants.iter().any(|(p, _)| *p == me)
                 })
-                .map(summarize)
+                .map(|c| (summarize(&c), c.participants))
                 .collect();
             (state, mine)
         })
         .await;
     let (operator_state, mine) = snapshot.unwrap_or((None, Vec::new()));
     let mut contacts = Vec::new();
-    for summary in mine {
-        match detail(state, me, summary).await {
+    for (summary, participants) in mine {
+        match detail(state, me, summary, &participants).await {
             Ok(d) => contacts.push(d),
             Err(e) => return StaffEvent::Error(e),
         }
@@ -238,7 +239,8 @@ async fn hello(state: &AppState, account: &AccountView) -> StaffEvent {
     }
 }
 
-/// A contact with its transcript and the caller's earlier contacts, as `reader` sees it.
+/// A contact with its transcript, who has joined it, and the caller's earlier contacts, as
+/// `reader` sees it.
 ///
 /// What is read beyond the reader's own work is written to the access log first, as every other
 /// read is (no record, no read): the notes of the caller's earlier contacts, and the transcript
@@ -247,6 +249,7 @@ async fn detail(
     state: &AppState,
     reader: OperatorId,
     summary: ContactSummary,
+    participants: &[(OperatorId, JoinMode)],
 ) -> Result<ContactDetail, ErrorFrame> {
     let log_read = |contact, what| async move {
         state
@@ -307,8 +310,22 @@ async fn detail(
             notes,
         });
     }
+    let mode = participants
+        .iter()
+        .find(|(p, _)| *p == reader)
+        .map(|(_, mode)| *mode);
+    let participants = participants
+        .iter()
+        .map(|&(id, mode)| ContactParticipant {
+            id,
+            name: state.hub.staff_name(id),
+            mode,
+        })
+        .collect();
     Ok(ContactDetail {
         summary,
+        mode,
+        participants,
         transcript,
         earlier,
         history,
@@ -353,10 +370,17 @@ async fn expand(state: &AppState, me: OperatorId, notice: StaffNotice) -> StaffE
                 earlier,
             })
         }
-        StaffNotice::Assigned { contact } => detail(state, me, contact)
+        StaffNotice::Assigned {
+            contact,
+            participants,
+        } => detail(state, me, contact, &participants)
             .await
             .map(|contact| StaffEvent::Assigned { contact }),
-        StaffNotice::Joined { contact, mode } => detail(state, me, contact)
+        StaffNotice::Joined {
+            contact,
+            mode,
+            participants,
+        } => detail(state, me, contact, &participants)
             .await
             .map(|contact| StaffEvent::Joined { contact, mode }),
     };

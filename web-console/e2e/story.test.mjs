@@ -258,6 +258,9 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await chat.locator('li:has-text("crisis team")').waitFor();
     await chat.locator('[data-testid=crisis-joined]').waitFor();
     await panel.locator('[data-testid=timeline] li[data-kind=joined_contact]').waitFor();
+    // A reload keeps how the lead joined: still barging, the composer there.
+    await lead.reload();
+    await leadChat.locator(`#reply-${contactId}`).waitFor();
     await shootBoth(lead, '24-crisis-desk-joined');
     await shootBoth(op, '25-operator-crisis-acknowledged');
     await shootBoth(caller, '26-caller-sees-lead');
@@ -276,6 +279,8 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     const chat = op.locator(`article.chat[data-contact="${contactId}"]`);
     const more = chat.locator('[data-testid=show-earlier]');
     await more.waitFor();
+    // After the reload the operator still sees who joined the chat, and how.
+    assert.match(await chat.locator('.participants').textContent(), /lead/);
     assert.match(await more.textContent(), /1/);
     assert.equal(await chat.locator('li:has-text("I cannot sleep")').count(), 0);
     await more.click();

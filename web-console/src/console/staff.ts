@@ -46,10 +46,11 @@ export interface Chat {
   history: HistoryItem[];
   /** Holder: the contact is mine. Participant: I joined it (supervisors, crisis leads). */
   as: 'holder' | 'participant';
-  /** For a participant: how I joined (unknown after a reconnect: `hello` does not say). */
+  /** For a participant: how I joined (`hello` says it again after a reconnect or a reload). */
   mode: JoinMode | null;
   wrap: { deadline: number; by: EndedBy } | null;
   typingUntil: number;
+  /** For the holder: who has joined the contact, and how (by account id). */
   participants: Record<string, JoinMode>;
   unread: number;
 }
@@ -132,11 +133,11 @@ function mergeLines(existing: StaffLine[], more: StaffLine[]): StaffLine[] {
 }
 
 /**
- * A contact as a reconnect's `hello` brings it, keeping the earlier lines this console had
- * read when they run on into the new ones without a gap.
+ * A contact as a reconnect's `hello` brings it (who has joined it included), keeping the
+ * earlier lines this console had read when they run on into the new ones without a gap.
  */
 function reconnected(old: Chat, fresh: Chat): Chat {
-  const kept = { ...fresh, wrap: old.wrap, pending: old.pending, participants: old.participants };
+  const kept = { ...fresh, wrap: old.wrap, pending: old.pending };
   const lastOld = old.lines[old.lines.length - 1]?.seq;
   const firstNew = fresh.lines[0]?.seq;
   if (lastOld === undefined || firstNew === undefined || lastOld < firstNew - 1) return kept;
@@ -144,8 +145,12 @@ function reconnected(old: Chat, fresh: Chat): Chat {
   return { ...kept, lines, earlier: lines[0].seq === firstNew ? fresh.earlier : old.earlier };
 }
 
-function chatOf(detail: ContactDetail, me: OperatorId | undefined, mode: JoinMode | null): Chat {
+function chatOf(detail: ContactDetail, me: OperatorId | undefined): Chat {
+  const mode = detail.mode ?? null;
   const holder = detail.summary.operator === me && mode === null;
+  // The holder is told of later joins and leaves (`participant`); someone who joined is not.
+  const participants: Record<string, JoinMode> = {};
+  if (holder) for (const p of detail.participants) participants[String(p.id)] = p.mode;
   return {
     id: detail.summary.id,
     summary: detail.summary,
@@ -157,7 +162,7 @@ function chatOf(detail: ContactDetail, me: OperatorId | undefined, mode: JoinMod
     mode,
     wrap: null,
     typingUntil: 0,
-    participants: {},
+    participants,
     unread: 0,
   };
 }
@@ -416,8 +421,7 @@ export class StaffStore {
         const previous = new Map(this.state.chats.map((c) => [c.id, c]));
         const chats = f.contacts.map((d) => {
           const old = previous.get(d.summary.id);
-          const holder = d.summary.operator === f.operator;
-          const chat = chatOf(d, f.operator, holder ? null : (old?.mode ?? null));
+          const chat = chatOf(d, f.operator);
           // Keep what only this browser knew: wrap-up deadline, unsent lines, earlier lines read.
           return old ? reconnected(old, chat) : chat;
         });
@@ -452,11 +456,11 @@ export class StaffStore {
         if (f.reason !== 'rejected') this.notify({ kind: 'withdrawn', contact: f.contact, reason: f.reason });
         break;
       case 'assigned':
-        this.addChat(chatOf(f.contact, me, null), true);
+        this.addChat(chatOf(f.contact, me), true);
         break;
       case 'joined': {
-        const chat = chatOf(f.contact, me, f.mode);
-        this.addChat({ ...chat, as: 'participant' }, true);
+        const chat = chatOf(f.contact, me);
+        this.addChat({ ...chat, as: 'participant', mode: f.mode, participants: {} }, true);
         break;
       }
       case 'message':

@@ -331,13 +331,13 @@ export type RiskLevel = 'none' | 'low' | 'medium' | 'high' | 'imminent';
  */
 export type RiskColour = 'green' | 'yellow' | 'red';
 /**
- * Who may see a transcript line: everyone, or the operator side only (whispers).
- */
-export type Visibility = 'all' | 'operators';
-/**
  * How an extra participant takes part in a live contact.
  */
 export type JoinMode = 'monitor' | 'whisper' | 'barge';
+/**
+ * Who may see a transcript line: everyone, or the operator side only (whispers).
+ */
+export type Visibility = 'all' | 'operators';
 /**
  * A crisis incident: one per contact while it is open.
  */
@@ -760,6 +760,15 @@ export interface ErrorFrame {
 export interface ContactDetail {
   summary: ContactSummary;
   /**
+   * How the reader takes part, when they joined the contact (monitor, whisper or barge);
+   * null for its holder. A console that reconnects or reloads learns it here.
+   */
+  mode?: JoinMode | null;
+  /**
+   * Who has joined the contact (supervisors, crisis leads), the reader included if they did.
+   */
+  participants: ContactParticipant[];
+  /**
    * The transcript, or its newest lines when long.
    */
   transcript: StaffLine[];
@@ -788,6 +797,17 @@ export interface ContactSummary {
   entered_at: Timestamp;
   operator?: OperatorId | null;
   caller_away: boolean;
+}
+/**
+ * Someone who joined a live contact, and how.
+ */
+export interface ContactParticipant {
+  id: OperatorId;
+  /**
+   * Their display name, when the server has it at hand.
+   */
+  name?: string | null;
+  mode: JoinMode;
 }
 /**
  * A transcript line as staff see it.
