@@ -508,9 +508,25 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await chat.locator('form.inline button').click();
     await chat.locator('.risk[data-risk=imminent]').waitFor();
 
+    // The operator starts the note (the crisis flag among it), then hands the caller on.
+    const note = chat.locator('[data-testid=note]');
+    const field = (panel, id) => panel.locator(`[data-field="${id}"]`);
+    await field(note, 'call_type').locator('input[value=crisis]').check();
+    await field(note, 'summary').locator('textarea').fill('Thoughts of suicide; handed on to a colleague.');
+    await field(note, 'crisis_flag').locator('input').first().check();
+    await note.locator('[data-save=saved]').waitFor();
+
     await chat.locator('[data-testid=transfer]').click();
     await op.click('.transfer button[type=submit]');
     await second.waitForSelector('.status .note');
+    // The operator's unfinished note stays on the desk, as it was left.
+    const unfinished = op.locator(`[data-testid=notes-to-finish] article[data-contact="${id}"]`);
+    await unfinished.waitFor();
+    const draft = unfinished.locator('[data-testid=note]');
+    await field(draft, 'summary').locator('textarea').waitFor();
+    assert.match(await field(draft, 'summary').locator('textarea').inputValue(), /handed on/);
+    assert.ok(await field(draft, 'call_type').locator('input[value=crisis]').isChecked(), 'the draft as it was left');
+    assert.ok(await field(draft, 'crisis_flag').locator('input').isChecked(), 'the crisis flag too');
     assert.equal(
       await second
         .locator('[data-testid=transcript] li.whisper, [data-testid=transcript] li:has-text("Ask about sleep")')
@@ -525,6 +541,20 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await second.click('.leave .danger-button');
     await second.waitForSelector('[data-testid=ended]');
     await second.context().close();
+
+    // The operator finishes the note of their part and submits it (its crisis flag pages).
+    await shootBoth(op, '12e-operator-note-after-transfer');
+    await field(draft, 'categories').locator('details[data-category=suicide_self_harm] summary').click();
+    await field(draft, 'categories').locator('input[value=suicidal_thoughts]').check();
+    await field(draft, 'age_group').locator('select').selectOption('18_24');
+    await field(draft, 'suicidal_thoughts').locator('input[value=yes]').check();
+    await field(draft, 'risk_level').locator('input[value=imminent]').check();
+    await field(draft, 'interventions').locator('input[value=safety_planning]').check();
+    await field(draft, 'outcome').locator('select').selectOption('escalated');
+    await draft.locator('[data-testid=note-submit]').click();
+    await draft.locator('[data-testid=note-submitted]').waitFor();
+    await unfinished.locator('.section-head button').click();
+    await unfinished.waitFor({ state: 'detached' });
   });
 
   step('the admin page lists the accounts, queues and skills', async () => {

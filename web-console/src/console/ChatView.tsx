@@ -316,6 +316,7 @@ export function ChatView({
                 me={me}
                 names={names}
                 onSubmitted={() => store.noteSubmitted(chat.id)}
+                onDrafted={() => store.noteDrafted(chat.id)}
               />
             </>
           )}

@@ -124,12 +124,15 @@ export function NotePanel({
   me,
   names,
   onSubmitted,
+  onDrafted,
 }: {
   contact: number;
   t: Strings;
   me: number | undefined;
   names: Map<number, string>;
   onSubmitted?: () => void;
+  /** The note is started: a field filled here, or a draft of it found on the server. */
+  onDrafted?: () => void;
 }) {
   const lang = useLang();
   const [form, setForm] = useState<NoteForm | null>(null);
@@ -163,7 +166,10 @@ export function NotePanel({
       } else {
         setMode('edit');
         setValues(mine?.note.fields ?? {});
-        if (mine) setSave({ state: 'saved', at: mine.note.updated_at });
+        if (mine) {
+          setSave({ state: 'saved', at: mine.note.updated_at });
+          onDrafted?.();
+        }
       }
     });
 
@@ -195,6 +201,7 @@ export function NotePanel({
   };
 
   const change = (id: string, v: unknown) => {
+    if (mode === 'edit') onDrafted?.();
     setValues((prev) => {
       const next = { ...prev, [id]: v };
       if (mode === 'edit') {

@@ -91,7 +91,8 @@ export interface StaffState {
   incidentChanges: Record<number, number>;
   /** Incidents paging me now (a `page` frame), until someone acknowledges or resolves them. */
   paged: IncidentId[];
-  /** Contacts I held that ended in this tab: their notes are finished on the desk. */
+  /** Contacts I held that ended in this tab, or left me (transferred, requeued) once I had
+   *  talked with the caller or started the note: their notes are finished on the desk. */
   notesToFinish: ContactId[];
 }
 
@@ -189,6 +190,8 @@ export class StaffStore {
   private socket: JsonSocket<StaffEvent, StaffRequest>;
   private lastTyping = new Map<ContactId, number>();
   private submittedNotes = new Set<ContactId>();
+  /** Contacts I hold whose note I have started (in this tab, or a draft found on the server). */
+  private draftedNotes = new Set<ContactId>();
   /** Called when the socket keeps failing: the session may have ended. */
   onAuthLost: (() => void) | null = null;
 
@@ -400,6 +403,31 @@ export class StaffStore {
     this.submittedNotes.add(contact);
   }
 
+  /** The note of a contact I hold is started: it stays on the desk if the contact leaves me. */
+  noteDrafted(contact: ContactId) {
+    this.draftedNotes.add(contact);
+  }
+
+  /** Puts a note on the desk's "notes to finish" (kept over a reload of the tab). */
+  private noteToFinish(contact: ContactId) {
+    if (this.submittedNotes.has(contact) || this.state.notesToFinish.includes(contact)) return;
+    const notesToFinish = [...this.state.notesToFinish, contact];
+    saveNotesToFinish(notesToFinish);
+    this.set({ notesToFinish });
+  }
+
+  /**
+   * A contact I held went on without me (transferred or requeued). My part of the conversation
+   * is still mine to note (the server takes the note of anyone who was connected to it), so the
+   * note stays on the desk when I had talked with the caller or started it.
+   */
+  private leftMe(chat: Chat) {
+    if (chat.as !== 'holder') return;
+    const me = this.state.me?.id;
+    const talked = chat.lines.some((l) => l.sender === 'operator' && l.author === me);
+    if (talked || this.draftedNotes.has(chat.id)) this.noteToFinish(chat.id);
+  }
+
   noteDone(contact: ContactId) {
     const notesToFinish = this.state.notesToFinish.filter((c) => c !== contact);
     saveNotesToFinish(notesToFinish);
@@ -419,6 +447,13 @@ export class StaffStore {
         if (f.protocol !== PROTOCOL_VERSION)
           console.warn(`server protocol ${f.protocol}, console built for ${PROTOCOL_VERSION}`);
         const previous = new Map(this.state.chats.map((c) => [c.id, c]));
+        // A contact I held that this console no longer gets back went on without me while I was
+        // away (requeued, or its wrap-up completed): its note is still to finish.
+        for (const old of previous.values()) {
+          if (f.contacts.some((d) => d.summary.id === old.id)) continue;
+          if (old.as === 'holder' && (old.wrap || old.summary.state === 'wrapping')) this.noteToFinish(old.id);
+          else this.leftMe(old);
+        }
         const chats = f.contacts.map((d) => {
           const old = previous.get(d.summary.id);
           const chat = chatOf(d, f.operator);
@@ -457,6 +492,8 @@ export class StaffStore {
         break;
       case 'assigned':
         this.addChat(chatOf(f.contact, me), true);
+        // Mine again (a transfer came back to me): its note is finished beside the chat.
+        this.noteDone(f.contact.summary.id);
         break;
       case 'joined': {
         const chat = chatOf(f.contact, me);
@@ -515,17 +552,16 @@ export class StaffStore {
         const held = this.state.chats.some((c) => c.id === f.contact && c.as === 'holder');
         this.updateChat(f.contact, () => null);
         this.notify({ kind: 'completed', contact: f.contact });
-        if (held && !this.submittedNotes.has(f.contact) && !this.state.notesToFinish.includes(f.contact)) {
-          const notesToFinish = [...this.state.notesToFinish, f.contact];
-          saveNotesToFinish(notesToFinish);
-          this.set({ notesToFinish });
-        }
+        if (held) this.noteToFinish(f.contact);
         break;
       }
-      case 'released':
+      case 'released': {
+        const chat = this.state.chats.find((c) => c.id === f.contact);
         this.updateChat(f.contact, () => null);
         this.notify({ kind: 'released', contact: f.contact, reason: f.reason });
+        if (chat && (f.reason === 'transferred' || f.reason === 'requeued')) this.leftMe(chat);
         break;
+      }
       case 'participant':
         this.updateChat(f.contact, (c) => {
           const participants = { ...c.participants };
