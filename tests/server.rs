@@ -2214,6 +2214,42 @@ async fn metrics_answer_while_the_store_refuses_writes(db: FreshDb) {
 }
 server_test!(metrics_answer_while_the_store_refuses_writes);
 
+/// An operator who changes their password in the middle of a conversation is not told that
+/// their console was "replaced" (which stops it for good, and after the grace period hands the
+/// caller to someone else): the console is closed as signed out, connects again with the new
+/// session, and still holds the conversation. Only a newer console of the same person is
+/// "replaced".
+async fn a_password_change_does_not_stop_the_console_as_replaced(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    let (_caller, joined, mut op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let cookie = server.login("op").await;
+    let response = reqwest::Client::new()
+        .post(server.url("/api/me/password"))
+        .header("cookie", &cookie)
+        .json(&json!({"current_password": PASSWORD, "new_password": "another long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let (code, reason) = op.closed_with_reason().await.expect("a close frame");
+    assert_eq!(code, 1008);
+    assert!(!reason.contains("replaced"), "{reason}");
+    let mut op = server.staff_socket_with(&session_cookie(&response)).await;
+    let hello = op.expect("hello").await;
+    assert_eq!(hello["contacts"][0]["summary"]["id"], contact, "{hello}");
+
+    // A second console of the same person replaces this one.
+    let mut newer = server.staff_socket_with(&session_cookie(&response)).await;
+    newer.expect("hello").await;
+    let (code, reason) = op.closed_with_reason().await.expect("a close frame");
+    assert_eq!(code, 1008);
+    assert!(reason.contains("replaced"), "{reason}");
+    server.stop().await;
+}
+server_test!(a_password_change_does_not_stop_the_console_as_replaced);
+
 /// An operator on break who still holds a contact is on break after a restart too: the restart
 /// must not put them back in line for new offers they never asked for.
 async fn a_break_survives_a_restart(db: FreshDb) {

@@ -97,6 +97,9 @@ struct Inner {
     members: HashMap<ContactId, Members>,
     /// Connections dropped as too slow whose tasks have not ended yet.
     dropped: HashSet<u64>,
+    /// Staff connections closed because their person signed out or their account changed,
+    /// whose tasks have not ended yet (a subset of `dropped`).
+    signed_out: HashSet<u64>,
     /// Every account's display name and role, for callers ("you are talking with …"),
     /// wallboards and the staff directory.
     people: HashMap<OperatorId, Person>,
@@ -107,6 +110,7 @@ impl Inner {
     /// registered (`current`), or the hub dropped it as too slow and none has registered since.
     fn was_last(&mut self, conn: u64, current: Option<u64>) -> bool {
         let dropped = self.dropped.remove(&conn);
+        self.signed_out.remove(&conn);
         match current {
             Some(current) => current == conn,
             None => dropped,
@@ -119,6 +123,14 @@ impl Inner {
             self.dropped.insert(c.conn);
         }
     }
+}
+
+/// Why a staff console's inbox was closed (see [`Hub::why_staff_closed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffClosed {
+    Replaced,
+    SignedOut,
+    TooSlow,
 }
 
 #[derive(Default)]
@@ -157,7 +169,26 @@ impl Hub {
     /// a lost connection): their account was disabled or changed, or they signed out. A console
     /// still allowed in connects again with its session and what the account is now.
     pub fn sign_out_staff(&self, id: OperatorId) {
-        self.lock().drop_staff(id);
+        let mut inner = self.lock();
+        if let Some(conn) = inner.staff.get(&id).map(|c| c.conn) {
+            inner.signed_out.insert(conn);
+        }
+        inner.drop_staff(id);
+    }
+
+    /// Why the hub closed staff connection `conn`'s inbox: the console must stop only when a
+    /// newer console of the same person took its place; after a sign-out or an account change
+    /// it connects again (and is refused if its session has ended), and after being too slow it
+    /// simply connects again.
+    pub fn why_staff_closed(&self, id: OperatorId, conn: u64) -> StaffClosed {
+        let inner = self.lock();
+        if inner.signed_out.contains(&conn) {
+            StaffClosed::SignedOut
+        } else if inner.staff.get(&id).is_some_and(|c| c.conn != conn) {
+            StaffClosed::Replaced
+        } else {
+            StaffClosed::TooSlow
+        }
     }
 
     /// Removes the registration if it is still this connection's. True if it was, or if the hub
@@ -424,5 +455,30 @@ mod tests {
             "the person is back on a newer console"
         );
         assert!(hub.unregister_staff(id, new));
+    }
+
+    #[test]
+    fn a_console_is_told_why_it_was_closed() {
+        let hub = Hub::default();
+        let id = OperatorId(7);
+        let (tx, _a) = mpsc::channel(INBOX);
+        let a = hub.register_staff(id, Role::Operator, tx);
+        let (tx, _b) = mpsc::channel(INBOX);
+        let b = hub.register_staff(id, Role::Operator, tx);
+        assert_eq!(hub.why_staff_closed(id, a), StaffClosed::Replaced);
+        overflow(&hub, id);
+        assert_eq!(hub.why_staff_closed(id, b), StaffClosed::TooSlow);
+        assert!(hub.unregister_staff(id, b));
+        assert!(!hub.unregister_staff(id, a));
+
+        let (tx, _c) = mpsc::channel(INBOX);
+        let c = hub.register_staff(id, Role::Operator, tx);
+        hub.sign_out_staff(id);
+        assert_eq!(hub.why_staff_closed(id, c), StaffClosed::SignedOut);
+        assert!(hub.unregister_staff(id, c));
+        assert!(
+            hub.lock().signed_out.is_empty(),
+            "forgotten when its task ends"
+        );
     }
 }

@@ -18,7 +18,7 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::hub::{INBOX, StaffNotice};
+use super::hub::{INBOX, StaffClosed, StaffNotice};
 use super::protocol::{
     ContactDetail, ContactParticipant, ContactSummary, ErrorFrame, HistoryItem, HistoryNote,
     PROTOCOL_VERSION, StaffEvent, StaffLine, StaffRequest,
@@ -45,6 +45,10 @@ const STAFF_FRAMES_PER_10S: u32 = 200;
 /// WebSocket close code for a console whose account could not be read (RFC 6455 registry:
 /// "try again later"); the console connects again by itself.
 const CLOSE_TRY_AGAIN: u16 = 1013;
+
+/// The close of a console whose session ended or whose account changed: it connects again, as
+/// the account now is, or is refused and shows the sign-in.
+const SIGNED_OUT: (u16, &str) = (CLOSE_POLICY, "signed out or account changed");
 
 pub async fn upgrade(
     crate::extract::WebSocketUpgrade(ws): crate::extract::WebSocketUpgrade,
@@ -118,7 +122,13 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
                         out.push(expand(&state, me, notice).await);
                     }
                 }
-                None => break Some((CLOSE_POLICY, "replaced or too slow")),
+                None => break Some(match state.hub.why_staff_closed(me, conn) {
+                    // The console stops: it must not take the place back from the newer one.
+                    StaffClosed::Replaced => (CLOSE_POLICY, "replaced by a newer console"),
+                    StaffClosed::SignedOut => SIGNED_OUT,
+                    // Nothing is wrong with the person: connect again, within the grace period.
+                    StaffClosed::TooSlow => (CLOSE_TRY_AGAIN, "too slow; connect again"),
+                }),
             },
             frame = stream.next() => match frame {
                 // Binary frames count toward the flood limit too: each one is answered.
@@ -170,7 +180,7 @@ async fn admit(
     let signed_out = || {
         (
             ErrorFrame::new("unauthorized", "signed out, or your account has changed"),
-            (CLOSE_POLICY, "signed out or account changed"),
+            SIGNED_OUT,
         )
     };
     let try_again = |frame| (frame, (CLOSE_TRY_AGAIN, "could not load your profile"));

@@ -222,6 +222,11 @@ impl Server {
     /// Signs in and opens the staff socket, reading nothing from it.
     pub async fn staff_socket(&self, name: &str) -> Ws {
         let cookie = self.login(name).await;
+        self.staff_socket_with(&cookie).await
+    }
+
+    /// Opens the staff socket of the session `cookie` (`name=value`), reading nothing from it.
+    pub async fn staff_socket_with(&self, cookie: &str) -> Ws {
         let mut request = format!("ws://{}/ws/staff", self.addr)
             .into_client_request()
             .unwrap();
@@ -453,9 +458,16 @@ impl Ws {
 
     /// Waits for the server to close the socket; returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
+        self.closed_with_reason().await.map(|(code, _)| code)
+    }
+
+    /// [`Ws::closed`], with the close frame's reason.
+    pub async fn closed_with_reason(&mut self) -> Option<(u16, String)> {
         loop {
             match tokio::time::timeout(Duration::from_secs(5), self.0.next()).await {
-                Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| f.code.into()),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return frame.map(|f| (f.code.into(), f.reason.to_string()));
+                }
                 Ok(Some(Ok(_))) => continue,
                 Ok(_) => return None,
                 Err(_) => panic!("socket not closed in time"),

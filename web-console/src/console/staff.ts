@@ -199,7 +199,8 @@ export class StaffStore {
     this.socket = new JsonSocket<StaffEvent, StaffRequest>(wsUrl('/ws/staff'), {
       onFrame: (f) => this.onFrame(f),
       onStatus: (status, detail) => {
-        // 1008 "replaced or too slow": another console of mine took over. Do not fight it.
+        // 1008 "replaced by a newer console": another console of mine took over. Do not fight it.
+        // (Any other close, a sign-out or being too slow included, connects again.)
         if (status === 'stopped' && detail?.code === 1008) this.set({ replaced: true });
         this.set({ link: status });
         if (status === 'retrying') this.checkSession();
