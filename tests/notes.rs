@@ -461,6 +461,54 @@ async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
 }
 server_test!(the_callers_history_is_recorded_in_the_access_log);
 
+/// When the store fails while the operator's `assigned` frame is built (here, recording that they
+/// read the caller's history), the console is not left without the contact it now holds, with
+/// only an error that fades: it is told, closed with 1013, and its new connection's `hello`
+/// holds the contact once the store answers again.
+async fn a_contact_the_store_could_not_read_for_the_console_comes_back_on_reconnect(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    let op_cookie = server.signed_in("op", Role::Operator).await;
+    server.account("next", Role::Operator, &[]).await;
+    let mut op = server.available_staff("op").await;
+    let first = handled_contact(&server, &mut op, "browser-key-notes-0123").await;
+    let (status, _) = post(
+        &server,
+        &op_cookie,
+        &format!("/api/contacts/{first}/note/submit"),
+        json!({"fields": valid_note()}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    finish_wrap_up(&mut op, first).await;
+    op.send(json!({"type": "set_presence", "presence": {"status": "offline"}}))
+        .await;
+
+    let mut next = server.available_staff("next").await;
+    let (_caller, joined) = server
+        .caller_joins(join_with_key("browser-key-notes-0123"))
+        .await;
+    let second = joined["contact"].as_i64().unwrap();
+    next.expect_where("offer", |f| f["contact"]["id"] == second)
+        .await;
+    writes_fail(&db, "access_log", true).await;
+    next.send(json!({"type": "accept", "contact": second}))
+        .await;
+    let error = next.expect("error").await;
+    assert_eq!(error["code"], "internal", "{error}");
+    let (code, _) = next.closed_with_reason().await.expect("a close frame");
+    assert_eq!(code, 1013);
+
+    writes_fail(&db, "access_log", false).await;
+    let (_next, hello) = server.staff_with_hello("next").await;
+    assert_eq!(hello["contacts"][0]["summary"]["id"], second, "{hello}");
+    assert_eq!(
+        hello["contacts"][0]["history"][0]["notes"][0]["risk_level"], "low",
+        "{hello}"
+    );
+    server.stop().await;
+}
+server_test!(a_contact_the_store_could_not_read_for_the_console_comes_back_on_reconnect);
+
 /// Two amendments made at the same moment are each checked against the note as the other left
 /// it, as if made one after the other. Here each fits the submitted note alone (a silent call
 /// with everything filled in: one makes it a counselling contact, the other clears the summary a

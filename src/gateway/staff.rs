@@ -50,6 +50,10 @@ const CLOSE_TRY_AGAIN: u16 = 1013;
 /// the account now is, or is refused and shows the sign-in.
 const SIGNED_OUT: (u16, &str) = (CLOSE_POLICY, "signed out or account changed");
 
+/// The close of a console that could not be sent a contact it holds, joined or is offered (the
+/// store failed to read it): it connects again and reads everything afresh in its `hello`.
+const UNREADABLE: (u16, &str) = (CLOSE_TRY_AGAIN, "could not read a contact; connect again");
+
 pub async fn upgrade(
     crate::extract::WebSocketUpgrade(ws): crate::extract::WebSocketUpgrade,
     State(state): State<AppState>,
@@ -103,11 +107,23 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
     {
         out.push(StaffEvent::Error(router_error_frame(e)));
     }
-    out.push(hello(&state, &account).await);
+    // A frame that could not be built (the store failed to read a contact) is never left out in
+    // silence: the console is told, closed, and connects again to read everything afresh.
+    let mut unreadable = None;
+    match hello(&state, &account).await {
+        Ok(hello) => out.push(hello),
+        Err(e) => {
+            out.push(StaffEvent::Error(e));
+            unreadable = Some(UNREADABLE);
+        }
+    }
     let mut flood = FloodGuard::new(STAFF_FRAMES_PER_10S, Duration::from_secs(10));
     let close = loop {
         if send_frames(&mut sink, out.drain(..)).await.is_err() {
             break None;
+        }
+        if let Some(close) = unreadable.take() {
+            break Some(close);
         }
         tokio::select! {
             _ = state.shutdown.cancelled() => {
@@ -116,10 +132,18 @@ async fn run(state: AppState, user: CurrentUser, socket: WebSocket) {
             }
             notice = recv_inbox(&mut inbox) => match notice {
                 Some(notice) => {
-                    out.push(expand(&state, me, notice).await);
                     // Whatever else is queued goes out in the same write.
-                    while let Some(Ok(notice)) = inbox.as_mut().map(|rx| rx.try_recv()) {
-                        out.push(expand(&state, me, notice).await);
+                    let mut next = Some(notice);
+                    while let Some(notice) = next.take() {
+                        match expand(&state, me, notice).await {
+                            Ok(frame) => out.push(frame),
+                            Err(e) => {
+                                out.push(StaffEvent::Error(e));
+                                unreadable = Some(UNREADABLE);
+                                break;
+                            }
+                        }
+                        next = inbox.as_mut().and_then(|rx| rx.try_recv().ok());
                     }
                 }
                 None => break Some(match state.hub.why_staff_closed(me, conn) {
@@ -212,7 +236,7 @@ async fn admit(
 
 /// The first frame: who you are, your state, and the contacts you hold or have joined (how you
 /// joined them, and who else has).
-async fn hello(state: &AppState, account: &AccountView) -> StaffEvent {
+async fn hello(state: &AppState, account: &AccountView) -> Result<StaffEvent, ErrorFrame> {
     let me = account.id;
     let snapshot = state
         .router
@@ -234,19 +258,16 @@ async fn hello(state: &AppState, account: &AccountView) -> StaffEvent {
     let (operator_state, mine) = snapshot.unwrap_or((None, Vec::new()));
     let mut contacts = Vec::new();
     for (summary, participants) in mine {
-        match detail(state, me, summary, &participants).await {
-            Ok(d) => contacts.push(d),
-            Err(e) => return StaffEvent::Error(e),
-        }
+        contacts.push(detail(state, me, summary, &participants).await?);
     }
-    StaffEvent::Hello {
+    Ok(StaffEvent::Hello {
         protocol: PROTOCOL_VERSION,
         operator: me,
         name: account.display_name.clone(),
         role: account.role,
         state: operator_state,
         contacts,
-    }
+    })
 }
 
 /// A contact with its transcript, who has joined it, and the caller's earlier contacts, as
@@ -360,9 +381,15 @@ async fn newest_lines(
 }
 
 /// Turns a notice into the frame to send, reading transcripts where the notice needs them.
-async fn expand(state: &AppState, me: OperatorId, notice: StaffNotice) -> StaffEvent {
-    let result = match notice {
-        StaffNotice::Frame(frame) => return frame,
+/// The frame a notice stands for, read from the store where it needs the transcript or the
+/// caller's history; an error if that read failed.
+async fn expand(
+    state: &AppState,
+    me: OperatorId,
+    notice: StaffNotice,
+) -> Result<StaffEvent, ErrorFrame> {
+    match notice {
+        StaffNotice::Frame(frame) => Ok(frame),
         StaffNotice::Offer {
             contact,
             expires_at,
@@ -393,8 +420,7 @@ async fn expand(state: &AppState, me: OperatorId, notice: StaffNotice) -> StaffE
         } => detail(state, me, contact, &participants)
             .await
             .map(|contact| StaffEvent::Joined { contact, mode }),
-    };
-    result.unwrap_or_else(StaffEvent::Error)
+    }
 }
 
 /// Handles one frame; returns the direct answer, if any (errors included).
