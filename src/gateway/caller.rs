@@ -483,7 +483,11 @@ impl CallerSession {
                 self.detach();
                 return Err(ended());
             }
-            Err(e) => return Err(router_error_frame(e)),
+            // Not back: the caller may try again on this connection.
+            Err(e) => {
+                self.detach();
+                return Err(router_error_frame(e));
+            }
         }
         let view = self
             .state
@@ -502,7 +506,20 @@ impl CallerSession {
             self.detach();
             return Err(ended());
         };
-        let (transcript, earlier) = self.page(id, None).await?;
+        let (transcript, earlier) = match self.page(id, None).await {
+            Ok(page) => page,
+            Err(e) => {
+                // As if this connection had never come back, so that trying again on it (or on
+                // a new one) resumes, and routing knows the caller is not there meanwhile.
+                self.detach();
+                let _ = self
+                    .state
+                    .router
+                    .send(Command::CallerDisconnected { contact: id })
+                    .await;
+                return Err(e);
+            }
+        };
         let place = self.place(id).await;
         out.push(CallerEvent::Resumed {
             contact: id,

@@ -176,8 +176,24 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
   });
 
   step('after a reload the caller is back in the same conversation', async () => {
+    // The first resume after the reload is refused for a reason of the moment (the server could
+    // not read the transcript): the page tries again by itself, and is back in its conversation.
+    let refusedResumes = 0;
+    await caller.routeWebSocket(/\/ws\/caller$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => {
+        if (JSON.parse(String(message)).type === 'resume' && refusedResumes === 0) {
+          refusedResumes += 1;
+          const refusal = { type: 'error', code: 'internal', message: 'please try again', error_id: 'e2eref002' };
+          ws.send(JSON.stringify(refusal));
+          return;
+        }
+        server.send(message);
+      });
+    });
     await caller.reload();
     await caller.waitForSelector('[data-testid=connected]');
+    assert.equal(refusedResumes, 1, 'the refused resume was tried again');
     const lines = await caller.locator('[data-testid=transcript] li').allTextContents();
     assert.ok(
       lines.some((l) => l.includes('I cannot sleep')),

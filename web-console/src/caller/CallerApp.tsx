@@ -531,7 +531,7 @@ function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; 
           aria-describedby={tooLong ? 'too-long' : undefined}
           placeholder={t.placeholder}
           value={text}
-          disabled={state.phase === 'joining'}
+          disabled={state.phase === 'joining' || state.error?.code === 'replaced'}
           onInput={(e) => {
             setText(e.currentTarget.value);
             session.typing();
@@ -543,7 +543,7 @@ function Conversation({ session, t, maxBytes }: { session: CallerSession; t: S; 
             }
           }}
         />
-        <button type="submit" class="primary" disabled={!text.trim() || tooLong}>
+        <button type="submit" class="primary" disabled={!text.trim() || tooLong || state.error?.code === 'replaced'}>
           {t.send}
         </button>
       </form>

@@ -144,6 +144,11 @@ export class CallerSession {
   private pendingJoin: CallerRequest | null = null;
   private lastTypingSent = 0;
   private leaveTimer: number | undefined;
+  /** A `resume` is sent and not answered yet. */
+  private resuming = false;
+  /** Resumes refused in a row for a reason of the moment, and the timer of the next try. */
+  private resumeRefusals = 0;
+  private resumeTimer: number | undefined;
 
   constructor() {
     this.socket = new JsonSocket<CallerEvent, CallerRequest>(wsUrl('/ws/caller'), {
@@ -275,14 +280,33 @@ export class CallerSession {
   private onOpen() {
     const token = this.resumeToken;
     if (token) {
-      this.socket.send({ type: 'resume', resume_token: token });
+      this.sendResume(token);
     } else if (this.pendingJoin) {
       this.socket.send(this.pendingJoin);
     }
   }
 
+  private sendResume(token: string) {
+    window.clearTimeout(this.resumeTimer);
+    this.resuming = true;
+    this.socket.send({ type: 'resume', resume_token: token });
+  }
+
+  /** A resume refused for a reason of the moment (the server could not read or save): try
+   *  again, 1 s, 2 s, 4 s… up to 30 s apart, keeping the place; pending lines go once resumed. */
+  private resumeAgainLater() {
+    const delay = Math.min(30_000, 1_000 * 2 ** this.resumeRefusals);
+    this.resumeRefusals += 1;
+    window.clearTimeout(this.resumeTimer);
+    this.resumeTimer = window.setTimeout(() => {
+      const token = this.resumeToken;
+      if (token) this.sendResume(token);
+    }, delay);
+  }
+
   private finish(by: EndedBy) {
     window.clearTimeout(this.leaveTimer);
+    window.clearTimeout(this.resumeTimer);
     this.resumeTokenValue = null;
     this.pendingJoin = null;
     this.socket.stop();
@@ -302,6 +326,8 @@ export class CallerSession {
         this.set({ phase: 'waiting', position: f.position, waitMs: f.estimated_wait_ms });
         break;
       case 'resumed':
+        this.resuming = false;
+        this.resumeRefusals = 0;
         this.onResumed(f.state, f.transcript, f.earlier, f.position ?? null, f.estimated_wait_ms ?? null);
         break;
       case 'earlier': {
@@ -405,6 +431,13 @@ export class CallerSession {
 
   private onError(f: ErrorFrame) {
     const { code, message } = f;
+    const toResume = this.resuming && f.client_id == null;
+    if (toResume) this.resuming = false;
+    if (toResume && (code === 'internal' || code === 'unavailable')) {
+      this.resumeAgainLater();
+      this.set({ error: { code, message } });
+      return;
+    }
     if (code === 'ended') {
       // The resume token points at a conversation that is over.
       this.resumeTokenValue = null;
@@ -416,9 +449,11 @@ export class CallerSession {
     }
     if (code === 'shutting_down') return; // the socket reconnects and resumes by itself
     if (code === 'replaced') {
-      // Resumed in another window: reconnecting would take it back from there, and so on.
+      // Resumed in another window: reconnecting would take it back from there, and so on. The
+      // lines not saved here are not sent from here either: they are marked so.
       this.socket.stop();
-      this.set({ error: { code, message } });
+      const lines = this.state.lines.map((l) => (l.status === 'pending' ? { ...l, status: 'failed' as const } : l));
+      this.set({ lines, error: { code, message } });
       return;
     }
     if (f.client_id != null) {
