@@ -3,6 +3,11 @@
 //! with SQLite under `./data/`.
 //!
 //! Secrets (the database URL may carry a password) are redacted in `Debug`.
+//!
+//! An environment value is read as the setting it sets asks for (see [`EnvSettings`]): a string
+//! setting takes it as written, whatever it looks like (`20240518`, `true`, `[x]` are passwords
+//! too), a number or a boolean setting parses it, a list setting takes it comma-separated or as
+//! `[…]`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,8 +15,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -507,10 +513,104 @@ impl Settings {
             }
             None => figment = figment.merge(Toml::file("hotline.toml")),
         }
-        figment
-            .merge(Env::prefixed("HOTLINE__").split("__"))
-            .extract()
-            .map_err(Box::new)
+        // The shape of the settings so far (defaults and file) tells how to read each variable.
+        let shape = figment.extract::<Value>().map_err(Box::new)?;
+        let env = EnvSettings {
+            env: Env::prefixed("HOTLINE__").split("__"),
+            shape,
+        };
+        // Lossy: a number or boolean setting parses the string an environment value is kept as.
+        figment.merge(env).extract_lossy().map_err(Box::new)
+    }
+}
+
+/// The `HOTLINE__SECTION__KEY` environment variables, each read by the shape of the setting it
+/// sets. figment's own `Env` guesses a type from the text alone, so `20240518` became a number
+/// and `true` a boolean, which a string setting (an SMTP password, a webhook secret, a file name)
+/// then refused; and `https://x` stayed a string, which a list refused. Here:
+/// - a setting whose value is a list (in the defaults or the file) takes `[a, b]`, or the
+///   text split at commas (`a, b`; empty: no items);
+/// - one whose value is a table takes `{key = value, …}`;
+/// - every other one — a string, a number, a boolean, an optional setting unset so far and the
+///   fields of an optional section (`paging.smtp.*`) — keeps the text as written; the lossy
+///   extraction parses it for a number or boolean setting (`true`/`false`, `yes`/`no`,
+///   `on`/`off`, `1`/`0`);
+/// - a key the shape does not know inside a table (a new `caller.topic_skills` entry) is read
+///   as `[…]` or `{…}` when written so, else as written.
+struct EnvSettings {
+    env: Env,
+    shape: Value,
+}
+
+impl EnvSettings {
+    fn value(&self, key: &str, text: String) -> Value {
+        let structured = |text: &str| {
+            text.parse::<Value>()
+                .expect("parsing a value is infallible")
+        };
+        match self.shape.find_ref(key) {
+            Some(Value::Array(..)) if text.trim_start().starts_with('[') => structured(&text),
+            Some(Value::Array(..)) => Value::from(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(Value::from)
+                    .collect::<Vec<_>>(),
+            ),
+            Some(Value::Dict(..)) => structured(&text),
+            Some(_) => Value::from(text),
+            None => {
+                // The nearest setting above the key that the shape knows.
+                let mut above = key;
+                let known = loop {
+                    match above.rsplit_once('.') {
+                        Some((parent, _)) => {
+                            above = parent;
+                            if let Some(value) = self.shape.find_ref(parent) {
+                                break Some(value);
+                            }
+                        }
+                        None => break None,
+                    }
+                };
+                let bracketed = text.trim_start().starts_with(['[', '{']);
+                match known {
+                    Some(Value::Dict(..)) if bracketed => structured(&text),
+                    _ => Value::from(text),
+                }
+            }
+        }
+    }
+}
+
+impl Provider for EnvSettings {
+    fn metadata(&self) -> Metadata {
+        // Errors name the variable (`HOTLINE__PAGING__SMTP__PORT`), as figment's `Env` does.
+        self.env.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut settings = Dict::new();
+        for (key, text) in self.env.iter() {
+            let value = self.value(key.as_str(), text);
+            if let Value::Dict(_, nested) = figment::util::nest(key.as_str(), value) {
+                merge_into(&mut settings, nested);
+            }
+        }
+        Ok(Profile::Default.collect(settings))
+    }
+}
+
+/// Adds `more` to `dict`, table into table (two variables of one section, `HOTLINE__SERVER__A`
+/// and `HOTLINE__SERVER__B`, make one `server` table).
+fn merge_into(dict: &mut Dict, more: Dict) {
+    for (key, value) in more {
+        match (dict.get_mut(&key), value) {
+            (Some(Value::Dict(_, inner)), Value::Dict(_, more)) => merge_into(inner, more),
+            (_, value) => {
+                dict.insert(key, value);
+            }
+        }
     }
 }
 
@@ -634,6 +734,98 @@ mod tests {
             assert!(
                 refused.to_lowercase().contains("forwarded_header"),
                 "{refused}"
+            );
+            Ok(())
+        });
+    }
+
+    /// A string setting takes an environment value as written, whatever it looks like.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail fixes the closure's error type
+    fn string_settings_take_any_environment_value_as_written() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HOTLINE__PAGING__SMTP__HOST", "mail.example.org");
+            jail.set_env("HOTLINE__PAGING__SMTP__FROM", "p@example.org");
+            jail.set_env("HOTLINE__PAGING__SMTP__PORT", "465");
+            jail.set_env("HOTLINE__PAGING__SMTP__TLS", "tls");
+            for password in ["20240518", "007", "true", "1.50", "[x]", "{y}", "a,b", ""] {
+                jail.set_env("HOTLINE__PAGING__SMTP__PASSWORD", password);
+                jail.set_env("HOTLINE__PAGING__SMTP__USERNAME", password);
+                jail.set_env("HOTLINE__PAGING__WEBHOOK_SECRET", password);
+                jail.set_env("HOTLINE__NOTES__FORM_FILE", password);
+                let s = Settings::load(None).map_err(|e| *e)?;
+                let smtp = s.paging.smtp.expect("smtp is set");
+                assert_eq!(smtp.password.as_deref(), Some(password));
+                assert_eq!(smtp.username.as_deref(), Some(password));
+                assert_eq!((smtp.port, smtp.tls), (465, SmtpTls::Tls));
+                assert_eq!(s.paging.webhook_secret.as_deref(), Some(password));
+                assert_eq!(s.notes.form_file, Some(PathBuf::from(password)));
+            }
+            // Set in the file first, the environment still wins as written.
+            jail.create_file("hotline.toml", "[database]\nurl = \"sqlite://x.db\"\n")?;
+            jail.set_env("HOTLINE__DATABASE__URL", "12345");
+            assert_eq!(Settings::load(None).map_err(|e| *e)?.database.url, "12345");
+            Ok(())
+        });
+    }
+
+    /// A list setting takes a comma-separated string or `[…]`; numbers and booleans still parse.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail fixes the closure's error type
+    fn list_settings_take_comma_separated_values() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HOTLINE__SERVER__ALLOWED_ORIGINS", "https://x");
+            jail.set_env(
+                "HOTLINE__QUALITY__SERVICE_LEVEL_THRESHOLDS_MS",
+                "10000, 30000",
+            );
+            jail.set_env("HOTLINE__ROUTING__RISK_BONUS_MS", "0,1,2,3,4");
+            jail.set_env("HOTLINE__SERVER__SECURE_COOKIES", "true");
+            jail.set_env("HOTLINE__QUALITY__AUDIT_SHARE", "0.25");
+            let s = Settings::load(None).map_err(|e| *e)?;
+            assert_eq!(s.server.allowed_origins, ["https://x"]);
+            assert_eq!(s.quality.service_level_thresholds_ms, [10_000, 30_000]);
+            assert_eq!(s.routing.risk_bonus_ms, [0, 1, 2, 3, 4]);
+            assert!(s.server.secure_cookies);
+            assert_eq!(s.quality.audit_share, 0.25);
+
+            jail.set_env(
+                "HOTLINE__SERVER__ALLOWED_ORIGINS",
+                "https://a.example, https://b.example",
+            );
+            jail.set_env("HOTLINE__QUALITY__SERVICE_LEVEL_THRESHOLDS_MS", "[20000]");
+            jail.set_env("HOTLINE__SERVER__SECURE_COOKIES", "no");
+            let s = Settings::load(None).map_err(|e| *e)?;
+            assert_eq!(
+                s.server.allowed_origins,
+                ["https://a.example", "https://b.example"]
+            );
+            assert_eq!(s.quality.service_level_thresholds_ms, [20_000]);
+            assert!(!s.server.secure_cookies);
+
+            jail.set_env(
+                "HOTLINE__SERVER__ALLOWED_ORIGINS",
+                "[\"https://c.example\"]",
+            );
+            jail.set_env("HOTLINE__SERVER__SECURE_COOKIES", "maybe");
+            let refused = Settings::load(None).unwrap_err().to_string();
+            assert!(refused.contains("SECURE_COOKIES"), "{refused}");
+            jail.set_env("HOTLINE__SERVER__SECURE_COOKIES", "false");
+            jail.set_env("HOTLINE__SERVER__ALLOWED_ORIGINS", "");
+            let s = Settings::load(None).map_err(|e| *e)?;
+            assert!(s.server.allowed_origins.is_empty());
+
+            // A table, and a new entry of one, are still read from `{…}` and `[…]`.
+            jail.set_env(
+                "HOTLINE__CALLER__TOPIC_SKILLS__SUICIDE",
+                "[{skill = \"crisis\", min_proficiency = 3}]",
+            );
+            let s = Settings::load(None).map_err(|e| *e)?;
+            assert_eq!(
+                s.caller.topic_skills.len(),
+                1,
+                "{:?}",
+                s.caller.topic_skills
             );
             Ok(())
         });
