@@ -205,30 +205,62 @@ async fn mark_alive(store: &DynStore) {
     }
 }
 
-/// Creates the first administrator when the database has no account. Returns the one-time password.
-pub async fn bootstrap_admin(store: &DynStore) -> anyhow::Result<Option<String>> {
-    if store.count_accounts().await? > 0 {
-        return Ok(None);
+/// The administrator [`bootstrap_admin`] created, with its one-time password.
+#[derive(Debug)]
+pub struct FirstAdmin {
+    pub name: String,
+    pub password: String,
+}
+
+/// Creates an administrator with a one-time password when no enabled administrator exists: on
+/// the first start, and whenever nobody can administer any more (the accounts were all added as
+/// staff with `hotline user add`, the last administrator was disabled or given another role).
+///
+/// Existing accounts are never changed: one named `admin` that is not an enabled administrator
+/// belongs to someone (an operator, or an administrator disabled on purpose), so the new account
+/// takes the first free name of `admin`, `admin2`, `admin3`… Two nodes starting at once create
+/// one administrator: the second one's insert meets the first one's name, and it finds it.
+pub async fn bootstrap_admin(store: &DynStore) -> anyhow::Result<Option<FirstAdmin>> {
+    for _ in 0..10 {
+        let accounts = store.accounts().await?;
+        if accounts
+            .iter()
+            .any(|a| a.role == Role::Admin && !a.disabled)
+        {
+            return Ok(None);
+        }
+        let taken: std::collections::HashSet<&str> =
+            accounts.iter().map(|a| a.name.as_str()).collect();
+        let name = std::iter::once("admin".to_owned())
+            .chain((2..).map(|n| format!("admin{n}")))
+            .find(|name| !taken.contains(name.as_str()))
+            .expect("an unbounded list of names has a free one");
+        let password = auth::random_token(15);
+        let password_hash = auth::hash_password(password.clone()).await?;
+        let created = store
+            .create_account(
+                NewAccount {
+                    name: name.clone(),
+                    display_name: "Administrator".into(),
+                    role: Role::Admin,
+                    password_hash,
+                    languages: Vec::new(),
+                    chat_capacity: 0,
+                    voice_capacity: 0,
+                    voice_excludes_chat: true,
+                    must_change_password: true,
+                },
+                Timestamp::now(),
+            )
+            .await;
+        match created {
+            Ok(_) => return Ok(Some(FirstAdmin { name, password })),
+            // Taken since it was read (another node starting): look again.
+            Err(store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
-    let password = auth::random_token(15);
-    let password_hash = auth::hash_password(password.clone()).await?;
-    store
-        .create_account(
-            NewAccount {
-                name: "admin".into(),
-                display_name: "Administrator".into(),
-                role: Role::Admin,
-                password_hash,
-                languages: Vec::new(),
-                chat_capacity: 0,
-                voice_capacity: 0,
-                voice_excludes_chat: true,
-                must_change_password: true,
-            },
-            Timestamp::now(),
-        )
-        .await?;
-    Ok(Some(password))
+    anyhow::bail!("could not create an administrator: every name tried was taken meanwhile")
 }
 
 /// Loads the risk lexicon named in the settings, or the built-in one.
@@ -455,11 +487,11 @@ pub async fn run_with_hooks(
         .await
         .context("opening the database")?;
     tracing::info!(dialect = store.dialect(), "database ready");
-    if let Some(password) = bootstrap_admin(&store).await? {
+    if let Some(FirstAdmin { name, password }) = bootstrap_admin(&store).await? {
         // Printed once to the console on purpose (not logged): the operator of the server needs it.
         println!(
-            "First start: created the account 'admin' with the one-time password: {password}\n\
-             Sign in and change it now."
+            "No enabled administrator: created the account '{name}' with the one-time password: \
+             {password}\nSign in and change it now."
         );
     }
     let lexicon = Arc::new(load_lexicon(&settings)?);

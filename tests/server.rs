@@ -1284,37 +1284,140 @@ async fn caller_joins_are_rate_limited(db: FreshDb) {
 }
 server_test!(caller_joins_are_rate_limited);
 
-/// The command line: migrate, user add (password on stdin), demo, and serve until SIGTERM,
-/// which it obeys within 10 s.
-async fn command_line_and_sigterm(db: FreshDb) {
+/// Runs `hotline ARGS` on `db`'s database in `dir`, with `stdin` written to it; returns whether
+/// it succeeded and what it printed.
+fn hotline_cli(
+    db: &FreshDb,
+    dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String) {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
-    let bin = env!("CARGO_BIN_EXE_hotline");
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str], stdin: Option<&str>| {
-        let mut child = Command::new(bin)
-            .args(args)
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .env("HOTLINE_DATABASE_URL", db.url())
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `hotline serve` as its own process on `db`'s database, on a free port, its standard output
+/// read line by line.
+struct ServeProcess {
+    child: std::process::Child,
+    base: String,
+    stdout: std::sync::mpsc::Receiver<String>,
+}
+
+/// A test that fails while the server runs leaves no server behind.
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl ServeProcess {
+    /// Starts it in `dir` and waits until it answers `/readyz`.
+    async fn start(db: &FreshDb, dir: &std::path::Path) -> ServeProcess {
+        use std::io::BufRead as _;
+        use std::process::{Command, Stdio};
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("HOTLINE_DATABASE_URL", db.url())
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
+            .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
+        let (lines, stdout) = std::sync::mpsc::channel();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{base}/readyz"))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return ServeProcess {
+                    child,
+                    base,
+                    stdout,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server answers /readyz");
+    }
+
+    /// What it printed so far: everything it prints at a start comes before it answers
+    /// `/readyz`, and reaches the reading thread at once (no line for 300 ms: that was all).
+    fn printed(&self) -> String {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(300)) {
+            lines.push(line);
+        }
+        lines.join("\n")
+    }
+
+    /// Sends SIGTERM; it must exit cleanly within 10 s.
+    async fn terminate(mut self) {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "exits within 10 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The command line: migrate, user add (password on stdin), demo, and serve until SIGTERM,
+/// which it obeys within 10 s.
+async fn command_line_and_sigterm(db: FreshDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| hotline_cli(&db, dir.path(), args, stdin);
     assert!(run(&["migrate"], None).0);
     let (ok, out) = run(
         &["user", "add", "--name", "cli.op", "--role", "operator"],
@@ -1337,32 +1440,8 @@ async fn command_line_and_sigterm(db: FreshDb) {
         "{out}"
     );
 
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let mut server = Command::new(bin)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("HOTLINE_DATABASE_URL", db.url())
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if reqwest::get(format!("{base}/readyz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the server answers /readyz");
-    let queues: Value = reqwest::get(format!("{base}/api/public/info"))
+    let server = ServeProcess::start(&db, dir.path()).await;
+    let queues: Value = reqwest::get(format!("{}/api/public/info", server.base))
         .await
         .unwrap()
         .json()
@@ -1373,25 +1452,101 @@ async fn command_line_and_sigterm(db: FreshDb) {
         3,
         "demo queues are served"
     );
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            assert!(status.success(), "clean exit after SIGTERM: {status:?}");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "exits within 10 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server.terminate().await;
 }
 server_test!(command_line_and_sigterm);
+
+/// Whenever no enabled administrator exists, `hotline serve` creates one with a one-time password
+/// it prints: after `hotline user add` made only staff accounts, and after the last administrator
+/// was disabled. An account named `admin` that is someone else's is left as it is: the new
+/// administrator takes the next free name.
+async fn an_administrator_is_made_whenever_none_is_enabled(db: FreshDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| hotline_cli(&db, dir.path(), args, stdin);
+    assert!(run(&["migrate"], None).0);
+    for name in ["cli.op", "admin"] {
+        let (ok, out) = run(
+            &["user", "add", "--name", name, "--role", "operator"],
+            Some("a long cli password\n"),
+        );
+        assert!(ok, "{out}");
+    }
+    let store = db.connect().await;
+    // The one-time password printed by a start, for the account it names.
+    let made = |printed: &str, name: &str| -> Option<String> {
+        let line = printed.lines().find(|l| l.contains("one-time password"))?;
+        assert!(line.contains(&format!("'{name}'")), "{line}");
+        Some(line.rsplit(": ").next().unwrap().trim().to_owned())
+    };
+
+    let server = ServeProcess::start(&db, dir.path()).await;
+    let printed = server.printed();
+    let password = made(&printed, "admin2").expect("an administrator is made");
+    let signed_in = reqwest::Client::new()
+        .post(format!("{}/api/login", server.base))
+        .json(&json!({"name": "admin2", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let cookie = session_cookie(&signed_in);
+    let me: Value = reqwest::Client::new()
+        .get(format!("{}/api/me", server.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&me["role"], &me["must_change_password"]),
+        (&json!("admin"), &json!(true)),
+        "{me}"
+    );
+    let operator = store.account_by_name("admin").await.unwrap();
+    assert_eq!(
+        (operator.role, operator.disabled),
+        (Role::Operator, false),
+        "the operator named admin is left as they were"
+    );
+    server.terminate().await;
+
+    // With an enabled administrator, a start makes none.
+    let server = ServeProcess::start(&db, dir.path()).await;
+    let printed = server.printed();
+    assert_eq!(made(&printed, "-"), None, "{printed}");
+    server.terminate().await;
+
+    // The only administrator disabled: the next start makes another.
+    let admin = store.account_by_name("admin2").await.unwrap();
+    store
+        .update_account(
+            admin.id,
+            hotline::store::AccountUpdate {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let server = ServeProcess::start(&db, dir.path()).await;
+    assert!(made(&server.printed(), "admin3").is_some());
+    server.terminate().await;
+    let admins = store
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.role == Role::Admin)
+        .map(|a| (a.name, a.disabled))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        admins,
+        [("admin2".to_owned(), true), ("admin3".to_owned(), false)]
+    );
+}
+server_test!(an_administrator_is_made_whenever_none_is_enabled);
 
 /// Once a conversation is over, nobody writes to it: the caller's late line (and the operator's
 /// in wrap-up) is refused with `ended` and not stored, since nobody would ever read it.
@@ -1488,7 +1643,8 @@ async fn a_set_password_must_be_changed_before_anything_else(db: FreshDb) {
     let password = hotline::app::bootstrap_admin(&store)
         .await
         .unwrap()
-        .expect("a fresh database gets an admin");
+        .expect("a fresh database gets an admin")
+        .password;
     drop(store);
     let server = start(&db, test_settings(&db)).await;
     let cookie = server.login_with("admin", &password).await;
