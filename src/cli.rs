@@ -1,4 +1,8 @@
 //! Command-line tasks that work on the store directly: adding an account, seeding a demo.
+//!
+//! They may run while a server uses the same database, so they add and never change: a running
+//! server keeps in memory what it read at its start (the queues, which it routes by) and does
+//! not see a change made behind its back; what an administrator edited must stay as they left it.
 
 use anyhow::{Context as _, bail};
 
@@ -84,9 +88,16 @@ type DemoPerson = (
     &'static [(&'static str, u8)],
 );
 
-/// Seeds sample skills, queues and accounts. Returns lines to print (with the demo logins).
+/// Seeds sample skills, queues and accounts, adding only what the database does not have yet:
+/// a skill, queue or account that exists is left as it is (an administrator may have edited the
+/// `general` queue the first start created, or a demo person's skills), so running it twice, or
+/// on a database in use, changes nothing already there. Returns lines to print: the demo logins,
+/// what was left as it was, and, when queues were added, that a server already running on this
+/// database must be restarted to serve them (it reads queues only when it starts).
 pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
     let store = open(settings).await?;
+    let mut lines = Vec::new();
+    let skills_there: Vec<Skill> = store.skills().await?.into_iter().map(|s| s.skill).collect();
     for (skill, description) in [
         (
             "crisis",
@@ -95,12 +106,15 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
         ("youth", "Children, adolescents and students"),
         ("family", "Family and relationships"),
     ] {
-        store
-            .put_skill(SkillInfo {
-                skill: Skill::parse(skill)?,
-                description: description.into(),
-            })
-            .await?;
+        let skill = Skill::parse(skill)?;
+        if !skills_there.contains(&skill) {
+            store
+                .put_skill(SkillInfo {
+                    skill,
+                    description: description.into(),
+                })
+                .await?;
+        }
     }
     let mut crisis = QueueDefinition::open(QueueId::parse("crisis")?, "Crisis line");
     crisis.required_skills = vec![requirement("crisis", 3)?];
@@ -122,8 +136,19 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
     youth.overflow_to = Some(QueueId::parse("general")?);
     youth.max_wait_ms = Some(600_000);
     let general = QueueDefinition::open(QueueId::parse("general")?, "General support");
+    let queues_there: Vec<QueueId> = store.queues().await?.into_iter().map(|q| q.id).collect();
+    let mut added_queues = Vec::new();
+    // `general` first: `youth` overflows to it.
     for q in [&general, &crisis, &youth] {
-        store.put_queue(q).await?;
+        if queues_there.contains(&q.id) {
+            lines.push(format!(
+                "  queue {:<8} already there, left as it is",
+                q.id.as_str()
+            ));
+        } else {
+            store.put_queue(q).await?;
+            added_queues.push(q.id.as_str().to_owned());
+        }
     }
 
     let password = crate::auth::random_token(12);
@@ -158,23 +183,39 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Vec<String>> {
         ),
         ("sun.admin", "Sun Lei", Role::Admin, &[], &[]),
     ];
-    let mut lines = vec![format!(
+    let mut logins = vec![format!(
         "Demo data ready. Accounts created now have the password: {password}"
     )];
     for (name, display, role, languages, skills) in people {
-        let account = match store.account_by_name(name).await {
-            Ok(a) => a,
-            Err(StoreError::NotFound) => {
-                create(&store, name, display, role, &password, languages).await?
-            }
+        let there = match store.account_by_name(name).await {
+            Ok(_) => true,
+            Err(StoreError::NotFound) => false,
             Err(e) => return Err(e.into()),
         };
+        if there {
+            logins.push(format!(
+                "  {:<10} {:<12} {} (already there, left as it is)",
+                name,
+                role.as_str(),
+                display
+            ));
+            continue;
+        }
+        let account = create(&store, name, display, role, &password, languages).await?;
         let skills = skills
             .iter()
             .map(|(s, p)| Ok((Skill::parse(s)?, Proficiency::new(*p)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         store.set_account_skills(account.id, &skills).await?;
-        lines.push(format!("  {:<10} {:<12} {}", name, role.as_str(), display));
+        logins.push(format!("  {:<10} {:<12} {}", name, role.as_str(), display));
     }
-    Ok(lines)
+    logins.append(&mut lines);
+    if !added_queues.is_empty() {
+        logins.push(format!(
+            "Added the queues {}. A hotline server already running on this database reads \
+             queues only when it starts: restart it to serve them.",
+            added_queues.join(", ")
+        ));
+    }
+    Ok(logins)
 }

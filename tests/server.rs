@@ -1414,7 +1414,9 @@ impl ServeProcess {
 }
 
 /// The command line: migrate, user add (password on stdin), demo, and serve until SIGTERM,
-/// which it obeys within 10 s.
+/// which it obeys within 10 s. `demo` on a database a server is using adds what is missing and
+/// changes nothing an administrator set (the `general` queue), and says that the server must be
+/// restarted to serve the queues it added; after the restart they are served.
 async fn command_line_and_sigterm(db: FreshDb) {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], stdin: Option<&str>| hotline_cli(&db, dir.path(), args, stdin);
@@ -1434,25 +1436,61 @@ async fn command_line_and_sigterm(db: FreshDb) {
         Some("a long cli password\n"),
     );
     assert!(!ok, "an unknown role is refused");
+    // An administrator's own `general`.
+    let mut general = QueueDefinition::open(QueueId::parse("general").unwrap(), "Our line");
+    general.max_wait_ms = Some(123_000);
+    db.connect().await.put_queue(&general).await.unwrap();
+
+    let server = ServeProcess::start(&db, dir.path()).await;
     let (ok, out) = run(&["demo"], None);
     assert!(
         ok && out.contains("li.na") && out.contains("crisis_lead"),
         "{out}"
     );
+    assert!(
+        out.contains("general  already there, left as it is")
+            && out.contains("Added the queues crisis, youth")
+            && out.contains("restart it to serve them"),
+        "{out}"
+    );
+    server.terminate().await;
 
     let server = ServeProcess::start(&db, dir.path()).await;
-    let queues: Value = reqwest::get(format!("{}/api/public/info", server.base))
+    let info: Value = reqwest::get(format!("{}/api/public/info", server.base))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    let served: Vec<(&str, &str)> = info["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["id"].as_str().unwrap(), q["name"].as_str().unwrap()))
+        .collect();
     assert_eq!(
-        queues["queues"].as_array().unwrap().len(),
-        3,
-        "demo queues are served"
+        served,
+        [
+            ("crisis", "Crisis line"),
+            ("general", "Our line"),
+            ("youth", "Youth and students")
+        ],
+        "demo queues are served after the restart, the administrator's general as it was"
+    );
+    let stored = db.connect().await.queues().await.unwrap();
+    assert_eq!(
+        stored.iter().find(|q| q.id.as_str() == "general"),
+        Some(&general)
     );
     server.terminate().await;
+
+    // Again: nothing to add, nothing changed, no restart needed.
+    let (ok, out) = run(&["demo"], None);
+    assert!(
+        ok && out.contains("li.na      operator     Li Na (already there, left as it is)")
+            && !out.contains("restart"),
+        "{out}"
+    );
 }
 server_test!(command_line_and_sigterm);
 
