@@ -695,7 +695,8 @@ pub fn routes(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             crate::error::panic_response,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Method and route, never the URI: see `crate::logs`.
+        .layer(crate::logs::http_trace_layer())
         .with_state(state)
 }
 

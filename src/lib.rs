@@ -7,6 +7,7 @@
 //! - [`store`]: the storage trait with SQLite (embedded default) and PostgreSQL implementations.
 //! - [`auth`] and [`admin`]: accounts, roles, sessions, and the administrators' API.
 //! - [`config`], [`metrics`], [`proto`]: settings, Prometheus, and the generated protocol contract.
+//! - [`logs`]: the JSON log lines and the HTTP request span, which never carry personal data or keys.
 //!
 //! `main.rs` only parses the command line and calls [`app::run`]; tests call the same function.
 
@@ -20,6 +21,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+pub mod logs;
 pub mod metrics;
 pub mod notes;
 pub mod paging;

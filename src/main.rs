@@ -66,22 +66,25 @@ enum UserCommand {
     },
 }
 
-/// JSON logs on standard error, written by a thread of their own: a connection or the router
-/// never waits for a log line to reach the disk (a write to a file can stall behind the store's
-/// fsyncs). Nothing is dropped — under a flood of lines the writers wait rather than lose them.
-/// The guard flushes what is queued when `main` returns.
+/// JSON logs on standard error (see [`hotline::logs`]), written by a thread of their own: a
+/// connection or the router never waits for a log line to reach the disk (a write to a file can
+/// stall behind the store's fsyncs). Nothing is dropped — under a flood of lines the writers wait
+/// rather than lose them. The guard flushes what is queued when `main` returns.
 fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HOTLINE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stderr());
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .init();
+    let directives = std::env::var("HOTLINE_LOG").ok();
+    match hotline::logs::subscriber(directives.as_deref(), writer.clone()) {
+        Ok(subscriber) => subscriber.init(),
+        Err(e) => {
+            hotline::logs::subscriber(None, writer)
+                .expect("the default filter is valid")
+                .init();
+            tracing::warn!(error = %e, "HOTLINE_LOG cannot be read; logging with the default filter");
+        }
+    }
     guard
 }
 

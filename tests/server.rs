@@ -3221,3 +3221,114 @@ async fn hello_tells_how_the_reader_joined_and_who_has(db: FreshDb) {
     server.stop().await;
 }
 server_test!(hello_tells_how_the_reader_joined_and_who_has);
+
+/// Log lines written into memory, as `hotline` writes them to standard error.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// `HOTLINE_LOG=trace` logs neither a calendar feed's token, which its address holds, nor the
+/// lines of a chat, which pass through the WebSocket library: the HTTP span names the route,
+/// not the URI, and the libraries that log what passes through them are capped whatever the
+/// filter says. The server runs on a runtime whose every thread logs through `hotline`'s own
+/// subscriber (`hotline::logs::subscriber`, what `main` installs), at `trace`.
+fn logs_keep_no_token_nor_chat_text(backend: Backend) {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let logs = CapturedLogs::default();
+    let dispatch = tracing::Dispatch::new(
+        hotline::logs::subscriber(Some("trace"), {
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .unwrap(),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start({
+            let dispatch = dispatch.clone();
+            // For the thread's whole life (`log` records, tungstenite's, go through it too).
+            move || std::mem::forget(dispatch.clone().set_default())
+        })
+        .build()
+        .unwrap();
+    let _this_thread = dispatch.set_default();
+    let (token, caller_line, operator_line) = (
+        std::cell::RefCell::new(String::new()),
+        "caller-words-that-stay-out-of-logs",
+        "operator-words-that-stay-out-of-logs",
+    );
+    runtime.block_on(async {
+        let Some(db) = fresh_database(backend).await else {
+            eprintln!("PostgreSQL not configured; skipped outside CI");
+            return;
+        };
+        let server = start(&db, test_settings(&db)).await;
+        let sup = server.signed_in("sup", Role::Supervisor).await;
+        let (status, created) = api(&server, &sup, "POST", "/api/me/calendar-feed", None).await;
+        assert_eq!(status, 201, "{created}");
+        *token.borrow_mut() = created["token"].as_str().unwrap().to_owned();
+        let feed = format!(
+            "/api/calendar-feeds/{}/schedules/nights/calendar.ics?weeks=2",
+            token.borrow()
+        );
+        assert_eq!(get_raw(&server, "", &feed).await.status(), 404);
+
+        server.account("op", Role::Operator, &[]).await;
+        let (mut caller, joined, mut op) = server.connected_contact("op").await;
+        caller.send(say(caller_line, "c1")).await;
+        assert_eq!(op.expect("message").await["line"]["body"], caller_line);
+        op.send(say_to(&joined["contact"], operator_line, "o1"))
+            .await;
+        assert_eq!(
+            caller.expect("message").await["line"]["body"],
+            operator_line
+        );
+        server.stop().await;
+    });
+    drop(runtime);
+    let logs = logs.text();
+    let token = token.into_inner();
+    if token.is_empty() {
+        return; // skipped
+    }
+    for secret in [token.as_str(), caller_line, operator_line] {
+        let at = logs.find(secret).map(|at| {
+            let line_start = logs[..at].rfind('\n').map_or(0, |n| n + 1);
+            logs[line_start..].lines().next().unwrap_or_default()
+        });
+        assert_eq!(at, None, "{secret} is in the logs");
+    }
+    assert!(
+        logs.contains(r#""route":"/api/calendar-feeds/{token}/schedules/{id}/calendar.ics""#),
+        "the feed's request is logged under its route"
+    );
+}
+
+mod logs_keep_no_token_nor_chat_text {
+    use super::*;
+    #[test]
+    fn sqlite() {
+        super::logs_keep_no_token_nor_chat_text(Backend::Sqlite);
+    }
+    #[test]
+    fn postgres() {
+        super::logs_keep_no_token_nor_chat_text(Backend::Postgres);
+    }
+}
