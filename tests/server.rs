@@ -2444,6 +2444,31 @@ async fn a_password_change_does_not_stop_the_console_as_replaced(db: FreshDb) {
 }
 server_test!(a_password_change_does_not_stop_the_console_as_replaced);
 
+/// A resume refused because the transcript could not be read (a store failure of the moment)
+/// leaves the connection as if it had never resumed: the caller tries again on it and is back,
+/// in their place, instead of being told `already_joined` for good.
+async fn a_refused_resume_can_be_tried_again_on_the_same_connection(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    let (caller, joined) = server.caller_joins(join("general", "no")).await;
+    let token = joined["resume_token"].clone();
+    drop(caller);
+    // The transcript cannot be read for a moment (its table is away).
+    db.execute("ALTER TABLE messages RENAME TO messages_away")
+        .await;
+    let mut again = server.caller_resumes(&token).await;
+    assert_eq!(again.expect("error").await["code"], "internal");
+    db.execute("ALTER TABLE messages_away RENAME TO messages")
+        .await;
+    again
+        .send(json!({"type": "resume", "resume_token": token}))
+        .await;
+    let resumed = again.expect("resumed").await;
+    assert_eq!(resumed["contact"], joined["contact"], "{resumed}");
+    assert_eq!(resumed["position"], 1, "{resumed}");
+    server.stop().await;
+}
+server_test!(a_refused_resume_can_be_tried_again_on_the_same_connection);
+
 /// An operator on break who still holds a contact is on break after a restart too: the restart
 /// must not put them back in line for new offers they never asked for.
 async fn a_break_survives_a_restart(db: FreshDb) {
