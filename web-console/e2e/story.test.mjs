@@ -25,6 +25,93 @@ const UNSAVED_LINE = 'My sister is the only one I talk to. 我只跟姐姐说话
 const AFTER_LINE = 'Can you stay with me for a while? 你能陪我一会儿吗？';
 const LAST_LINE = 'Thank you for staying. 谢谢你陪我。';
 
+/**
+ * Puts a console's staff connection through the test: frames of the types in `hidden` never
+ * reach the page (as if lost on the way), `cut` ends the connection (the server notices, or not:
+ * a network change it has not seen yet), and after `hold` a new connection waits for `release`
+ * before it reaches the server. Reload the page for its connection to go through here.
+ */
+async function relayStaff(page) {
+  let release = () => undefined;
+  const relay = {
+    hidden: new Set(),
+    hellos: 0,
+    current: null,
+    held: null,
+    hold() {
+      relay.held = new Promise((resolve) => (release = resolve));
+    },
+    release() {
+      relay.held = null;
+      release();
+    },
+    async cut({ serverNotices }) {
+      const { ws, server } = relay.current;
+      relay.current = null;
+      if (serverNotices) await server.close();
+      await ws.close();
+    },
+  };
+  await page.routeWebSocket(/\/ws\/staff$/, async (ws) => {
+    await relay.held;
+    const server = ws.connectToServer();
+    relay.current = { ws, server };
+    server.onMessage((message) => {
+      const frame = JSON.parse(String(message));
+      if (frame.type === 'hello') relay.hellos += 1;
+      if (!relay.hidden.has(frame.type)) ws.send(message);
+    });
+    // A page that closes (a reload) closes its server connection; `cut` decides for itself.
+    ws.onClose(() => relay.current?.ws === ws && server.close());
+    server.onClose((code, reason) => ws.close(code === 1005 || code === 1006 ? {} : { code, reason }));
+  });
+  return relay;
+}
+
+/** A caller joins `general` from `page` (any page of the site) over a plain socket; the contact. */
+async function callerJoins(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://${location.host}/ws/caller`);
+        ws.onmessage = (e) => {
+          const frame = JSON.parse(e.data);
+          if (frame.type === 'hello') {
+            ws.send(
+              JSON.stringify({
+                type: 'join',
+                queue: 'general',
+                language: 'zh',
+                topic: 'family',
+                screening: 'no',
+                accepted_confidentiality: true,
+              }),
+            );
+          } else if (frame.type === 'joined') {
+            window.__callers = { ...window.__callers, [frame.contact]: ws };
+            resolve(frame.contact);
+          } else if (frame.type === 'error') {
+            reject(new Error(frame.code));
+          }
+        };
+      }),
+  );
+}
+
+/** That caller leaves; resolved once the server has taken it in (the ping after it answered). */
+async function callerLeaves(page, contact) {
+  await page.evaluate(
+    (id) =>
+      new Promise((resolve) => {
+        const ws = window.__callers[id];
+        ws.addEventListener('message', (e) => JSON.parse(e.data).type === 'pong' && resolve());
+        ws.send(JSON.stringify({ type: 'leave' }));
+        ws.send(JSON.stringify({ type: 'ping' }));
+      }),
+    contact,
+  );
+}
+
 describe('hotline web console story', { timeout: 150_000 }, () => {
   let browser;
   let caller;
@@ -803,5 +890,49 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await fresh.click('[data-testid=password-form] button[type=submit]');
     await fresh.waitForSelector('.statusbar');
     await fresh.context().close();
+  });
+
+  step('an offer that no longer rings leaves the desk and stops ringing', async () => {
+    const relay = await relayStaff(op);
+    await op.evaluate(() => (location.hash = '#/desk'));
+    await op.reload();
+    await op.waitForSelector('[data-link=open]');
+    await op.click('[data-testid=set-available]');
+    const callers = await openPage(browser);
+    await callers.goto(`${BASE}/api/public/info`);
+    const offer = op.locator('[data-testid=offer]');
+    const deskLink = op.locator('nav.mainnav a[href="#/desk"]');
+
+    // The caller leaves and the offer's withdrawal is lost on the way: Accept, answered that
+    // the contact is not offered any more, takes the card away at once.
+    relay.hidden.add('offer_withdrawn');
+    let contact = await callerJoins(callers);
+    await op.locator(`[data-testid=offer][data-contact="${contact}"]`).waitFor();
+    await callerLeaves(callers, contact);
+    await op.click('[data-testid=accept]');
+    await offer.waitFor({ state: 'detached' });
+    assert.match(await op.locator('.notices').innerText(), /不再提供给你|找不到这个接入/);
+    assert.doesNotMatch(await deskLink.innerText(), /\(\d+\)/, 'not counted in the navigation');
+
+    // Again, and nobody answers: the card goes once its time is up on the server's clock, which
+    // the console reads from the Date of the server's answers (here, answers dated 30 s on).
+    contact = await callerJoins(callers);
+    await op.locator(`[data-testid=offer][data-contact="${contact}"]`).waitFor();
+    await callerLeaves(callers, contact);
+    const later = async (route) => {
+      const response = await route.fetch();
+      const date = new Date(Date.parse(response.headers().date) + 30_000).toUTCString();
+      await route.fulfill({ response, headers: { ...response.headers(), date } });
+    };
+    await op.route('**/api/**', later);
+    await op.evaluate(() => (location.hash = '#/mine/training'));
+    await op.waitForSelector('.offer-banner', { state: 'detached' });
+    assert.doesNotMatch(await deskLink.innerText(), /\(\d+\)/, 'not counted in the navigation');
+    await op.unroute('**/api/**', later);
+    await op.evaluate(() => (location.hash = '#/desk'));
+    await op.waitForSelector('[data-testid=set-available]');
+    assert.equal(await offer.count(), 0, 'no card on the desk');
+    relay.hidden.clear();
+    await callers.context().close();
   });
 });

@@ -98,6 +98,9 @@ export interface StaffState {
 
 const NOTES_KEY = 'hotline.notesToFinish';
 
+/** How long after its expiry (server clock) an offer's card stays when nothing withdrew it. */
+const OFFER_GRACE_MS = 2_000;
+
 function loadNotesToFinish(): ContactId[] {
   try {
     const v = JSON.parse(sessionStorage.getItem(NOTES_KEY) ?? '[]');
@@ -192,6 +195,16 @@ export class StaffStore {
   private submittedNotes = new Set<ContactId>();
   /** Contacts I hold whose note I have started (in this tab, or a draft found on the server). */
   private draftedNotes = new Set<ContactId>();
+  /**
+   * Pings sent and not yet answered, oldest first, each with the contact accepted just before it
+   * (null for any other ping). The server answers a socket's frames in order, and an accept that
+   * works has no answer of its own (`assigned` is a notice), so a ping on either side of an
+   * accept brackets its refusal: an error that comes while that accept's ping is the oldest one
+   * unanswered is the accept's.
+   */
+  private pings: (ContactId | null)[] = [];
+  /** Drops offers whose time is up while nothing says so (see `sweepOffers`). */
+  private offerSweep: number | undefined;
   /** Called when the socket keeps failing: the session may have ended. */
   onAuthLost: (() => void) | null = null;
 
@@ -202,21 +215,45 @@ export class StaffStore {
         // 1008 "replaced by a newer console": another console of mine took over. Do not fight it.
         // (Any other close, a sign-out or being too slow included, connects again.)
         if (status === 'stopped' && detail?.code === 1008) this.set({ replaced: true });
+        // Answers to the pings of an older socket never come.
+        if (status === 'open') this.pings = [];
         this.set({ link: status });
         if (status === 'retrying') this.checkSession();
       },
       shouldRetry: (code, reason) => !(code === 1008 && /replaced/.test(reason)),
-      ping: () => ({ type: 'ping' }),
+      ping: () => {
+        this.pings.push(null);
+        return { type: 'ping' };
+      },
     });
   }
 
   start(): void {
     this.set({ replaced: false });
     this.socket.start();
+    window.clearInterval(this.offerSweep);
+    this.offerSweep = window.setInterval(() => this.sweepOffers(), 1_000);
   }
 
   stop(): void {
     this.socket.stop();
+    window.clearInterval(this.offerSweep);
+  }
+
+  /**
+   * An offer whose time is up is over, on the server's clock, whether or not its
+   * `offer_withdrawn` reached this console (it goes nowhere while the connection is down). A
+   * little grace after the countdown's end keeps a clock estimated to the second from taking a
+   * card away while the server still takes its accept.
+   */
+  private sweepOffers() {
+    const now = serverNow();
+    const offers = this.state.offers.filter((o) => o.expiresAt + OFFER_GRACE_MS > now);
+    if (offers.length !== this.state.offers.length) this.set({ offers });
+  }
+
+  private dropOffer(contact: ContactId) {
+    this.set({ offers: this.state.offers.filter((o) => o.contact.id !== contact) });
   }
 
   subscribe(fn: () => void): () => void {
@@ -303,13 +340,19 @@ export class StaffStore {
   }
 
   accept(contact: ContactId) {
-    this.send({ type: 'accept', contact });
+    this.ping(null);
+    if (this.send({ type: 'accept', contact })) this.ping(contact);
+  }
+
+  /** A ping, remembered with the accept it follows (see `pings`). */
+  private ping(after: ContactId | null): boolean {
+    if (!this.socket.send({ type: 'ping' })) return false;
+    this.pings.push(after);
+    return true;
   }
 
   reject(contact: ContactId) {
-    if (this.send({ type: 'reject', contact })) {
-      this.set({ offers: this.state.offers.filter((o) => o.contact.id !== contact) });
-    }
+    if (this.send({ type: 'reject', contact })) this.dropOffer(contact);
   }
 
   select(contact: ContactId) {
@@ -461,7 +504,7 @@ export class StaffStore {
           // Keep what only this browser knew: wrap-up deadline, unsent lines, earlier lines read.
           return old ? reconnected(old, chat) : chat;
         });
-        const now = Date.now();
+        const now = serverNow();
         this.set({
           me: { id: f.operator, name: f.name, role: f.role },
           opState: f.state ?? null,
@@ -488,7 +531,7 @@ export class StaffStore {
         });
         break;
       case 'offer_withdrawn':
-        this.set({ offers: this.state.offers.filter((o) => o.contact.id !== f.contact) });
+        this.dropOffer(f.contact);
         if (f.reason !== 'rejected') this.notify({ kind: 'withdrawn', contact: f.contact, reason: f.reason });
         break;
       case 'assigned':
@@ -608,10 +651,15 @@ export class StaffStore {
         this.notify({ kind: 'shutdown' });
         break;
       case 'pong':
+        this.pings.shift();
         break;
-      case 'error':
+      case 'error': {
+        // An accept refused because the offer is gone: its card goes too (the notice says why).
+        const accepted = this.pings[0];
+        if (accepted != null && (f.code === 'not_offered' || f.code === 'unknown_contact')) this.dropOffer(accepted);
         this.notify({ kind: 'error', code: f.code, message: f.message, errorId: f.error_id });
         break;
+      }
     }
   }
 }
