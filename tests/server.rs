@@ -2040,6 +2040,43 @@ async fn resume_in_another_window_tells_the_first_one(db: FreshDb) {
 }
 server_test!(resume_in_another_window_tells_the_first_one);
 
+/// A console that replaced an older one before the server saw that one go is told which offer
+/// still rings for it, and takes it; once the server has seen a console go, its offer was
+/// rescinded (the withdrawal reached nobody) and the next console is told that nothing rings.
+async fn hello_names_the_offers_still_ringing(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    let (mut caller, joined) = server.caller_joins(join("general", "no")).await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let mut first = server.available_staff("op").await;
+    first
+        .expect_where("offer", |f| f["contact"]["id"] == contact)
+        .await;
+    // The first console's connection is still up as far as the server knows.
+    let (second, hello) = server.staff_with_hello("op").await;
+    assert_eq!(hello["offered"], json!([contact]), "{hello}");
+
+    // The server sees the second console go: the offer is rescinded, and the caller leaves.
+    drop(second);
+    let mut rescinded = false;
+    for _ in 0..50 {
+        if server.has_event(contact, "offer_rescinded").await {
+            rescinded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rescinded, "a console the server saw go loses its offer");
+    caller.send(json!({"type": "leave"})).await;
+    caller.ping().await;
+    let (mut third, hello) = server.staff_with_hello("op").await;
+    assert_eq!(hello["offered"], json!([]), "{hello}");
+    third.ping().await;
+    drop(first);
+    server.stop().await;
+}
+server_test!(hello_names_the_offers_still_ringing);
+
 /// A TCP relay in front of PostgreSQL that, once armed with a marker, lets the next client message
 /// holding the marker through, lets PostgreSQL run it and its transaction to the end (the next
 /// `ReadyForQuery` outside a transaction), and then cuts the connection before the client reads a

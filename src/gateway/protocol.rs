@@ -296,6 +296,11 @@ pub enum StaffEvent {
         state: Option<OperatorState>,
         /// Contacts this person holds or has joined, with transcripts (after a reconnect too).
         contacts: Vec<ContactDetail>,
+        /// Contacts whose offer rings for this person now. An offer survives a reconnect only
+        /// when the new console replaced the old one before the server saw it go (a lost
+        /// connection rescinds it, and its `offer_withdrawn` reached nobody): a console keeps
+        /// the cards listed here and drops any other.
+        offered: Vec<ContactId>,
     },
     /// A contact rings: accept or reject before `expires_at`.
     Offer {

@@ -234,16 +234,21 @@ async fn admit(
     Ok(account)
 }
 
-/// The first frame: who you are, your state, and the contacts you hold or have joined (how you
-/// joined them, and who else has).
+/// The first frame: who you are, your state, the contacts you hold or have joined (how you
+/// joined them, and who else has), and which offers still ring for you.
 async fn hello(state: &AppState, account: &AccountView) -> Result<StaffEvent, ErrorFrame> {
     let me = account.id;
     let snapshot = state
         .router
         .read(move |engine, _| {
             let state = engine.operator(me).map(|o| o.state);
-            let mine: Vec<(ContactSummary, Vec<(OperatorId, JoinMode)>)> = engine
-                .contacts()
+            let contacts = engine.contacts();
+            let offered: Vec<ContactId> = contacts
+                .iter()
+                .filter(|c| c.operator == Some(me) && c.state == ContactState::Offered)
+                .map(|c| c.id)
+                .collect();
+            let mine: Vec<(ContactSummary, Vec<(OperatorId, JoinMode)>)> = contacts
                 .into_iter()
                 .filter(|c| {
                     let holds = c.operator == Some(me)
@@ -252,10 +257,10 @@ async fn hello(state: &AppState, account: &AccountView) -> Result<StaffEvent, Er
                 })
                 .map(|c| (summarize(&c), c.participants))
                 .collect();
-            (state, mine)
+            (state, mine, offered)
         })
         .await;
-    let (operator_state, mine) = snapshot.unwrap_or((None, Vec::new()));
+    let (operator_state, mine, offered) = snapshot.unwrap_or((None, Vec::new(), Vec::new()));
     let mut contacts = Vec::new();
     for (summary, participants) in mine {
         contacts.push(detail(state, me, summary, &participants).await?);
@@ -267,6 +272,7 @@ async fn hello(state: &AppState, account: &AccountView) -> Result<StaffEvent, Er
         role: account.role,
         state: operator_state,
         contacts,
+        offered,
     })
 }
 

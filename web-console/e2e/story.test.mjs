@@ -68,6 +68,12 @@ async function relayStaff(page) {
   return relay;
 }
 
+/** Waits until `test()` holds (up to 5 s). */
+async function until(test, what) {
+  for (let i = 0; i < 100 && !test(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(test(), what);
+}
+
 /** A caller joins `general` from `page` (any page of the site) over a plain socket; the contact. */
 async function callerJoins(page) {
   return page.evaluate(
@@ -933,6 +939,35 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await op.waitForSelector('[data-testid=set-available]');
     assert.equal(await offer.count(), 0, 'no card on the desk');
     relay.hidden.clear();
+
+    // The connection drops and the server sees it go (the offer is rescinded), and meanwhile the
+    // caller leaves: back again, the console drops the card, since `hello` names nothing ringing.
+    contact = await callerJoins(callers);
+    await op.locator(`[data-testid=offer][data-contact="${contact}"]`).waitFor();
+    let hellos = relay.hellos;
+    relay.hold();
+    await relay.cut({ serverNotices: true });
+    await callerLeaves(callers, contact);
+    relay.release();
+    await until(() => relay.hellos > hellos, 'the console is back');
+    await offer.waitFor({ state: 'detached', timeout: 2_000 });
+
+    // The connection drops without the server seeing it (a network change): the offer still
+    // rings for this person, so the console back again keeps the card, and Accept takes it.
+    contact = await callerJoins(callers);
+    await op.locator(`[data-testid=offer][data-contact="${contact}"]`).waitFor();
+    hellos = relay.hellos;
+    await relay.cut({ serverNotices: false });
+    await until(() => relay.hellos > hellos, 'the console is back');
+    await op.waitForTimeout(500);
+    assert.equal(await offer.count(), 1, 'the card stays');
+    await op.click('[data-testid=accept]');
+    const chat = op.locator(`article.chat[data-contact="${contact}"]`);
+    await chat.waitFor();
+    await callerLeaves(callers, contact);
+    await chat.locator('.wrapup button.primary').click();
+    await chat.waitFor({ state: 'detached' });
+    await op.locator(`[data-testid=notes-to-finish] article[data-contact="${contact}"] .section-head button`).click();
     await callers.context().close();
   });
 });

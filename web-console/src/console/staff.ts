@@ -504,14 +504,14 @@ export class StaffStore {
           // Keep what only this browser knew: wrap-up deadline, unsent lines, earlier lines read.
           return old ? reconnected(old, chat) : chat;
         });
-        const now = serverNow();
         this.set({
           me: { id: f.operator, name: f.name, role: f.role },
           opState: f.state ?? null,
           chats,
           active: chats.some((c) => c.id === this.state.active) ? this.state.active : (chats[0]?.id ?? null),
-          // `hello` does not repeat a ringing offer; keep ours until it expires.
-          offers: this.state.offers.filter((o) => o.expiresAt > now),
+          // An offer rang on, or was rescinded while this console was away (its withdrawal went
+          // nowhere): `hello` names those still ringing.
+          offers: this.state.offers.filter((o) => f.offered.includes(o.contact.id)),
         });
         this.readIncidents(chats.filter((c) => !incidentOf(this.state, c.id)).map((c) => c.id));
         break;

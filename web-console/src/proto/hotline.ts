@@ -180,6 +180,13 @@ export type StaffEvent =
        * Contacts this person holds or has joined, with transcripts (after a reconnect too).
        */
       contacts: ContactDetail[];
+      /**
+       * Contacts whose offer rings for this person now. An offer survives a reconnect only
+       * when the new console replaced the old one before the server saw it go (a lost
+       * connection rescinds it, and its `offer_withdrawn` reached nobody): a console keeps
+       * the cards listed here and drops any other.
+       */
+      offered: ContactId[];
     }
   | {
       type: 'offer';
