@@ -970,4 +970,52 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await op.locator(`[data-testid=notes-to-finish] article[data-contact="${contact}"] .section-head button`).click();
     await callers.context().close();
   });
+
+  step('the crisis desk shows incidents as they are after missed changes and a lost connection', async () => {
+    const relay = await relayStaff(lead);
+    await lead.evaluate(() => (location.hash = '#/crisis'));
+    await lead.reload();
+    await lead.waitForSelector('[data-link=open]');
+    // The supervisor flags the first contact again (a new incident pages every crisis lead),
+    // then acknowledges and resolves it, over HTTP.
+    const supervisor = await session('sup');
+    const flag = async () =>
+      (await supervisor('POST', `/api/contacts/${contactId}/crisis`, { reason: 'Called back, distressed.' })).incident;
+    const settle = async (id) => {
+      await supervisor('POST', `/api/incidents/${id}/acknowledge`);
+      await supervisor('POST', `/api/incidents/${id}/resolve`, { resolution: 'Spoke with the caller; safe.' });
+    };
+    const paged = (id) => lead.locator(`[data-testid=page-banner] .page-item[data-incident="${id}"]`);
+    const row = (id) => lead.locator(`[data-testid=incidents] tr[data-incident="${id}"]`);
+
+    // Its changes never reach the lead's console: Acknowledge is refused (resolved), and the
+    // console reads the incident again, so its page stops.
+    relay.hidden.add('incident_changed');
+    let id = await flag();
+    await paged(id).waitFor();
+    await settle(id);
+    await paged(id).locator('[data-testid=page-acknowledge]').click();
+    await paged(id).waitFor({ state: 'detached' });
+
+    // Refresh replaces the open incidents with the server's: the resolved one leaves the list.
+    id = await flag();
+    await row(id).and(lead.locator('[data-state=triggered]')).waitFor();
+    await settle(id);
+    await lead.click('.crisis-desk .wall-head button');
+    await row(id).waitFor({ state: 'detached' });
+    assert.equal(await paged(id).count(), 0, 'its page stopped');
+
+    // Resolved while the lead's console was away: back again, it shows it no more.
+    id = await flag();
+    await paged(id).waitFor();
+    relay.hold();
+    await relay.cut({ serverNotices: true });
+    await settle(id);
+    const hellos = relay.hellos;
+    relay.release();
+    await until(() => relay.hellos > hellos, 'the console is back');
+    await row(id).waitFor({ state: 'detached' });
+    await paged(id).waitFor({ state: 'detached' });
+    relay.hidden.clear();
+  });
 });

@@ -93,13 +93,17 @@ export function CrisisDesk({
   const [problem, setProblem] = useState<Say | null>(null);
   const nameOf = (id: number) => names.get(id) ?? `#${id}`;
 
+  // The open ones as the server has them replace this console's (a change missed while away
+  // goes); the other filters add what they list.
   const load = () => {
-    api<IncidentView[]>('GET', `/api/incidents?state=${filter}`)
-      .then((list) => {
-        store.mergeIncidents(list);
-        setProblem(null);
-      })
-      .catch((e) => setProblem(() => failure(e)));
+    const closed =
+      filter === 'resolved' || filter === 'all'
+        ? api<IncidentView[]>('GET', `/api/incidents?state=${filter}`).then((list) => store.mergeIncidents(list))
+        : Promise.resolve();
+    Promise.all([store.reloadOpenIncidents(), closed]).then(
+      () => setProblem(null),
+      (e) => setProblem(() => failure(e)),
+    );
   };
   useEffect(load, [filter]);
   // Whether a contact is live comes with the floor; the socket sends it only when it changes.

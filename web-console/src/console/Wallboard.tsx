@@ -36,9 +36,7 @@ export function Wallboard({
     api<StaffEvent>('GET', '/api/wallboard')
       .then((f) => store.setFloor(f))
       .catch(() => undefined);
-    api<IncidentView[]>('GET', '/api/incidents?state=open')
-      .then((list) => store.mergeIncidents(list))
-      .catch(() => undefined);
+    store.reloadOpenIncidents().catch(() => undefined);
   };
   // The socket sends the floor only when it changes: start from the HTTP snapshot.
   useEffect(load, []);

@@ -11,6 +11,7 @@ import type {
   EndedBy,
   FloorOperator,
   HistoryItem,
+  IncidentDetail,
   IncidentId,
   IncidentView,
   JoinMode,
@@ -203,6 +204,9 @@ export class StaffStore {
    * unanswered is the accept's.
    */
   private pings: (ContactId | null)[] = [];
+  /** Incident frames received so far, and the number of the last one about each incident. */
+  private incidentClock = 0;
+  private incidentFrames = new Map<IncidentId, number>();
   /** Drops offers whose time is up while nothing says so (see `sweepOffers`). */
   private offerSweep: number | undefined;
   /** Called when the socket keeps failing: the session may have ended. */
@@ -418,28 +422,74 @@ export class StaffStore {
     this.send({ type: 'leave', contact });
   }
 
-  /** Records incidents read over HTTP (frames keep them current afterwards). */
-  mergeIncidents(list: IncidentView[]) {
+  /**
+   * Records incidents read over HTTP (frames keep them current afterwards), and drops those in
+   * `gone`. A read started before the last frame about an incident (`since`, from
+   * `incidentClock`) is older than what this console knows of it and leaves it as it is.
+   */
+  mergeIncidents(list: IncidentView[], since = Infinity, gone: IncidentId[] = []) {
     const incidents = { ...this.state.incidents };
-    for (const i of list) incidents[i.id] = i;
+    const fresh = (id: IncidentId) => (this.incidentFrames.get(id) ?? 0) <= since;
+    for (const i of list) if (fresh(i.id)) incidents[i.id] = i;
+    for (const id of gone) if (fresh(id)) delete incidents[id];
     this.set({ incidents, paged: this.state.paged.filter((id) => incidents[id]?.state === 'triggered') });
+  }
+
+  /**
+   * The open incidents as the server has them now replace this console's open ones (after a
+   * reconnect, and on every Refresh): frames report changes only while connected, so an incident
+   * acknowledged or resolved meanwhile would otherwise stay triggered here, paging and red. One
+   * this console holds open that the list leaves out is read again (resolved since, or beyond the
+   * list's length), or dropped if it cannot be read. Only the roles that act on incidents can
+   * list them; it rejects when the list cannot be read.
+   */
+  async reloadOpenIncidents(): Promise<void> {
+    const since = this.incidentClock;
+    const list = await api<IncidentView[]>('GET', '/api/incidents?state=open&limit=500');
+    const listed = new Set(list.map((i) => i.id));
+    const missing = Object.values(this.state.incidents).filter((i) => i.state !== 'resolved' && !listed.has(i.id));
+    this.mergeIncidents(list, since);
+    await Promise.all(missing.map((i) => this.rereadIncident(i.id, since)));
+  }
+
+  /** Reads one incident again; drops it when it cannot be read. */
+  private async rereadIncident(id: IncidentId, since = this.incidentClock) {
+    try {
+      const detail = await api<IncidentDetail>('GET', `/api/incidents/${id}`);
+      this.mergeIncidents([detail.incident], since);
+    } catch {
+      this.mergeIncidents([], since, [id]);
+    }
   }
 
   /** After a (re)connection: the crisis incidents of the contacts on the desk, which frames
    *  only report when they change. One that cannot be read (no longer held) is left out. */
   private readIncidents(contacts: ContactId[]) {
+    const since = this.incidentClock;
     for (const id of contacts) {
       api<IncidentView | null>('GET', `/api/contacts/${id}/crisis`)
-        .then((incident) => incident && this.mergeIncidents([incident]))
+        .then((incident) => incident && this.mergeIncidents([incident], since))
         .catch(() => {});
     }
   }
 
-  /** Acknowledges an incident: paging stops for everyone. */
+  /** Acknowledges an incident: paging stops for everyone. Refused as no longer open (someone
+   *  resolved it while this console did not hear of it), the incident is read again. */
   async acknowledge(id: IncidentId): Promise<IncidentView> {
-    const incident = await api<IncidentView>('POST', `/api/incidents/${id}/acknowledge`);
-    this.mergeIncidents([incident]);
-    return incident;
+    try {
+      const incident = await api<IncidentView>('POST', `/api/incidents/${id}/acknowledge`);
+      this.mergeIncidents([incident]);
+      return incident;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) await this.rereadIncident(id);
+      throw e;
+    }
+  }
+
+  /** Counts incident frames, so that a read over HTTP never undoes a newer frame. */
+  private noteIncidentFrame(id: IncidentId) {
+    this.incidentClock += 1;
+    this.incidentFrames.set(id, this.incidentClock);
   }
 
   /** The note of a contact I hold is submitted: nothing to finish when it ends. */
@@ -513,7 +563,9 @@ export class StaffStore {
           // nowhere): `hello` names those still ringing.
           offers: this.state.offers.filter((o) => f.offered.includes(o.contact.id)),
         });
-        this.readIncidents(chats.filter((c) => !incidentOf(this.state, c.id)).map((c) => c.id));
+        // Incidents changed while this console was away are read again.
+        this.readIncidents(chats.map((c) => c.id));
+        if (f.role !== 'operator') this.reloadOpenIncidents().catch(() => {});
         break;
       }
       case 'offer':
@@ -622,6 +674,7 @@ export class StaffStore {
         break;
       case 'page': {
         const i = f.incident;
+        this.noteIncidentFrame(i.id);
         const known = this.state.incidents[i.id];
         // A page delivered late must not ring for an incident already taken in hand.
         const stale =
@@ -640,6 +693,7 @@ export class StaffStore {
       }
       case 'incident_changed': {
         const i = f.incident;
+        this.noteIncidentFrame(i.id);
         this.set({
           incidents: { ...this.state.incidents, [i.id]: i },
           incidentChanges: { ...this.state.incidentChanges, [i.id]: (this.state.incidentChanges[i.id] ?? 0) + 1 },
