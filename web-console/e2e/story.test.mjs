@@ -1018,4 +1018,25 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await paged(id).waitFor({ state: 'detached' });
     relay.hidden.clear();
   });
+
+  step("a new queue gets the server's closed message and numbers, in Chinese and English", async () => {
+    await boss.evaluate(() => (location.hash = '#/admin/queues'));
+    await boss.click('#queues-title + button');
+    const editor = boss.locator('.queue-editor');
+    await editor.locator('input[pattern]').fill('evening');
+    await editor.locator('input[required]:not([pattern])').fill('Evening line 晚间热线');
+    await shootBoth(boss, '47-admin-new-queue');
+    await editor.locator('button[type=submit]').click();
+    await boss.waitForSelector('[data-testid=queues] th:text-is("evening")');
+    const info = await (await fetch(`${BASE}/api/public/info`)).json();
+    const evening = info.queues.find((q) => q.id === 'evening');
+    assert.match(evening.closed_message, /不在服务时间/);
+    assert.match(evening.closed_message, /closed now/);
+    const names = evening.alternatives.map((a) => a.name).join(' | ');
+    assert.match(names, /心理援助热线/);
+    assert.deepEqual(
+      evening.alternatives.map((a) => a.number),
+      ['12356', '110', '120'],
+    );
+  });
 });

@@ -663,12 +663,26 @@ function blankQueue(): Queue {
     overflow_to: null,
     max_wait_ms: null,
     opening_hours: { kind: 'always' },
-    closed_message: 'This line is closed now. If you are in danger, please call one of these numbers.',
-    alternatives: [
-      { name: 'National psychological assistance hotline', number: '12356' },
-      { name: 'Police', number: '110' },
-      { name: 'Ambulance', number: '120' },
-    ],
+    // Left empty, the server's own bilingual message and numbers apply (see `definition`).
+    closed_message: '',
+    alternatives: [],
+  };
+}
+
+/**
+ * The queue as sent: a blank closed message or an empty list of numbers is left out, so the
+ * server puts its standard ones (Chinese and English) in their place. The console keeps no copy
+ * of them to drift from the server's; a queue must list numbers anyway (an empty list is
+ * refused).
+ */
+function definition(q: Queue, languages: string): QueueDefinition {
+  const { closed_message, alternatives, ...rest } = q;
+  return {
+    ...rest,
+    id: q.id.trim(),
+    languages: splitList(languages),
+    ...(closed_message.trim() ? { closed_message } : {}),
+    ...(alternatives.length ? { alternatives } : {}),
   };
 }
 
@@ -801,7 +815,7 @@ function QueueEditor({
       aria-label={isNew ? t.newQueue : `${t.edit} ${q.id}`}
       onSubmit={(e) => {
         e.preventDefault();
-        const body: QueueDefinition = { ...q, id: q.id.trim(), languages: splitList(languages) };
+        const body = definition(q, languages);
         api<QueueDefinition>('PUT', `/api/admin/queues/${encodeURIComponent(body.id)}`, body).then(onSaved, onError);
       }}
     >
@@ -1031,12 +1045,18 @@ function QueueEditor({
       </fieldset>
 
       <label class="field">
-        {t.closedMessage}
-        <textarea rows={2} value={q.closed_message} onInput={(e) => set({ closed_message: e.currentTarget.value })} />
+        {t.closedMessage} <span class="hint">{t.closedMessageHint}</span>
+        <textarea
+          rows={2}
+          name="closed_message"
+          value={q.closed_message}
+          onInput={(e) => set({ closed_message: e.currentTarget.value })}
+        />
       </label>
 
       <fieldset>
         <legend>{t.alternatives}</legend>
+        {q.alternatives.length === 0 && <p class="hint">{t.alternativesHint}</p>}
         <ul class="rows">
           {q.alternatives.map((a, i) => {
             const update = (patch: Partial<typeof a>) =>
