@@ -964,7 +964,18 @@ describe('hotline web console story', { timeout: 150_000 }, () => {
     await op.click('[data-testid=accept]');
     const chat = op.locator(`article.chat[data-contact="${contact}"]`);
     await chat.waitFor();
+    // The caller leaves, and the console does not hear of the wrap-up: a line written now is
+    // refused (nobody would read it), and marked not sent at once, saying why, in Chinese.
+    relay.hidden.add('wrap_up');
     await callerLeaves(callers, contact);
+    await chat.locator(`#reply-${contact}`).fill('Are you still there? 你还在吗？');
+    await chat.locator(`#reply-${contact}`).press('Enter');
+    const refused = chat.locator('li[data-status=failed]');
+    await refused.waitFor({ timeout: 3_000 });
+    assert.match(await refused.locator('[data-testid=not-sent-why]').innerText(), /对话已经结束.*\(ended\)/);
+    await shootBoth(op, '48-operator-line-refused');
+    relay.hidden.clear();
+    await op.reload();
     await chat.locator('.wrapup button.primary').click();
     await chat.waitFor({ state: 'detached' });
     await op.locator(`[data-testid=notes-to-finish] article[data-contact="${contact}"] .section-head button`).click();

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { QueueDefinition, RiskLevel, Role, StaffLine } from '../proto/hotline';
 import { clock, dateTime, timeOfDay } from '../shared/format';
 import { serverNow } from '../shared/api';
+import { frameErrorText } from '../shared/errors';
 import { useLang } from '../shared/i18n';
 import { languageName, topicLabel } from '../shared/topics';
 import type { Chat, StaffStore } from './staff';
@@ -166,6 +167,11 @@ export function ChatView({
                       t.sending
                     )}
                   </span>
+                  {p.refusal && (
+                    <p class="why" data-testid="not-sent-why">
+                      {frameErrorText(p.refusal.code, p.refusal.message, p.refusal.errorId, t)}
+                    </p>
+                  )}
                 </li>
               ))}
             </ol>

@@ -35,6 +35,8 @@ export interface PendingLine {
   body: string;
   at: number;
   failed?: boolean;
+  /** Why the server refused it (its `error` frame names the line). */
+  refusal?: { code: string; message: string; errorId?: string | null };
 }
 
 export interface Chat {
@@ -375,8 +377,8 @@ export class StaffStore {
         pending: c.pending.map((p) => (p.clientId === id ? { ...p, failed: true } : p)),
       }));
     } else {
-      // The server answers a refused line with an `error` that does not name the line; a line
-      // still unacknowledged after 10 s is shown as not sent so the operator can resend it.
+      // A refused line is answered at once (an `error` naming it); one still unanswered after
+      // 10 s (the connection went meanwhile) is shown as not sent so the operator can resend it.
       window.setTimeout(() => {
         this.updateChat(contact, (c) => ({
           ...c,
@@ -708,6 +710,17 @@ export class StaffStore {
         this.pings.shift();
         break;
       case 'error': {
+        // A line refused: marked not sent, with the reason, where it was written.
+        const line = f.client_id;
+        const chat = line ? this.state.chats.find((c) => c.pending.some((p) => p.clientId === line)) : undefined;
+        if (chat) {
+          const refusal = { code: f.code, message: f.message, errorId: f.error_id };
+          this.updateChat(chat.id, (c) => ({
+            ...c,
+            pending: c.pending.map((p) => (p.clientId === line ? { ...p, failed: true, refusal } : p)),
+          }));
+          break;
+        }
         // An accept refused because the offer is gone: its card goes too (the notice says why).
         const accepted = this.pings[0];
         if (accepted != null && (f.code === 'not_offered' || f.code === 'unknown_contact')) this.dropOffer(accepted);

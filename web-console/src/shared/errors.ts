@@ -5,27 +5,42 @@
 import { ApiError } from './api';
 import { getLang, type Lang } from './i18n';
 
-const WHOLE: Record<Lang, Record<string, string>> = {
-  'zh-CN': {
-    unauthorized: '登录已失效，请重新登录。',
-    forbidden: '你的角色不能做这件事。',
-    not_found: '找不到它了（可能已被删除）。',
-    rate_limited: '操作太频繁，请稍后再试。',
-    unavailable: '服务器暂时不可用，请稍后再试。',
-    internal: '服务器出错了，请稍后再试或联系管理员。',
-    not_offered: '这个接入已不再提供给你（可能已超时或被撤回）。',
-    not_assigned: '这个接入已不在你名下。',
-    not_wrapping: '你已不在整理状态。',
-    target_unavailable: '转接对象现在无法接收。',
-    wrong_state: '当前状态下不能这样做。',
-    unknown_contact: '找不到这个接入（可能已经结束）。',
-    unknown_operator: '找不到这位同事（可能已离线）。',
-    unknown_queue: '没有这个队列。',
-    bad_frame: '控制台与服务器版本不一致，请刷新页面。',
-    unknown_type: '控制台与服务器版本不一致，请刷新页面。',
-    offline: '未连接到服务器；重新连接后再试。',
-    shutting_down: '服务器正在重启，控制台会自动重新连接。',
-  },
+/** Every code the server (or this console) gives whose meaning is the whole story, in Chinese;
+ *  the English below must say each of them too. */
+const WHOLE_ZH = {
+  unauthorized: '登录已失效，请重新登录。',
+  forbidden: '你的角色不能做这件事。',
+  not_found: '找不到它了（可能已被删除）。',
+  rate_limited: '操作太频繁，请稍后再试。',
+  unavailable: '服务器暂时不可用，请稍后再试。',
+  internal: '服务器出错了，请稍后再试或联系管理员。',
+  not_offered: '这个接入已不再提供给你（可能已超时或被撤回）。',
+  not_assigned: '这个接入已不在你名下。',
+  not_wrapping: '你已不在整理状态。',
+  target_unavailable: '转接对象现在无法接收。',
+  wrong_state: '当前状态下不能这样做。',
+  unknown_contact: '找不到这个接入（可能已经结束）。',
+  unknown_operator: '找不到这位同事（可能已离线）。',
+  unknown_queue: '没有这个队列。',
+  bad_frame: '控制台与服务器版本不一致，请刷新页面。',
+  unknown_type: '控制台与服务器版本不一致，请刷新页面。',
+  offline: '未连接到服务器；重新连接后再试。',
+  shutting_down: '服务器正在重启，控制台会自动重新连接。',
+  ended: '这段对话已经结束，新写的话不会有人看到。',
+  queue_in_use: '这个队列里还有接入，或有别的队列溢出到它，现在不能删除。',
+  password_change_required: '请先修改密码，再做别的事。',
+  method_not_allowed: '服务器不接受这种请求；请刷新页面。',
+  unsupported_media_type: '控制台与服务器版本不一致，请刷新页面。',
+  upgrade_required: '这个地址只接受实时连接；请刷新页面。',
+  not_joined: '还没有进入排队或恢复对话。',
+  already_joined: '已经在这段对话里了。',
+  duplicate_contact: '这个接入已经存在。',
+  replaced: '这段对话已在另一个窗口打开。',
+  network: '连不上服务器；请检查网络后再试。',
+};
+
+const WHOLE: Record<Lang, Record<keyof typeof WHOLE_ZH, string>> = {
+  'zh-CN': WHOLE_ZH,
   en: {
     unauthorized: 'Your session has ended; please sign in again.',
     forbidden: 'Your role cannot do this.',
@@ -45,6 +60,17 @@ const WHOLE: Record<Lang, Record<string, string>> = {
     unknown_type: 'The console and the server disagree; please reload the page.',
     offline: 'Not connected to the server; try again once reconnected.',
     shutting_down: 'The server is restarting; the console reconnects by itself.',
+    ended: 'This conversation has ended; nobody would read a new line.',
+    queue_in_use: 'Contacts are still in this queue, or another queue overflows to it: it cannot be deleted now.',
+    password_change_required: 'Change your password first.',
+    method_not_allowed: 'The server does not take this request; please reload the page.',
+    unsupported_media_type: 'The console and the server disagree; please reload the page.',
+    upgrade_required: 'This address takes live connections only; please reload the page.',
+    not_joined: 'Not in a queue or a conversation yet.',
+    already_joined: 'Already in this conversation.',
+    duplicate_contact: 'That contact already exists.',
+    replaced: 'This conversation is open in another window.',
+    network: 'The server cannot be reached; check the network and try again.',
   },
 };
 
@@ -76,10 +102,11 @@ function said(
   message: string,
   errorId: string | null | undefined,
   t: { error: string },
-  whole = WHOLE,
+  whole: Record<Lang, Record<string, string>> = WHOLE,
 ): string {
   const lang = getLang();
-  const text = whole[lang][code] ?? WHOLE[lang][code] ?? `${LEAD[lang][code] ?? ''}${message}`;
+  const text =
+    whole[lang][code] ?? (WHOLE[lang] as Record<string, string>)[code] ?? `${LEAD[lang][code] ?? ''}${message}`;
   const reference = errorId ? ` ${errorId}` : '';
   return `${t.error}${text} (${code}${reference})`;
 }
