@@ -406,18 +406,15 @@ async fn a_crisis_note_pages_after_a_passing_store_error(db: FreshDb) {
 }
 server_test!(a_crisis_note_pages_after_a_passing_store_error);
 
-/// The caller's history on an assigned contact shows earlier contacts' notes: that is a read of those notes
-/// and is written to the access log like any other (no record, no read).
-async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
-    let server = start(&db, test_settings(&db)).await;
-    let op_cookie = server.signed_in("op", Role::Operator).await;
-    let next_id = server.account("next", Role::Operator, &[]).await;
-    let sup = server.signed_in("sup", Role::Supervisor).await;
+/// A caller (known by `caller_key`) handled by `op` (signed in as `op_cookie`), whose note is
+/// submitted and wrap-up finished; then `op` goes offline, so the caller's next contact goes to
+/// someone else. Returns the handled contact's id.
+async fn noted_contact(server: &Server, op_cookie: &str, caller_key: &str) -> i64 {
     let mut op = server.available_staff("op").await;
-    let first = handled_contact(&server, &mut op, "browser-key-notes-0099").await;
+    let first = handled_contact(server, &mut op, caller_key).await;
     let (status, _) = post(
-        &server,
-        &op_cookie,
+        server,
+        op_cookie,
         &format!("/api/contacts/{first}/note/submit"),
         json!({"fields": valid_note()}),
     )
@@ -426,6 +423,17 @@ async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
     finish_wrap_up(&mut op, first).await;
     op.send(json!({"type": "set_presence", "presence": {"status": "offline"}}))
         .await;
+    first
+}
+
+/// The caller's history on an assigned contact shows earlier contacts' notes: that is a read of those notes
+/// and is written to the access log like any other (no record, no read).
+async fn the_callers_history_is_recorded_in_the_access_log(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    let op_cookie = server.signed_in("op", Role::Operator).await;
+    let next_id = server.account("next", Role::Operator, &[]).await;
+    let sup = server.signed_in("sup", Role::Supervisor).await;
+    let first = noted_contact(&server, &op_cookie, "browser-key-notes-0099").await;
     // The caller comes back; `next`, who never handled the first contact, is offered it.
     let mut next = server.available_staff("next").await;
     let (_caller, joined, assigned) = server
@@ -469,19 +477,7 @@ async fn a_contact_the_store_could_not_read_for_the_console_comes_back_on_reconn
     let server = start(&db, test_settings(&db)).await;
     let op_cookie = server.signed_in("op", Role::Operator).await;
     server.account("next", Role::Operator, &[]).await;
-    let mut op = server.available_staff("op").await;
-    let first = handled_contact(&server, &mut op, "browser-key-notes-0123").await;
-    let (status, _) = post(
-        &server,
-        &op_cookie,
-        &format!("/api/contacts/{first}/note/submit"),
-        json!({"fields": valid_note()}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    finish_wrap_up(&mut op, first).await;
-    op.send(json!({"type": "set_presence", "presence": {"status": "offline"}}))
-        .await;
+    noted_contact(&server, &op_cookie, "browser-key-notes-0123").await;
 
     let mut next = server.available_staff("next").await;
     let (_caller, joined) = server
