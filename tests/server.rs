@@ -2506,6 +2506,33 @@ async fn a_refused_resume_can_be_tried_again_on_the_same_connection(db: FreshDb)
 }
 server_test!(a_refused_resume_can_be_tried_again_on_the_same_connection);
 
+/// Everyone in a live contact is told who else joins and leaves it, not only its holder: a lead
+/// listening in sees a supervisor start whispering, and stop.
+async fn participants_see_each_other_come_and_go(db: FreshDb) {
+    let server = start(&db, test_settings(&db)).await;
+    server.account("op", Role::Operator, &[]).await;
+    server.account("lead", Role::CrisisLead, &[]).await;
+    let sup_id = server.account("sup", Role::Supervisor, &[]).await;
+    let (_caller, joined, mut op) = server.connected_contact("op").await;
+    let contact = joined["contact"].as_i64().unwrap();
+    let mut lead = server.staff("lead").await;
+    join_contact(&mut lead, contact, "monitor").await;
+    let mut sup = server.staff("sup").await;
+    join_contact(&mut sup, contact, "whisper").await;
+    let seen = lead
+        .expect_where("participant", |f| f["participant"] == sup_id)
+        .await;
+    assert_eq!(seen["contact"], contact, "{seen}");
+    assert_eq!(seen["mode"], "whisper", "{seen}");
+    sup.send(json!({"type": "leave", "contact": contact})).await;
+    sup.expect("released").await;
+    let gone = |f: &Value| f["participant"] == sup_id && f["mode"].is_null();
+    lead.expect_where("participant", gone).await;
+    op.expect_where("participant", gone).await;
+    server.stop().await;
+}
+server_test!(participants_see_each_other_come_and_go);
+
 /// An operator on break who still holds a contact is on break after a restart too: the restart
 /// must not put them back in line for new offers they never asked for.
 async fn a_break_survives_a_restart(db: FreshDb) {

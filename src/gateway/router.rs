@@ -578,6 +578,20 @@ impl RouterTask {
         };
         let caller =
             |id: ContactId, frame: CallerEvent| hub.to_caller(id, CallerNotice::Frame(frame));
+        // Who is in a live contact besides `someone`: its holder and the others who joined it
+        // (each shows who else is there).
+        let others_in = |id: ContactId, someone: OperatorId| -> Vec<OperatorId> {
+            self.engine
+                .contact(id)
+                .map(|v| {
+                    v.operator
+                        .into_iter()
+                        .chain(v.participants.into_iter().map(|(p, _)| p))
+                        .filter(|p| *p != someone)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         match event {
             Event::Offer {
                 contact,
@@ -723,30 +737,26 @@ impl RouterTask {
                         },
                     );
                 }
-                if let Some(holder) = self.engine.contact(*contact).and_then(|v| v.operator) {
-                    staff(
-                        holder,
-                        StaffEvent::Participant {
-                            contact: *contact,
-                            participant: *participant,
-                            mode: Some(*mode),
-                        },
-                    );
+                let frame = StaffEvent::Participant {
+                    contact: *contact,
+                    participant: *participant,
+                    mode: Some(*mode),
+                };
+                for person in others_in(*contact, *participant) {
+                    staff(person, frame.clone());
                 }
             }
             Event::Leave {
                 contact,
                 participant,
             } => {
-                if let Some(holder) = self.engine.contact(*contact).and_then(|v| v.operator) {
-                    staff(
-                        holder,
-                        StaffEvent::Participant {
-                            contact: *contact,
-                            participant: *participant,
-                            mode: None,
-                        },
-                    );
+                let frame = StaffEvent::Participant {
+                    contact: *contact,
+                    participant: *participant,
+                    mode: None,
+                };
+                for person in others_in(*contact, *participant) {
+                    staff(person, frame.clone());
                 }
                 staff(*participant, released(*contact, "left"));
             }
