@@ -53,7 +53,7 @@ export interface Chat {
   mode: JoinMode | null;
   wrap: { deadline: number; by: EndedBy } | null;
   typingUntil: number;
-  /** For the holder: who has joined the contact, and how (by account id). */
+  /** Who else has joined the contact, and how (by account id). */
   participants: Record<string, JoinMode>;
   unread: number;
 }
@@ -155,9 +155,9 @@ function reconnected(old: Chat, fresh: Chat): Chat {
 function chatOf(detail: ContactDetail, me: OperatorId | undefined): Chat {
   const mode = detail.mode ?? null;
   const holder = detail.summary.operator === me && mode === null;
-  // The holder is told of later joins and leaves (`participant`); someone who joined is not.
+  // Later joins and leaves come as `participant` frames, to everyone in the contact.
   const participants: Record<string, JoinMode> = {};
-  if (holder) for (const p of detail.participants) participants[String(p.id)] = p.mode;
+  for (const p of detail.participants) if (p.id !== me) participants[String(p.id)] = p.mode;
   return {
     id: detail.summary.id,
     summary: detail.summary,
@@ -595,7 +595,7 @@ export class StaffStore {
         break;
       case 'joined': {
         const chat = chatOf(f.contact, me);
-        this.addChat({ ...chat, as: 'participant', mode: f.mode, participants: {} }, true);
+        this.addChat({ ...chat, as: 'participant', mode: f.mode }, true);
         break;
       }
       case 'message':
