@@ -732,7 +732,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     }
     let hub = state.hub.clone();
     let snapshot = state.router.read(move |engine, now| {
-        // The people on the floor, as the wallboard shows it: not admins, not disabled accounts.
+        // The people who may take or join contacts: not admins, not disabled accounts.
         let states: Vec<&'static str> = engine
             .operators()
             .iter()

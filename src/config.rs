@@ -380,12 +380,7 @@ impl<'de> Deserialize<'de> for TrustedProxies {
         }
         let networks = match Written::deserialize(deserializer)? {
             Written::List(list) => list,
-            Written::Separated(text) => text
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            Written::Separated(text) => comma_separated(&text).map(str::to_owned).collect(),
         };
         TrustedProxies::parse(&networks).map_err(serde::de::Error::custom)
     }
@@ -550,13 +545,9 @@ impl EnvSettings {
         };
         match self.shape.find_ref(key) {
             Some(Value::Array(..)) if text.trim_start().starts_with('[') => structured(&text),
-            Some(Value::Array(..)) => Value::from(
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|item| !item.is_empty())
-                    .map(Value::from)
-                    .collect::<Vec<_>>(),
-            ),
+            Some(Value::Array(..)) => {
+                Value::from(comma_separated(&text).map(Value::from).collect::<Vec<_>>())
+            }
             Some(Value::Dict(..)) => structured(&text),
             Some(_) => Value::from(text),
             None => {
@@ -599,6 +590,13 @@ impl Provider for EnvSettings {
         }
         Ok(Profile::Default.collect(settings))
     }
+}
+
+/// The items of a list written as one string, `a, b`: trimmed, empty ones left out.
+fn comma_separated(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
 }
 
 /// Adds `more` to `dict`, table into table (two variables of one section, `HOTLINE__SERVER__A`

@@ -386,9 +386,8 @@ async fn newest_lines(
     ))
 }
 
-/// Turns a notice into the frame to send, reading transcripts where the notice needs them.
-/// The frame a notice stands for, read from the store where it needs the transcript or the
-/// caller's history; an error if that read failed.
+/// Turns a notice into the frame to send, reading the store where the notice needs the
+/// transcript or the caller's history; an error if that read failed.
 async fn expand(
     state: &AppState,
     me: OperatorId,

@@ -461,8 +461,9 @@ impl Engine {
     ///   from `connected_at` (from `now` if it is unknown) but not the time the server was
     ///   down: `down_since` is when it stopped (its last durable activity), and `connected_at`
     ///   moves forward by `now − down_since`, never past `now`. A wrap-up goes on for what
-    ///   was left of its `wrap_up_max_ms` when the server stopped (ended at once if nothing was). An assigned contact whose operator is unknown is requeued first in
-    ///   line; a wrap-up whose operator is unknown is completed, with its talk and its wrap-up
+    ///   was left of its `wrap_up_max_ms` when the server stopped (ended at once if nothing
+    ///   was). An assigned contact whose operator is unknown is requeued first in line; a
+    ///   wrap-up whose operator is unknown is completed, with its talk and its wrap-up
     ///   up to when the server stopped, at most `wrap_up_max_ms` of it, as its handle time
     ///   (from `connected_at` and `wrapped_at`). With `down_since` unknown (`None`) the downtime
     ///   counts as handle time, up to `now`; one after `now` (clock skew) means no downtime.

@@ -128,8 +128,9 @@ impl Engine {
     }
 
     /// Per queue (by id) and risk level (lowest first): how many contacts wait (waiting or
-    /// offered, not yet answered), and when the longest of their current waits began. Every queue gets
-    /// all five levels, with zero counts, so gauges fall back to zero. O(waiting contacts).
+    /// offered, not yet answered), and when the longest of their current waits began. Every
+    /// queue gets all five levels, with zero counts, so gauges fall back to zero. O(waiting
+    /// contacts).
     pub fn waiting_summary(&self) -> Vec<WaitingSummary> {
         let mut out = Vec::with_capacity(self.queue_ix.len() * RiskLevel::ALL.len());
         for (id, &qi) in &self.queue_ix {
